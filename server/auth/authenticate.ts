@@ -1,0 +1,31 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Principal } from './roles.ts';
+import type { UserStore } from './user-store.ts';
+
+export const SESSION_COOKIE = 'accord_session';
+
+/** Reads one cookie from a Cookie header without a dependency; values are never logged. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+}
+
+function bearer(header: string | undefined): string | undefined {
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  return match?.[1];
+}
+
+/**
+ * The one way a request or socket becomes a principal: an API token (Bearer header, or the
+ * Socket.io handshake's `auth.token`) or a web session cookie. Returns null when neither is valid.
+ */
+export function authenticate(users: UserStore, headers: IncomingHttpHeaders, handshakeToken?: unknown): Principal | null {
+  const token = typeof handshakeToken === 'string' ? handshakeToken : bearer(headers.authorization);
+  if (token) return token.length <= 256 ? users.byToken(token) : null;
+  const sid = readCookie(headers.cookie, SESSION_COOKIE);
+  return sid && sid.length <= 256 ? users.bySession(sid) : null;
+}

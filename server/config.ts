@@ -1,0 +1,77 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Every setting with its default and the reason for it. Validated once at start-up; bad values fail fast. */
+export const defaults = {
+  /** TCP port for HTTP, the web app and Socket.io. 0 picks a free port (tests). */
+  port: 8080,
+  /** Interface to listen on. */
+  host: '0.0.0.0',
+  /** Where the embedded SQLite database lives. */
+  dataDir: './data',
+  /** Largest single Socket.io message (and so Yjs update) accepted, in bytes. Bounds hostile clients. */
+  maxMessageBytes: 1_048_576,
+  /** Compact a document's update log into a snapshot once it holds this many entries... */
+  compactAfterUpdates: 500,
+  /** ...checked this long after the last write to it, so compaction stays off the hot path. */
+  compactDelayMs: 2_000,
+  /** Keep a document in memory this long after its last client left (0 unloads at once). */
+  unloadDelayMs: 0,
+  /** Web session lifetime. */
+  sessionTtlMs: 12 * 60 * 60 * 1000,
+  /** Where the built web app is served from (relative to the repository root). */
+  webDir: 'web/dist',
+  /** pino level. */
+  logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
+};
+
+export type Config = typeof defaults;
+
+const schema = z.object({
+  port: z.coerce.number().int().min(0).max(65_535),
+  host: z.string().min(1),
+  dataDir: z.string().min(1),
+  maxMessageBytes: z.coerce.number().int().min(1_024).max(64 * 1_048_576),
+  compactAfterUpdates: z.coerce.number().int().min(1),
+  compactDelayMs: z.coerce.number().int().min(0),
+  unloadDelayMs: z.coerce.number().int().min(0),
+  sessionTtlMs: z.coerce.number().int().min(1_000),
+  webDir: z.string(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+});
+
+const FLAGS: Record<string, keyof Config> = {
+  '--port': 'port',
+  '--host': 'host',
+  '--data': 'dataDir',
+  '--max-message-bytes': 'maxMessageBytes',
+  '--log-level': 'logLevel',
+};
+
+const ENV: Record<string, keyof Config> = {
+  PORT: 'port',
+  HOST: 'host',
+  ACCORD_DATA: 'dataDir',
+  ACCORD_MAX_MESSAGE_BYTES: 'maxMessageBytes',
+  ACCORD_LOG_LEVEL: 'logLevel',
+};
+
+/** Config from defaults, then environment, then command-line flags (`--port N --data DIR`). */
+export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const raw: Record<string, unknown> = { ...defaults };
+  for (const [name, key] of Object.entries(ENV)) if (env[name] !== undefined && env[name] !== '') raw[key] = env[name];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const key = FLAGS[flag];
+    if (!key) throw new Error(`unknown option ${flag} (known: ${Object.keys(FLAGS).join(', ')})`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`option ${flag} needs a value`);
+    raw[key] = value;
+  }
+  const parsed = schema.safeParse({ ...raw, ...overrides });
+  if (!parsed.success) {
+    throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return { ...parsed.data, dataDir: resolve(parsed.data.dataDir) };
+}

@@ -1,0 +1,80 @@
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Logger } from '../log.ts';
+import { AppError } from '../protocol/errors.ts';
+import { authenticate, readCookie, SESSION_COOKIE } from '../auth/authenticate.ts';
+import type { Principal } from '../auth/roles.ts';
+import type { UserStore } from '../auth/user-store.ts';
+
+const SignIn = z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(1).max(1_024) });
+
+export interface ApiDeps {
+  users: UserStore;
+  log: Logger;
+  sessionTtlMs: number;
+  isReady: () => boolean;
+}
+
+/** Attaches the authenticated principal to `res.locals.principal` or answers 401. */
+export function requireAuth(users: UserStore) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const principal = authenticate(users, req.headers);
+    if (!principal) return next(new AppError('unauthorized', 'sign in or send a valid API token'));
+    res.locals.principal = principal;
+    next();
+  };
+}
+
+export function apiRouter(deps: ApiDeps): express.Router {
+  const router = express.Router();
+  router.use(express.json({ limit: '256kb' }));
+
+  router.get('/health', (_req, res) => {
+    if (!deps.isReady()) throw new AppError('storage_failed', 'starting');
+    res.json({ ok: true, service: 'accord' });
+  });
+
+  router.post('/session', async (req, res) => {
+    const body = SignIn.safeParse(req.body);
+    if (!body.success) throw new AppError('invalid_payload', 'send { username, password }');
+    const principal = await deps.users.checkPassword(body.data.username, body.data.password);
+    if (!principal) throw new AppError('unauthorized', 'wrong username or password');
+    const sid = deps.users.openSession(principal.userId, deps.sessionTtlMs);
+    res.cookie(SESSION_COOKIE, sid, {
+      httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/', maxAge: deps.sessionTtlMs,
+    });
+    deps.log.info({ user: principal.username }, 'signed in');
+    res.json({ user: publicUser(principal) });
+  });
+
+  router.delete('/session', (req, res) => {
+    const sid = readCookie(req.headers.cookie, SESSION_COOKIE);
+    if (sid) deps.users.closeSession(sid);
+    res.clearCookie(SESSION_COOKIE, { path: '/' });
+    res.status(204).end();
+  });
+
+  router.get('/me', requireAuth(deps.users), (_req, res) => {
+    res.json({ user: publicUser(res.locals.principal as Principal) });
+  });
+
+  router.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
+  return router;
+}
+
+function publicUser(p: Principal) {
+  return { id: p.userId, username: p.username, role: p.role };
+}
+
+/** The one error handler: catalogue codes out, internals never. */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    let e: AppError;
+    if (err instanceof AppError) e = err;
+    else if (err?.type === 'entity.too.large') e = new AppError('too_large', 'request body too large');
+    else if (err?.type === 'entity.parse.failed') e = new AppError('invalid_payload', 'malformed JSON');
+    else e = new AppError('internal', 'unexpected error', { cause: err });
+    if (e.status >= 500) log.error({ err }, 'request failed');
+    res.status(e.status).json({ error: e.toBody() });
+  };
+}

@@ -1,0 +1,15 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/** One structured logger. Secrets (tokens, passwords, cookies) are redacted by path wherever they appear. */
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: undefined,
+    redact: {
+      paths: ['password', 'token', '*.password', '*.token', 'cookie', '*.cookie', 'headers.cookie', 'headers.authorization'],
+      censor: '[redacted]',
+    },
+  });
+}

@@ -1,0 +1,21 @@
+import { DOC_ID_PATTERN } from '../protocol/events.ts';
+
+/**
+ * Document kinds (DESIGN.md §3). Only `notes` is served so far; the other kinds are named so that
+ * joining one gives a clear `unknown_kind` until its feature lands.
+ */
+export const SERVED_KINDS = new Set(['notes']);
+
+export interface ParsedDocId {
+  docId: string;
+  kind: string;
+  name: string;
+}
+
+/** Parses `<kind>:<name>`; null when the id is malformed. */
+export function parseDocId(value: unknown): ParsedDocId | null {
+  if (typeof value !== 'string') return null;
+  const match = DOC_ID_PATTERN.exec(value);
+  if (!match) return null;
+  return { docId: value, kind: match[1]!, name: match[2]! };
+}

@@ -1,0 +1,44 @@
+import * as Y from 'yjs';
+import { Awareness } from 'y-protocols/awareness';
+import type { DocAccess } from '../protocol/events.ts';
+import type { Principal } from '../auth/roles.ts';
+
+/** One socket's membership in a live document. */
+export interface DocSession {
+  socketId: string;
+  principal: Principal;
+  access: DocAccess;
+  /** Awareness client ids this socket has announced; removed when it leaves. */
+  awarenessClients: Set<number>;
+}
+
+/** A Y.Doc held in memory while anyone is connected to it, with its presence and sessions. */
+export class LiveDocument {
+  readonly id: string;
+  readonly kind: string;
+  readonly doc = new Y.Doc({ gc: true });
+  readonly awareness: Awareness;
+  readonly sessions = new Map<string, DocSession>();
+  /** Which socket owns each awareness client id, so nobody can overwrite another's presence. */
+  readonly awarenessOwners = new Map<number, string>();
+  /** Sequence number of the last durable update. */
+  lastSeq = 0;
+  /** Updates in the store's log since the last snapshot. */
+  logLength = 0;
+  compactTimer: NodeJS.Timeout | undefined;
+  unloadTimer: NodeJS.Timeout | undefined;
+
+  constructor(id: string, kind: string) {
+    this.id = id;
+    this.kind = kind;
+    this.awareness = new Awareness(this.doc);
+    this.awareness.setLocalState(null); // the server has no presence of its own
+  }
+
+  destroy(): void {
+    clearTimeout(this.compactTimer);
+    clearTimeout(this.unloadTimer);
+    this.awareness.destroy();
+    this.doc.destroy();
+  }
+}

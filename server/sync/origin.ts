@@ -1,0 +1,9 @@
+/** Every Yjs transaction says who made it (Hocuspocus's TransactionOrigin). */
+export type Origin =
+  | { source: 'client'; socketId: string; userId: number }
+  | { source: 'server'; reason: string }
+  | { source: 'load' };
+
+export function isOrigin(value: unknown): value is Origin {
+  return typeof value === 'object' && value !== null && 'source' in value;
+}

@@ -1,0 +1,215 @@
+import * as Y from 'yjs';
+import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
+import type { Server, Socket } from 'socket.io';
+import type { Logger } from '../log.ts';
+import type { Principal } from '../auth/roles.ts';
+import { docAccess } from '../auth/permissions.ts';
+import { fail, type Ack, type ErrorBody, type ErrorCode } from '../protocol/errors.ts';
+import { PROTOCOL_VERSION, type ClientToServerEvents, type JoinInfo, type ServerToClientEvents } from '../protocol/events.ts';
+import type { DocumentStore } from '../store/ports.ts';
+import { DocumentRegistry, type RegistryOptions } from './document-registry.ts';
+import { parseDocId, SERVED_KINDS } from './doc-kinds.ts';
+import type { LiveDocument } from './live-document.ts';
+import type { Origin } from './origin.ts';
+import {
+  encodeAwareness, frameAwareness, frameSync, MalformedMessageError, parseMessage, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE,
+  type AwarenessEntry,
+} from './yjs-messages.ts';
+
+export interface SocketData {
+  principal: Principal;
+}
+export type AccordServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type AccordSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+export interface TransportOptions extends RegistryOptions {
+  maxMessageBytes: number;
+  maxDocsPerSocket: number;
+}
+
+/**
+ * Yjs over Socket.io (docs/protocol.md): `doc:join`, `doc:leave`, `doc:message` with optional acks.
+ * Every inbound message is validated before it can touch a document; nothing a client sends can
+ * crash the server.
+ */
+export class SyncTransport {
+  readonly registry: DocumentRegistry;
+  readonly #io: AccordServer;
+  readonly #log: Logger;
+  readonly #options: TransportOptions;
+
+  constructor(io: AccordServer, store: DocumentStore, log: Logger, options: TransportOptions) {
+    this.#io = io;
+    this.#log = log;
+    this.#options = options;
+    this.registry = new DocumentRegistry(store, log, options, {
+      onUpdate: (doc, update, origin) => this.#relayUpdate(doc, update, origin),
+      onAwareness: (doc, clients, origin) => this.#relayAwareness(doc, clients, origin),
+    });
+    io.on('connection', (socket) => this.#attach(socket));
+  }
+
+  #attach(socket: AccordSocket): void {
+    const joined = new Map<string, Promise<LiveDocument | null>>();
+    const refuse = (docId: unknown, code: ErrorCode, message: string, ack?: unknown): void => {
+      this.#log.warn({ socket: socket.id, user: socket.data.principal.username, docId: String(docId).slice(0, 200), code }, message);
+      const body: ErrorBody = { code, message };
+      if (typeof ack === 'function') (ack as (r: Ack) => void)({ ok: false, error: body });
+      socket.emit('doc:error', typeof docId === 'string' ? docId.slice(0, 200) : '', body);
+    };
+
+    socket.on('doc:join', async (rawId: unknown, ack: unknown) => {
+      try {
+        const result = await this.#join(socket, joined, rawId);
+        if (!result.ok) return refuse(rawId, result.error.code, result.error.message, ack);
+        if (typeof ack === 'function') (ack as (r: Ack<JoinInfo>) => void)(result);
+        this.#sendPresence(socket, result.docId);
+      } catch (err) {
+        this.#log.error({ err }, 'join failed');
+        refuse(rawId, 'internal', 'join failed', ack);
+      }
+    });
+
+    socket.on('doc:leave', async (rawId: unknown) => {
+      const pending = typeof rawId === 'string' ? joined.get(rawId) : undefined;
+      if (!pending) return refuse(rawId, 'not_joined', 'leave of a document that was not joined');
+      joined.delete(rawId as string);
+      const doc = await pending;
+      if (doc) this.#leave(socket, doc);
+    });
+
+    socket.on('doc:message', async (rawId: unknown, message: unknown, ack: unknown) => {
+      if (!(message instanceof Uint8Array)) return refuse(rawId, 'invalid_payload', 'doc:message needs a binary payload', ack);
+      if (message.byteLength > this.#options.maxMessageBytes) return refuse(rawId, 'too_large', 'message above the size limit', ack);
+      const pending = typeof rawId === 'string' ? joined.get(rawId) : undefined;
+      if (!pending) return refuse(rawId, 'not_joined', 'join the document before sending to it', ack);
+      const doc = await pending; // buffers messages that arrive while the document loads
+      if (!doc || !doc.sessions.has(socket.id)) return refuse(rawId, 'not_joined', 'join the document before sending to it', ack);
+      try {
+        const durable = this.#handle(socket, doc, message);
+        if (typeof ack !== 'function') return;
+        await durable;
+        (ack as (r: Ack) => void)({ ok: true });
+      } catch (err) {
+        if (err instanceof MalformedMessageError) return refuse(rawId, 'malformed_message', `malformed message: ${err.message}`, ack);
+        if (err instanceof RefusedError) return refuse(rawId, err.code, err.message, ack);
+        this.#log.error({ err, docId: doc.id }, 'storing an update failed');
+        refuse(rawId, 'storage_failed', 'the update could not be stored', ack);
+      }
+    });
+
+    socket.on('disconnect', async () => {
+      for (const pending of joined.values()) {
+        const doc = await pending;
+        if (doc) this.#leave(socket, doc);
+      }
+      joined.clear();
+    });
+  }
+
+  async #join(socket: AccordSocket, joined: Map<string, Promise<LiveDocument | null>>, rawId: unknown): Promise<Ack<JoinInfo> & { docId?: string }> {
+    const parsed = parseDocId(rawId);
+    if (!parsed) return fail('invalid_payload', 'document ids look like <kind>:<name>');
+    if (!SERVED_KINDS.has(parsed.kind)) return fail('unknown_kind', `unknown document kind "${parsed.kind}"`);
+    const principal = socket.data.principal;
+    const access = docAccess(principal, parsed.kind);
+    if (!access) return fail('forbidden', 'you may not open this document');
+    const info: JoinInfo = { docId: parsed.docId, access, protocol: PROTOCOL_VERSION };
+    const existing = joined.get(parsed.docId);
+    if (existing) return (await existing) ? { ok: true, ...info } : fail('not_found', 'no such document');
+    if (joined.size >= this.#options.maxDocsPerSocket) return fail('conflict', 'too many documents joined on one connection');
+    const loading = this.registry.acquire(parsed.docId, parsed.kind, access === 'write').then((doc) => {
+      if (!doc) return null;
+      if (socket.disconnected) {
+        this.registry.release(doc);
+        return null;
+      }
+      doc.sessions.set(socket.id, { socketId: socket.id, principal, access, awarenessClients: new Set() });
+      void socket.join(doc.id);
+      return doc;
+    });
+    joined.set(parsed.docId, loading);
+    const doc = await loading;
+    if (!doc) {
+      joined.delete(parsed.docId);
+      return fail('not_found', 'no such document');
+    }
+    return { ok: true, ...info };
+  }
+
+  #leave(socket: AccordSocket, doc: LiveDocument): void {
+    const session = doc.sessions.get(socket.id);
+    if (!session) return;
+    doc.sessions.delete(socket.id);
+    void socket.leave(doc.id);
+    const clients = [...session.awarenessClients].filter((id) => doc.awarenessOwners.get(id) === socket.id);
+    for (const id of clients) doc.awarenessOwners.delete(id);
+    if (clients.length > 0) removeAwarenessStates(doc.awareness, clients, socket.id);
+    this.registry.release(doc);
+  }
+
+  /** Applies one validated message; returns a promise that resolves when its effect is durable. */
+  #handle(socket: AccordSocket, doc: LiveDocument, message: Uint8Array): Promise<void> {
+    const parsed = parseMessage(message);
+    const session = doc.sessions.get(socket.id)!;
+    switch (parsed.type) {
+      case 'sync-step1': {
+        socket.emit('doc:message', doc.id, frameSync(SYNC_STEP2, Y.encodeStateAsUpdate(doc.doc, parsed.stateVector)));
+        socket.emit('doc:message', doc.id, frameSync(SYNC_STEP1, Y.encodeStateVector(doc.doc)));
+        return Promise.resolve();
+      }
+      case 'sync-step2':
+      case 'sync-update': {
+        if (session.access !== 'write') throw new RefusedError('read_only', 'this document is read-only for you');
+        const origin: Origin = { source: 'client', socketId: socket.id, userId: session.principal.userId };
+        Y.applyUpdate(doc.doc, parsed.update, origin);
+        return this.registry.batcher.whenDurable();
+      }
+      case 'awareness':
+        this.#applyPresence(socket, doc, parsed.entries);
+        return Promise.resolve();
+    }
+  }
+
+  /** Stamps each presence state with the sender's authenticated identity: nobody appears as someone else. */
+  #applyPresence(socket: AccordSocket, doc: LiveDocument, entries: AwarenessEntry[]): void {
+    const session = doc.sessions.get(socket.id)!;
+    const { userId, username, role } = session.principal;
+    const accepted = entries.filter((e) => (doc.awarenessOwners.get(e.clientId) ?? socket.id) === socket.id);
+    if (accepted.length < entries.length) this.#log.warn({ socket: socket.id, docId: doc.id }, 'presence for another connection ignored');
+    if (accepted.length === 0) return;
+    for (const e of accepted) {
+      if (e.state) e.state = { ...e.state, user: { id: userId, name: username, role } };
+      doc.awarenessOwners.set(e.clientId, socket.id);
+      session.awarenessClients.add(e.clientId);
+    }
+    applyAwarenessUpdate(doc.awareness, encodeAwareness(accepted), socket.id);
+  }
+
+  #sendPresence(socket: AccordSocket, docId: string): void {
+    const doc = this.registry.get(docId);
+    if (!doc || doc.awareness.getStates().size === 0) return;
+    socket.emit('doc:message', docId, frameAwareness(encodeAwarenessUpdate(doc.awareness, [...doc.awareness.getStates().keys()])));
+  }
+
+  #relayUpdate(doc: LiveDocument, update: Uint8Array, origin: Origin | undefined): void {
+    const message = frameSync(SYNC_UPDATE, update);
+    const except = origin?.source === 'client' ? origin.socketId : [];
+    this.#io.to(doc.id).except(except).emit('doc:message', doc.id, message);
+  }
+
+  #relayAwareness(doc: LiveDocument, clients: number[], origin: unknown): void {
+    const message = frameAwareness(encodeAwarenessUpdate(doc.awareness, clients));
+    const except = typeof origin === 'string' ? origin : [];
+    this.#io.to(doc.id).except(except).emit('doc:message', doc.id, message);
+  }
+}
+
+/** A well-formed message the sender may not send (e.g. a write on a read-only join). */
+class RefusedError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}

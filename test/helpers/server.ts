@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
+import { io } from 'socket.io-client';
+import { createApp, type App } from '../../server/app.ts';
+import { loadConfig, type Config } from '../../server/config.ts';
+import { createLogger } from '../../server/log.ts';
+import type { Role } from '../../server/auth/roles.ts';
+import type { AccordSocket } from '../../web/lib/socket-provider.ts';
+
+export function tempDir(prefix = 'accord-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface TestServer {
+  app: App;
+  url: string;
+  port: number;
+  dataDir: string;
+  /** Creates a user and returns its API token. */
+  user(name: string, role: Role, password?: string): Promise<string>;
+}
+
+/** A real Accord server on port 0 with a fresh SQLite data dir; closed when the test file ends. */
+export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? tempDir();
+  const config = loadConfig([], {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides, dataDir });
+  const app = createApp(config, createLogger(process.env.ACCORD_TEST_LOG ?? 'silent'));
+  const { port } = await app.listen();
+  after(() => app.close());
+  return {
+    app, port, dataDir,
+    url: `http://127.0.0.1:${port}`,
+    user: async (name, role, password) => (await app.users.addUser(name, role, password)).token,
+  };
+}
+
+/** A real socket.io-client connected with a token (websocket only, as the web app does). */
+export function connect(url: string, token: string | undefined, extra: { cookie?: string } = {}): AccordSocket {
+  const socket: AccordSocket = io(url, {
+    auth: token === undefined ? {} : { token },
+    transports: ['websocket'],
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 200,
+    forceNew: true,
+    extraHeaders: extra.cookie ? { cookie: extra.cookie } : undefined,
+  });
+  after(() => socket.disconnect());
+  return socket;
+}
+
+/** Resolves on `connect`, rejects with the server's reason on `connect_error`. */
+export function connected(socket: AccordSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (socket.connected) return resolve();
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', (err) => reject(err));
+  });
+}
+
+export async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `node server/main.ts` as a real process (for kill -9 and SIGTERM tests). */
+export async function spawnServer(dataDir: string): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['server/main.ts', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ACCORD_LOG_LEVEL: 'info' },
+  });
+  after(() => void child.kill('SIGKILL'));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"port":(\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then(() => reject(new Error(`server exited before listening:\n${output}`)));
+  });
+  return { child, port, url: `http://127.0.0.1:${port}`, exited };
+}
