@@ -1,0 +1,156 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as Y from 'yjs';
+import { SocketProvider, type AccordSocket } from '../../web/lib/socket-provider.ts';
+import { connect, connected, startTestServer, until } from '../helpers/server.ts';
+import { frameSync, SYNC_STEP1, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
+import type { ErrorBody } from '../../server/protocol/errors.ts';
+
+/** Sends raw events and collects the server's doc:error replies. */
+function errorsOf(socket: AccordSocket): ErrorBody[] {
+  const errors: ErrorBody[] = [];
+  socket.on('doc:error', (_id, e) => errors.push(e));
+  return errors;
+}
+
+async function healthy(url: string): Promise<void> {
+  const res = await fetch(`${url}/api/health`);
+  assert.equal(res.status, 200);
+}
+
+describe('hostile clients', () => {
+  it('garbage, truncated and mistyped messages get errors and change nothing', async () => {
+    const server = await startTestServer();
+    const token = await server.user('mallory', 'reviewer');
+    const socket = connect(server.url, token);
+    await connected(socket);
+    const provider = new SocketProvider(socket, 'notes:target');
+    after(() => provider.destroy());
+    await provider.whenSynced();
+    provider.doc.getText('body').insert(0, 'intact');
+    await provider.whenAcked();
+    const live = server.app.sync.registry.get('notes:target')!;
+
+    const raw = io(server.url, token);
+    await connected(raw);
+    const errors = errorsOf(raw);
+    const join = await raw.timeout(5_000).emitWithAck('doc:join', 'notes:target');
+    assert.equal(join.ok, true);
+
+    const valid = new Y.Doc();
+    valid.getText('body').insert(0, 'abc');
+    const good = frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(valid));
+    const cases: [string, unknown][] = [
+      ['empty', new Uint8Array(0)],
+      ['unknown type', Uint8Array.of(7, 1, 2)],
+      ['unknown sync step', Uint8Array.of(0, 9, 0)],
+      ['truncated update', good.subarray(0, good.length - 3)],
+      ['trailing bytes', Uint8Array.of(...good, 1, 2, 3)],
+      ['bad state vector', frameSync(SYNC_STEP1, Uint8Array.of(200, 200, 200))],
+      ['awareness not json', Uint8Array.of(1, 5, 1, 1, 1, 1, 0x7b)],
+      ['string payload', 'hello'],
+      ['number payload', 42],
+      ['object payload', { 0: 0, 1: 2 }],
+      ['null payload', null],
+    ];
+    for (let i = 0; i < 200; i++) cases.push([`random ${i}`, randomBytes(1 + (i % 64))]);
+    for (let i = 0; i < 50; i++) {
+      const bytes = Uint8Array.from(good);
+      const at = 3 + (i % (bytes.length - 3));
+      bytes[at] = bytes[at]! ^ 0xff; // flip one byte inside a real update
+      cases.push([`flipped ${i}`, bytes]);
+    }
+    let refused = 0;
+    for (const [name, payload] of cases) {
+      const ack = (await raw.timeout(5_000).emitWithAck('doc:message', 'notes:target', payload as Uint8Array)) as { ok: boolean };
+      if (!ack.ok) refused++;
+      else assert.ok(name.startsWith('random') || name.startsWith('flipped'), `${name} was accepted`);
+    }
+    assert.ok(refused >= 11, `named cases refused (${refused} refused)`);
+    // Whatever random bytes happened to be well-formed must not have changed the text.
+    assert.equal(live.doc.getText('body').toString(), 'intact');
+    assert.ok(errors.length >= refused, 'each refusal is also reported as doc:error');
+    await healthy(server.url);
+  });
+
+  it('refuses unknown ids, wrong types, messages before join, and survives a missing ack callback', async () => {
+    const server = await startTestServer();
+    const raw = io(server.url, await server.user('eve', 'reviewer'));
+    await connected(raw);
+    const errors = errorsOf(raw);
+    for (const id of [42, null, {}, ['notes:x'], '', 'notes:', 'notes:../../etc', 'NOTES:x', `notes:${'a'.repeat(300)}`]) {
+      const ack = await raw.timeout(5_000).emitWithAck('doc:join', id as string);
+      assert.equal(ack.ok, false, `join ${JSON.stringify(id)}`);
+      assert.equal(!ack.ok && ack.error.code, 'invalid_payload');
+    }
+    const notJoined = await raw.timeout(5_000).emitWithAck('doc:message', 'notes:elsewhere', Uint8Array.of(0, 0, 0));
+    assert.equal(!notJoined.ok && notJoined.error.code, 'not_joined');
+    // No ack callback at all: the server must not throw.
+    raw.emit('doc:join', 'notes:no-ack' as string, undefined as never);
+    raw.emit('doc:message', 'notes:no-ack', Uint8Array.of(9, 9, 9));
+    raw.emit('doc:leave', 'notes:never-joined');
+    await until(() => errors.some((e) => e.code === 'not_joined'), 'error for the leave');
+    await healthy(server.url);
+  });
+
+  it('rejects frames above the size limit', async () => {
+    const server = await startTestServer({ maxMessageBytes: 64 * 1024 });
+    const raw = io(server.url, await server.user('big', 'reviewer'));
+    await connected(raw);
+    await raw.timeout(5_000).emitWithAck('doc:join', 'notes:big');
+    const doc = new Y.Doc();
+    doc.getText('body').insert(0, 'x'.repeat(66 * 1024));
+    const over = frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(doc));
+    assert.ok(over.byteLength > 64 * 1024);
+    const ack = await raw.timeout(5_000).emitWithAck('doc:message', 'notes:big', over);
+    assert.equal(!ack.ok && ack.error.code, 'too_large');
+    // Far above Socket.io's buffer limit: the connection is cut, the server stays up.
+    const disconnected = new Promise((r) => raw.once('disconnect', r));
+    raw.emit('doc:message', 'notes:big', new Uint8Array(2 * 1024 * 1024));
+    await disconnected;
+    assert.equal(server.app.sync.registry.get('notes:big')?.doc.getText('body').toString() ?? '', '');
+    await healthy(server.url);
+  });
+
+  it('does not let one connection overwrite another connection\'s presence', async () => {
+    const server = await startTestServer();
+    const alice = connect(server.url, await server.user('al', 'reviewer'));
+    await connected(alice);
+    const p = new SocketProvider(alice, 'notes:pres');
+    after(() => p.destroy());
+    await p.whenSynced();
+    p.awareness.setLocalStateField('looking', 'item-1');
+    await until(() => server.app.sync.registry.get('notes:pres')!.awareness.getStates().has(p.doc.clientID), 'presence stored');
+    const raw = io(server.url, await server.user('ev', 'reviewer'));
+    await connected(raw);
+    await raw.timeout(5_000).emitWithAck('doc:join', 'notes:pres');
+    const forged = new Uint8Array([1, ...lengthPrefixed(awarenessOf(p.doc.clientID, 99, { looking: 'forged' }))]);
+    await raw.timeout(5_000).emitWithAck('doc:message', 'notes:pres', forged);
+    const state = server.app.sync.registry.get('notes:pres')!.awareness.getStates().get(p.doc.clientID)!;
+    assert.equal(state.looking, 'item-1');
+  });
+});
+
+function io(url: string, token: string): AccordSocket {
+  return connect(url, token);
+}
+
+function awarenessOf(clientId: number, clock: number, state: object): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(state));
+  return Uint8Array.from([1, ...varUint(clientId), ...varUint(clock), ...varUint(json.length), ...json]);
+}
+
+function lengthPrefixed(bytes: Uint8Array): number[] {
+  return [...varUint(bytes.length), ...bytes];
+}
+
+function varUint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push(0x80 | (n & 0x7f));
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}

@@ -1,0 +1,84 @@
+import { io } from 'socket.io-client';
+import { createSubscriber } from 'svelte/reactivity';
+import * as Y from 'yjs';
+import { SocketProvider, type AccordSocket, type ProviderStatus } from '../lib/socket-provider.ts';
+
+/** A live `notes:` document: its text, its connection state and who else is here. */
+export class NotesState {
+  readonly docId: string;
+  readonly #socket: AccordSocket;
+  readonly #provider: SocketProvider;
+  readonly #text: Y.Text;
+  readonly #subscribeText = createSubscriber((update) => {
+    this.#text.observe(update);
+    return () => this.#text.unobserve(update);
+  });
+  readonly #subscribeProvider = createSubscriber((update) => this.#provider.subscribe(update));
+  readonly #subscribePresence = createSubscriber((update) => {
+    this.#provider.awareness.on('change', update);
+    return () => this.#provider.awareness.off('change', update);
+  });
+
+  constructor(name: string) {
+    this.docId = `notes:${name}`;
+    this.#socket = io({ transports: ['websocket'], withCredentials: true });
+    this.#provider = new SocketProvider(this.#socket, this.docId);
+    this.#text = this.#provider.doc.getText('body');
+    this.#provider.awareness.setLocalStateField('looking', 'notes');
+  }
+
+  get text(): string {
+    this.#subscribeText();
+    return this.#text.toString();
+  }
+
+  get status(): ProviderStatus {
+    this.#subscribeProvider();
+    return this.#provider.status;
+  }
+
+  get canEdit(): boolean {
+    this.#subscribeProvider();
+    return this.#provider.access === 'write';
+  }
+
+  get unsaved(): number {
+    this.#subscribeProvider();
+    return this.#provider.unacked;
+  }
+
+  get error(): string | null {
+    this.#subscribeProvider();
+    return this.#provider.lastError?.message ?? null;
+  }
+
+  get participants(): { clientId: number; name: string; role: string; isMe: boolean }[] {
+    this.#subscribePresence();
+    const out: { clientId: number; name: string; role: string; isMe: boolean }[] = [];
+    for (const [clientId, state] of this.#provider.awareness.getStates()) {
+      const user = (state as { user?: { name?: string; role?: string } }).user;
+      if (user?.name) out.push({ clientId, name: user.name, role: user.role ?? '', isMe: clientId === this.#provider.doc.clientID });
+    }
+    return out;
+  }
+
+  /** Applies the user's edit as the smallest delete + insert between the old and new text. */
+  edit(next: string): void {
+    const prev = this.#text.toString();
+    if (next === prev) return;
+    let start = 0;
+    while (start < prev.length && start < next.length && prev[start] === next[start]) start++;
+    let endPrev = prev.length;
+    let endNext = next.length;
+    while (endPrev > start && endNext > start && prev[endPrev - 1] === next[endNext - 1]) endPrev--, endNext--;
+    this.#provider.doc.transact(() => {
+      if (endPrev > start) this.#text.delete(start, endPrev - start);
+      if (endNext > start) this.#text.insert(start, next.slice(start, endNext));
+    });
+  }
+
+  dispose(): void {
+    this.#provider.destroy();
+    this.#socket.disconnect();
+  }
+}
