@@ -1,0 +1,83 @@
+/**
+ * The Proxmox ACL path tree and the spelling of user, token and group ids.
+ * Sources: `normalize_path`, `check_path` (AccessControl.pm, PVE 9.x), `PVE::Auth::Plugin` regexes.
+ */
+import type { ResourceKind } from '../../domain/access/model.ts';
+
+/** `normalize_path`: collapse `//`, drop a trailing `/`, force a leading `/`, restrict characters. */
+export function normalizePath(raw: string): string | undefined {
+  if (!raw) return undefined;
+  let path = raw.replace(/\/+/g, '/').replace(/\/$/, '');
+  if (!path) path = '/';
+  if (!path.startsWith('/')) path = `/${path}`;
+  return /^[A-Za-z0-9.\-_/]+$/.test(path) ? path : undefined;
+}
+
+const NAME = '[A-Za-z0-9.\\-_]+';
+/** `check_path` of PVE 9.x: the paths an ACL may be set on through the API. */
+const CHECK_PATH = new RegExp((
+  '^(?:/|/access|/access/groups|/access/groups/N|/access/realm|/access/realm/N|/mapping|/mapping/N|/mapping/N/N'
+    + '|/nodes|/nodes/N|/pool|/pool/N|/pool/N/N|/pool/N/N/N|/sdn|/sdn/controllers|/sdn/controllers/N|/sdn/dns'
+    + '|/sdn/dns/N|/sdn/fabrics|/sdn/fabrics/N|/sdn/ipams|/sdn/ipams/N|/sdn/prefix-lists|/sdn/prefix-lists/N'
+    + '|/sdn/route-maps|/sdn/route-maps/N|/sdn/zones|/sdn/zones/N|/sdn/zones/N/N|/sdn/zones/N/N/[1-9][0-9]{0,3}'
+    + '|/storage|/storage/N|/vms|/vms/[1-9][0-9]{2,})$').replaceAll('N', NAME),
+);
+
+export function checkPath(path: string): boolean {
+  return CHECK_PATH.test(path);
+}
+
+/** `/vms/100/a` → [`/`, `/vms`, `/vms/100`, `/vms/100/a`]: the levels `roles()` walks. */
+export function pathLevels(path: string): string[] {
+  if (path === '/') return ['/'];
+  const parts = path.split('/').filter(Boolean);
+  return ['/', ...parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`)];
+}
+
+export function parentPath(path: string): string | undefined {
+  const levels = pathLevels(path);
+  return levels.length > 1 ? levels[levels.length - 2] : undefined;
+}
+
+export function resourceKind(path: string): ResourceKind {
+  if (path === '/') return 'root';
+  const [top, id] = path.split('/').filter(Boolean);
+  const leaf = id !== undefined;
+  switch (top) {
+    case 'vms': return leaf ? 'vm' : 'folder';
+    case 'storage': return leaf ? 'storage' : 'folder';
+    case 'nodes': return leaf ? 'host' : 'folder';
+    case 'pool': return leaf ? 'pool' : 'folder';
+    case 'sdn': return 'network';
+    case 'access': return 'access';
+    default: return 'other';
+  }
+}
+
+/** `user@realm` as `verify_username` reads it: any non-space, non-`:`, non-`/` name, then a realm. */
+export const USER_RE = /^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$/;
+/** `user@realm!tokenid` (`$token_full_regex`). */
+export const TOKEN_RE = /^([^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+)!([A-Za-z][A-Za-z0-9.\-_]+)$/;
+/** `verify_groupname`. */
+export const GROUP_RE = /^[A-Za-z0-9.\-_]+$/;
+/** Pools nest up to three levels (pve-access-control 8.0.7). */
+export const POOL_RE = /^[A-Za-z0-9.\-_]+(?:\/[A-Za-z0-9.\-_]+){0,2}$/;
+export const STORAGE_RE = /^[a-z][a-z0-9\-_.]*[a-z0-9]$/i;
+
+export type UgidKind = 'user' | 'token' | 'group';
+
+/**
+ * Classify a principal as written in a change or an ACL. Groups appear as `@ops` in user.cfg and as
+ * `ops` in the model; a group name can never contain `@`, so the two never collide with users.
+ */
+export function classifyUgid(ugid: string): { kind: UgidKind; id: string } | undefined {
+  if (TOKEN_RE.test(ugid)) return { kind: 'token', id: ugid };
+  if (USER_RE.test(ugid)) return { kind: 'user', id: ugid };
+  const group = ugid.startsWith('@') ? ugid.slice(1) : ugid;
+  return GROUP_RE.test(group) ? { kind: 'group', id: group } : undefined;
+}
+
+/** The spelling user.cfg and `pveum` use: groups get their `@`. */
+export function ugidInCfg(kind: UgidKind, id: string): string {
+  return kind === 'group' ? `@${id}` : id;
+}

@@ -1,0 +1,149 @@
+/**
+ * A read-only index over one AccessModel: resources in topological order (parents first), grants by
+ * principal and resource, native privileges per grant, and transitive group membership. Models are
+ * treated as immutable (applyChange returns a new one), so the index is cached per model object.
+ */
+import type { AccessModel, Grant, ImportWarning } from '../../domain/access/model.ts';
+import { ADMIN, NO_ACCESS, nativeRolePrivileges, systemRoleDefinitions } from './privileges.ts';
+
+export interface ModelIndex {
+  /** Resource ids in topological order; position = resource index. */
+  order: string[];
+  indexOf: Map<string, number>;
+  /** Parent indices per resource index (all smaller than the resource's own index). */
+  parents: number[][];
+  children: number[][];
+  grants: Grant[];
+  /** Resource index per grant index. */
+  grantResource: Int32Array;
+  /** Native privileges per grant index, sorted; empty for NoAccess. */
+  grantPrivileges: string[][];
+  grantsByPrincipal: Map<string, number[]>;
+  /** Principal id → kind, for every principal named in the model or its grants. */
+  kinds: Map<string, 'user' | 'group' | 'token'>;
+  /** Principal id → every group it belongs to, directly or through nested groups. */
+  groupsOf: Map<string, Set<string>>;
+  /** Group id → every principal that belongs to it, directly or through nested groups. */
+  membersOf: Map<string, Set<string>>;
+  /** Problems found while indexing (cycles, grants on unknown roles). */
+  problems: ImportWarning[];
+}
+
+const cache = new WeakMap<AccessModel, ModelIndex>();
+
+export function indexModel(model: AccessModel): ModelIndex {
+  let index = cache.get(model);
+  if (!index) {
+    index = build(model);
+    cache.set(model, index);
+  }
+  return index;
+}
+
+function topologicalOrder(model: AccessModel, problems: ImportWarning[]): string[] {
+  const ids = new Set(model.resources.map((r) => r.id));
+  const pending = new Map<string, number>();
+  const childrenOf = new Map<string, string[]>();
+  for (const r of model.resources) {
+    const parents = r.parents.filter((p) => ids.has(p) && p !== r.id);
+    pending.set(r.id, parents.length);
+    for (const p of parents) {
+      const list = childrenOf.get(p);
+      if (list) list.push(r.id);
+      else childrenOf.set(p, [r.id]);
+    }
+  }
+  const order: string[] = model.resources.filter((r) => pending.get(r.id) === 0).map((r) => r.id);
+  for (let i = 0; i < order.length; i++) {
+    for (const c of childrenOf.get(order[i]!) ?? []) {
+      const left = (pending.get(c) ?? 0) - 1;
+      pending.set(c, left);
+      if (left === 0) order.push(c);
+    }
+  }
+  if (order.length < ids.size) {
+    const placed = new Set(order);
+    const stuck = model.resources.filter((r) => !placed.has(r.id)).map((r) => r.id);
+    problems.push({ message: `inventory cycle through ${stuck.slice(0, 3).join(', ')}; their inheritance is cut` });
+    order.push(...stuck);
+  }
+  return order;
+}
+
+function closure(direct: Map<string, string[]>, start: string): Set<string> {
+  const out = new Set<string>();
+  const stack = [...(direct.get(start) ?? [])];
+  while (stack.length > 0) {
+    const g = stack.pop()!;
+    if (out.has(g) || g === start) continue;
+    out.add(g);
+    stack.push(...(direct.get(g) ?? []));
+  }
+  return out;
+}
+
+function rolePrivileges(model: AccessModel): Map<string, string[]> {
+  const byName = new Map<string, string[]>();
+  for (const r of systemRoleDefinitions()) byName.set(r.name, r.privileges);
+  const all = new Set<string>(byName.get(ADMIN));
+  for (const r of model.roles) {
+    byName.set(r.name, [...new Set(r.privileges)].sort());
+    for (const p of r.privileges) all.add(p);
+  }
+  // Admin holds every privilege: also any that only a custom role names.
+  byName.set(ADMIN, [...new Set([...(byName.get(ADMIN) ?? []), ...all])].sort());
+  byName.set(NO_ACCESS, []);
+  return byName;
+}
+
+function build(model: AccessModel): ModelIndex {
+  const problems: ImportWarning[] = [];
+  const order = topologicalOrder(model, problems);
+  const indexOf = new Map(order.map((id, i) => [id, i]));
+  const parents: number[][] = order.map(() => []);
+  const children: number[][] = order.map(() => []);
+  for (const r of model.resources) {
+    const i = indexOf.get(r.id)!;
+    for (const p of new Set(r.parents)) {
+      const j = indexOf.get(p);
+      // A parent placed later only happens inside a cycle: ignore that edge.
+      if (j !== undefined && j < i) {
+        parents[i]!.push(j);
+        children[j]!.push(i);
+      }
+    }
+  }
+  const roles = rolePrivileges(model);
+  const grants = model.grants;
+  const grantResource = new Int32Array(grants.length).fill(-1);
+  const grantPrivileges: string[][] = [];
+  const grantsByPrincipal = new Map<string, number[]>();
+  grants.forEach((g, gi) => {
+    grantResource[gi] = indexOf.get(g.resource) ?? -1;
+    let privileges: string[] = [];
+    if (g.effect === 'deny' || g.role === NO_ACCESS) privileges = [];
+    else if (g.role !== undefined) {
+      privileges = roles.get(g.role) ?? [];
+      if (!roles.has(g.role)) problems.push({ message: `grant ${g.id} names unknown role ${g.role}; it grants nothing` });
+    } else if (g.privileges) privileges = nativeRolePrivileges(g.privileges);
+    grantPrivileges.push(privileges);
+    const mine = grantsByPrincipal.get(g.principal);
+    if (mine) mine.push(gi);
+    else grantsByPrincipal.set(g.principal, [gi]);
+  });
+  const kinds = new Map<string, 'user' | 'group' | 'token'>();
+  const direct = new Map<string, string[]>();
+  for (const p of model.principals) {
+    kinds.set(p.id, p.kind);
+    if (p.memberOf) direct.set(p.id, p.memberOf);
+  }
+  for (const g of grants) if (!kinds.has(g.principal)) kinds.set(g.principal, 'user');
+  const groupsOf = new Map<string, Set<string>>();
+  const membersOf = new Map<string, Set<string>>();
+  for (const id of kinds.keys()) {
+    const groups = closure(direct, id);
+    groupsOf.set(id, groups);
+    for (const g of groups) membersOf.set(g, (membersOf.get(g) ?? new Set()).add(id));
+  }
+  return { order, indexOf, parents, children, grants, grantResource, grantPrivileges, grantsByPrincipal, kinds, groupsOf, membersOf, problems };
+}
