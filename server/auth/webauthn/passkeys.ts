@@ -1,0 +1,300 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { DatabaseSync } from 'node:sqlite';
+import {
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+} from '@simplewebauthn/server';
+import { inTransaction } from '../../store/sqlite/database.ts';
+import { atLeast, type Principal } from '../roles.ts';
+import { NONCE_BYTES, REVISION_HASH, signOffChallenge } from './challenge.ts';
+import { canonicalJson, sha256Hex, signReceipt, type ReceiptSigner, type SignOffReceipt } from './receipt.ts';
+import { PasskeyRefusal } from './refusal.ts';
+import { clientChallenge, parseAssertion, parseRegistration, signCount, storedAssertion } from './response.ts';
+
+export type { ReceiptSigner, SignOffReceipt } from './receipt.ts';
+
+/** How long an issued challenge can be answered. */
+export const CHALLENGE_TTL_MS = 5 * 60_000;
+/** Expired challenges are kept this long (so late answers get "expired", not "unknown"), then pruned. */
+const PRUNE_AFTER_MS = 24 * 3_600_000;
+/** EdDSA, ES256, RS256: fixed rather than the library default, which varies with the runtime. */
+const ALGORITHMS = [-8, -7, -257];
+
+export interface PasskeysOptions {
+  rpID: string;
+  rpName: string;
+  /** The web origin(s) the ceremony runs on, e.g. `https://accord.example.org`. */
+  origin: string | string[];
+  signer: ReceiptSigner;
+  /** Clock in milliseconds since the epoch (tests inject one). */
+  now?: () => number;
+}
+
+/** The revision being signed off, as the caller knows it NOW (the current revision and its hash). */
+export interface SignOffTarget {
+  changeId: string;
+  revision: number;
+  revisionHash: string;
+}
+
+export interface SignOffRecord extends SignOffTarget {
+  id: number;
+  userId: number;
+  approver: string;
+  credentialId: string;
+  at: string;
+}
+
+export interface PasskeyInfo {
+  id: string;
+  transports: string[];
+  counter: number;
+  createdAt: string;
+}
+
+interface ChallengeRow {
+  challenge: string;
+  user_id: number;
+  purpose: string;
+  change_id: string | null;
+  revision: number | null;
+  revision_hash: string | null;
+  nonce: string | null;
+  expires_at: number;
+  used: number;
+}
+
+interface CredentialRow {
+  id: string;
+  user_id: number;
+  public_key: Uint8Array;
+  counter: number;
+  transports: string;
+  created_at: string;
+}
+
+/** Passkey registration and revision-bound sign-off (DESIGN.md §4, docs/signoff.md). */
+export class Passkeys {
+  readonly #db: DatabaseSync;
+  readonly #rpID: string;
+  readonly #rpName: string;
+  readonly #origin: string | string[];
+  readonly #signer: ReceiptSigner;
+  readonly #now: () => number;
+
+  constructor(db: DatabaseSync, options: PasskeysOptions) {
+    this.#db = db;
+    this.#rpID = options.rpID;
+    this.#rpName = options.rpName;
+    this.#origin = options.origin;
+    this.#signer = options.signer;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The user's registered passkeys. */
+  credentials(user: Principal): PasskeyInfo[] {
+    return this.#credentialRows(user.userId).map((r) => ({
+      id: r.id, transports: JSON.parse(r.transports) as string[], counter: Number(r.counter), createdAt: r.created_at,
+    }));
+  }
+
+  /** Options for navigator.credentials.create(); the challenge is stored, single-use, for 5 minutes. */
+  async registrationOptions(user: Principal): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    const options = await generateRegistrationOptions({
+      rpName: this.#rpName,
+      rpID: this.#rpID,
+      userName: user.username,
+      userDisplayName: user.username,
+      userID: this.#userHandle(user),
+      challenge: new Uint8Array(randomBytes(32)),
+      timeout: CHALLENGE_TTL_MS,
+      attestationType: 'none',
+      excludeCredentials: this.#credentialRows(user.userId).map((r) => ({ id: r.id, transports: JSON.parse(r.transports) as string[] })),
+      authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
+      supportedAlgorithmIDs: ALGORITHMS,
+    });
+    this.#storeChallenge(options.challenge, user, 'register', null);
+    return options;
+  }
+
+  /** Verifies a registration answer and stores the passkey. */
+  async verifyRegistration(user: Principal, response: unknown): Promise<PasskeyInfo> {
+    const parsed = parseRegistration(response);
+    const row = this.#openChallenge(user, 'register', clientChallenge(parsed.response.clientDataJSON));
+    let result;
+    try {
+      result = await verifyRegistrationResponse({
+        response: parsed,
+        expectedChallenge: row.challenge,
+        expectedOrigin: this.#origin,
+        expectedRPID: this.#rpID,
+        requireUserVerification: true,
+        supportedAlgorithmIDs: ALGORITHMS,
+      });
+    } catch (err) {
+      throw new PasskeyRefusal('unauthorized', 'attestation_invalid', `passkey registration refused: ${(err as Error).message}`, { cause: err });
+    }
+    if (!result.verified) throw new PasskeyRefusal('unauthorized', 'attestation_invalid', 'passkey registration refused: attestation did not verify');
+    const { credential } = result.registrationInfo;
+    const transports = JSON.stringify(parsed.response.transports ?? credential.transports ?? []);
+    return inTransaction(this.#db, () => {
+      this.#consume(row.challenge);
+      if (this.#db.prepare('SELECT 1 FROM webauthn_credentials WHERE id = ?').get(credential.id)) {
+        throw new PasskeyRefusal('conflict', 'credential_exists', 'this passkey is already registered');
+      }
+      this.#db
+        .prepare('INSERT INTO webauthn_credentials (id, user_id, public_key, counter, transports) VALUES (?, ?, ?, ?, ?)')
+        .run(credential.id, user.userId, credential.publicKey, credential.counter, transports);
+      return this.credentials(user).find((c) => c.id === credential.id)!;
+    });
+  }
+
+  /** Options for navigator.credentials.get() whose challenge commits to this exact revision hash. */
+  async signOffOptions(user: Principal, target: SignOffTarget): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    this.#requireApprover(user);
+    checkTarget(target);
+    if (this.#signedOff(user, target)) {
+      throw new PasskeyRefusal('conflict', 'already_signed_off', `${user.username} already signed off revision ${target.revision} of ${target.changeId}`);
+    }
+    const creds = this.#credentialRows(user.userId);
+    if (creds.length === 0) throw new PasskeyRefusal('forbidden', 'no_passkey', 'register a passkey before signing off');
+    const nonce = randomBytes(NONCE_BYTES);
+    const challenge = signOffChallenge(target.changeId, target.revision, target.revisionHash, nonce);
+    const options = await generateAuthenticationOptions({
+      rpID: this.#rpID,
+      challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
+      timeout: CHALLENGE_TTL_MS,
+      userVerification: 'required',
+      allowCredentials: creds.map((r) => ({ id: r.id, transports: JSON.parse(r.transports) as string[] })),
+    });
+    if (options.challenge !== challenge) throw new Error('sign-off challenge was re-encoded unexpectedly');
+    this.#storeChallenge(challenge, user, 'signoff', { ...target, nonce: nonce.toString('base64url') });
+    return options;
+  }
+
+  /**
+   * Verifies a sign-off assertion against the CURRENT revision of the change and, in one transaction,
+   * marks the challenge used, advances the credential counter and stores the sign-off with its receipt.
+   */
+  async verifySignOff(user: Principal, target: SignOffTarget, response: unknown): Promise<{ signoff: SignOffRecord; receipt: SignOffReceipt }> {
+    this.#requireApprover(user);
+    checkTarget(target);
+    const assertion = parseAssertion(response);
+    const row = this.#openChallenge(user, 'signoff', clientChallenge(assertion.response.clientDataJSON));
+    if (row.change_id !== target.changeId || row.revision !== target.revision || row.revision_hash !== target.revisionHash) {
+      throw new PasskeyRefusal('conflict', 'stale_revision',
+        `the challenge was issued for revision ${row.revision} of ${row.change_id} (${row.revision_hash}), ` +
+        `not the current revision ${target.revision} of ${target.changeId} (${target.revisionHash}): request a new sign-off challenge`);
+    }
+    const cred = this.#db.prepare('SELECT * FROM webauthn_credentials WHERE id = ?').get(assertion.id) as CredentialRow | undefined;
+    if (!cred) throw new PasskeyRefusal('unauthorized', 'unknown_credential', 'unknown passkey');
+    if (Number(cred.user_id) !== user.userId) {
+      throw new PasskeyRefusal('forbidden', 'credential_other_user', `the passkey used does not belong to ${user.username}`);
+    }
+    const counter = signCount(assertion.response.authenticatorData);
+    if (!counterAdvances(Number(cred.counter), counter)) {
+      throw new PasskeyRefusal('unauthorized', 'counter_not_increased', `passkey signature counter did not increase (${counter} after ${cred.counter}): possible cloned authenticator`);
+    }
+    let verified: boolean;
+    try {
+      const result = await verifyAuthenticationResponse({
+        response: assertion,
+        expectedChallenge: row.challenge,
+        expectedOrigin: this.#origin,
+        expectedRPID: this.#rpID,
+        credential: { id: cred.id, publicKey: new Uint8Array(cred.public_key), counter: Number(cred.counter), transports: JSON.parse(cred.transports) as string[] },
+        requireUserVerification: true,
+      });
+      verified = result.verified && result.authenticationInfo.userVerified;
+    } catch (err) {
+      throw new PasskeyRefusal('unauthorized', 'assertion_invalid', `sign-off assertion refused: ${(err as Error).message}`, { cause: err });
+    }
+    if (!verified) throw new PasskeyRefusal('unauthorized', 'assertion_invalid', 'sign-off assertion refused: signature did not verify');
+
+    const stored = canonicalJson(storedAssertion(assertion));
+    const signedAt = new Date(this.#now()).toISOString();
+    const receipt = signReceipt({
+      v: 1, ...pick(target), approver: user.username, approverId: user.userId,
+      credentialId: cred.id, credentialPublicKey: Buffer.from(cred.public_key).toString('base64url'),
+      challenge: row.challenge, nonce: row.nonce!, signedAt, assertionHash: sha256Hex(stored), keyId: this.#signer.keyId,
+    }, this.#signer);
+    return inTransaction(this.#db, () => {
+      this.#consume(row.challenge);
+      // Re-read inside the transaction: a concurrent sign-off may have advanced the counter meanwhile.
+      const now = this.#db.prepare('SELECT counter FROM webauthn_credentials WHERE id = ?').get(cred.id) as { counter: number };
+      if (!counterAdvances(Number(now.counter), counter)) {
+        throw new PasskeyRefusal('unauthorized', 'counter_not_increased', 'passkey signature counter did not increase');
+      }
+      if (this.#signedOff(user, target)) {
+        throw new PasskeyRefusal('conflict', 'already_signed_off', `${user.username} already signed off revision ${target.revision} of ${target.changeId}`);
+      }
+      this.#db.prepare('UPDATE webauthn_credentials SET counter = ? WHERE id = ?').run(counter, cred.id);
+      const id = Number(this.#db.prepare(
+        'INSERT INTO signoffs (change_id, revision, revision_hash, user_id, credential_id, assertion, receipt, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(target.changeId, target.revision, target.revisionHash, user.userId, cred.id, stored, JSON.stringify(receipt), signedAt).lastInsertRowid);
+      const signoff: SignOffRecord = { id, ...pick(target), userId: user.userId, approver: user.username, credentialId: cred.id, at: signedAt };
+      return { signoff, receipt };
+    });
+  }
+
+  #requireApprover(user: Principal): void {
+    if (!atLeast(user.role, 'approver')) throw new PasskeyRefusal('forbidden', 'not_approver', 'only approvers can sign off');
+  }
+
+  #userHandle(user: Principal): Uint8Array<ArrayBuffer> {
+    // Opaque and stable per user, so every passkey of one user carries the same handle; no PII.
+    return new Uint8Array(createHash('sha256').update(`accord-user:${this.#rpID}:${user.userId}`).digest());
+  }
+
+  #credentialRows(userId: number): CredentialRow[] {
+    return this.#db.prepare('SELECT * FROM webauthn_credentials WHERE user_id = ? ORDER BY created_at, id').all(userId) as unknown as CredentialRow[];
+  }
+
+  #signedOff(user: Principal, t: SignOffTarget): boolean {
+    return this.#db.prepare('SELECT 1 FROM signoffs WHERE change_id = ? AND revision = ? AND user_id = ?').get(t.changeId, t.revision, user.userId) !== undefined;
+  }
+
+  #storeChallenge(challenge: string, user: Principal, purpose: 'register' | 'signoff', bound: (SignOffTarget & { nonce: string }) | null): void {
+    const now = this.#now();
+    this.#db.prepare('DELETE FROM webauthn_challenges WHERE expires_at < ?').run(now - PRUNE_AFTER_MS);
+    this.#db.prepare(
+      'INSERT INTO webauthn_challenges (challenge, user_id, purpose, change_id, revision, revision_hash, nonce, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(challenge, user.userId, purpose, bound?.changeId ?? null, bound?.revision ?? null, bound?.revisionHash ?? null, bound?.nonce ?? null, now + CHALLENGE_TTL_MS);
+  }
+
+  /** The stored challenge the response answers, if it is this user's, of this purpose, unused and unexpired. */
+  #openChallenge(user: Principal, purpose: 'register' | 'signoff', challenge: string): ChallengeRow {
+    const row = this.#db.prepare('SELECT * FROM webauthn_challenges WHERE challenge = ?').get(challenge) as ChallengeRow | undefined;
+    if (!row || row.purpose !== purpose) throw new PasskeyRefusal('unauthorized', 'unknown_challenge', `unknown ${purpose === 'signoff' ? 'sign-off' : 'registration'} challenge`);
+    if (Number(row.user_id) !== user.userId) throw new PasskeyRefusal('forbidden', 'challenge_other_user', 'this challenge was issued to another user');
+    if (row.used) throw new PasskeyRefusal('conflict', 'challenge_used', 'this challenge was already used (replayed response)');
+    if (Number(row.expires_at) <= this.#now()) throw new PasskeyRefusal('unauthorized', 'challenge_expired', 'the challenge has expired: request a new one');
+    return { ...row, revision: row.revision === null ? null : Number(row.revision) };
+  }
+
+  /** Marks a challenge used; fails if a concurrent request used it first. Call inside a transaction. */
+  #consume(challenge: string): void {
+    const { changes } = this.#db.prepare('UPDATE webauthn_challenges SET used = 1 WHERE challenge = ? AND used = 0').run(challenge);
+    if (Number(changes) !== 1) throw new PasskeyRefusal('conflict', 'challenge_used', 'this challenge was already used (replayed response)');
+  }
+}
+
+/** WebAuthn §6.1.1: a non-zero counter must strictly increase; 0 then 0 means "no counter". */
+function counterAdvances(stored: number, received: number): boolean {
+  return (received === 0 && stored === 0) || received > stored;
+}
+
+function pick(t: SignOffTarget): SignOffTarget {
+  return { changeId: t.changeId, revision: t.revision, revisionHash: t.revisionHash };
+}
+
+function checkTarget(t: SignOffTarget): void {
+  const ok = typeof t.changeId === 'string' && t.changeId.length > 0 && t.changeId.length <= 200
+    && Number.isSafeInteger(t.revision) && t.revision >= 1 && t.revision <= 0xffffffff
+    && typeof t.revisionHash === 'string' && REVISION_HASH.test(t.revisionHash);
+  if (!ok) throw new PasskeyRefusal('invalid_payload', 'invalid_target', 'sign-off needs a change id, a revision number >= 1 and a SHA-256 hex revision hash');
+}
