@@ -14,6 +14,13 @@ import { authenticate } from './auth/authenticate.ts';
 import { apiRouter, errorHandler } from './http/routes.ts';
 import { staticWeb } from './http/static-web.ts';
 import { SyncTransport, type AccordServer } from './sync/sync-transport.ts';
+import { AccordDocResolver } from './sync/doc-resolver.ts';
+import { ChangeBridge } from './sync/change-bridge.ts';
+import { attachCommands } from './sync/command-handlers.ts';
+import { Accord } from './commands/accord.ts';
+import { loadOrCreateServerKey } from './audit/server-key.ts';
+import { changeRouter } from './http/change-routes.ts';
+import { requireAuth } from './http/routes.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 
@@ -23,6 +30,7 @@ export interface App {
   readonly db: DatabaseSync;
   readonly users: UserStore;
   readonly sync: SyncTransport;
+  readonly accord: Accord;
   readonly io: AccordServer;
   listen(): Promise<{ port: number }>;
   close(): Promise<void>;
@@ -33,10 +41,30 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   const db = openDatabase(config.dataDir);
   const users = new UserStore(db);
   const documents = new SqliteDocumentStore(db);
+  const key = loadOrCreateServerKey(config.dataDir);
   let ready = false;
+  let sync: SyncTransport | undefined;
+  const publicUrl = new URL(config.publicUrl || `http://localhost:${config.port}`);
+  const accord = new Accord({
+    db, users, key,
+    rpID: publicUrl.hostname,
+    origins: [publicUrl.origin],
+    present: (changeId) => {
+      const live = sync?.registry.get(`review:${changeId}`);
+      return live ? [...new Set([...live.sessions.values()].map((s) => s.principal.username))] : undefined;
+    },
+  });
 
   const web = express();
   web.disable('x-powered-by');
+  // Inventories carry whole native configurations; every other body is small.
+  web.use('/api/inventories', express.json({ limit: '25mb' }));
+  web.use('/api', express.json({ limit: '256kb' }));
+  web.use('/api', (req, res, next) => {
+    if ((req.path === '/health' && req.method === 'GET') || req.path === '/session') return next();
+    requireAuth(users)(req, res, next);
+  });
+  web.use('/api', changeRouter(accord));
   web.use('/api', apiRouter({ users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready }));
   web.use(staticWeb(resolve(ROOT, config.webDir)));
   web.use(errorHandler(log));
@@ -53,17 +81,20 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     socket.data.principal = principal;
     next();
   });
-  const sync = new SyncTransport(io, documents, log, {
+  sync = new SyncTransport(io, documents, log, {
+    resolver: new AccordDocResolver((id) => accord.changes.facts(id)),
     maxMessageBytes: config.maxMessageBytes,
     maxDocsPerSocket: 64,
     compactAfterUpdates: config.compactAfterUpdates,
     compactDelayMs: config.compactDelayMs,
     unloadDelayMs: config.unloadDelayMs,
   });
+  accord.attach(new ChangeBridge(sync, io, log, (id) => accord.view(id)));
+  attachCommands(io, accord, log);
 
   let closing: Promise<void> | undefined;
   return {
-    config, log, db, users, sync, io,
+    config, log, db, users, sync, io, accord,
     listen: () =>
       new Promise((resolvePromise, reject) => {
         http.once('error', reject);

@@ -21,6 +21,8 @@ export const defaults = {
   sessionTtlMs: 12 * 60 * 60 * 1000,
   /** Where the built web app is served from (relative to the repository root). */
   webDir: 'web/dist',
+  /** The URL users open (WebAuthn origin and relying party id come from it). Empty: http://localhost:<port>. */
+  publicUrl: '',
   /** pino level. */
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 };
@@ -37,6 +39,7 @@ const schema = z.object({
   unloadDelayMs: z.coerce.number().int().min(0),
   sessionTtlMs: z.coerce.number().int().min(1_000),
   webDir: z.string(),
+  publicUrl: z.union([z.literal(''), z.url()]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -46,6 +49,7 @@ const FLAGS: Record<string, keyof Config> = {
   '--data': 'dataDir',
   '--max-message-bytes': 'maxMessageBytes',
   '--log-level': 'logLevel',
+  '--public-url': 'publicUrl',
 };
 
 const ENV: Record<string, keyof Config> = {
@@ -54,6 +58,7 @@ const ENV: Record<string, keyof Config> = {
   ACCORD_DATA: 'dataDir',
   ACCORD_MAX_MESSAGE_BYTES: 'maxMessageBytes',
   ACCORD_LOG_LEVEL: 'logLevel',
+  ACCORD_PUBLIC_URL: 'publicUrl',
 };
 
 /** Config from defaults, then environment, then command-line flags (`--port N --data DIR`). */

@@ -1,29 +1,128 @@
 import type { DocAccess } from '../protocol/events.ts';
+import type { ChangeStatus } from '../domain/review/types.ts';
 import { atLeast, type Principal } from './roles.ts';
 
 /**
- * The one rule book: every "may X do Y?" question in Accord is answered here.
- * Actions are added as features land; an action without a rule does not type-check.
+ * The one rule book: every "may X do Y?" question in Accord is answered here, for REST, Socket.io
+ * commands, document joins and the CLI alike. `ACTIONS` lists every action; the matrix test in
+ * test/auth/permissions.test.ts enumerates them, so an action added without a rule fails the build.
  */
-export type Action =
-  | { kind: 'doc.read'; docKind: string }
-  | { kind: 'doc.write'; docKind: string }
-  | { kind: 'doc.create'; docKind: string };
+export const ACTIONS = [
+  'notes.read', 'notes.write',
+  'change.create', 'change.view', 'draft.write', 'change.submit', 'change.withdraw',
+  'change.vote', 'change.recuse', 'change.signoff', 'change.apply',
+  'annotation.create', 'annotation.edit', 'annotation.resolve',
+  'inventory.read', 'inventory.write', 'passkey.register',
+] as const;
+export type ActionName = (typeof ACTIONS)[number];
 
-export function can(principal: Principal, action: Action): boolean {
-  switch (action.kind) {
-    case 'doc.read':
-      return action.docKind === 'notes';
-    case 'doc.write':
-    case 'doc.create':
-      // Shared prose is written by reviewers and above; viewers read along.
-      return action.docKind === 'notes' && atLeast(principal.role, 'reviewer');
+/** What the rule needs to know about a change: who asked for it, who writes it, where it stands. */
+export interface ChangeFacts {
+  requestedBy: string;
+  authors: readonly string[];
+  status: ChangeStatus;
+  recused: readonly string[];
+}
+
+export interface AnnotationFacts {
+  author: string;
+}
+
+export type Resource =
+  | { kind: 'none' }
+  | { kind: 'change'; change: ChangeFacts }
+  | { kind: 'annotation'; change: ChangeFacts; annotation: AnnotationFacts };
+
+export type Decision = { allowed: true } | { allowed: false; reason: string };
+
+const allow: Decision = { allowed: true };
+const deny = (reason: string): Decision => ({ allowed: false, reason });
+
+function isAuthor(p: Principal, c: ChangeFacts): boolean {
+  return c.requestedBy === p.username || c.authors.includes(p.username);
+}
+
+const OPEN: readonly ChangeStatus[] = ['draft', 'in_review'];
+
+/** The rules. Each returns allowed or a reason a person can read. */
+export function decide(p: Principal, action: ActionName, resource: Resource = { kind: 'none' }): Decision {
+  const change = resource.kind === 'none' ? undefined : resource.change;
+  switch (action) {
+    case 'notes.read':
+    case 'change.view':
+    case 'inventory.read':
+      return allow; // every signed-in user reads along: review is transparent by design
+    case 'notes.write':
+      return atLeast(p.role, 'reviewer') ? allow : deny('viewers read along; writing needs the reviewer role');
+    case 'change.create':
+      return atLeast(p.role, 'reviewer') ? allow : deny('requesting a change needs the reviewer role');
+    case 'draft.write': {
+      if (!change) return deny('no change');
+      if (!OPEN.includes(change.status)) return deny(`the change is ${change.status}`);
+      if (isAuthor(p, change)) return allow;
+      // Reviewers may propose amendments once the change is in review.
+      return change.status === 'in_review' && atLeast(p.role, 'reviewer') ? allow : deny('only authors edit a draft');
+    }
+    case 'change.submit': {
+      if (!change) return deny('no change');
+      if (!['draft', 'in_review', 'approved', 'rejected'].includes(change.status)) return deny(`the change is ${change.status}`);
+      if (isAuthor(p, change)) return allow;
+      return change.status !== 'draft' && atLeast(p.role, 'reviewer') ? allow : deny('only an author submits a draft');
+    }
+    case 'change.withdraw':
+      if (!change) return deny('no change');
+      if (!['draft', 'in_review', 'approved', 'rejected'].includes(change.status)) return deny(`the change is ${change.status}`);
+      return change.requestedBy === p.username || p.role === 'admin' ? allow : deny('only the requester or an admin withdraws');
+    case 'change.vote':
+      if (!change) return deny('no change');
+      if (change.status !== 'in_review') return deny(`votes are closed: the change is ${change.status}`);
+      if (!atLeast(p.role, 'reviewer')) return deny('voting needs the reviewer role');
+      if (change.recused.includes(p.username)) return deny('you recused yourself from this change');
+      return allow;
+    case 'change.recuse':
+      if (!change) return deny('no change');
+      if (change.status !== 'in_review') return deny(`the change is ${change.status}`);
+      return atLeast(p.role, 'reviewer') ? allow : deny('recusal is for reviewers');
+    case 'change.signoff':
+      if (!change) return deny('no change');
+      if (change.status !== 'approved') return deny(`only an approved change is signed off; this one is ${change.status}`);
+      if (!atLeast(p.role, 'approver')) return deny('signing off needs the approver role');
+      if (isAuthor(p, change)) return deny('a requester or author never signs off their own change');
+      return allow;
+    case 'change.apply':
+      if (!change) return deny('no change');
+      if (change.status !== 'approved') return deny(`only an approved change is applied; this one is ${change.status}`);
+      return p.role === 'admin' ? allow : deny('recording an apply needs the admin role');
+    case 'annotation.create':
+      if (!change) return deny('no change');
+      if (['withdrawn', 'applied'].includes(change.status)) return deny(`the change is ${change.status}`);
+      return atLeast(p.role, 'reviewer') || isAuthor(p, change) ? allow : deny('annotating needs the reviewer role');
+    case 'annotation.edit':
+      if (resource.kind !== 'annotation') return deny('no annotation');
+      return resource.annotation.author === p.username ? allow : deny('only its author edits or deletes an annotation');
+    case 'annotation.resolve':
+      if (!change) return deny('no change');
+      return atLeast(p.role, 'reviewer') ? allow : deny('resolving needs the reviewer role');
+    case 'inventory.write':
+      return p.role === 'admin' ? allow : deny('importing backend inventories needs the admin role');
+    case 'passkey.register':
+      return atLeast(p.role, 'approver') ? allow : deny('passkeys are for approvers');
   }
 }
 
-/** The access level a principal gets when joining a document of `docKind`, or null if refused. */
-export function docAccess(principal: Principal, docKind: string): DocAccess | null {
-  if (can(principal, { kind: 'doc.write', docKind })) return 'write';
-  if (can(principal, { kind: 'doc.read', docKind })) return 'read';
-  return null;
+export function can(p: Principal, action: ActionName, resource?: Resource): boolean {
+  return decide(p, action, resource).allowed;
+}
+
+/** The access level for a `notes:` document, or null. Change documents ask `changeDocAccess`. */
+export function notesAccess(p: Principal): DocAccess | null {
+  if (can(p, 'notes.write')) return 'write';
+  return can(p, 'notes.read') ? 'read' : null;
+}
+
+/** `review:` documents are server-written: everyone who may view reads them. `draft:` follows draft.write. */
+export function changeDocAccess(p: Principal, kind: 'review' | 'draft', change: ChangeFacts): DocAccess | null {
+  if (!can(p, 'change.view', { kind: 'change', change })) return null;
+  if (kind === 'review') return 'read';
+  return can(p, 'draft.write', { kind: 'change', change }) ? 'write' : 'read';
 }

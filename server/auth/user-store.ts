@@ -3,6 +3,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { AppError } from '../protocol/errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { isRole, type Principal, type Role } from './roles.ts';
+import type { Reviewer } from '../domain/review/types.ts';
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -55,6 +56,25 @@ export class UserStore {
     const id = Number(this.#db.prepare('INSERT INTO users (username, role, password_hash) VALUES (?, ?, ?)').run(username, role, hash).lastInsertRowid);
     const token = this.issueToken(id, 'cli');
     return { principal: { userId: id, username, role }, token };
+  }
+
+  /** Adds the user to Accord groups (names that policies can use). */
+  addToGroups(userId: number, groups: readonly string[]): void {
+    const insert = this.#db.prepare('INSERT INTO user_groups (user_id, group_name) VALUES (?, ?) ON CONFLICT DO NOTHING');
+    for (const g of groups) {
+      if (!USERNAME.test(g)) throw new AppError('invalid_payload', `invalid group name "${g}"`);
+      insert.run(userId, g);
+    }
+  }
+
+  /** Every enabled user with role and groups, as policies see them. */
+  reviewers(): Reviewer[] {
+    const rows = this.#db.prepare(`SELECT u.username, u.role, group_concat(g.group_name, ',') AS groups FROM users u
+      LEFT JOIN user_groups g ON g.user_id = u.id WHERE u.disabled = 0 GROUP BY u.id ORDER BY u.username`).all() as
+      { username: string; role: string; groups: string | null }[];
+    return rows.filter((r) => isRole(r.role)).map((r) => ({
+      username: r.username, role: r.role as Role, groups: r.groups ? r.groups.split(',') : [],
+    }));
   }
 
   issueToken(userId: number, label: string): string {

@@ -27,7 +27,6 @@ export function requireAuth(users: UserStore) {
 
 export function apiRouter(deps: ApiDeps): express.Router {
   const router = express.Router();
-  router.use(express.json({ limit: '256kb' }));
 
   router.get('/health', (_req, res) => {
     if (!deps.isReady()) throw new AppError('storage_failed', 'starting');

@@ -19,16 +19,42 @@ export interface JoinInfo {
 
 export type MessageAck = (result: Ack) => void;
 
-export interface ClientToServerEvents {
+export type ClientToServerEvents = {
+  [C in CommandName]: (payload: unknown, ack: CommandAck) => void;
+} & {
   'doc:join': (docId: string, ack: (result: Ack<JoinInfo>) => void) => void;
   'doc:leave': (docId: string) => void;
   'doc:message': (docId: string, message: Uint8Array, ack?: MessageAck) => void;
+};
+
+/** Facts the server broadcasts after a command committed (to the change's review room and the `changes` room). */
+export const FACTS = [
+  'change:created', 'revision:submitted', 'vote:recorded', 'reviewer:recused', 'status:changed',
+  'annotation:created', 'annotation:edited', 'annotation:deleted', 'annotation:resolved', 'signoff:recorded',
+] as const;
+export type FactName = (typeof FACTS)[number];
+export interface Fact {
+  changeId: string;
+  status?: string;
+  [detail: string]: unknown;
 }
 
-export interface ServerToClientEvents {
+/** Commands over Socket.io: the same operations as REST, same rule book; payload validated per command. */
+export const COMMANDS = [
+  'change:create', 'change:submit', 'change:withdraw', 'change:recuse', 'vote:cast',
+  'annotation:create', 'annotation:edit', 'annotation:delete', 'annotation:resolve',
+] as const;
+export type CommandName = (typeof COMMANDS)[number];
+export type CommandAck = (result: Ack<{ data: unknown }>) => void;
+
+export type ServerToClientEvents = {
+  [F in FactName]: (fact: Fact) => void;
+} & {
   'doc:message': (docId: string, message: Uint8Array) => void;
   'doc:error': (docId: string, error: ErrorBody) => void;
-}
+  /** Your rights on this document changed: join it again to be re-admitted at the new level. */
+  'doc:rejoin': (docId: string) => void;
+};
 
 /** Document ids are `<kind>:<name>`; names are short and plain so they are safe in logs and URLs. */
 export const DOC_ID_PATTERN = /^([a-z]+):([A-Za-z0-9][A-Za-z0-9._-]{0,127})$/;

@@ -1,10 +1,7 @@
 import { DOC_ID_PATTERN } from '../protocol/events.ts';
 
-/**
- * Document kinds (DESIGN.md §3). Only `notes` is served so far; the other kinds are named so that
- * joining one gives a clear `unknown_kind` until its feature lands.
- */
-export const SERVED_KINDS = new Set(['notes']);
+/** Document kinds (DESIGN.md §3). */
+export const DOC_KINDS = ['notes', 'review', 'draft', 'session'] as const;
 
 export interface ParsedDocId {
   docId: string;

@@ -3,12 +3,11 @@ import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } fr
 import type { Server, Socket } from 'socket.io';
 import type { Logger } from '../log.ts';
 import type { Principal } from '../auth/roles.ts';
-import { docAccess } from '../auth/permissions.ts';
 import { fail, type Ack, type ErrorBody, type ErrorCode } from '../protocol/errors.ts';
-import { PROTOCOL_VERSION, type ClientToServerEvents, type JoinInfo, type ServerToClientEvents } from '../protocol/events.ts';
+import { PROTOCOL_VERSION, type ClientToServerEvents, type DocAccess, type JoinInfo, type ServerToClientEvents } from '../protocol/events.ts';
 import type { DocumentStore } from '../store/ports.ts';
 import { DocumentRegistry, type RegistryOptions } from './document-registry.ts';
-import { parseDocId, SERVED_KINDS } from './doc-kinds.ts';
+import { parseDocId, type ParsedDocId } from './doc-kinds.ts';
 import type { LiveDocument } from './live-document.ts';
 import type { Origin } from './origin.ts';
 import {
@@ -22,9 +21,15 @@ export interface SocketData {
 export type AccordServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type AccordSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
+/** Decides, per document kind, whether a principal may join, at which level, and whether joining creates it. */
+export interface DocResolver {
+  resolve(principal: Principal, doc: ParsedDocId): Promise<{ ok: true; access: DocAccess; create: boolean } | { ok: false; error: ErrorBody }>;
+}
+
 export interface TransportOptions extends RegistryOptions {
   maxMessageBytes: number;
   maxDocsPerSocket: number;
+  resolver: DocResolver;
 }
 
 /**
@@ -37,6 +42,8 @@ export class SyncTransport {
   readonly #io: AccordServer;
   readonly #log: Logger;
   readonly #options: TransportOptions;
+  /** Per socket: the documents it joined (or is joining). */
+  readonly #joins = new Map<string, Map<string, Promise<LiveDocument | null>>>();
 
   constructor(io: AccordServer, store: DocumentStore, log: Logger, options: TransportOptions) {
     this.#io = io;
@@ -51,6 +58,7 @@ export class SyncTransport {
 
   #attach(socket: AccordSocket): void {
     const joined = new Map<string, Promise<LiveDocument | null>>();
+    this.#joins.set(socket.id, joined);
     const refuse = (docId: unknown, code: ErrorCode, message: string, ack?: unknown): void => {
       this.#log.warn({ socket: socket.id, user: socket.data.principal.username, docId: String(docId).slice(0, 200), code }, message);
       const body: ErrorBody = { code, message };
@@ -99,6 +107,7 @@ export class SyncTransport {
     });
 
     socket.on('disconnect', async () => {
+      this.#joins.delete(socket.id);
       for (const pending of joined.values()) {
         const doc = await pending;
         if (doc) this.#leave(socket, doc);
@@ -110,15 +119,15 @@ export class SyncTransport {
   async #join(socket: AccordSocket, joined: Map<string, Promise<LiveDocument | null>>, rawId: unknown): Promise<Ack<JoinInfo> & { docId?: string }> {
     const parsed = parseDocId(rawId);
     if (!parsed) return fail('invalid_payload', 'document ids look like <kind>:<name>');
-    if (!SERVED_KINDS.has(parsed.kind)) return fail('unknown_kind', `unknown document kind "${parsed.kind}"`);
     const principal = socket.data.principal;
-    const access = docAccess(principal, parsed.kind);
-    if (!access) return fail('forbidden', 'you may not open this document');
+    const resolved = await this.#options.resolver.resolve(principal, parsed);
+    if (!resolved.ok) return resolved;
+    const { access, create } = resolved;
     const info: JoinInfo = { docId: parsed.docId, access, protocol: PROTOCOL_VERSION };
     const existing = joined.get(parsed.docId);
     if (existing) return (await existing) ? { ok: true, ...info } : fail('not_found', 'no such document');
     if (joined.size >= this.#options.maxDocsPerSocket) return fail('conflict', 'too many documents joined on one connection');
-    const loading = this.registry.acquire(parsed.docId, parsed.kind, access === 'write').then((doc) => {
+    const loading = this.registry.acquire(parsed.docId, parsed.kind, create).then((doc) => {
       if (!doc) return null;
       if (socket.disconnected) {
         this.registry.release(doc);
@@ -135,6 +144,22 @@ export class SyncTransport {
       return fail('not_found', 'no such document');
     }
     return { ok: true, ...info };
+  }
+
+  /**
+   * Rights on a document changed (a review froze, a draft was submitted): every socket on it is
+   * taken out and told to join again, so it is re-admitted at its new level, never flipped in place.
+   */
+  readmit(docId: string): void {
+    const doc = this.registry.get(docId);
+    if (!doc) return;
+    for (const socketId of [...doc.sessions.keys()]) {
+      const socket = this.#io.sockets.sockets.get(socketId);
+      this.#joins.get(socketId)?.delete(docId);
+      if (!socket) continue;
+      this.#leave(socket, doc);
+      socket.emit('doc:rejoin', docId);
+    }
   }
 
   #leave(socket: AccordSocket, doc: LiveDocument): void {

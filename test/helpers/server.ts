@@ -10,9 +10,9 @@ import { createLogger } from '../../server/log.ts';
 import type { Role } from '../../server/auth/roles.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 
-export function tempDir(prefix = 'accord-test-'): string {
+export function tempDir(prefix = 'accord-test-', onTeardown: (fn: () => unknown) => void = after): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  onTeardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -25,13 +25,17 @@ export interface TestServer {
   user(name: string, role: Role, password?: string): Promise<string>;
 }
 
-/** A real Accord server on port 0 with a fresh SQLite data dir; closed when the test file ends. */
-export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
-  const dataDir = overrides.dataDir ?? tempDir();
+/**
+ * A real Accord server on port 0 with a fresh SQLite data dir, closed when the calling test ends.
+ * From a suite's `before` hook pass the suite's teardown (`(fn) => teardowns.push(fn)`), since an
+ * `after` registered inside a hook runs when the hook ends.
+ */
+export async function startTestServer(overrides: Partial<Config> = {}, onTeardown: (fn: () => unknown) => void = after): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? tempDir('accord-test-', onTeardown);
   const config = loadConfig([], {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides, dataDir });
   const app = createApp(config, createLogger(process.env.ACCORD_TEST_LOG ?? 'silent'));
   const { port } = await app.listen();
-  after(() => app.close());
+  onTeardown(() => app.close());
   return {
     app, port, dataDir,
     url: `http://127.0.0.1:${port}`,

@@ -55,13 +55,16 @@ describe('HTTP API: health and web sessions', () => {
   });
 
   it('answers malformed and oversized bodies and unknown endpoints with catalogue errors', async () => {
-    const { url } = await startTestServer();
+    const server = await startTestServer();
+    const { url } = server;
+    const token = await server.user('probe', 'viewer');
     const post = (body: string) => fetch(`${url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const cases: [Response, number, string][] = [
       [await post('{"username":'), 400, 'invalid_payload'],
       [await post(JSON.stringify({ username: 'a', password: 'b', admin: true })), 400, 'invalid_payload'],
       [await post(JSON.stringify({ username: 'a'.repeat(300_000), password: 'b' })), 413, 'too_large'],
-      [await fetch(`${url}/api/nothing-here`), 404, 'not_found'],
+      [await fetch(`${url}/api/nothing-here`), 401, 'unauthorized'],
+      [await fetch(`${url}/api/nothing-here`, { headers: { authorization: `Bearer ${token}` } }), 404, 'not_found'],
     ];
     for (const [res, status, code] of cases) {
       assert.equal(res.status, status);

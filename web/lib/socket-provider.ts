@@ -53,6 +53,7 @@ export class SocketProvider {
     socket.on('disconnect', this.#onDisconnect);
     socket.on('doc:message', this.#onMessage);
     socket.on('doc:error', this.#onError);
+    socket.on('doc:rejoin', this.#onRejoin);
     if (socket.connected) this.#onConnect();
   }
 
@@ -144,6 +145,10 @@ export class SocketProvider {
     removeAwarenessStates(this.awareness, others, this);
   };
 
+  #onRejoin = (docId: string): void => {
+    if (docId === this.docId && !this.#destroyed && this.#socket.connected) this.#onConnect();
+  };
+
   #onError = (docId: string, error: ErrorBody): void => {
     if (docId === this.docId) this.#lastError = error;
   };
@@ -189,6 +194,7 @@ export class SocketProvider {
     this.#socket.off('disconnect', this.#onDisconnect);
     this.#socket.off('doc:message', this.#onMessage);
     this.#socket.off('doc:error', this.#onError);
+    this.#socket.off('doc:rejoin', this.#onRejoin);
     if (this.#socket.connected) this.#socket.emit('doc:leave', this.docId);
     this.awareness.destroy();
   }

@@ -1,6 +1,8 @@
 import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { AUDIT_SCHEMA } from '../../audit/schema.ts';
+import { WEBAUTHN_SCHEMA } from '../../auth/webauthn/schema.ts';
 
 /** Schema migrations, applied in order; the index + 1 is the schema version stored in `user_version`. */
 const MIGRATIONS: readonly string[] = [
@@ -36,6 +38,52 @@ const MIGRATIONS: readonly string[] = [
      user_id INTEGER NOT NULL REFERENCES users(id),
      expires_at INTEGER NOT NULL
    );`,
+  `CREATE TABLE user_groups (
+     user_id INTEGER NOT NULL REFERENCES users(id),
+     group_name TEXT NOT NULL,
+     PRIMARY KEY (user_id, group_name)
+   );
+   CREATE TABLE changes (
+     id TEXT PRIMARY KEY,
+     version INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     requested_by TEXT NOT NULL,
+     backend TEXT NOT NULL,
+     title TEXT NOT NULL,
+     data TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE INDEX changes_by_status ON changes (status, updated_at);
+   CREATE TABLE annotations (
+     id TEXT PRIMARY KEY,
+     change_id TEXT NOT NULL REFERENCES changes(id),
+     data TEXT NOT NULL
+   );
+   CREATE INDEX annotations_by_change ON annotations (change_id);
+   CREATE TABLE command_results (
+     user_id INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     command TEXT NOT NULL,
+     result TEXT NOT NULL,
+     at TEXT NOT NULL,
+     PRIMARY KEY (user_id, key)
+   );
+   CREATE TABLE inventories (
+     backend TEXT PRIMARY KEY,
+     files TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     imported_by TEXT NOT NULL,
+     imported_at TEXT NOT NULL
+   );
+   CREATE TABLE policies (
+     name TEXT PRIMARY KEY,
+     yaml TEXT NOT NULL,
+     updated_by TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );`,
+  AUDIT_SCHEMA,
+  WEBAUTHN_SCHEMA,
 ];
 
 /**

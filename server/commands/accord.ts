@@ -1,0 +1,107 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { AuditLog } from '../audit/audit-log.ts';
+import { exportEvidence, renderEvidenceHtml, type EvidencePack } from '../audit/evidence.ts';
+import type { ServerKey } from '../audit/server-key.ts';
+import { Passkeys } from '../auth/webauthn/passkeys.ts';
+import { ed25519Signer } from '../auth/webauthn/receipt.ts';
+import type { Principal } from '../auth/roles.ts';
+import type { UserStore } from '../auth/user-store.ts';
+import { parseChangeContent } from '../domain/review/content-schema.ts';
+import { AppError } from '../protocol/errors.ts';
+import { ChangeStore } from '../store/sqlite/change-store.ts';
+import { AnnotationService } from './annotation-service.ts';
+import { authorize, ChangeService, type ChangeEvents } from './change-service.ts';
+import { CommandRunner } from './command-runner.ts';
+import { Inventories } from './inventory.ts';
+import { StoredPolicyEngine } from './policy-engine.ts';
+import { buildReviewView, type ReviewView } from './review-view.ts';
+import { SignOffService } from './signoff-service.ts';
+
+export interface AccordOptions {
+  db: DatabaseSync;
+  users: UserStore;
+  key: ServerKey;
+  /** WebAuthn relying party: the host name users see, and the origins their browsers report. */
+  rpID: string;
+  origins: string[];
+  /** Usernames present in a change's live review session (for presence requirements). */
+  present: (changeId: string) => string[] | undefined;
+}
+
+/**
+ * The review workflow's composition: every service behind REST, Socket.io and the CLI. The events sink
+ * (projection into live documents and broadcast) is attached once the transport exists.
+ */
+export class Accord {
+  readonly store: ChangeStore;
+  readonly audit: AuditLog;
+  readonly inventories: Inventories;
+  readonly policy: StoredPolicyEngine;
+  readonly passkeys: Passkeys;
+  readonly changes: ChangeService;
+  readonly annotations: AnnotationService;
+  readonly signoffs: SignOffService;
+  readonly #key: ServerKey;
+  readonly #runner: CommandRunner;
+  #events: ChangeEvents | undefined;
+
+  constructor(o: AccordOptions) {
+    this.#key = o.key;
+    this.store = new ChangeStore(o.db);
+    this.audit = new AuditLog(o.db, o.key);
+    this.inventories = new Inventories(this.store);
+    this.policy = new StoredPolicyEngine(this.store, o.users, o.present);
+    this.passkeys = new Passkeys(o.db, { rpID: o.rpID, rpName: 'Accord', origin: o.origins, signer: ed25519Signer(o.key.privateKey, o.key.keyId) });
+    this.#runner = new CommandRunner(o.db, this.audit, this.store);
+    const events: ChangeEvents = {
+      changed: (id, fact, detail) => this.#events?.changed(id, fact, detail),
+      readDraft: (id) => this.#sink().readDraft(id),
+      writeDraft: (id, content) => this.#sink().writeDraft(id, content),
+    };
+    this.changes = new ChangeService(this.store, this.#runner, this.inventories, this.policy, events);
+    this.annotations = new AnnotationService(this.store, this.#runner, this.changes, events);
+    this.signoffs = new SignOffService(o.db, this.passkeys, this.#runner, this.changes, this.store, this.policy, events);
+  }
+
+  attach(events: ChangeEvents): void {
+    this.#events = events;
+  }
+
+  #sink(): ChangeEvents {
+    if (!this.#events) throw new Error('no live document sink attached');
+    return this.#events;
+  }
+
+  /** Everything a reviewer sees of one change, or null. */
+  view(id: string): ReviewView | null {
+    const found = this.store.get(id);
+    if (!found) return null;
+    const { change } = found;
+    const evaluation = change.revisions.length > 0 ? this.policy.decide(change) : null;
+    return buildReviewView(change, this.store.annotations(id), this.signoffs.list(change), evaluation);
+  }
+
+  /** Replaces the draft's content (REST and CLI users who do not edit the live document). */
+  async replaceDraft(p: Principal, id: string, body: unknown): Promise<void> {
+    const parsed = parseChangeContent(body);
+    this.#runner.run(p, 'draft.replace', id, undefined, () => {
+      const { change } = this.changes.load(id);
+      authorize(p, 'draft.write', change);
+      if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
+      return { result: null, detail: { items: parsed.content.items.length, title: parsed.content.title } };
+    });
+    if (parsed.ok) await this.#sink().writeDraft(id, parsed.content);
+  }
+
+  /** An evidence pack for an auditor: recorded in the audit log, bound to a signed checkpoint. */
+  evidence(id: string, actor = 'system'): EvidencePack {
+    const { change } = this.changes.load(id);
+    return exportEvidence(this.audit, this.#key, {
+      change, annotations: this.store.annotations(id), signoffs: this.signoffs.list(change), actor,
+    });
+  }
+
+  evidenceHtml(pack: EvidencePack): string {
+    return renderEvidenceHtml(pack);
+  }
+}

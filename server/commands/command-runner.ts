@@ -1,0 +1,56 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Principal } from '../auth/roles.ts';
+import { AppError } from '../protocol/errors.ts';
+import { inTransaction } from '../store/sqlite/database.ts';
+import type { ChangeStore } from '../store/sqlite/change-store.ts';
+
+export interface CommandOutcome<T> {
+  result: T;
+  /** What the audit entry records about the command (never secrets). */
+  detail: Record<string, unknown>;
+}
+
+/**
+ * Runs every server-authoritative command the same way: in one transaction with its audit entry;
+ * a refusal rolls everything back and then records only the refusal; an idempotency key makes a
+ * replayed command return the first result without a second effect.
+ */
+export class CommandRunner {
+  readonly #db: DatabaseSync;
+  readonly #audit: AuditLog;
+  readonly #store: ChangeStore;
+
+  constructor(db: DatabaseSync, audit: AuditLog, store: ChangeStore) {
+    this.#db = db;
+    this.#audit = audit;
+    this.#store = store;
+  }
+
+  run<T>(p: Principal, command: string, subject: string, key: string | undefined, fn: () => CommandOutcome<T>): T {
+    try {
+      return inTransaction(this.#db, () => {
+        if (key !== undefined) {
+          const prior = this.#store.commandResult(p.userId, key);
+          if (prior) {
+            if (prior.command !== `${command}:${subject}`) throw new AppError('conflict', 'this idempotency key was used for another command');
+            return prior.result as T;
+          }
+        }
+        const { result, detail } = fn();
+        this.#audit.append({ actor: p.username, action: command, subject, outcome: 'ok', detail });
+        if (key !== undefined) this.#store.rememberResult(p.userId, key, `${command}:${subject}`, result);
+        return result;
+      });
+    } catch (err) {
+      this.refused(p, command, subject, err);
+      throw err;
+    }
+  }
+
+  /** Records a refusal (its own transaction: the refused command's writes were rolled back). */
+  refused(p: Principal, command: string, subject: string, err: unknown): void {
+    if (!(err instanceof AppError)) return;
+    this.#audit.append({ actor: p.username, action: command, subject, outcome: 'refused', detail: { code: err.code, message: err.message } });
+  }
+}

@@ -1,0 +1,51 @@
+import type { AccessModel, Backend } from '../domain/access/model.ts';
+import { AccessInputError } from '../domain/access/model.ts';
+import { getBackend } from '../backends/index.ts';
+import { AppError } from '../protocol/errors.ts';
+import type { ChangeStore } from '../store/sqlite/change-store.ts';
+
+/**
+ * The current access state of each backend, imported from native files by an admin. Parsed models are
+ * cached by inventory version, so submits do not re-import unchanged files.
+ */
+export class Inventories {
+  readonly #store: ChangeStore;
+  readonly #cache = new Map<string, { version: number; model: AccessModel }>();
+
+  constructor(store: ChangeStore) {
+    this.#store = store;
+  }
+
+  backend(id: string): Backend {
+    try {
+      return getBackend(id);
+    } catch (err) {
+      throw new AppError('invalid_payload', (err as Error).message);
+    }
+  }
+
+  /** The imported model for a backend; `conflict` when an admin has not imported one yet. */
+  model(backendId: string): AccessModel {
+    const stored = this.#store.inventory(backendId);
+    if (!stored) throw new AppError('conflict', `no inventory is imported for backend ${backendId}: an admin imports one first`);
+    const cached = this.#cache.get(backendId);
+    if (cached && cached.version === stored.version) return cached.model;
+    const model = this.backend(backendId).import(stored.files);
+    this.#cache.set(backendId, { version: stored.version, model });
+    return model;
+  }
+
+  /** Validates by importing before storing: a file the backend cannot read is refused with its file and line. */
+  put(backendId: string, files: { path: string; text: string }[], by: string): { version: number; warnings: number; grants: number } {
+    let model: AccessModel;
+    try {
+      model = this.backend(backendId).import(files);
+    } catch (err) {
+      if (err instanceof AccessInputError) throw new AppError('invalid_payload', err.message);
+      throw err;
+    }
+    const version = this.#store.putInventory(backendId, files, by);
+    this.#cache.set(backendId, { version, model });
+    return { version, warnings: model.warnings.length, grants: model.grants.length };
+  }
+}

@@ -1,0 +1,79 @@
+import type { UserStore } from '../auth/user-store.ts';
+import { DEFAULT_POLICY, evaluate, parsePolicyYaml, policyByName, selectPolicy, type Evaluation, type Policy } from '../domain/review/policy.ts';
+import type { ChangeRequest } from '../domain/review/types.ts';
+import { AppError } from '../protocol/errors.ts';
+import type { ChangeStore } from '../store/sqlite/change-store.ts';
+
+/** What the change service asks of policies. */
+export interface PolicyEngine {
+  policyFor(change: ChangeRequest): string;
+  decide(change: ChangeRequest): Evaluation;
+  requiresRejectReason(change: ChangeRequest): boolean;
+}
+
+/**
+ * The hypervisor principal's plain name: `alice@pve`, `alice@pve!ci`, `VSPHERE.LOCAL\alice`,
+ * `unix-user:alice` and `CORP\alice` all name `alice`. Accord users whose username equals it are the
+ * change's beneficiaries (docs/decisions.md): their approvals never count.
+ */
+export function localName(principal: string): string {
+  let name = principal;
+  name = name.replace(/^unix-(user|group):/, '');
+  name = name.slice(name.lastIndexOf('\\') + 1);
+  name = name.split('!')[0]!;
+  name = name.split('@')[0]!;
+  return name.toLowerCase();
+}
+
+export function beneficiaries(change: ChangeRequest, usernames: readonly string[]): string[] {
+  const gained = new Set((change.revisions.at(-1)?.blast.gained ?? []).map((row) => localName(row.principal)));
+  return usernames.filter((u) => gained.has(u.toLowerCase()));
+}
+
+/** Policies stored by admins (YAML), evaluated live against the users as they are now. */
+export class StoredPolicyEngine implements PolicyEngine {
+  readonly #store: ChangeStore;
+  readonly #users: UserStore;
+  readonly #present: (changeId: string) => string[] | undefined;
+  #cache: { key: string; policies: Policy[] } | undefined;
+
+  constructor(store: ChangeStore, users: UserStore, present: (changeId: string) => string[] | undefined) {
+    this.#store = store;
+    this.#users = users;
+    this.#present = present;
+  }
+
+  policies(): Policy[] {
+    const rows = this.#store.policies();
+    const key = JSON.stringify(rows);
+    if (this.#cache?.key !== key) this.#cache = { key, policies: rows.map((r) => parsePolicyYaml(r.yaml, r.name)) };
+    return this.#cache.policies;
+  }
+
+  #policyOf(change: ChangeRequest): Policy {
+    const policy = policyByName(this.policies(), change.policy || DEFAULT_POLICY.name);
+    if (!policy) throw new AppError('conflict', `the policy "${change.policy}" that governs this change no longer exists`);
+    return policy;
+  }
+
+  policyFor(change: ChangeRequest): string {
+    const revision = change.revisions.at(-1)!;
+    return selectPolicy(this.policies(), revision.content, revision).name;
+  }
+
+  decide(change: ChangeRequest): Evaluation {
+    const reviewers = this.#users.reviewers();
+    const present = this.#present(change.id);
+    return evaluate({
+      change,
+      policy: this.#policyOf(change),
+      reviewers,
+      beneficiaries: beneficiaries(change, reviewers.map((r) => r.username)),
+      ...(present ? { present } : {}),
+    });
+  }
+
+  requiresRejectReason(change: ChangeRequest): boolean {
+    return this.#policyOf(change).requireRejectReason;
+  }
+}

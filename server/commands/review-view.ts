@@ -1,0 +1,44 @@
+import type { Evaluation } from '../domain/review/policy.ts';
+import type { Annotation } from '../domain/review/annotations.ts';
+import type { ChangeRequest, Vote } from '../domain/review/types.ts';
+import { classifyVotes, tallyChange } from '../domain/review/votes.ts';
+import type { SignOffView } from './signoff-service.ts';
+
+export interface ReviewView {
+  id: string;
+  title: string;
+  status: ChangeRequest['status'];
+  requestedBy: string;
+  authors: string[];
+  createdAt: string;
+  policy: string;
+  revisions: ChangeRequest['revisions'];
+  votes: (Vote & { stale: boolean })[];
+  tally: ReturnType<typeof tallyChange> | null;
+  recusals: ChangeRequest['recusals'];
+  evaluation: Evaluation | null;
+  annotations: Annotation[];
+  signoffs: Omit<SignOffView, 'assertion'>[];
+}
+
+/** Everything a reviewer sees of a change: what REST returns and what the `review:` document holds. */
+export function buildReviewView(change: ChangeRequest, annotations: Annotation[], signoffs: SignOffView[], evaluation: Evaluation | null): ReviewView {
+  const { stale } = classifyVotes(change);
+  const staleSet = new Set(stale);
+  return {
+    id: change.id,
+    title: change.revisions.at(-1)?.content.title ?? '',
+    status: change.status,
+    requestedBy: change.requestedBy,
+    authors: change.authors,
+    createdAt: change.createdAt,
+    policy: change.policy,
+    revisions: change.revisions,
+    votes: change.votes.map((v) => ({ ...v, stale: staleSet.has(v) })),
+    tally: change.revisions.length ? tallyChange(change) : null,
+    recusals: change.recusals,
+    evaluation,
+    annotations,
+    signoffs: signoffs.map(({ assertion: _assertion, ...rest }) => rest),
+  };
+}

@@ -1,0 +1,118 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { Principal } from '../auth/roles.ts';
+import type { Passkeys } from '../auth/webauthn/passkeys.ts';
+import type { ChangeRequest } from '../domain/review/types.ts';
+import type { ChangeStore } from '../store/sqlite/change-store.ts';
+import type { CommandRunner } from './command-runner.ts';
+import { authorize, type ChangeEvents, type ChangeService } from './change-service.ts';
+import type { PolicyEngine } from './policy-engine.ts';
+import { classifyVotes } from '../domain/review/votes.ts';
+
+export interface SignOffView {
+  approver: string;
+  revision: number;
+  revisionHash: string;
+  credentialId: string;
+  at: string;
+  /** False once a later revision exists: editing after sign-off voids it. */
+  valid: boolean;
+  receipt: unknown;
+  assertion: unknown;
+}
+
+/** Remote sign-off with a passkey whose challenge commits to the current revision hash. */
+export class SignOffService {
+  readonly #db: DatabaseSync;
+  readonly #passkeys: Passkeys;
+  readonly #runner: CommandRunner;
+  readonly #changes: ChangeService;
+  readonly #store: ChangeStore;
+  readonly #policy: PolicyEngine;
+  readonly #events: Pick<ChangeEvents, 'changed'>;
+
+  constructor(db: DatabaseSync, passkeys: Passkeys, runner: CommandRunner, changes: ChangeService, store: ChangeStore, policy: PolicyEngine, events: Pick<ChangeEvents, 'changed'>) {
+    this.#db = db;
+    this.#passkeys = passkeys;
+    this.#runner = runner;
+    this.#changes = changes;
+    this.#store = store;
+    this.#policy = policy;
+    this.#events = events;
+  }
+
+  #target(change: ChangeRequest) {
+    const rev = change.revisions.at(-1)!;
+    return { changeId: change.id, revision: rev.number, revisionHash: rev.hash };
+  }
+
+  /** WebAuthn request options whose challenge commits to the current revision's hash. */
+  async options(p: Principal, changeId: string): Promise<unknown> {
+    try {
+      const { change } = this.#changes.load(changeId);
+      authorize(p, 'change.signoff', change);
+      return await this.#passkeys.signOffOptions(p, this.#target(change));
+    } catch (err) {
+      this.#runner.refused(p, 'change.signoff.options', changeId, err);
+      throw err;
+    }
+  }
+
+  /**
+   * Verifies the assertion (the passkey module refuses stale, replayed, foreign or forged ones), then
+   * records the sign-off with what the approver was shown: revision, votes and unresolved annotations.
+   */
+  async signOff(p: Principal, changeId: string, response: unknown): Promise<{ receipt: unknown; seen: Record<string, unknown> }> {
+    let target;
+    try {
+      const { change } = this.#changes.load(changeId);
+      authorize(p, 'change.signoff', change);
+      target = this.#target(change);
+    } catch (err) {
+      this.#runner.refused(p, 'change.signoff', changeId, err);
+      throw err;
+    }
+    let verified;
+    try {
+      verified = await this.#passkeys.verifySignOff(p, target, response);
+    } catch (err) {
+      this.#runner.refused(p, 'change.signoff', changeId, err);
+      throw err;
+    }
+    const result = this.#runner.run(p, 'change.signoff', changeId, undefined, () => {
+      const { change } = this.#changes.load(changeId);
+      const seen = this.#seen(change);
+      return { result: { receipt: verified.receipt, seen }, detail: { ...target, credentialId: verified.signoff.credentialId, receipt: verified.receipt, seen } };
+    });
+    this.#events.changed(changeId, 'signoff:recorded', { approver: p.username, revision: target.revision });
+    return result;
+  }
+
+  #seen(change: ChangeRequest): Record<string, unknown> {
+    const { counted, stale } = classifyVotes(change);
+    const unresolved = this.#store.annotations(change.id).filter((a) => !a.resolved && !a.deleted).length;
+    const evaluation = this.#policy.decide(change);
+    return {
+      revisionHash: change.revisions.at(-1)!.hash,
+      votes: counted.map((v) => ({ voter: v.voter, choice: v.choice, item: v.itemId ?? null })),
+      staleVotes: stale.length,
+      unresolvedAnnotations: unresolved,
+      decision: evaluation.decision,
+    };
+  }
+
+  list(change: ChangeRequest): SignOffView[] {
+    const current = change.revisions.at(-1);
+    const rows = this.#db.prepare(`SELECT s.revision, s.revision_hash, s.credential_id, s.assertion, s.receipt, s.at, u.username
+      FROM signoffs s JOIN users u ON u.id = s.user_id WHERE s.change_id = ? ORDER BY s.id`).all(change.id) as
+      { revision: number; revision_hash: string; credential_id: string; assertion: string; receipt: string; at: string; username: string }[];
+    return rows.map((r) => ({
+      approver: r.username, revision: Number(r.revision), revisionHash: r.revision_hash, credentialId: r.credential_id, at: r.at,
+      valid: current !== undefined && r.revision_hash === current.hash,
+      receipt: JSON.parse(r.receipt) as unknown, assertion: JSON.parse(r.assertion) as unknown,
+    }));
+  }
+
+  hasValidSignOff(change: ChangeRequest): boolean {
+    return this.list(change).some((s) => s.valid);
+  }
+}

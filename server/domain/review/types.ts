@@ -1,0 +1,81 @@
+/**
+ * The review workflow's data (DESIGN.md §4). Pure types: no I/O. Commands in server/commands/ create
+ * and change these; the server writes them into the `review:<id>` Yjs document for clients to read.
+ */
+import type { BackendId, BlastRadius, ChangeItem, RenderResult } from '../access/model.ts';
+
+/** The status values of the public API, in workflow order. */
+export const CHANGE_STATUSES = ['draft', 'in_review', 'approved', 'rejected', 'withdrawn', 'applied', 'apply_failed'] as const;
+export type ChangeStatus = (typeof CHANGE_STATUSES)[number];
+
+export type VoteChoice = 'approve' | 'reject' | 'abstain';
+
+/** Who acts, as the review workflow sees them: Accord identity, role and group memberships. */
+export interface Reviewer {
+  username: string;
+  role: 'viewer' | 'reviewer' | 'approver' | 'admin';
+  groups: readonly string[];
+}
+
+/** What a requester proposes; the content that revisions snapshot and hash. */
+export interface ChangeContent {
+  title: string;
+  justification: string;
+  backend: BackendId;
+  items: ChangeItem[];
+  ticket?: string;
+  /** Requested duration of the access in hours (time-bound access); absent = permanent. */
+  durationHours?: number;
+  /** Free-form environment tags (e.g. `prod`) that policies can select on. */
+  environment?: string[];
+}
+
+export interface Revision {
+  /** 1, 2, 3... never rewritten. */
+  number: number;
+  /** SHA-256 (hex) over the canonical JSON of the content (server/domain/review/canonical.ts). */
+  hash: string;
+  /** SHA-256 (hex) per item id over the canonical JSON of that item: votes on unchanged items carry over. */
+  itemHashes: Record<string, string>;
+  content: ChangeContent;
+  submittedBy: string;
+  submittedAt: string;
+  rendered: RenderResult;
+  blast: BlastRadius;
+  /** True when any gained privilege is high-risk. */
+  highRisk: boolean;
+}
+
+export interface Vote {
+  voter: string;
+  choice: VoteChoice;
+  reason?: string;
+  /** The revision the vote was cast on, and its hash. */
+  revision: number;
+  revisionHash: string;
+  /** Present for a vote on one item; absent for a vote on the whole revision. */
+  itemId?: string;
+  /** Hash of that item in the revision the vote was cast on. */
+  itemHash?: string;
+  castAt: string;
+}
+
+export interface Recusal {
+  reviewer: string;
+  reason: string;
+  at: string;
+}
+
+export interface ChangeRequest {
+  id: string;
+  status: ChangeStatus;
+  requestedBy: string;
+  authors: string[];
+  createdAt: string;
+  revisions: Revision[];
+  /** Every vote ever cast, in order; a changed vote appends, the latest per (voter, item) counts. */
+  votes: Vote[];
+  recusals: Recusal[];
+  /** Name of the policy that governs this change (chosen at submit by its selectors). */
+  policy: string;
+}

@@ -1,0 +1,80 @@
+import type { Logger } from '../log.ts';
+import type { ChangeContent } from '../domain/review/types.ts';
+import type { FactName } from '../protocol/events.ts';
+import type { ChangeEvents } from '../commands/change-service.ts';
+import type { ReviewView } from '../commands/review-view.ts';
+import { projectReview, readDraft, writeDraft } from './change-docs.ts';
+import type { Origin } from './origin.ts';
+import type { AccordServer, SyncTransport } from './sync-transport.ts';
+
+/** Every authenticated socket is in this room and hears facts about all changes (home page lists). */
+export const CHANGES_ROOM = 'changes';
+
+/**
+ * Connects commands to live documents: drafts are read and seeded through the registry, and after
+ * every committed command the `review:` document is re-projected from the database (the source of
+ * truth) with a server origin, and the fact is broadcast.
+ */
+export class ChangeBridge implements ChangeEvents {
+  readonly #sync: SyncTransport;
+  readonly #io: AccordServer;
+  readonly #log: Logger;
+  readonly #view: (changeId: string) => ReviewView | null;
+  #projecting = new Map<string, Promise<void>>();
+  readonly #lastStatus = new Map<string, string>();
+
+  constructor(sync: SyncTransport, io: AccordServer, log: Logger, view: (changeId: string) => ReviewView | null) {
+    this.#sync = sync;
+    this.#io = io;
+    this.#log = log;
+    this.#view = view;
+  }
+
+  async readDraft(changeId: string): Promise<Record<string, unknown>> {
+    const doc = await this.#sync.registry.acquire(`draft:${changeId}`, 'draft', true);
+    try {
+      return readDraft(doc!.doc);
+    } finally {
+      this.#sync.registry.release(doc!);
+    }
+  }
+
+  async writeDraft(changeId: string, content: ChangeContent): Promise<void> {
+    const doc = await this.#sync.registry.acquire(`draft:${changeId}`, 'draft', true);
+    try {
+      writeDraft(doc!.doc, content, { source: 'server', reason: 'draft' } satisfies Origin);
+      await this.#sync.registry.batcher.whenDurable();
+    } finally {
+      this.#sync.registry.release(doc!);
+    }
+  }
+
+  changed(changeId: string, fact: FactName, detail: Record<string, unknown>): void {
+    const view = this.#view(changeId);
+    this.#io.to(`review:${changeId}`).to(CHANGES_ROOM).emit(fact, { ...detail, changeId, ...(view ? { status: view.status } : {}) });
+    if (view && this.#lastStatus.get(changeId) !== view.status) {
+      if (this.#lastStatus.has(changeId)) this.#sync.readmit(`draft:${changeId}`); // draft rights follow the status
+      this.#lastStatus.set(changeId, view.status);
+    }
+    void this.project(changeId);
+  }
+
+  /** Writes the current view into `review:<id>`; projections of one change run one after another. */
+  project(changeId: string): Promise<void> {
+    const previous = this.#projecting.get(changeId) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const doc = await this.#sync.registry.acquire(`review:${changeId}`, 'review', true);
+      try {
+        const view = this.#view(changeId);
+        if (view) projectReview(doc!.doc, view as unknown as { revisions: unknown[] }, { source: 'server', reason: 'decision' } satisfies Origin);
+      } finally {
+        this.#sync.registry.release(doc!);
+      }
+    }).catch((err: unknown) => this.#log.error({ err, changeId }, 'projecting a review failed'));
+    this.#projecting.set(changeId, next);
+    void next.finally(() => {
+      if (this.#projecting.get(changeId) === next) this.#projecting.delete(changeId);
+    });
+    return next;
+  }
+}

@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { TestServer } from './server.ts';
+
+export interface ApiResult<T = Record<string, unknown>> {
+  status: number;
+  body: T & { error?: { code: string; message: string } };
+}
+
+/** A REST client bound to one user's token. */
+export function apiAs(url: string, token: string) {
+  return async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResult<T>> {
+    const res = await fetch(`${url}/api${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as ApiResult<T>['body'] };
+  };
+}
+
+export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
+
+export function fixture(path: string): string {
+  return readFileSync(`${FIXTURES}${path}`, 'utf8');
+}
+
+/** Imports the Proxmox fixture user.cfg as the backend's current state (an admin's job). */
+export async function importProxmox(server: TestServer, adminToken: string): Promise<void> {
+  const res = await apiAs(server.url, adminToken)('PUT', '/inventories/proxmox', { files: [{ path: 'user.cfg', text: fixture('proxmox/user.cfg') }] });
+  if (res.status !== 200) throw new Error(`inventory import failed: ${JSON.stringify(res.body)}`);
+}
+
+export const PROXMOX_CONTENT = {
+  title: 'Developers can power and console VM 100',
+  justification: 'On-call needs to restart the payment VM without waking the platform lead.',
+  backend: 'proxmox',
+  ticket: 'OPS-1234',
+  items: [
+    { id: 'i1', op: 'add', grant: { principal: 'devs', privileges: ['vm.power', 'vm.console'], resource: '/vms/100', propagate: false, effect: 'allow' } },
+    { id: 'i2', op: 'add', grant: { principal: 'carol@ldap', role: 'PVEVMUser', resource: '/vms/300', propagate: true, effect: 'allow' } },
+  ],
+};
