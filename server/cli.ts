@@ -4,16 +4,23 @@ import { openDatabase } from './store/sqlite/database.ts';
 import { UserStore } from './auth/user-store.ts';
 import { isRole, ROLES } from './auth/roles.ts';
 import { AppError } from './protocol/errors.ts';
+import { writeFileSync } from 'node:fs';
+import { exportRemote, statusCommand, submitCommand, voteCommand } from './cli-client.ts';
 
 const USAGE = `usage: accord <command>
-  user add NAME --role ROLE [--password PW] [--data DIR]   create a user; prints an API token last
-  access import|effective|render|impact --backend B ...     the access model (docs/cli.md)`;
+  user add NAME --role ROLE [--password PW] [--groups G1,G2] [--data DIR]   create a user; prints an API token last
+  access import|effective|render|impact --backend B ...     the access model (docs/backends.md)
+  submit FILE --url URL --token TOKEN                      submit a change file (JSON or YAML); prints its id last
+  status ID --url URL --token TOKEN [--json]               a change's status and policy requirements
+  vote ID approve|reject|abstain [--reason R] [--item I] --url URL --token TOKEN
+  export ID --format json|html [--out FILE] [--data DIR | --url URL --token TOKEN]   an evidence pack
+  audit verify [--data DIR] [--pack FILE] [--public-key FILE]   check the audit chain or an evidence pack`;
 
 async function userCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { role: { type: 'string' }, password: { type: 'string' }, data: { type: 'string' } },
+    options: { role: { type: 'string' }, password: { type: 'string' }, groups: { type: 'string' }, data: { type: 'string' } },
   });
   const [verb, name] = positionals;
   if (verb !== 'add' || !name) throw new AppError('invalid_payload', USAGE);
@@ -21,7 +28,9 @@ async function userCommand(args: string[]): Promise<number> {
   const config = loadConfig(values.data ? ['--data', values.data] : []);
   const db = openDatabase(config.dataDir);
   try {
-    const { principal, token } = await new UserStore(db).addUser(name, values.role, values.password);
+    const users = new UserStore(db);
+    const { principal, token } = await users.addUser(name, values.role, values.password);
+    if (values.groups) users.addToGroups(principal.userId, values.groups.split(',').map((g) => g.trim()).filter(Boolean));
     process.stdout.write(`created ${principal.role} ${principal.username} in ${config.dataDir}\nAPI token (shown once):\n${token}\n`);
     return 0;
   } finally {
@@ -29,14 +38,45 @@ async function userCommand(args: string[]): Promise<number> {
   }
 }
 
+async function exportCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { format: { type: 'string', default: 'json' }, out: { type: 'string' }, data: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' } },
+  });
+  const [id] = positionals;
+  const format = values.format;
+  if (!id || (format !== 'json' && format !== 'html')) throw new AppError('invalid_payload', 'usage: accord export ID --format json|html [--out FILE] [--data DIR | --url URL --token TOKEN]');
+  if (values.url || process.env.ACCORD_URL) return exportRemote(id, format, values, values.out, print);
+  const { exportLocal } = await import('./commands/export-local.ts');
+  const text = await exportLocal(loadConfig(values.data ? ['--data', values.data] : []).dataDir, id, format);
+  if (values.out) writeFileSync(values.out, text);
+  else print(text);
+  return 0;
+}
+
+const print = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const printErr = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'submit':
+      return submitCommand(rest, print);
+    case 'status':
+      return statusCommand(rest, print);
+    case 'vote':
+      return voteCommand(rest, print);
+    case 'export':
+      return exportCommand(rest);
+    case 'audit': {
+      const { runAuditCli } = await import('./audit/audit-cli.ts');
+      return runAuditCli(rest, print, printErr);
+    }
     case 'user':
       return userCommand(rest);
     case 'access': {
       const { runAccessCli } = await import('./backends/access-cli.ts');
-      return runAccessCli(rest, (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`), (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`));
+      return runAccessCli(rest, print, printErr);
     }
     default:
       process.stderr.write(`${USAGE}\n`);

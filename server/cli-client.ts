@@ -1,0 +1,111 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { AppError } from './protocol/errors.ts';
+
+/** The CLI's REST client: `--url URL --token TOKEN` (or ACCORD_URL / ACCORD_TOKEN). */
+async function call(url: string, token: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  let res: Response;
+  try {
+    res = await fetch(`${url.replace(/\/$/, '')}/api${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new AppError('internal', `cannot reach Accord at ${url}: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  const json = (text ? JSON.parse(text) : {}) as Record<string, unknown> & { error?: { code: string; message: string } };
+  if (!res.ok) throw new AppError('invalid_payload', `${res.status} ${json.error?.code ?? ''}: ${json.error?.message ?? res.statusText}`);
+  return json;
+}
+
+function connection(values: { url?: string; token?: string }): { url: string; token: string } {
+  const url = values.url ?? process.env.ACCORD_URL;
+  const token = values.token ?? process.env.ACCORD_TOKEN;
+  if (!url || !token) throw new AppError('invalid_payload', 'give --url URL and --token TOKEN (or ACCORD_URL and ACCORD_TOKEN)');
+  return { url, token };
+}
+
+/** Reads a change file: JSON or YAML by content; errors name the file. */
+export function readChangeFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new AppError('invalid_payload', `${path}: cannot read: ${(err as Error).message}`);
+  }
+  try {
+    return /^\s*[{[]/.test(text) ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new AppError('invalid_payload', `${path}: not valid ${/^\s*[{[]/.test(text) ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+}
+
+const common = { url: { type: 'string' }, token: { type: 'string' } } as const;
+
+export async function submitCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: common });
+  const [file] = positionals;
+  if (!file) throw new AppError('invalid_payload', 'usage: accord submit FILE --url URL --token TOKEN');
+  const content = readChangeFile(file);
+  const { url, token } = connection(values);
+  const created = (await call(url, token, 'POST', '/changes', content)).change as { id: string };
+  try {
+    const submitted = (await call(url, token, 'POST', `/changes/${created.id}/submit`)).revision as { number: number; hash: string };
+    out(`submitted revision ${submitted.number} (${submitted.hash})`);
+  } catch (err) {
+    throw new AppError('invalid_payload', `${file}: created ${created.id} as a draft, but submit was refused: ${(err as Error).message}`);
+  }
+  out(created.id);
+  return 0;
+}
+
+export async function statusCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...common, json: { type: 'boolean' } } });
+  const [id] = positionals;
+  if (!id) throw new AppError('invalid_payload', 'usage: accord status ID --url URL --token TOKEN [--json]');
+  const { url, token } = connection(values);
+  const change = (await call(url, token, 'GET', `/changes/${encodeURIComponent(id)}`)).change as {
+    id: string; title: string; status: string; revisions: { number: number; hash: string }[];
+    evaluation: { policy: string; decision: string; requirements: { met: boolean; why: string }[] } | null;
+  };
+  if (values.json) {
+    out(JSON.stringify(change, null, 2));
+    return 0;
+  }
+  const rev = change.revisions.at(-1);
+  out(`${change.id}  ${change.title}`);
+  out(`status: ${change.status}${rev ? `  revision ${rev.number} ${rev.hash.slice(0, 12)}` : ''}`);
+  if (change.evaluation) {
+    out(`policy ${change.evaluation.policy}: ${change.evaluation.decision}`);
+    for (const r of change.evaluation.requirements) out(`  [${r.met ? 'met' : '   '}] ${r.why}`);
+  }
+  out(change.status);
+  return 0;
+}
+
+export async function voteCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...common, reason: { type: 'string' }, item: { type: 'string' } } });
+  const [id, choice] = positionals;
+  if (!id || !['approve', 'reject', 'abstain'].includes(choice ?? '')) {
+    throw new AppError('invalid_payload', 'usage: accord vote ID approve|reject|abstain [--reason R] [--item ITEM] --url URL --token TOKEN');
+  }
+  const { url, token } = connection(values);
+  const body = { choice, ...(values.reason ? { reason: values.reason } : {}), ...(values.item ? { item: values.item } : {}) };
+  const change = (await call(url, token, 'POST', `/changes/${encodeURIComponent(id)}/votes`, body)).change as { status: string };
+  out(`vote recorded; the change is ${change.status}`);
+  out(change.status);
+  return 0;
+}
+
+export async function exportRemote(id: string, format: 'json' | 'html', values: { url?: string; token?: string }, outFile: string | undefined, out: (s: string) => void): Promise<number> {
+  const { url, token } = connection(values);
+  const res = await fetch(`${url.replace(/\/$/, '')}/api/changes/${encodeURIComponent(id)}/evidence?format=${format}`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await res.text();
+  if (!res.ok) throw new AppError('invalid_payload', `${res.status}: ${text.slice(0, 300)}`);
+  if (outFile) writeFileSync(outFile, text);
+  else out(text);
+  return 0;
+}
