@@ -44,7 +44,7 @@ export async function startTestServer(overrides: Partial<Config> = {}, onTeardow
 }
 
 /** A real socket.io-client connected with a token (websocket only, as the web app does). */
-export function connect(url: string, token: string | undefined, extra: { cookie?: string } = {}): AccordSocket {
+export function connect(url: string, token: string | undefined, extra: { cookie?: string } = {}, onTeardown: (fn: () => unknown) => void = after): AccordSocket {
   const socket: AccordSocket = io(url, {
     auth: token === undefined ? {} : { token },
     transports: ['websocket'],
@@ -53,7 +53,7 @@ export function connect(url: string, token: string | undefined, extra: { cookie?
     forceNew: true,
     extraHeaders: extra.cookie ? { cookie: extra.cookie } : undefined,
   });
-  after(() => socket.disconnect());
+  onTeardown(() => socket.disconnect());
   return socket;
 }
 
