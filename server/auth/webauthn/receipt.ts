@@ -1,4 +1,5 @@
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { sign, verify, type KeyObject } from 'node:crypto';
+import { canonicalJson, sha256Hex } from '../../domain/canonical.ts';
 
 /** The server's signing key, as the sign-off code sees it. The lead passes the server's Ed25519 key. */
 export interface ReceiptSigner {
@@ -34,24 +35,7 @@ export interface SignOffReceipt extends SignOffReceiptBody {
   signature: string;
 }
 
-/** JSON with object keys sorted (by UTF-16 code units) at every level and no whitespace. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
-    if (value === undefined || typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') {
-      throw new TypeError(`canonicalJson: unsupported ${typeof value}`);
-    }
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`;
-}
-
-export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { canonicalJson, sha256Hex };
 
 const RECEIPT_DOMAIN = 'accord-receipt:v1\n';
 
