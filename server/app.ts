@@ -10,7 +10,6 @@ import { createLogger, type Logger } from './log.ts';
 import { openDatabase } from './store/sqlite/database.ts';
 import { SqliteDocumentStore } from './store/sqlite/sqlite-document-store.ts';
 import { UserStore } from './auth/user-store.ts';
-import { authenticate } from './auth/authenticate.ts';
 import { apiRouter, errorHandler } from './http/routes.ts';
 import { staticWeb } from './http/static-web.ts';
 import { SyncTransport, type AccordServer } from './sync/sync-transport.ts';
@@ -21,6 +20,11 @@ import { Accord } from './commands/accord.ts';
 import { loadOrCreateServerKey } from './audit/server-key.ts';
 import { changeRouter } from './http/change-routes.ts';
 import { requireAuth } from './http/routes.ts';
+import { originGuard, securityHeaders } from './http/security.ts';
+import { RateLimiter } from './http/rate-limit.ts';
+import { SocketGate } from './sync/socket-auth.ts';
+import { AppError } from './protocol/errors.ts';
+import type { Principal } from './auth/roles.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 
@@ -32,6 +36,8 @@ export interface App {
   readonly sync: SyncTransport;
   readonly accord: Accord;
   readonly io: AccordServer;
+  /** Disconnects sockets whose credential was revoked or expired (also runs every 15 s). */
+  revalidateSockets(): void;
   listen(): Promise<{ port: number }>;
   close(): Promise<void>;
 }
@@ -45,6 +51,9 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   let ready = false;
   let sync: SyncTransport | undefined;
   const publicUrl = new URL(config.publicUrl || `http://localhost:${config.port}`);
+  const publicOrigin = config.publicUrl ? publicUrl.origin : undefined;
+  let gate: SocketGate | undefined;
+  const commandLimit = new RateLimiter(config.commandsPerMinute, 60_000);
   const accord = new Accord({
     db, users, key,
     rpID: publicUrl.hostname,
@@ -57,6 +66,9 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
 
   const web = express();
   web.disable('x-powered-by');
+  web.set('trust proxy', false);
+  web.use(securityHeaders());
+  web.use('/api', originGuard(publicOrigin));
   // Inventories carry whole native configurations; every other body is small.
   web.use('/api/inventories', express.json({ limit: '25mb' }));
   web.use('/api', express.json({ limit: '256kb' }));
@@ -64,23 +76,28 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     if ((req.path === '/health' && req.method === 'GET') || req.path === '/session') return next();
     requireAuth(users)(req, res, next);
   });
+  web.use('/api', (req, res, next) => {
+    const p = res.locals.principal as Principal | undefined;
+    if (p && req.method !== 'GET' && !commandLimit.take(`user:${p.userId}`)) return next(new AppError('rate_limited', 'too many commands; slow down'));
+    next();
+  });
   web.use('/api', changeRouter(accord));
-  web.use('/api', apiRouter({ users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready }));
+  web.use('/api', apiRouter({
+    users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready, signedOut: (match) => gate?.disconnect(match),
+  }));
   web.use(staticWeb(resolve(ROOT, config.webDir)));
   web.use(errorHandler(log));
 
-  const http: HttpServer = createServer(web);
+  const http: HttpServer = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, web);
+  http.keepAliveTimeout = 5_000;
   const io: AccordServer = new Server(http, {
     serveClient: false,
     maxHttpBufferSize: config.maxMessageBytes + 4_096, // room for the event name and doc id around a full-size message
     cors: undefined, // same origin only
+    connectTimeout: 10_000, // a connection that does not complete its handshake is dropped
   });
-  io.use((socket, next) => {
-    const principal = authenticate(users, socket.handshake.headers, socket.handshake.auth?.token);
-    if (!principal) return next(new Error('unauthorized'));
-    socket.data.principal = principal;
-    next();
-  });
+  users.sessionIdleMs = config.sessionIdleMs;
+  gate = new SocketGate(io, users, log, { publicOrigin, maxSocketsPerUser: config.maxSocketsPerUser, revalidateMs: 15_000 });
   sync = new SyncTransport(io, documents, log, {
     resolver: new AccordDocResolver((id) => accord.changes.facts(id)),
     maxMessageBytes: config.maxMessageBytes,
@@ -90,11 +107,12 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     unloadDelayMs: config.unloadDelayMs,
   });
   accord.attach(new ChangeBridge(sync, io, log, (id) => accord.view(id)));
-  attachCommands(io, accord, log);
+  attachCommands(io, accord, log, (p) => commandLimit.take(`user:${p.userId}`));
 
   let closing: Promise<void> | undefined;
   return {
     config, log, db, users, sync, io, accord,
+    revalidateSockets: () => gate?.revalidate(),
     listen: () =>
       new Promise((resolvePromise, reject) => {
         http.once('error', reject);
@@ -106,6 +124,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     close: () =>
       (closing ??= (async () => {
         ready = false;
+        gate?.stop();
         // Stop accepting, disconnect clients, then store everything and close the database.
         await new Promise<void>((res) => io.close(() => res()));
         await sync.registry.closeAll();

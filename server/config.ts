@@ -17,8 +17,14 @@ export const defaults = {
   compactDelayMs: 2_000,
   /** Keep a document in memory this long after its last client left (0 unloads at once). */
   unloadDelayMs: 0,
-  /** Web session lifetime. */
+  /** Web session absolute lifetime... */
   sessionTtlMs: 12 * 60 * 60 * 1000,
+  /** ...and how long it may sit unused. */
+  sessionIdleMs: 30 * 60 * 1000,
+  /** Socket.io connections one user may hold at once (tabs, devices). */
+  maxSocketsPerUser: 20,
+  /** State-changing requests and commands per user per minute. */
+  commandsPerMinute: 600,
   /** Where the built web app is served from (relative to the repository root). */
   webDir: 'web/dist',
   /** The URL users open (WebAuthn origin and relying party id come from it). Empty: http://localhost:<port>. */
@@ -38,6 +44,9 @@ const schema = z.object({
   compactDelayMs: z.coerce.number().int().min(0),
   unloadDelayMs: z.coerce.number().int().min(0),
   sessionTtlMs: z.coerce.number().int().min(1_000),
+  sessionIdleMs: z.coerce.number().int().min(1_000),
+  maxSocketsPerUser: z.coerce.number().int().min(1),
+  commandsPerMinute: z.coerce.number().int().min(1),
   webDir: z.string(),
   publicUrl: z.union([z.literal(''), z.url()]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

@@ -1,6 +1,6 @@
 import type { DocAccess } from '../protocol/events.ts';
 import type { ChangeStatus } from '../domain/review/types.ts';
-import { atLeast, type Principal } from './roles.ts';
+import { atLeast, type Principal, type Scope } from './roles.ts';
 
 /**
  * The one rule book: every "may X do Y?" question in Accord is answered here, for REST, Socket.io
@@ -44,8 +44,25 @@ function isAuthor(p: Principal, c: ChangeFacts): boolean {
 
 const OPEN: readonly ChangeStatus[] = ['draft', 'in_review'];
 
+const READ: readonly ActionName[] = ['notes.read', 'change.view', 'inventory.read'];
+/** What each credential scope permits at most; the role and the change's state then decide. */
+const SCOPE_ACTIONS: Record<Scope, readonly ActionName[] | 'all'> = {
+  full: 'all',
+  admin: 'all',
+  read: READ,
+  vote: [...READ, 'change.vote', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve'],
+  signoff: [...READ, 'change.signoff', 'passkey.register'],
+};
+
+function scopeAllows(scope: Scope, action: ActionName): boolean {
+  const allowed = SCOPE_ACTIONS[scope];
+  return allowed === 'all' || allowed.includes(action);
+}
+
 /** The rules. Each returns allowed or a reason a person can read. */
 export function decide(p: Principal, action: ActionName, resource: Resource = { kind: 'none' }): Decision {
+  const scope = p.scope ?? 'full';
+  if (!scopeAllows(scope, action)) return deny(`this token's scope (${scope}) does not allow ${action}`);
   const change = resource.kind === 'none' ? undefined : resource.change;
   switch (action) {
     case 'notes.read':

@@ -5,6 +5,8 @@ import { AppError } from '../protocol/errors.ts';
 import { authenticate, readCookie, SESSION_COOKIE } from '../auth/authenticate.ts';
 import type { Principal } from '../auth/roles.ts';
 import type { UserStore } from '../auth/user-store.ts';
+import { hashSecret } from '../auth/user-store.ts';
+import { RateLimiter } from './rate-limit.ts';
 
 const SignIn = z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(1).max(1_024) });
 
@@ -13,7 +15,13 @@ export interface ApiDeps {
   log: Logger;
   sessionTtlMs: number;
   isReady: () => boolean;
+  /** Sessions ended: their live sockets must go too. */
+  signedOut: (match: { userId?: number; credentialHash?: string }) => void;
 }
+
+/** Sign-in attempts: per account (guessing one password) and per address (spraying many accounts). */
+const perAccount = () => new RateLimiter(10, 5 * 60_000);
+const perAddress = () => new RateLimiter(50, 5 * 60_000);
 
 /** Attaches the authenticated principal to `res.locals.principal` or answers 401. */
 export function requireAuth(users: UserStore) {
@@ -27,6 +35,8 @@ export function requireAuth(users: UserStore) {
 
 export function apiRouter(deps: ApiDeps): express.Router {
   const router = express.Router();
+  const accountLimit = perAccount();
+  const addressLimit = perAddress();
 
   router.get('/health', (_req, res) => {
     if (!deps.isReady()) throw new AppError('storage_failed', 'starting');
@@ -36,6 +46,12 @@ export function apiRouter(deps: ApiDeps): express.Router {
   router.post('/session', async (req, res) => {
     const body = SignIn.safeParse(req.body);
     if (!body.success) throw new AppError('invalid_payload', 'send { username, password }');
+    const address = req.socket.remoteAddress ?? 'unknown';
+    if (!addressLimit.take(address) || !accountLimit.take(body.data.username.toLowerCase())) {
+      res.setHeader('Retry-After', String(Math.max(addressLimit.retryAfterSeconds(address), accountLimit.retryAfterSeconds(body.data.username.toLowerCase()))));
+      deps.log.warn({ user: body.data.username, address }, 'sign-in rate limited');
+      throw new AppError('rate_limited', 'too many sign-in attempts; wait and try again');
+    }
     const principal = await deps.users.checkPassword(body.data.username, body.data.password);
     if (!principal) throw new AppError('unauthorized', 'wrong username or password');
     const sid = deps.users.openSession(principal.userId, deps.sessionTtlMs);
@@ -48,9 +64,21 @@ export function apiRouter(deps: ApiDeps): express.Router {
 
   router.delete('/session', (req, res) => {
     const sid = readCookie(req.headers.cookie, SESSION_COOKIE);
-    if (sid) deps.users.closeSession(sid);
+    if (sid) {
+      deps.users.closeSession(sid);
+      deps.signedOut({ credentialHash: hashSecret(sid) });
+    }
     res.clearCookie(SESSION_COOKIE, { path: '/' });
     res.status(204).end();
+  });
+
+  /** Sign out everywhere: every web session of the user ends and their sockets are disconnected. */
+  router.delete('/sessions', requireAuth(deps.users), (_req, res) => {
+    const p = res.locals.principal as Principal;
+    const ended = deps.users.closeAllSessions(p.userId);
+    deps.signedOut({ userId: p.userId });
+    res.clearCookie(SESSION_COOKIE, { path: '/' });
+    res.json({ ended });
   });
 
   router.get('/me', requireAuth(deps.users), (_req, res) => {

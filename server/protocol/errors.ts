@@ -11,6 +11,8 @@ export const ErrorCode = {
   TooLarge: 'too_large',
   MalformedMessage: 'malformed_message',
   StorageFailed: 'storage_failed',
+  RateLimited: 'rate_limited',
+  TooManyConnections: 'too_many_connections',
   Internal: 'internal',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -38,6 +40,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   not_joined: 409,
   conflict: 409,
   storage_failed: 503,
+  rate_limited: 429,
+  too_many_connections: 429,
   internal: 500,
 };
 

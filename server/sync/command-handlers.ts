@@ -51,12 +51,13 @@ const HANDLERS: { [C in CommandName]: Handler<C> } = {
  * Socket.io commands: the same operations as REST behind the same rule book. A hostile client may omit
  * the ack or send anything as payload; both are answered without touching state.
  */
-export function attachCommands(io: AccordServer, accord: Accord, log: Logger): void {
+export function attachCommands(io: AccordServer, accord: Accord, log: Logger, allow: (p: import('../auth/roles.ts').Principal) => boolean = () => true): void {
   io.on('connection', (socket) => {
     void socket.join(CHANGES_ROOM);
     for (const name of Object.keys(PAYLOADS) as CommandName[]) {
       socket.on(name, async (raw: unknown, ack: CommandAck) => {
         if (typeof ack !== 'function') return void socket.emit('doc:error', '', { code: 'invalid_payload', message: `${name} needs an ack callback` });
+        if (!allow(socket.data.principal)) return ack(fail('rate_limited', 'too many commands; slow down'));
         const parsed = PAYLOADS[name].safeParse(raw);
         if (!parsed.success) {
           return ack(fail('invalid_payload', parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ')));

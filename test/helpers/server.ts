@@ -44,14 +44,14 @@ export async function startTestServer(overrides: Partial<Config> = {}, onTeardow
 }
 
 /** A real socket.io-client connected with a token (websocket only, as the web app does). */
-export function connect(url: string, token: string | undefined, extra: { cookie?: string } = {}, onTeardown: (fn: () => unknown) => void = after): AccordSocket {
+export function connect(url: string, token: string | undefined, extra: { cookie?: string; origin?: string } = {}, onTeardown: (fn: () => unknown) => void = after): AccordSocket {
   const socket: AccordSocket = io(url, {
     auth: token === undefined ? {} : { token },
     transports: ['websocket'],
     reconnectionDelay: 50,
     reconnectionDelayMax: 200,
     forceNew: true,
-    extraHeaders: extra.cookie ? { cookie: extra.cookie } : undefined,
+    extraHeaders: { ...(extra.cookie ? { cookie: extra.cookie } : {}), ...(extra.origin ? { origin: extra.origin } : {}) },
   });
   onTeardown(() => socket.disconnect());
   return socket;

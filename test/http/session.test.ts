@@ -14,14 +14,14 @@ describe('HTTP API: health and web sessions', () => {
     const server = await startTestServer();
     await server.user('carol', 'approver', 'correct horse battery');
     const wrong = await fetch(`${server.url}/api/session`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'carol', password: 'nope-nope' }),
+      method: 'POST', headers: { 'content-type': 'application/json', origin: server.url }, body: JSON.stringify({ username: 'carol', password: 'nope-nope' }),
     });
     assert.equal(wrong.status, 401);
     assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, 'unauthorized');
     assert.equal(wrong.headers.get('set-cookie'), null);
 
     const ok = await fetch(`${server.url}/api/session`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'carol', password: 'correct horse battery' }),
+      method: 'POST', headers: { 'content-type': 'application/json', origin: server.url }, body: JSON.stringify({ username: 'carol', password: 'correct horse battery' }),
     });
     assert.equal(ok.status, 200);
     const setCookie = ok.headers.get('set-cookie')!;
@@ -32,14 +32,14 @@ describe('HTTP API: health and web sessions', () => {
 
     const me = await fetch(`${server.url}/api/me`, { headers: { cookie } });
     assert.deepEqual(await me.json(), { user: { id: 1, username: 'carol', role: 'approver' } });
-    const socket = connect(server.url, undefined, { cookie });
+    const socket = connect(server.url, undefined, { cookie, origin: server.url });
     await connected(socket);
     socket.disconnect();
 
-    const out = await fetch(`${server.url}/api/session`, { method: 'DELETE', headers: { cookie } });
+    const out = await fetch(`${server.url}/api/session`, { method: 'DELETE', headers: { cookie, origin: server.url } });
     assert.equal(out.status, 204);
     assert.equal((await fetch(`${server.url}/api/me`, { headers: { cookie } })).status, 401);
-    const after = connect(server.url, undefined, { cookie });
+    const after = connect(server.url, undefined, { cookie, origin: server.url });
     await assert.rejects(connected(after), /unauthorized/);
   });
 
@@ -58,7 +58,7 @@ describe('HTTP API: health and web sessions', () => {
     const server = await startTestServer();
     const { url } = server;
     const token = await server.user('probe', 'viewer');
-    const post = (body: string) => fetch(`${url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const post = (body: string) => fetch(`${url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json', origin: url }, body });
     const cases: [Response, number, string][] = [
       [await post('{"username":'), 400, 'invalid_payload'],
       [await post(JSON.stringify({ username: 'a', password: 'b', admin: true })), 400, 'invalid_payload'],

@@ -84,6 +84,11 @@ const MIGRATIONS: readonly string[] = [
    );`,
   AUDIT_SCHEMA,
   WEBAUTHN_SCHEMA,
+  `ALTER TABLE web_sessions ADD COLUMN last_seen_at INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'full';
+   ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+   ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;
+   CREATE INDEX web_sessions_by_user ON web_sessions (user_id);`,
 ];
 
 /**
