@@ -1,0 +1,425 @@
+/**
+ * Seeded generators of native access data, in memory: a Proxmox `user.cfg`, govc `-json` files for
+ * vSphere, a libvirt inventory plus Accord rules file, and XAPI `xe` listings. Each returns the native
+ * files, so the bench runs the real importers (parsing included), and a 10-item change over the result.
+ */
+import { readFileSync } from 'node:fs';
+import type { AccessModel, Backend, ChangeItem, ChangeSet, Grant, GrantSpec, NativeFile } from '../../server/domain/access/model.ts';
+import { knownActions, nativeOf } from '../../server/backends/libvirt/native.ts';
+import { renderRulesFile } from '../../server/backends/libvirt/rules-file.ts';
+import { backend as libvirtBackend } from '../../server/backends/libvirt/index.ts';
+
+/** mulberry32: the same data on every run. */
+export function rng(seed: number): { next: () => number; int: (n: number) => number; pick: <T>(xs: readonly T[]) => T; chance: (p: number) => boolean } {
+  let s = seed;
+  const next = (): number => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number): number => Math.floor(next() * n);
+  return { next, int, pick: (xs) => xs[int(xs.length)]!, chance: (p) => next() < p };
+}
+
+export interface Scale {
+  vms: number;
+  users: number;
+  groups: number;
+  grants: number;
+}
+
+export interface Generated {
+  files: NativeFile[];
+  /** Describes what was generated beyond the scale (tokens, pools, folders...). */
+  notes: string;
+  /** A 10-item change over the imported model: adds, removes, replaces, group grants high in the tree. */
+  change(model: AccessModel): ChangeSet;
+}
+
+const spec = (g: Grant): GrantSpec => ({
+  principal: g.principal, resource: g.resource, propagate: g.propagate, effect: g.effect,
+  ...(g.role !== undefined ? { role: g.role } : {}), ...(g.privileges ? { privileges: g.privileges } : {}),
+});
+
+/** Keep the items the backend accepts one after the other, so the change is valid as a whole. */
+export function validChange(backend: Backend, model: AccessModel, items: ChangeItem[]): ChangeSet {
+  const kept: ChangeItem[] = [];
+  for (const item of items) {
+    try {
+      backend.validateChange(model, { backend: backend.id, items: [...kept, item] });
+      kept.push(item);
+    } catch (e) {
+      throw new Error(`bench change item ${item.id} refused by ${backend.id}: ${(e as Error).message}`);
+    }
+  }
+  return { backend: backend.id, items: kept };
+}
+
+/** Pick existing grants matching `test` for removals and replacements. */
+function existing(model: AccessModel, test: (g: Grant) => boolean, n: number, seed: number): Grant[] {
+  const r = rng(seed);
+  const candidates = model.grants.filter(test);
+  const out = new Set<Grant>();
+  while (out.size < Math.min(n, candidates.length)) out.add(r.pick(candidates));
+  return [...out];
+}
+
+// ---------------------------------------------------------------------------------------------- Proxmox
+
+const PVE_ROLES_BUILTIN = ['PVEVMUser', 'PVEVMAdmin', 'PVEAuditor', 'PVEDatastoreUser', 'PVEPoolUser', 'PVETemplateUser', 'PVESysAdmin'];
+const PVE_CUSTOM_ROLES: Record<string, string[]> = {
+  VMOperator: ['VM.Audit', 'VM.Console', 'VM.PowerMgmt'],
+  VMBackup: ['VM.Audit', 'VM.Backup', 'Datastore.AllocateSpace', 'Datastore.Audit'],
+  SnapshotOnly: ['VM.Audit', 'VM.Snapshot', 'VM.Snapshot.Rollback'],
+  ConsoleOnly: ['VM.Console'],
+  NetUser: ['SDN.Audit', 'SDN.Use'],
+  StorageAdmin: ['Datastore.Allocate', 'Datastore.AllocateSpace', 'Datastore.AllocateTemplate', 'Datastore.Audit'],
+  Monitor: ['Sys.Audit', 'VM.Audit', 'Datastore.Audit'],
+  GuestOps: ['VM.Audit', 'VM.GuestAgent.Audit', 'VM.GuestAgent.FileRead', 'VM.GuestAgent.FileWrite', 'VM.GuestAgent.Unrestricted'],
+};
+
+/**
+ * Proxmox: `scale.users` users (3 % disabled, 2 % expired), one API token per 4 users (half privsep),
+ * `scale.groups` groups of ~15 members (users in 1–2 groups), 100 pools of 50 VMs (every VM in one pool),
+ * 8 nodes, 20 storages, SDN zones, 8 custom roles, `scale.grants` ACL lines: group grants on pools and
+ * nodes, user and token grants on single VMs and storages, a few high in the tree, NoAccess entries,
+ * propagate mixed.
+ */
+export function proxmox(scale: Scale, seed = 1): Generated {
+  const r = rng(seed);
+  const lines: string[] = ['user:root@pam:1:0:::root@example.com:::'];
+  const users = Array.from({ length: scale.users }, (_, i) => `u${i}@${i % 5 === 0 ? 'ldap' : 'pve'}`);
+  for (const [i, u] of users.entries()) {
+    const enabled = r.chance(0.03) ? 0 : 1;
+    const expire = r.chance(0.02) ? 1_600_000_000 : 0;
+    lines.push(`user:${u}:${enabled}:${expire}:First${i}:Last${i}:${u.replace('@', '.')}@example.com:::`);
+  }
+  const tokens: string[] = [];
+  for (let i = 0; i < scale.users; i += 4) {
+    const t = `${users[i]!}!ci${i}`;
+    tokens.push(t);
+    lines.push(`token:${t}:0:${i % 8 === 0 ? 1 : 0}:automation:`);
+  }
+  const groups = Array.from({ length: scale.groups }, (_, i) => `g${i}`);
+  const members = new Map<string, string[]>(groups.map((g) => [g, []]));
+  for (const u of users) {
+    members.get(r.pick(groups))!.push(u);
+    if (r.chance(0.5)) members.get(r.pick(groups))!.push(u);
+  }
+  for (const g of groups) lines.push(`group:${g}:${[...new Set(members.get(g))].join(',')}:team ${g}:`);
+  const vmids = Array.from({ length: scale.vms }, (_, i) => 100 + i);
+  const pools = Array.from({ length: 100 }, (_, i) => `pool${i}`);
+  const storages = Array.from({ length: 20 }, (_, i) => `store${i}`);
+  const nodes = Array.from({ length: 8 }, (_, i) => `pve${i}`);
+  const perPool = Math.ceil(scale.vms / pools.length);
+  for (const [i, p] of pools.entries()) {
+    const vms = vmids.slice(i * perPool, (i + 1) * perPool);
+    lines.push(`pool:${p}:pool ${i}:${vms.join(',')}:${storages[i % storages.length]!}:`);
+  }
+  for (const [name, privs] of Object.entries(PVE_CUSTOM_ROLES)) lines.push(`role:${name}:${privs.join(',')}:`);
+  const roles = [...PVE_ROLES_BUILTIN, ...Object.keys(PVE_CUSTOM_ROLES)];
+  const acl = new Set<string>();
+  const add = (prop: 0 | 1, path: string, ugid: string, role: string): void => void acl.add(`acl:${prop}:${path}:${ugid}:${role}:`);
+  // A few wide grants: auditors and operators high in the tree, as in most clusters.
+  add(1, '/', '@g0', 'PVEAuditor');
+  add(1, '/vms', '@g1', 'VMOperator');
+  add(1, '/storage', '@g2', 'PVEDatastoreUser');
+  add(1, '/nodes', '@g3', 'Monitor');
+  add(1, '/sdn/zones/zone0', '@g4', 'NetUser');
+  for (const g of groups.slice(5)) { // every other group works on 1–3 pools
+    for (let k = 0; k < 1 + r.int(3); k++) add(r.chance(0.9) ? 1 : 0, `/pool/${r.pick(pools)}`, `@${g}`, r.pick(roles));
+    if (r.chance(0.2)) add(1, `/nodes/${r.pick(nodes)}`, `@${g}`, r.pick(['Monitor', 'PVESysAdmin']));
+  }
+  while (acl.size < scale.grants) {
+    const x = r.next();
+    const who = r.chance(0.08) ? r.pick(tokens) : r.pick(users);
+    if (x < 0.75) add(r.chance(0.5) ? 1 : 0, `/vms/${r.pick(vmids)}`, who, r.chance(0.05) ? 'NoAccess' : r.pick(roles));
+    else if (x < 0.85) add(1, `/storage/${r.pick(storages)}`, who, r.pick(['PVEDatastoreUser', 'StorageAdmin', 'NoAccess']));
+    else if (x < 0.92) add(r.chance(0.8) ? 1 : 0, `/pool/${r.pick(pools)}`, who, r.chance(0.05) ? 'NoAccess' : r.pick(roles));
+    else if (x < 0.97) add(1, `/nodes/${r.pick(nodes)}`, who, r.pick(['Monitor', 'PVEAuditor', 'NoAccess']));
+    else add(1, `/sdn/zones/zone${r.int(4)}`, who, 'NetUser');
+  }
+  lines.push(...acl);
+  return {
+    files: [{ path: 'user.cfg', text: `${lines.join('\n')}\n` }],
+    notes: `${tokens.length} tokens (half privsep), 100 pools × ${perPool} VMs, 20 storages, 8 nodes, 8 custom roles, ${acl.size} ACL entries (${[...acl].filter((l) => l.endsWith(':NoAccess:')).length} NoAccess)`,
+    change(model) {
+      const removable = existing(model, (g) => g.resource.startsWith('/pool/') && !g.principal.includes('@'), 2, 7);
+      const userVm = existing(model, (g) => g.resource.startsWith('/vms/') && g.role !== 'NoAccess', 2, 8);
+      const items: ChangeItem[] = [
+        { id: 'c1', op: 'add', grant: { principal: 'g7', role: 'VMOperator', resource: '/vms', propagate: true, effect: 'allow' } },
+        { id: 'c2', op: 'add', grant: { principal: 'g8', role: 'PVEAuditor', resource: '/', propagate: true, effect: 'allow' } },
+        { id: 'c3', op: 'add', grant: { principal: 'g9', role: 'GuestOps', resource: '/pool/pool3', propagate: true, effect: 'allow' } },
+        { id: 'c4', op: 'add', grant: { principal: users[11]!, role: 'NoAccess', resource: '/vms/150', propagate: false, effect: 'deny' } },
+        { id: 'c5', op: 'add', grant: { principal: tokens[3]!, role: 'PVEVMUser', resource: '/vms', propagate: true, effect: 'allow' } },
+        { id: 'c6', op: 'add', grant: { principal: users[42]!, privileges: ['vm.console', 'vm.power'], resource: '/vms/4242', propagate: false, effect: 'allow' } },
+        ...removable.map((g, i): ChangeItem => ({ id: `c${7 + i}`, op: 'remove', grant: spec(g) })),
+        ...userVm.map((g, i): ChangeItem => ({ id: `c${9 + i}`, op: 'replace', from: spec(g), to: { ...spec(g), role: 'SnapshotOnly' } })),
+      ];
+      return { backend: 'proxmox', items };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- vSphere
+
+/**
+ * vSphere: 2 datacenters; per datacenter a VM folder tree (10 top folders × 5 subfolders), 2 clusters of
+ * 8 hosts with 10 resource pools each, a datastore folder. VMs sit in a subfolder and (80 %) in a
+ * resource pool too, so most have two parents. Groups nest one level (10 % of groups hold other groups).
+ */
+export function vsphere(scale: Scale, seed = 2): Generated {
+  const r = rng(seed);
+  let n = 100;
+  const next = (prefix: string): string => `${prefix}-${n++}`;
+  const elements: unknown[] = [];
+  const el = (path: string, type: string, value: string, parent: { type: string; value: string }, extra: Record<string, unknown> = {}): { type: string; value: string } => {
+    const self = { type, value };
+    elements.push({ path, object: { self, name: path.slice(path.lastIndexOf('/') + 1), parent, ...extra } });
+    return self;
+  };
+  const root = { type: 'Folder', value: 'group-d1' };
+  const vmFolders: { path: string; ref: { type: string; value: string } }[] = [];
+  const pools: { path: string; ref: { type: string; value: string } }[] = [];
+  const hosts: string[] = [];
+  const clusters: string[] = [];
+  const topFolders: string[] = [];
+  const dcs: string[] = [];
+  for (let d = 0; d < 2; d++) {
+    const dc = `/DC${d}`;
+    dcs.push(dc);
+    const dcRef = el(dc, 'Datacenter', next('datacenter'), root);
+    const vmRoot = el(`${dc}/vm`, 'Folder', next('group-v'), dcRef);
+    const hostRoot = el(`${dc}/host`, 'Folder', next('group-h'), dcRef);
+    const dsRoot = el(`${dc}/datastore`, 'Folder', next('group-s'), dcRef);
+    for (let s = 0; s < 5; s++) el(`${dc}/datastore/ds${s}`, 'Datastore', next('datastore'), dsRoot);
+    for (let f = 0; f < 10; f++) {
+      const fp = `${dc}/vm/team${f}`;
+      topFolders.push(fp);
+      const fr = el(fp, 'Folder', next('group-v'), vmRoot);
+      for (let s = 0; s < 5; s++) {
+        const sp = `${fp}/app${s}`;
+        vmFolders.push({ path: sp, ref: el(sp, 'Folder', next('group-v'), fr) });
+      }
+    }
+    for (let c = 0; c < 2; c++) {
+      const cp = `${dc}/host/cluster${c}`;
+      clusters.push(cp);
+      const rpRef = { type: 'ResourcePool', value: next('resgroup') };
+      const cr = el(cp, 'ClusterComputeResource', next('domain-c'), hostRoot, { resourcePool: rpRef });
+      elements.push({ path: `${cp}/Resources`, object: { self: rpRef, name: 'Resources', parent: cr } });
+      for (let h = 0; h < 8; h++) {
+        const hp = `${cp}/esx${h}`;
+        hosts.push(hp);
+        el(hp, 'HostSystem', next('host'), cr);
+      }
+      for (let p = 0; p < 10; p++) {
+        const pp = `${cp}/Resources/rp${p}`;
+        pools.push({ path: pp, ref: el(pp, 'ResourcePool', next('resgroup'), rpRef) });
+      }
+    }
+  }
+  const vms: string[] = [];
+  for (let i = 0; i < scale.vms; i++) {
+    const f = r.pick(vmFolders);
+    const path = `${f.path}/vm${i}`;
+    vms.push(path);
+    el(path, 'VirtualMachine', `vm-${i + 10_000}`, f.ref, r.chance(0.8) ? { resourcePool: r.pick(pools).ref } : {});
+  }
+  const dom = 'CORP';
+  const users = Array.from({ length: scale.users }, (_, i) => `${dom}\\u${i}`);
+  const groups = Array.from({ length: scale.groups }, (_, i) => `${dom}\\g${i}`);
+  const membership: Record<string, string[]> = Object.fromEntries(groups.map((g) => [g, [] as string[]]));
+  for (const u of users) {
+    membership[r.pick(groups)]!.push(u);
+    if (r.chance(0.5)) membership[r.pick(groups)]!.push(u);
+  }
+  for (let i = 0; i < scale.groups / 10; i++) membership[groups[i]!]!.push(groups[scale.groups - 1 - i]!);
+  for (const g of groups) membership[g] = [...new Set(membership[g])];
+  const customRoles = [
+    { roleId: 100, name: 'vm-operator', privilege: ['VirtualMachine.Interact.PowerOn', 'VirtualMachine.Interact.PowerOff', 'VirtualMachine.Interact.ConsoleInteract', 'VirtualMachine.Interact.Reset'] },
+    { roleId: 101, name: 'snapshot-admin', privilege: ['VirtualMachine.State.CreateSnapshot', 'VirtualMachine.State.RemoveSnapshot', 'VirtualMachine.State.RevertToSnapshot'] },
+    { roleId: 102, name: 'guest-ops', privilege: ['VirtualMachine.GuestOperations.Query', 'VirtualMachine.GuestOperations.Modify', 'VirtualMachine.GuestOperations.Execute'] },
+    { roleId: 103, name: 'datastore-user', privilege: ['Datastore.Browse', 'Datastore.AllocateSpace'] },
+    { roleId: 104, name: 'host-ops', privilege: ['Host.Config.Maintenance', 'Host.Config.Power'] },
+  ].map((x) => ({ ...x, system: false, privilege: ['System.Anonymous', 'System.Read', 'System.View', ...x.privilege] }));
+  const roleIds = [-2, 100, 101, 102, 103];
+  const perms = new Map<string, unknown>();
+  const refOf = new Map<string, { type: string; value: string }>();
+  for (const e of elements as { path: string; object: { self: { type: string; value: string } } }[]) refOf.set(e.path, e.object.self);
+  const perm = (on: string, principal: string, group: boolean, roleId: number, propagate: boolean): void => {
+    const entity = on === '/' ? root : refOf.get(on)!;
+    perms.set(`${on} ${principal}`, { entity, principal, group, propagate, roleId });
+  };
+  membership[`${dom}\\admins`] = users.slice(0, 3);
+  perm('/', `${dom}\\admins`, true, -1, true); // vCenter administrators: a handful of people
+  perm('/', `${dom}\\g1`, true, -2, true); // read-only for everybody in g1
+  for (const [i, g] of groups.entries()) {
+    if (i < 2) continue;
+    // Teams own an application folder (a tenth own a whole top folder) and, for half of them, a resource pool.
+    perm(r.chance(0.1) ? r.pick(topFolders) : r.pick(vmFolders).path, g, true, r.pick(roleIds), true);
+    if (r.chance(0.5)) perm(r.pick(pools).path, g, true, r.pick(roleIds), r.chance(0.3));
+    if (r.chance(0.1)) perm(r.pick(clusters), g, true, -2, true);
+  }
+  while (perms.size < scale.grants) {
+    const u = r.pick(users);
+    const x = r.next();
+    if (x < 0.85) perm(r.pick(vms), u, false, r.chance(0.06) ? -5 : r.pick(roleIds), false);
+    else if (x < 0.93) perm(r.pick(vmFolders).path, u, false, r.chance(0.05) ? -5 : r.pick(roleIds), r.chance(0.8));
+    else if (x < 0.97) perm(r.pick(hosts), u, false, r.pick([-2, 104]), false);
+    else perm(r.pick(pools).path, u, false, r.pick(roleIds), true);
+  }
+  const files: NativeFile[] = [
+    { path: 'ls.json', text: JSON.stringify({ elements }) },
+    { path: 'roles.json', text: JSON.stringify(customRoles) },
+    { path: 'permissions.json', text: JSON.stringify({ permissions: [...perms.values()] }) },
+    { path: 'groups.json', text: JSON.stringify({ groups: membership }) },
+  ];
+  return {
+    files,
+    notes: `2 datacenters, ${topFolders.length} + ${vmFolders.length} VM folders, ${clusters.length} clusters, ${hosts.length} hosts, ${pools.length} resource pools, ~80 % of VMs with two parents, ${scale.groups / 10} nested groups, 5 custom roles, ${perms.size} permissions`,
+    change(model) {
+      const groupGrants = existing(model, (g) => g.principal.includes('\\g') && g.principal !== `${dom}\\g0` && g.principal !== `${dom}\\g1`, 2, 9);
+      const userGrants = existing(model, (g) => /\\u\d+$/.test(g.principal) && g.role !== 'NoAccess', 3, 10);
+      const items: ChangeItem[] = [
+        { id: 'c1', op: 'add', grant: { principal: `${dom}\\g17`, role: 'Admin', resource: vmFolders[3]!.path, propagate: true, effect: 'allow' } },
+        { id: 'c2', op: 'add', grant: { principal: `${dom}\\g23`, role: 'vm-operator', resource: topFolders[12]!, propagate: true, effect: 'allow' } },
+        { id: 'c2b', op: 'add', grant: { principal: `${dom}\\g29`, role: 'ReadOnly', resource: '/DC1', propagate: true, effect: 'allow' } },
+        { id: 'c3', op: 'add', grant: { principal: `${dom}\\u5`, role: 'NoAccess', resource: vms[5]!, propagate: false, effect: 'deny' } },
+        { id: 'c4', op: 'add', grant: { principal: `${dom}\\u77`, privileges: ['vm.console', 'vm.power'], resource: topFolders[3]!, propagate: true, effect: 'allow' } },
+        { id: 'c5', op: 'add', grant: { principal: `${dom}\\g31`, role: 'guest-ops', resource: clusters[1]!, propagate: true, effect: 'allow' } },
+        ...groupGrants.map((g, i): ChangeItem => ({ id: `c${6 + i}`, op: 'remove', grant: spec(g) })),
+        ...userGrants.slice(0, 2).map((g, i): ChangeItem => ({ id: `c${8 + i}`, op: 'replace', from: spec(g), to: { ...spec(g), role: 'snapshot-admin' } })),
+      ];
+      return { backend: 'vsphere', items };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- libvirt
+
+const LIBVIRT_POLICY = new URL('../../test/fixtures/libvirt/org.libvirt.api.policy', import.meta.url);
+const LIBVIRT_DEFAULT_RULES = new URL('../../test/fixtures/libvirt/60-libvirt.rules', import.meta.url);
+
+/**
+ * libvirt: one host, QEMU and LXC, `scale.vms` domains, 20 networks and storage pools, `scale.users` unix
+ * users in `scale.groups` groups; Accord's rules file holds `scale.grants` grants (domains by name,
+ * drivers, networks; some deny), rendered by Accord's own renderer so the importer recognises it.
+ */
+export function libvirt(scale: Scale, seed = 3): Generated {
+  const r = rng(seed);
+  const groups = Array.from({ length: scale.groups }, (_, i) => `team${i}`);
+  const users = Array.from({ length: scale.users }, (_, i) => ({ name: `user${i}`, uid: 1000 + i, groups: [`user${i}`, ...new Set([r.pick(groups), r.pick(groups)])] }));
+  const domains = Array.from({ length: scale.vms }, (_, i) => ({ type: 'domain', driver: i % 10 === 0 ? 'LXC' : 'QEMU', name: `dom${i}`, uuid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` }));
+  const networks = Array.from({ length: 20 }, (_, i) => ({ type: 'network', driver: 'QEMU', name: `net${i}` }));
+  const spools = Array.from({ length: 20 }, (_, i) => ({ type: 'storage-pool', driver: 'QEMU', name: `sp${i}` }));
+  const inventory = {
+    kind: 'libvirt-inventory', host: 'hv1', users: [{ name: 'root', uid: 0, groups: ['root'] }, ...users], groups: [...groups, 'libvirt'],
+    drivers: ['QEMU', 'LXC'], objects: [...domains, ...networks, ...spools],
+  };
+  const base: NativeFile[] = [
+    { path: '/usr/share/polkit-1/actions/org.libvirt.api.policy', text: readFileSync(LIBVIRT_POLICY, 'utf8') },
+    { path: 'inventory.json', text: JSON.stringify(inventory) },
+    { path: '/usr/share/polkit-1/rules.d/60-libvirt.rules', text: readFileSync(LIBVIRT_DEFAULT_RULES, 'utf8') },
+  ];
+  const privs = [['vm.view'], ['vm.view', 'vm.console'], ['vm.view', 'vm.power'], ['vm.snapshot'], ['vm.config', 'vm.view']] as const;
+  const grants: Grant[] = [];
+  const seen = new Set<string>();
+  while (grants.length < scale.grants) {
+    const group = r.chance(0.3);
+    const principal = group ? `unix-group:${r.pick(groups)}` : `unix-user:${r.pick(users).name}`;
+    const d = r.pick(domains);
+    const x = r.next();
+    const resource = x < 0.85 ? `/${d.driver}/domain/${d.name}` : x < 0.95 ? `/QEMU/network/${r.pick(networks).name}` : '/QEMU';
+    const deny = r.chance(0.05);
+    const key = `${principal} ${resource} ${deny}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    grants.push({
+      id: `g${grants.length}`, principal, resource, propagate: resource === '/QEMU', effect: deny ? 'deny' : 'allow',
+      privileges: resource.includes('/network/') ? ['network.use'] : [...r.pick(privs)], provenance: {},
+    });
+  }
+  const known = knownActions(nativeOf(libvirtBackend.import(base)));
+  const rules: NativeFile = { path: '/etc/polkit-1/rules.d/50-accord.rules', text: renderRulesFile(grants, known) };
+  return {
+    files: [...base, rules],
+    notes: `${domains.length} domains (QEMU, LXC), 20 networks, 20 storage pools, ${scale.users} users, ${scale.groups} groups, ${grants.length} Accord grants`,
+    change(model) {
+      const some = existing(model, (g) => g.effect === 'allow' && g.resource.includes('/domain/'), 4, 11);
+      const items: ChangeItem[] = [
+        { id: 'c1', op: 'add', grant: { principal: 'unix-group:team1', privileges: ['vm.view', 'vm.power'], resource: '/QEMU', propagate: true, effect: 'allow' } },
+        { id: 'c2', op: 'add', grant: { principal: 'unix-group:team2', privileges: ['vm.console'], resource: '/QEMU', propagate: true, effect: 'allow' } },
+        { id: 'c3', op: 'add', grant: { principal: 'unix-user:user3', privileges: ['vm.view'], resource: '/QEMU/domain/dom3', propagate: false, effect: 'deny' } },
+        { id: 'c4', op: 'add', grant: { principal: 'unix-user:user4', privileges: ['vm.snapshot'], resource: '/QEMU/domain/dom4', propagate: false, effect: 'allow' } },
+        { id: 'c5', op: 'add', grant: { principal: 'unix-group:team3', privileges: ['network.use'], resource: '/QEMU/network/net5', propagate: false, effect: 'allow' } },
+        { id: 'c6', op: 'add', grant: { principal: 'unix-user:user6', privileges: ['vm.view', 'vm.console'], resource: '/LXC/domain/dom10', propagate: false, effect: 'allow' } },
+        ...some.slice(0, 2).map((g, i): ChangeItem => ({ id: `c${7 + i}`, op: 'remove', grant: spec(g) })),
+        ...some.slice(2).map((g, i): ChangeItem => ({ id: `c${9 + i}`, op: 'replace', from: spec(g), to: { ...spec(g), privileges: ['vm.view', 'vm.snapshot'] } })),
+      ];
+      return { backend: 'libvirt', items };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- XAPI
+
+const XAPI_ROLES = ['pool-admin', 'pool-operator', 'vm-power-admin', 'vm-admin', 'vm-operator', 'read-only'];
+const uuid = (kind: number, i: number): string => `${kind.toString(16).padStart(8, '0')}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+const rec = (fields: [string, string, string][]): string => {
+  const w = Math.max(...fields.map(([k, m]) => `${k} (${m})`.length));
+  return `${fields.map(([k, m, v]) => `${`${k} (${m})`.padStart(w)}: ${v}`).join('\n')}\n\n\n`;
+};
+
+/**
+ * XAPI: one pool, 8 hosts, `scale.vms` VMs (plus one control domain per host), `scale.users` AD users and
+ * `scale.groups` AD groups as subjects (`scale.grants` subject roles in all: roles are pool-wide), group
+ * membership file, the six built-in roles from the fixture `role-list`.
+ */
+export function xapi(scale: Scale, seed = 4): Generated {
+  const r = rng(seed);
+  const hosts = Array.from({ length: 8 }, (_, i) => ({ uuid: uuid(1, i), name: `xs-node${i}` }));
+  const pool = rec([['uuid', ' RO', uuid(2, 0)], ['name-label', ' RW', 'prod-pool'], ['name-description', ' RW', ''], ['master', ' RO', hosts[0]!.uuid], ['default-SR', ' RW', uuid(3, 0)]]);
+  const hostText = hosts.map((h) => rec([['uuid', ' RO', h.uuid], ['name-label', ' RW', h.name], ['name-description', ' RW', 'Default install']])).join('');
+  const vmText = [
+    ...hosts.map((h, i) => rec([['uuid', ' RO', uuid(4, i)], ['name-label', ' RW', `Control domain on host: ${h.name}`], ['power-state', ' RO', 'running'], ['is-control-domain', ' RO', 'true'], ['resident-on', ' RO', h.uuid]])),
+    ...Array.from({ length: scale.vms }, (_, i) => rec([['uuid', ' RO', uuid(5, i)], ['name-label', ' RW', `vm${i}`], ['power-state', ' RO', r.chance(0.8) ? 'running' : 'halted'], ['is-control-domain', ' RO', 'false'], ['resident-on', ' RO', r.pick(hosts).uuid]])),
+  ].join('');
+  const groups = Array.from({ length: scale.groups }, (_, i) => `CORP\\xg${i}`);
+  const users = Array.from({ length: scale.users }, (_, i) => `CORP\\xu${i}`);
+  const membership: Record<string, string[]> = Object.fromEntries(groups.map((g) => [g, [] as string[]]));
+  for (const u of users) membership[r.pick(groups)]!.push(u);
+  const subjects: string[] = [];
+  const subject = (i: number, name: string, isGroup: boolean, role: string): void => {
+    subjects.push(rec([
+      ['uuid', ' RO', uuid(6, i)], ['subject-identifier', ' RO', `S-1-5-21-1-2-3-${10_000 + i}`],
+      ['other-config', 'MRO', `subject-name: ${name}; subject-sid: S-1-5-21-1-2-3-${10_000 + i}; subject-is-group: ${isGroup}; subject-account-disabled: ${!isGroup && r.chance(0.03)}`],
+      ['roles', 'SRO', role],
+    ]));
+  };
+  // Every group is a subject; users become subjects until `scale.grants` subject roles exist.
+  groups.forEach((g, i) => subject(i, g, true, r.pick(XAPI_ROLES)));
+  for (let i = 0; subjects.length < Math.min(scale.grants, scale.groups + scale.users); i++) subject(scale.groups + i, users[i]!, false, r.pick(XAPI_ROLES.slice(2)));
+  return {
+    files: [
+      { path: 'pool-list.txt', text: pool }, { path: 'host-list.txt', text: hostText }, { path: 'vm-list.txt', text: vmText },
+      { path: 'role-list.txt', text: readFileSync(new URL('../../test/fixtures/xapi/role-list.txt', import.meta.url), 'utf8') },
+      { path: 'subject-list.txt', text: subjects.join('') },
+      { path: 'membership.json', text: JSON.stringify({ format: 'accord-xapi-membership/1', groups: membership }) },
+    ],
+    notes: `1 pool, 8 hosts, ${scale.vms} VMs + 8 control domains, ${subjects.length} subjects (${scale.groups} groups), roles pool-wide`,
+    change(model) {
+      const some = existing(model, (g) => g.role !== 'pool-admin' && !g.id.startsWith('builtin:'), 4, 12);
+      const items: ChangeItem[] = [
+        { id: 'c1', op: 'add', grant: { principal: groups[1]!, role: 'pool-admin', resource: 'pool', propagate: true, effect: 'allow' } },
+        { id: 'c2', op: 'add', grant: { principal: groups[2]!, role: 'vm-admin', resource: 'pool', propagate: true, effect: 'allow' } },
+        { id: 'c3', op: 'add', grant: { principal: users[scale.users - 1]!, role: 'vm-operator', resource: 'pool', propagate: true, effect: 'allow' } },
+        { id: 'c4', op: 'add', grant: { principal: users[scale.users - 2]!, role: 'read-only', resource: 'pool', propagate: true, effect: 'allow' } },
+        ...some.slice(0, 3).map((g, i): ChangeItem => ({ id: `c${5 + i}`, op: 'remove', grant: spec(g) })),
+        ...some.slice(3).map((g, i): ChangeItem => ({ id: `c${8 + i}`, op: 'replace', from: spec(g), to: { ...spec(g), role: 'vm-power-admin' } })),
+      ];
+      return { backend: 'xapi', items };
+    },
+  };
+}
