@@ -33,10 +33,12 @@ export type Resource =
   | { kind: 'change'; change: ChangeFacts }
   | { kind: 'annotation'; change: ChangeFacts; annotation: AnnotationFacts };
 
-export type Decision = { allowed: true } | { allowed: false; reason: string };
+/** A refusal is either about who you are (`forbidden`) or about where the change stands (`state`: conflict). */
+export type Decision = { allowed: true } | { allowed: false; reason: string; kind: 'forbidden' | 'state' };
 
 const allow: Decision = { allowed: true };
-const deny = (reason: string): Decision => ({ allowed: false, reason });
+const deny = (reason: string): Decision => ({ allowed: false, reason, kind: 'forbidden' });
+const closed = (reason: string): Decision => ({ allowed: false, reason, kind: 'state' });
 
 function isAuthor(p: Principal, c: ChangeFacts): boolean {
   return c.requestedBy === p.username || c.authors.includes(p.username);
@@ -75,44 +77,44 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       return atLeast(p.role, 'reviewer') ? allow : deny('requesting a change needs the reviewer role');
     case 'draft.write': {
       if (!change) return deny('no change');
-      if (!OPEN.includes(change.status)) return deny(`the change is ${change.status}`);
+      if (!OPEN.includes(change.status)) return closed(`the change is ${change.status}`);
       if (isAuthor(p, change)) return allow;
       // Reviewers may propose amendments once the change is in review.
       return change.status === 'in_review' && atLeast(p.role, 'reviewer') ? allow : deny('only authors edit a draft');
     }
     case 'change.submit': {
       if (!change) return deny('no change');
-      if (!['draft', 'in_review', 'approved', 'rejected'].includes(change.status)) return deny(`the change is ${change.status}`);
+      if (!['draft', 'in_review', 'approved', 'rejected'].includes(change.status)) return closed(`the change is ${change.status}`);
       if (isAuthor(p, change)) return allow;
       return change.status !== 'draft' && atLeast(p.role, 'reviewer') ? allow : deny('only an author submits a draft');
     }
     case 'change.withdraw':
       if (!change) return deny('no change');
-      if (!['draft', 'in_review', 'approved', 'rejected'].includes(change.status)) return deny(`the change is ${change.status}`);
+      if (!['draft', 'in_review', 'approved', 'rejected'].includes(change.status)) return closed(`the change is ${change.status}`);
       return change.requestedBy === p.username || p.role === 'admin' ? allow : deny('only the requester or an admin withdraws');
     case 'change.vote':
       if (!change) return deny('no change');
-      if (change.status !== 'in_review') return deny(`votes are closed: the change is ${change.status}`);
+      if (change.status !== 'in_review') return closed(`votes are closed: the change is ${change.status}`);
       if (!atLeast(p.role, 'reviewer')) return deny('voting needs the reviewer role');
       if (change.recused.includes(p.username)) return deny('you recused yourself from this change');
       return allow;
     case 'change.recuse':
       if (!change) return deny('no change');
-      if (change.status !== 'in_review') return deny(`the change is ${change.status}`);
+      if (change.status !== 'in_review') return closed(`the change is ${change.status}`);
       return atLeast(p.role, 'reviewer') ? allow : deny('recusal is for reviewers');
     case 'change.signoff':
       if (!change) return deny('no change');
-      if (change.status !== 'approved') return deny(`only an approved change is signed off; this one is ${change.status}`);
+      if (change.status !== 'approved') return closed(`only an approved change is signed off; this one is ${change.status}`);
       if (!atLeast(p.role, 'approver')) return deny('signing off needs the approver role');
       if (isAuthor(p, change)) return deny('a requester or author never signs off their own change');
       return allow;
     case 'change.apply':
       if (!change) return deny('no change');
-      if (change.status !== 'approved') return deny(`only an approved change is applied; this one is ${change.status}`);
+      if (change.status !== 'approved') return closed(`only an approved change is applied; this one is ${change.status}`);
       return p.role === 'admin' ? allow : deny('recording an apply needs the admin role');
     case 'annotation.create':
       if (!change) return deny('no change');
-      if (['withdrawn', 'applied'].includes(change.status)) return deny(`the change is ${change.status}`);
+      if (['withdrawn', 'applied'].includes(change.status)) return closed(`the change is ${change.status}`);
       return atLeast(p.role, 'reviewer') || isAuthor(p, change) ? allow : deny('annotating needs the reviewer role');
     case 'annotation.edit':
       if (resource.kind !== 'annotation') return deny('no annotation');

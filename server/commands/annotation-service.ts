@@ -108,7 +108,7 @@ export class AnnotationService {
       if (!a) throw new AppError('not_found', 'no such annotation');
       const { change } = this.#changes.load(a.changeId);
       const d = decide(p, action, { kind: 'annotation', change: factsOf(change), annotation: { author: a.author } });
-      if (!d.allowed) throw new AppError('forbidden', d.reason);
+      if (!d.allowed) throw new AppError(d.kind === 'state' ? 'conflict' : 'forbidden', d.reason);
       const detail = fn(a);
       this.#store.putAnnotation(a);
       return { result: a, detail: { id, ...detail } };

@@ -29,6 +29,12 @@ export interface ChangeEvents {
   writeDraft(changeId: string, content: ChangeContent): Promise<void>;
 }
 
+/** What status-changing commands return (and what idempotency records keep): small, not the aggregate. */
+export interface StatusResult {
+  id: string;
+  status: ChangeRequest['status'];
+}
+
 export function factsOf(change: ChangeRequest): ChangeFacts {
   return {
     requestedBy: change.requestedBy,
@@ -41,7 +47,7 @@ export function factsOf(change: ChangeRequest): ChangeFacts {
 /** Throws `forbidden` with the rule book's reason unless `p` may do `action` on `change`. */
 export function authorize(p: Principal, action: ActionName, change: ChangeRequest): void {
   const d = decide(p, action, { kind: 'change', change: factsOf(change) });
-  if (!d.allowed) throw new AppError(d.reason.startsWith('the change is') || d.reason.startsWith('votes are closed') || d.reason.startsWith('only an approved') ? 'conflict' : 'forbidden', d.reason);
+  if (!d.allowed) throw new AppError(d.kind === 'state' ? 'conflict' : 'forbidden', d.reason);
 }
 
 const now = () => new Date().toISOString();
@@ -99,7 +105,14 @@ export class ChangeService {
    * rendered to the native form, with its blast radius and content hash. History is never rewritten.
    */
   async submit(p: Principal, id: string, key?: string): Promise<Revision> {
-    const draft = await this.#events.readDraft(id).catch(() => ({}));
+    // Check before touching the live draft: a refused submit must not even open a document.
+    try {
+      authorize(p, 'change.submit', this.load(id).change);
+    } catch (err) {
+      this.#runner.refused(p, 'change.submit', id, err);
+      throw err;
+    }
+    const draft = await this.#events.readDraft(id);
     const revision = this.#runner.run(p, 'change.submit', id, key, () => {
       const { change, version } = this.load(id);
       authorize(p, 'change.submit', change);
@@ -140,7 +153,7 @@ export class ChangeService {
     }
   }
 
-  vote(p: Principal, id: string, input: VoteInput, key?: string): ChangeRequest {
+  vote(p: Principal, id: string, input: VoteInput, key?: string): StatusResult {
     const result = this.#runner.run(p, 'change.vote', id, key, () => {
       const { change, version } = this.load(id);
       authorize(p, 'change.vote', change);
@@ -164,13 +177,13 @@ export class ChangeService {
       });
       this.#settle(change);
       this.#store.save(change, version, current.content.title);
-      return { result: change, detail: { choice: input.choice, revision: current.number, item: input.itemId ?? null, status: change.status } };
+      return { result: { id, status: change.status }, detail: { choice: input.choice, revision: current.number, item: input.itemId ?? null, status: change.status } };
     });
     this.#events.changed(id, 'vote:recorded', { voter: p.username, choice: input.choice, status: result.status });
     return result;
   }
 
-  recuse(p: Principal, id: string, reason: string, key?: string): ChangeRequest {
+  recuse(p: Principal, id: string, reason: string, key?: string): StatusResult {
     const result = this.#runner.run(p, 'change.recuse', id, key, () => {
       const { change, version } = this.load(id);
       authorize(p, 'change.recuse', change);
@@ -179,24 +192,24 @@ export class ChangeService {
       change.recusals.push({ reviewer: p.username, reason: reason.trim(), at: now() });
       this.#settle(change);
       this.#store.save(change, version, change.revisions.at(-1)!.content.title);
-      return { result: change, detail: { reason: reason.trim(), status: change.status } };
+      return { result: { id, status: change.status }, detail: { reason: reason.trim(), status: change.status } };
     });
     this.#events.changed(id, 'reviewer:recused', { reviewer: p.username });
     return result;
   }
 
-  withdraw(p: Principal, id: string, key?: string): ChangeRequest {
+  withdraw(p: Principal, id: string, key?: string): StatusResult {
     return this.#transition(p, id, 'change.withdraw', 'withdrawn', key, {});
   }
 
   /** Records the outcome of applying an approved, signed-off change on its hypervisor. */
-  recordApply(p: Principal, id: string, outcome: 'applied' | 'apply_failed', note: string, signedOff: (c: ChangeRequest) => boolean, key?: string): ChangeRequest {
+  recordApply(p: Principal, id: string, outcome: 'applied' | 'apply_failed', note: string, signedOff: (c: ChangeRequest) => boolean, key?: string): StatusResult {
     return this.#transition(p, id, 'change.apply', outcome, key, { note }, (change) => {
       if (!signedOff(change)) throw new AppError('conflict', 'the current revision has no valid sign-off yet');
     });
   }
 
-  #transition(p: Principal, id: string, action: ActionName, to: ChangeRequest['status'], key: string | undefined, detail: Record<string, unknown>, check?: (c: ChangeRequest) => void): ChangeRequest {
+  #transition(p: Principal, id: string, action: ActionName, to: ChangeRequest['status'], key: string | undefined, detail: Record<string, unknown>, check?: (c: ChangeRequest) => void): StatusResult {
     const result = this.#runner.run(p, action, id, key, () => {
       const { change, version } = this.load(id);
       authorize(p, action, change);
@@ -204,7 +217,7 @@ export class ChangeService {
       const from = change.status;
       change.status = to;
       this.#store.save(change, version, change.revisions.at(-1)?.content.title);
-      return { result: change, detail: { ...detail, from, to } };
+      return { result: { id, status: change.status }, detail: { ...detail, from, to } };
     });
     this.#events.changed(id, 'status:changed', { status: result.status });
     return result;
