@@ -14,7 +14,8 @@ const USAGE = `usage: accord <command>
   status ID --url URL --token TOKEN [--json]               a change's status and policy requirements
   vote ID approve|reject|abstain [--reason R] [--item I] --url URL --token TOKEN
   export ID --format json|html [--out FILE] [--data DIR | --url URL --token TOKEN]   an evidence pack
-  audit verify [--data DIR] [--pack FILE] [--public-key FILE]   check the audit chain or an evidence pack`;
+  audit verify [--data DIR] [--pack FILE] [--public-key FILE]   check the audit chain or an evidence pack
+  audit public-key [--data DIR] > server-public.pem          the server's public key, for pinning`;
 
 async function userCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -54,6 +55,16 @@ async function exportCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** Prints the server's public key (SPKI PEM) so auditors can pin it: `audit verify --public-key FILE`. */
+async function publicKeyCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { data: { type: 'string' } } });
+  const { loadServerKey } = await import('./audit/server-key.ts');
+  const key = loadServerKey(loadConfig(values.data ? ['--data', values.data] : []).dataDir);
+  process.stderr.write(`key id ${key.keyId}\n`);
+  print(key.publicKeyPem);
+  return 0;
+}
+
 const print = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 const printErr = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
 
@@ -69,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
     case 'export':
       return exportCommand(rest);
     case 'audit': {
+      if (rest[0] === 'public-key') return publicKeyCommand(rest.slice(1));
       const { runAuditCli } = await import('./audit/audit-cli.ts');
       return runAuditCli(rest, print, printErr);
     }

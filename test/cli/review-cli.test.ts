@@ -59,7 +59,9 @@ describe('accord submit, status, vote, export, audit verify', () => {
     const [first] = (await admin<{ changes: { id: string }[] }>('GET', '/changes?backend=proxmox')).body.changes;
     const packFile = join(dataDir, 'pack.html');
     await accord('export', first!.id, '--format', 'html', '--out', packFile, ...conn('r1'));
-    const verified = await accord('audit', 'verify', '--pack', packFile);
+    const keyFile = join(dataDir, 'server-public.pem');
+    writeFileSync(keyFile, (await accord('audit', 'public-key', '--data', dataDir)).stdout);
+    const verified = await accord('audit', 'verify', '--pack', packFile, '--public-key', keyFile);
     assert.match(verified.stdout, /ok/i);
     server.child.kill('SIGTERM');
     await server.exited;
