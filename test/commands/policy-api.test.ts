@@ -1,0 +1,59 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type { ReviewView } from '../../server/commands/review-view.ts';
+import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+describe('stored policies select and decide live', () => {
+  let server: TestServer;
+  const api: Record<string, ReturnType<typeof apiAs>> = {};
+  const teardown: (() => unknown)[] = [];
+  after(async () => {
+    for (const fn of teardown.reverse()) await fn();
+  });
+  before(async () => {
+    server = await startTestServer({}, (fn) => teardown.push(fn));
+    for (const [name, role, groups] of [['root', 'admin', []], ['rita', 'reviewer', []], ['ana', 'reviewer', []], ['ben', 'reviewer', []], ['sec', 'reviewer', ['security']]] as const) {
+      api[name] = apiAs(server.url, await server.user(name, role));
+      if (groups.length) server.app.users.addToGroups(server.app.users.userId(name)!, groups);
+    }
+    await importProxmox(server, (await server.user('importer', 'admin')));
+  });
+
+  it('only admins write policies, and a policy with a mistake is refused with its path and line', async () => {
+    const yaml = readFileSync('examples/policies/prod-security.yaml', 'utf8');
+    assert.equal((await api.rita!('PUT', '/policies/prod-security', { yaml })).status, 403);
+    const broken = await api.root!('PUT', '/policies/prod-security', { yaml: yaml.replace('approvals: 1', 'aprovals: 1') });
+    assert.equal(broken.status, 400);
+    assert.match(broken.body.error!.message, /aprovals/);
+    assert.match(broken.body.error!.message, /:\d+/, 'names the line');
+    const misnamed = await api.root!('PUT', '/policies/other-name', { yaml });
+    assert.equal(misnamed.status, 400);
+    assert.equal((await api.root!('PUT', '/policies/prod-security', { yaml })).status, 204);
+  });
+
+  it('a prod change is governed by the prod policy: two reviewers are not enough without security', async () => {
+    const created = await api.rita!('POST', '/changes', { ...PROXMOX_CONTENT, environment: ['prod'] });
+    const id = (created.body as { change: ReviewView }).change.id;
+    assert.equal((await api.rita!('POST', `/changes/${id}/submit`)).status, 201);
+    await api.ana!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    await api.ben!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    let view = ((await api.rita!('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
+    assert.equal(view.policy, 'prod-security');
+    assert.equal(view.status, 'in_review');
+    const unmet = view.evaluation!.requirements.filter((r) => !r.met);
+    assert.ok(unmet.some((r) => /security/.test(r.why)), JSON.stringify(unmet));
+    await api.sec!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    view = ((await api.rita!('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
+    assert.equal(view.status, 'approved', JSON.stringify(view.evaluation));
+  });
+
+  it('a staging change stays on the default policy', async () => {
+    const created = await api.rita!('POST', '/changes', { ...PROXMOX_CONTENT, environment: ['staging'] });
+    const id = (created.body as { change: ReviewView }).change.id;
+    await api.rita!('POST', `/changes/${id}/submit`);
+    const view = ((await api.rita!('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
+    assert.equal(view.policy, 'default');
+  });
+});
