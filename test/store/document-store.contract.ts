@@ -80,5 +80,17 @@ export function documentStoreContract(name: string, make: () => Promise<Document
       await store.compact('notes:d', newer, 1);
       assert.deepEqual(Buffer.from((await store.load('notes:d'))!.snapshot!), Buffer.from(newer));
     });
+
+    it('[DS7] a stale compaction (older than the stored snapshot) changes nothing', async () => {
+      const store = await make();
+      await store.create('notes:e');
+      await store.append([1, 2, 3].map((n) => ({ docId: 'notes:e', update: updateWith(`u${n}`) })));
+      const newer = updateWith('newer');
+      await store.compact('notes:e', newer, 3);
+      await store.compact('notes:e', updateWith('older'), 2);
+      const loaded = (await store.load('notes:e'))!;
+      assert.deepEqual(Buffer.from(loaded.snapshot!), Buffer.from(newer));
+      assert.equal(loaded.lastSeq, 3);
+    });
   });
 }

@@ -23,7 +23,8 @@ export class SqliteDocumentStore implements DocumentStore {
       'SELECT max(coalesce((SELECT max(seq) FROM document_updates WHERE doc_id = ?1), 0), snapshot_seq) AS seq FROM documents WHERE id = ?1',
     );
     this.#insertUpdate = db.prepare('INSERT INTO document_updates (doc_id, seq, data) VALUES (?, ?, ?)');
-    this.#setSnapshot = db.prepare('UPDATE documents SET snapshot = ?, snapshot_seq = ? WHERE id = ?');
+    // A compaction older than the stored snapshot must not pair that older snapshot with a trimmed log.
+    this.#setSnapshot = db.prepare('UPDATE documents SET snapshot = ?, snapshot_seq = ? WHERE id = ? AND snapshot_seq <= ?');
     this.#dropUpdates = db.prepare('DELETE FROM document_updates WHERE doc_id = ? AND seq <= ?');
     this.#countLog = db.prepare('SELECT count(*) AS n FROM document_updates WHERE doc_id = ?');
   }
@@ -64,8 +65,7 @@ export class SqliteDocumentStore implements DocumentStore {
 
   async compact(docId: string, snapshot: Uint8Array, uptoSeq: number): Promise<void> {
     inTransaction(this.#db, () => {
-      this.#setSnapshot.run(snapshot, uptoSeq, docId);
-      this.#dropUpdates.run(docId, uptoSeq);
+      if (Number(this.#setSnapshot.run(snapshot, uptoSeq, docId, uptoSeq).changes) === 1) this.#dropUpdates.run(docId, uptoSeq);
     });
   }
 
