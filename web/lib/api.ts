@@ -1,4 +1,5 @@
 import type { ErrorBody } from '../../server/protocol/errors.ts';
+import type { ChangeSummary, ReviewView } from './types.ts';
 
 export interface User {
   id: number;
@@ -27,8 +28,30 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   return json;
 }
 
+export interface ListFilter {
+  status?: string;
+  backend?: string;
+  requester?: string;
+  limit?: number;
+}
+
+function query(filter: ListFilter): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== '') params.set(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
 export const api = {
   me: () => call<{ user: User }>('GET', '/me').then((r) => r.user),
   signIn: (username: string, password: string) => call<{ user: User }>('POST', '/session', { username, password }).then((r) => r.user),
   signOut: () => call<void>('DELETE', '/session'),
+  changes: (filter: ListFilter = {}) => call<{ changes: ChangeSummary[] }>('GET', `/changes${query(filter)}`).then((r) => r.changes),
+  change: (id: string) => call<{ change: ReviewView }>('GET', `/changes/${encodeURIComponent(id)}`).then((r) => r.change),
+  passkeys: () => call<{ passkeys: unknown[] }>('GET', '/passkeys').then((r) => r.passkeys),
+  passkeyOptions: () => call<{ options: unknown }>('POST', '/passkeys/options').then((r) => r.options),
+  registerPasskey: (response: unknown) => call<{ passkey: unknown }>('POST', '/passkeys', { response }),
+  signOffOptions: (id: string) => call<{ options: unknown }>('POST', `/changes/${encodeURIComponent(id)}/signoffs/options`).then((r) => r.options),
+  signOff: (id: string, response: unknown) =>
+    call<{ receipt: { revisionHash: string; signedAt?: string }; seen: Record<string, unknown> }>('POST', `/changes/${encodeURIComponent(id)}/signoffs`, { response }),
 };

@@ -132,9 +132,10 @@ export class SocketProvider {
       }
       this.#set(() => ((this.#access = result.access), (this.#status = 'syncing')));
       this.#send(frame(MESSAGE_SYNC, (e) => (encoding.writeVarUint(e, STEP1), encoding.writeVarUint8Array(e, Y.encodeStateVector(this.doc)))), false);
-      if (this.awareness.getLocalState() !== null) {
-        this.#send(frame(MESSAGE_AWARENESS, (e) => encoding.writeVarUint8Array(e, encodeAwarenessUpdate(this.awareness, [this.doc.clientID]))), false);
-      }
+      // Re-set (not just re-send) the local state: its clock must move past the one peers bumped when
+      // they dropped us on disconnect, or they ignore our presence until its next change.
+      const local = this.awareness.getLocalState();
+      if (local !== null) this.awareness.setLocalState(local);
     });
   };
 

@@ -1,4 +1,3 @@
-import { io } from 'socket.io-client';
 import { createSubscriber } from 'svelte/reactivity';
 import * as Y from 'yjs';
 import { SocketProvider, type AccordSocket, type ProviderStatus } from '../lib/socket-provider.ts';
@@ -19,9 +18,9 @@ export class NotesState {
     return () => this.#provider.awareness.off('change', update);
   });
 
-  constructor(name: string) {
+  constructor(name: string, socket: AccordSocket) {
     this.docId = `notes:${name}`;
-    this.#socket = io({ transports: ['websocket'], withCredentials: true });
+    this.#socket = socket;
     this.#provider = new SocketProvider(this.#socket, this.docId);
     this.#text = this.#provider.doc.getText('body');
     this.#provider.awareness.setLocalStateField('looking', 'notes');
@@ -79,6 +78,5 @@ export class NotesState {
 
   dispose(): void {
     this.#provider.destroy();
-    this.#socket.disconnect();
   }
 }

@@ -1,14 +1,20 @@
 import { api, ApiError, type User } from '../lib/api.ts';
+import { LiveConnection } from './live-connection.svelte.ts';
 
-/** Who is signed in. Changes only through the user's intents: restore, sign in, sign out. */
+/** Who is signed in, and their live connection. Changes only through intents: restore, sign in, sign out. */
 export class SessionState {
   #user = $state.raw<User | null>(null);
+  #live = $state.raw<LiveConnection | null>(null);
   #checked = $state(false);
   #error = $state<string | null>(null);
   #busy = $state(false);
 
   get user() {
     return this.#user;
+  }
+  /** The socket, command queue and facts of the signed-in user; null when signed out. */
+  get live() {
+    return this.#live;
   }
   get checked() {
     return this.#checked;
@@ -22,7 +28,7 @@ export class SessionState {
 
   async restore(): Promise<void> {
     try {
-      this.#user = await api.me();
+      this.#become(await api.me());
     } catch (err) {
       if (!(err instanceof ApiError && err.code === 'unauthorized')) this.#error = 'Accord is not reachable';
     } finally {
@@ -34,7 +40,7 @@ export class SessionState {
     this.#busy = true;
     this.#error = null;
     try {
-      this.#user = await api.signIn(username, password);
+      this.#become(await api.signIn(username, password));
     } catch (err) {
       this.#error = err instanceof ApiError ? err.message : 'Accord is not reachable';
     } finally {
@@ -43,7 +49,19 @@ export class SessionState {
   }
 
   async signOut(): Promise<void> {
-    await api.signOut();
+    await api.signOut().catch(() => undefined);
+    this.#live?.dispose();
+    this.#live = null;
     this.#user = null;
+  }
+
+  #become(user: User): void {
+    this.#live?.dispose();
+    this.#user = user;
+    this.#live = new LiveConnection(user.username);
+  }
+
+  dispose(): void {
+    this.#live?.dispose();
   }
 }

@@ -1,0 +1,147 @@
+import type { AccordSocket } from '../lib/socket-provider.ts';
+import type { CommandName, ErrorBody } from '../lib/types.ts';
+import { newIdempotencyKey } from '../lib/idempotency.ts';
+
+/** A command waiting for the server's answer; kept across reloads and disconnections. */
+export interface QueuedCommand {
+  /** Also the idempotency key: resending after a lost ack changes nothing on the server. */
+  key: string;
+  name: CommandName;
+  payload: Record<string, unknown>;
+  /** What the user did, in words: "Approve revision 2". */
+  label: string;
+  queuedAt: string;
+}
+
+export interface RefusedCommand extends QueuedCommand {
+  error: ErrorBody;
+}
+
+export type CommandOutcome = { ok: true; data: unknown } | { ok: false; error: ErrorBody };
+
+/** The part of localStorage the queue uses; injectable for tests. */
+export interface KeyValueStore {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+const ACK_TIMEOUT_MS = 8_000;
+
+/**
+ * Every command the user issues goes through here: sent at once over Socket.io with an ack and an
+ * idempotency key, or kept (in memory and in localStorage) while offline and sent on reconnect, in
+ * the order issued. Refusals are kept for the user to read; nothing is retried after a refusal.
+ */
+export class CommandQueue {
+  #pending = $state.raw<QueuedCommand[]>([]);
+  #refused = $state.raw<RefusedCommand[]>([]);
+  #connected = $state(false);
+  readonly #socket: AccordSocket;
+  readonly #storage: KeyValueStore | null;
+  readonly #storageKey: string;
+  /** Keys sent on the current connection and not yet answered; cleared on disconnect. */
+  #inFlight = new Set<string>();
+  #waiters = new Map<string, (outcome: CommandOutcome) => void>();
+  #generation = 0;
+
+  constructor(socket: AccordSocket, storageKey: string, storage: KeyValueStore | null = globalThis.localStorage ?? null) {
+    this.#socket = socket;
+    this.#storage = storage;
+    this.#storageKey = storageKey;
+    this.#pending = this.#load();
+    this.#connected = socket.connected;
+    socket.on('connect', this.#onConnect);
+    socket.on('disconnect', this.#onDisconnect);
+    if (socket.connected) this.#flush();
+  }
+
+  /** Commands not yet answered by the server (queued offline or in flight). */
+  get pending(): readonly QueuedCommand[] {
+    return this.#pending;
+  }
+  get refused(): readonly RefusedCommand[] {
+    return this.#refused;
+  }
+  get isConnected(): boolean {
+    return this.#connected;
+  }
+
+  /** Sends a command (or queues it while offline); resolves with the server's answer whenever it comes. */
+  send(name: CommandName, payload: Record<string, unknown>, label: string): Promise<CommandOutcome> {
+    const command: QueuedCommand = { key: newIdempotencyKey(), name, payload, label, queuedAt: new Date().toISOString() };
+    const outcome = new Promise<CommandOutcome>((resolve) => this.#waiters.set(command.key, resolve));
+    this.#pending = [...this.#pending, command];
+    this.#save();
+    this.#flush();
+    return outcome;
+  }
+
+  dismissRefusal(key: string): void {
+    this.#refused = this.#refused.filter((c) => c.key !== key);
+  }
+
+  #flush(): void {
+    if (!this.#socket.connected) return;
+    for (const command of this.#pending) if (!this.#inFlight.has(command.key)) this.#emit(command);
+  }
+
+  #emit(command: QueuedCommand): void {
+    const generation = this.#generation;
+    this.#inFlight.add(command.key);
+    this.#socket.timeout(ACK_TIMEOUT_MS).emit(command.name, { ...command.payload, idempotencyKey: command.key }, (err: Error | null, result: unknown) => {
+      if (err) {
+        // No answer: keep it pending; it is resent on the next connection (the key makes that safe).
+        if (generation === this.#generation) this.#inFlight.delete(command.key);
+        return;
+      }
+      this.#settle(command, result as CommandOutcome);
+    });
+  }
+
+  #settle(command: QueuedCommand, outcome: CommandOutcome): void {
+    this.#inFlight.delete(command.key);
+    if (!this.#pending.some((c) => c.key === command.key)) return; // answered twice (resent): the first answer won
+    this.#pending = this.#pending.filter((c) => c.key !== command.key);
+    if (!outcome.ok) this.#refused = [...this.#refused, { ...command, error: outcome.error }];
+    this.#save();
+    this.#waiters.get(command.key)?.(outcome);
+    this.#waiters.delete(command.key);
+  }
+
+  #onConnect = (): void => {
+    this.#connected = true;
+    this.#flush();
+  };
+
+  #onDisconnect = (): void => {
+    this.#connected = false;
+    this.#generation += 1;
+    this.#inFlight.clear();
+  };
+
+  #load(): QueuedCommand[] {
+    try {
+      const raw = this.#storage?.getItem(this.#storageKey);
+      const parsed: unknown = raw ? JSON.parse(raw) : [];
+      return Array.isArray(parsed) ? (parsed as QueuedCommand[]).filter((c) => typeof c?.key === 'string' && typeof c?.name === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  #save(): void {
+    try {
+      if (this.#pending.length === 0) this.#storage?.removeItem(this.#storageKey);
+      else this.#storage?.setItem(this.#storageKey, JSON.stringify(this.#pending));
+    } catch {
+      // Storage full or disabled: the queue still works in memory for this page's life.
+    }
+  }
+
+  dispose(): void {
+    this.#socket.off('connect', this.#onConnect);
+    this.#socket.off('disconnect', this.#onDisconnect);
+    this.#waiters.clear();
+  }
+}

@@ -1,0 +1,248 @@
+import * as Y from 'yjs';
+import { createSubscriber } from 'svelte/reactivity';
+import { SocketProvider, type ProviderStatus } from '../lib/socket-provider.ts';
+import type {
+  Annotation, AnnotationAnchor, Evaluation, Recusal, ReviewView, Revision, Vote, VoteChoice,
+} from '../lib/types.ts';
+import type { User } from '../lib/api.ts';
+import type { LiveConnection } from './live-connection.svelte.ts';
+import type { CommandOutcome } from './command-queue.svelte.ts';
+
+export type VoteWithStale = Vote & { stale: boolean };
+export type Tally = NonNullable<ReviewView['tally']>;
+export type SignOff = ReviewView['signoffs'][number];
+
+/** What the page shows as its connection state; text, never colour alone. */
+export type ConnectionState = 'connected' | 'syncing' | 'offline' | 'read-only';
+
+export interface Participant {
+  clientId: number;
+  name: string;
+  role: string;
+  /** The item id this person is looking at, if any. */
+  looking: string | null;
+  isMe: boolean;
+}
+
+export interface Thread {
+  root: Annotation;
+  replies: Annotation[];
+}
+
+const ROLE_RANK = ['viewer', 'reviewer', 'approver', 'admin'];
+const atLeast = (role: string, min: string) => ROLE_RANK.indexOf(role) >= ROLE_RANK.indexOf(min);
+
+/** A human label for an anchor: "item i1" or "line 3". */
+export function anchorLabel(anchor: AnnotationAnchor): string {
+  if (anchor.kind === 'item') return `item ${anchor.itemId}`;
+  if (anchor.kind === 'line') return `line ${anchor.line} (rev ${anchor.revision})`;
+  return `“${anchor.quote}”`;
+}
+
+/**
+ * One live review: reads the server-written `review:<id>` document (never writes it), shows who is
+ * here and what they look at (awareness), and sends the user's decisions as commands.
+ */
+export class ReviewSession {
+  readonly changeId: string;
+  readonly me: User;
+  readonly #live: LiveConnection;
+  readonly #provider: SocketProvider;
+  readonly #review: Y.Map<unknown>;
+  readonly #revisions: Y.Array<Revision>;
+  readonly #subscribeDoc = createSubscriber((update) => {
+    const doc = this.#provider.doc;
+    doc.on('update', update);
+    return () => doc.off('update', update);
+  });
+  readonly #subscribeProvider = createSubscriber((update) => this.#provider.subscribe(update));
+  readonly #subscribePresence = createSubscriber((update) => {
+    this.#provider.awareness.on('change', update);
+    return () => this.#provider.awareness.off('change', update);
+  });
+  #lookingAt: string | null = null;
+  #composerAnchor = $state.raw<AnnotationAnchor | null>(null);
+  #replyTo = $state<string | null>(null);
+
+  constructor(changeId: string, me: User, live: LiveConnection) {
+    this.changeId = changeId;
+    this.me = me;
+    this.#live = live;
+    this.#provider = new SocketProvider(live.socket, `review:${changeId}`);
+    this.#review = this.#provider.doc.getMap('review');
+    this.#revisions = this.#provider.doc.getArray('revisions');
+    this.#provider.awareness.setLocalStateField('looking', null);
+  }
+
+  #get<T>(key: string): T | undefined {
+    this.#subscribeDoc();
+    return this.#review.get(key) as T | undefined;
+  }
+
+  /** False until the first sync brings the review in. */
+  get isLoaded(): boolean {
+    return this.#get<string>('status') !== undefined;
+  }
+  get providerStatus(): ProviderStatus {
+    this.#subscribeProvider();
+    return this.#provider.status;
+  }
+  get loadError(): string | null {
+    this.#subscribeProvider();
+    return this.#provider.status === 'refused' ? (this.#provider.lastError?.message ?? 'refused') : null;
+  }
+  get title(): string {
+    return this.#get<string>('title') ?? '';
+  }
+  get status(): ReviewView['status'] | undefined {
+    return this.#get('status');
+  }
+  get requestedBy(): string {
+    return this.#get<string>('requestedBy') ?? '';
+  }
+  get authors(): string[] {
+    return this.#get<string[]>('authors') ?? [];
+  }
+  get revisions(): Revision[] {
+    this.#subscribeDoc();
+    return this.#revisions.toArray();
+  }
+  get current(): Revision | undefined {
+    const all = this.revisions;
+    return all.at(-1);
+  }
+  get votes(): VoteWithStale[] {
+    return this.#get<VoteWithStale[]>('votes') ?? [];
+  }
+  get tally(): Tally | null {
+    return this.#get<Tally | null>('tally') ?? null;
+  }
+  get evaluation(): Evaluation | null {
+    return this.#get<Evaluation | null>('evaluation') ?? null;
+  }
+  get recusals(): Recusal[] {
+    return this.#get<Recusal[]>('recusals') ?? [];
+  }
+  get signoffs(): SignOff[] {
+    return this.#get<SignOff[]>('signoffs') ?? [];
+  }
+  get annotations(): Annotation[] {
+    return (this.#get<Annotation[]>('annotations') ?? []).filter((a) => !a.deleted);
+  }
+  /** Root annotations with their replies, oldest first. */
+  get threads(): Thread[] {
+    const all = this.annotations;
+    const roots = all.filter((a) => !a.parentId);
+    return roots.map((root) => ({ root, replies: all.filter((a) => a.parentId === root.id) }));
+  }
+  get unresolvedCount(): number {
+    return this.threads.filter((t) => !t.root.resolved).length;
+  }
+
+  /** My latest counted whole-revision vote, if any. */
+  get myVote(): VoteWithStale | undefined {
+    return this.votes.filter((v) => v.voter === this.me.username && v.itemId === undefined && !v.stale).at(-1);
+  }
+  get isRecused(): boolean {
+    return this.recusals.some((r) => r.reviewer === this.me.username);
+  }
+  get isAuthor(): boolean {
+    return this.requestedBy === this.me.username || this.authors.includes(this.me.username);
+  }
+  get canVote(): boolean {
+    return this.status === 'in_review' && atLeast(this.me.role, 'reviewer') && !this.isRecused;
+  }
+  get canAnnotate(): boolean {
+    return this.status !== undefined && !['withdrawn', 'applied'].includes(this.status) && (atLeast(this.me.role, 'reviewer') || this.isAuthor);
+  }
+  get canResolve(): boolean {
+    return atLeast(this.me.role, 'reviewer');
+  }
+  get canSignOff(): boolean {
+    return this.status === 'approved' && atLeast(this.me.role, 'approver') && !this.isAuthor;
+  }
+  get hasSignedOff(): boolean {
+    return this.signoffs.some((s) => s.approver === this.me.username && s.valid);
+  }
+
+  get connection(): ConnectionState {
+    const status = this.providerStatus;
+    if (!this.#live.isConnected || status === 'offline') return 'offline';
+    if (status !== 'synced' || this.#live.commands.pending.length > 0) return 'syncing';
+    if (!this.canAnnotate && !this.canVote && !this.canSignOff) return 'read-only';
+    return 'connected';
+  }
+  get queued(): number {
+    return this.#live.commands.pending.filter((c) => c.payload.changeId === this.changeId || c.name.startsWith('annotation:')).length;
+  }
+  get refused() {
+    return this.#live.commands.refused;
+  }
+  dismissRefusal(key: string): void {
+    this.#live.commands.dismissRefusal(key);
+  }
+
+  get participants(): Participant[] {
+    this.#subscribePresence();
+    const out: Participant[] = [];
+    for (const [clientId, state] of this.#provider.awareness.getStates()) {
+      const s = state as { user?: { name?: string; role?: string }; looking?: string | null };
+      const isMe = clientId === this.#provider.doc.clientID;
+      const name = isMe ? this.me.username : s.user?.name;
+      if (name) out.push({ clientId, name, role: isMe ? this.me.role : (s.user?.role ?? ''), looking: s.looking ?? null, isMe });
+    }
+    return out.sort((a, b) => Number(b.isMe) - Number(a.isMe) || a.name.localeCompare(b.name));
+  }
+
+  /** Where the next annotation will be anchored (chosen from an item or a line). */
+  get composerAnchor(): AnnotationAnchor | null {
+    return this.#composerAnchor;
+  }
+  /** The thread the next annotation replies to, if any. */
+  get replyTo(): string | null {
+    return this.#replyTo;
+  }
+  startAnnotation(anchor: AnnotationAnchor): void {
+    this.#composerAnchor = anchor;
+    this.#replyTo = null;
+  }
+  startReply(rootId: string): void {
+    this.#replyTo = rootId;
+  }
+  cancelReply(): void {
+    this.#replyTo = null;
+  }
+
+  /** Tells the others which item I am looking at (volatile presence, never persisted). */
+  lookAt(itemId: string | null): void {
+    if (this.#lookingAt === itemId) return;
+    this.#lookingAt = itemId;
+    this.#provider.awareness.setLocalStateField('looking', itemId);
+  }
+
+  castVote(choice: VoteChoice, reason?: string): Promise<CommandOutcome> {
+    const revision = this.current?.number ?? 0;
+    const word = choice === 'approve' ? 'Approve' : choice === 'reject' ? 'Reject' : 'Abstain';
+    return this.#live.commands.send('vote:cast', { changeId: this.changeId, choice, revision, ...(reason ? { reason } : {}) }, `${word} revision ${revision}`);
+  }
+
+  recuse(reason: string): Promise<CommandOutcome> {
+    return this.#live.commands.send('change:recuse', { changeId: this.changeId, reason }, 'Recuse');
+  }
+
+  annotate(anchor: AnnotationAnchor, body: string, parentId?: string): Promise<CommandOutcome> {
+    return this.#live.commands.send(
+      'annotation:create',
+      { changeId: this.changeId, annotation: { anchor, body, ...(parentId ? { parentId } : {}) } },
+      parentId ? 'Reply' : `Annotate ${anchorLabel(anchor)}`,
+    );
+  }
+
+  resolve(annotationId: string, resolved: boolean): Promise<CommandOutcome> {
+    return this.#live.commands.send('annotation:resolve', { annotationId, resolved }, resolved ? 'Resolve thread' : 'Reopen thread');
+  }
+
+  dispose(): void {
+    this.#provider.destroy();
+  }
+}
