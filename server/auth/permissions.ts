@@ -44,7 +44,7 @@ function isAuthor(p: Principal, c: ChangeFacts): boolean {
   return c.requestedBy === p.username || c.authors.includes(p.username);
 }
 
-const OPEN: readonly ChangeStatus[] = ['draft', 'in_review'];
+const AMENDABLE: readonly ChangeStatus[] = ['draft', 'in_review', 'approved', 'rejected'];
 
 const READ: readonly ActionName[] = ['notes.read', 'change.view', 'inventory.read'];
 /** What each credential scope permits at most; the role and the change's state then decide. */
@@ -77,10 +77,11 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       return atLeast(p.role, 'reviewer') ? allow : deny('requesting a change needs the reviewer role');
     case 'draft.write': {
       if (!change) return deny('no change');
-      if (!OPEN.includes(change.status)) return closed(`the change is ${change.status}`);
+      // Amending a decided change reopens it on submit: sign-offs and votes bind to the old hash.
+      if (!AMENDABLE.includes(change.status)) return closed(`the change is ${change.status}`);
       if (isAuthor(p, change)) return allow;
       // Reviewers may propose amendments once the change is in review.
-      return change.status === 'in_review' && atLeast(p.role, 'reviewer') ? allow : deny('only authors edit a draft');
+      return change.status !== 'draft' && atLeast(p.role, 'reviewer') ? allow : deny('only authors edit a draft');
     }
     case 'change.submit': {
       if (!change) return deny('no change');

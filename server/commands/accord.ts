@@ -10,7 +10,10 @@ import { parseChangeContent } from '../domain/review/content-schema.ts';
 import { AppError } from '../protocol/errors.ts';
 import { ChangeStore } from '../store/sqlite/change-store.ts';
 import { AnnotationService } from './annotation-service.ts';
-import { authorize, ChangeService, type ChangeEvents } from './change-service.ts';
+import { authorize, ChangeService, factsOf, type ChangeEvents } from './change-service.ts';
+import { can } from '../auth/permissions.ts';
+import { classifyVotes } from '../domain/review/votes.ts';
+import type { ChangeSummary } from '../store/sqlite/change-store.ts';
 import { CommandRunner } from './command-runner.ts';
 import { Inventories } from './inventory.ts';
 import { StoredPolicyEngine } from './policy-engine.ts';
@@ -78,7 +81,28 @@ export class Accord {
     if (!found) return null;
     const { change } = found;
     const evaluation = change.revisions.length > 0 ? this.policy.decide(change) : null;
-    return buildReviewView(change, this.store.annotations(id), this.signoffs.list(change), evaluation);
+    const rules = { requireRejectReason: change.revisions.length > 0 ? this.policy.requiresRejectReason(change) : true };
+    return buildReviewView(change, this.store.annotations(id), this.signoffs.list(change), evaluation, rules);
+  }
+
+  /**
+   * Changes that wait for this user: `vote` (in review, the user may vote, and has no counted
+   * whole-revision vote yet) or `signoff` (approved, the user may sign off, and has no valid sign-off).
+   */
+  waitingFor(p: Principal, kind: 'vote' | 'signoff'): ChangeSummary[] {
+    const status = kind === 'vote' ? 'in_review' : 'approved';
+    return this.store.list({ status, limit: 500 }).filter((summary) => {
+      const found = this.store.get(summary.id);
+      if (!found) return false;
+      const { change } = found;
+      if (kind === 'vote') {
+        if (!can(p, 'change.vote', { kind: 'change', change: factsOf(change) })) return false;
+        if (change.requestedBy === p.username || change.authors.includes(p.username)) return false;
+        return !classifyVotes(change).counted.some((v) => v.voter === p.username && v.itemId === undefined);
+      }
+      if (!can(p, 'change.signoff', { kind: 'change', change: factsOf(change) })) return false;
+      return !this.signoffs.list(change).some((s) => s.valid && s.approver === p.username);
+    });
   }
 
   /** Replaces the draft's content (REST and CLI users who do not edit the live document). */

@@ -17,12 +17,14 @@ export interface ReviewView {
   tally: ReturnType<typeof tallyChange> | null;
   recusals: ChangeRequest['recusals'];
   evaluation: Evaluation | null;
+  /** Policy rules a client needs before acting (e.g. ask for a reason before sending a reject). */
+  rules: { requireRejectReason: boolean };
   annotations: Annotation[];
   signoffs: Omit<SignOffView, 'assertion'>[];
 }
 
 /** Everything a reviewer sees of a change: what REST returns and what the `review:` document holds. */
-export function buildReviewView(change: ChangeRequest, annotations: Annotation[], signoffs: SignOffView[], evaluation: Evaluation | null): ReviewView {
+export function buildReviewView(change: ChangeRequest, annotations: Annotation[], signoffs: SignOffView[], evaluation: Evaluation | null, rules: ReviewView['rules']): ReviewView {
   const { stale } = classifyVotes(change);
   const staleSet = new Set(stale);
   return {
@@ -38,6 +40,7 @@ export function buildReviewView(change: ChangeRequest, annotations: Annotation[]
     tally: change.revisions.length ? tallyChange(change) : null,
     recusals: change.recusals,
     evaluation,
+    rules,
     annotations,
     signoffs: signoffs.map(({ assertion: _assertion, ...rest }) => rest),
   };

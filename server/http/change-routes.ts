@@ -29,6 +29,7 @@ const ListQuery = z.object({
   status: z.enum(CHANGE_STATUSES).optional(),
   backend: z.enum(BACKEND_IDS).optional(),
   requester: z.string().max(64).optional(),
+  waitingFor: z.enum(['vote', 'signoff']).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
@@ -56,6 +57,7 @@ export function changeRouter(accord: Accord): express.Router {
 
   r.get('/changes', (req, res) => {
     const q = parse(ListQuery, req.query);
+    if (q.waitingFor) return void res.json({ changes: accord.waitingFor(who(res), q.waitingFor).slice(0, q.limit) });
     res.json({ changes: accord.store.list({ status: q.status, backend: q.backend, requestedBy: q.requester, limit: q.limit }) });
   });
   r.post('/changes', async (req, res) => {

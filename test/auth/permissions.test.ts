@@ -30,10 +30,10 @@ const EXPECT: Record<ActionName, Row> = {
   // Actions on a change.
   'change.view': { own: 'viewer:* reviewer:* approver:* admin:*', author: 'viewer:* reviewer:* approver:* admin:*', other: 'viewer:* reviewer:* approver:* admin:*', recused: 'viewer:* reviewer:* approver:* admin:*' },
   'draft.write': {
-    own: 'viewer:DR reviewer:DR approver:DR admin:DR',
-    author: 'viewer:DR reviewer:DR approver:DR admin:DR',
-    other: 'viewer:- reviewer:R approver:R admin:R',
-    recused: 'viewer:- reviewer:R approver:R admin:R',
+    own: 'viewer:DRAJ reviewer:DRAJ approver:DRAJ admin:DRAJ',
+    author: 'viewer:DRAJ reviewer:DRAJ approver:DRAJ admin:DRAJ',
+    other: 'viewer:- reviewer:RAJ approver:RAJ admin:RAJ',
+    recused: 'viewer:- reviewer:RAJ approver:RAJ admin:RAJ',
   },
   'change.submit': {
     own: 'viewer:DRAJ reviewer:DRAJ approver:DRAJ admin:DRAJ',

@@ -1,0 +1,70 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ReviewView } from '../../server/commands/review-view.ts';
+import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
+
+const ORIGIN = 'http://localhost:8080';
+
+describe('editing after sign-off voids it; "waiting for me" lists', () => {
+  let server: TestServer;
+  const api: Record<string, ReturnType<typeof apiAs>> = {};
+  const teardown: (() => unknown)[] = [];
+  let id = '';
+  after(async () => {
+    for (const fn of teardown.reverse()) await fn();
+  });
+  before(async () => {
+    server = await startTestServer({ publicUrl: ORIGIN }, (fn) => teardown.push(fn));
+    for (const [name, role] of [['root', 'admin'], ['rita', 'reviewer'], ['ana', 'reviewer'], ['ben', 'reviewer'], ['paul', 'approver']] as const) {
+      api[name] = apiAs(server.url, await server.user(name, role));
+    }
+    await importProxmox(server, await server.user('importer', 'admin'));
+    id = ((await api.rita!('POST', '/changes', PROXMOX_CONTENT)).body as { change: ReviewView }).change.id;
+    await api.rita!('POST', `/changes/${id}/submit`);
+  });
+
+  const waiting = async (who: string, kind: string) =>
+    ((await api[who]!('GET', `/changes?waitingFor=${kind}`)).body as { changes: { id: string }[] }).changes.map((c) => c.id);
+  const view = async () => ((await api.rita!('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
+
+  it('lists the change as waiting for the reviewers\' votes, not the requester\'s, until they vote', async () => {
+    assert.deepEqual(await waiting('ana', 'vote'), [id]);
+    assert.deepEqual(await waiting('rita', 'vote'), [], 'the requester never votes to approve her own change');
+    assert.deepEqual(await waiting('paul', 'signoff'), [], 'nothing to sign yet');
+    await api.ana!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    assert.deepEqual(await waiting('ana', 'vote'), []);
+    await api.ben!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    assert.equal((await view()).status, 'approved');
+    assert.deepEqual(await waiting('paul', 'signoff'), [id]);
+  });
+
+  it('a sign-off stops counting once the change is amended, and the change must be approved and signed again', async () => {
+    const auth = new SoftAuthenticator();
+    const reg = (await api.paul!('POST', '/passkeys/options')).body as { options: Parameters<SoftAuthenticator['createCredential']>[0] };
+    assert.equal((await api.paul!('POST', '/passkeys', { response: auth.createCredential(reg.options, ORIGIN) })).status, 201);
+    const opts = (await api.paul!('POST', `/changes/${id}/signoffs/options`)).body as { options: Parameters<SoftAuthenticator['getAssertion']>[0] };
+    assert.equal((await api.paul!('POST', `/changes/${id}/signoffs`, { response: auth.getAssertion(opts.options, ORIGIN) })).status, 201);
+    assert.deepEqual(await waiting('paul', 'signoff'), []);
+
+    const amended = { ...PROXMOX_CONTENT, justification: `${PROXMOX_CONTENT.justification} Limited to the on-call rota.` };
+    assert.equal((await api.rita!('PUT', `/changes/${id}/draft`, amended)).status, 204);
+    assert.equal((await api.rita!('POST', `/changes/${id}/submit`)).status, 201);
+    let v = await view();
+    assert.equal(v.status, 'in_review', 'a new revision reopens the decided change');
+    assert.equal(v.signoffs[0]!.valid, false, 'the sign-off bound to revision 1 no longer counts');
+    assert.ok(v.votes.every((vote) => vote.stale), 'whole-revision votes on revision 1 are stale');
+    assert.equal((await api.root!('POST', `/changes/${id}/apply`, { outcome: 'applied' })).status, 409);
+
+    await api.ana!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    await api.ben!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    v = await view();
+    assert.equal(v.status, 'approved');
+    const noSignOff = await api.root!('POST', `/changes/${id}/apply`, { outcome: 'applied' });
+    assert.equal(noSignOff.status, 409);
+    assert.match(noSignOff.body.error!.message, /sign-off/);
+    assert.deepEqual(await waiting('paul', 'signoff'), [id], 'waiting for a fresh sign-off on revision 2');
+    assert.equal(v.rules.requireRejectReason, true);
+  });
+});
