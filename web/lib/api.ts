@@ -32,6 +32,8 @@ export interface ListFilter {
   status?: string;
   backend?: string;
   requester?: string;
+  /** Only changes waiting for my vote or my sign-off (decided by the server). */
+  waitingFor?: 'vote' | 'signoff';
   limit?: number;
 }
 
