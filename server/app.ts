@@ -23,6 +23,7 @@ import { requireAuth } from './http/routes.ts';
 import { originGuard, securityHeaders } from './http/security.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { SocketGate } from './sync/socket-auth.ts';
+import { oidcRouter } from './auth/oidc/index.ts';
 import { AppError } from './protocol/errors.ts';
 import type { Principal } from './auth/roles.ts';
 
@@ -72,6 +73,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   // Inventories carry whole native configurations; every other body is small.
   web.use('/api/inventories', express.json({ limit: '25mb' }));
   web.use('/api', express.json({ limit: '256kb' }));
+  web.use('/api/auth/oidc', oidcRouter({ users, db, log, sessionTtlMs: config.sessionTtlMs, audit: accord.audit }));
   web.use('/api', (req, res, next) => {
     if ((req.path === '/health' && req.method === 'GET') || req.path === '/session') return next();
     requireAuth(users)(req, res, next);
@@ -88,7 +90,8 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   web.use(staticWeb(resolve(ROOT, config.webDir)));
   web.use(errorHandler(log));
 
-  const http: HttpServer = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, web);
+  // Node checks these timeouts every connectionsCheckingInterval (default 30 s): check every second.
+  const http: HttpServer = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 }, web);
   http.keepAliveTimeout = 5_000;
   const io: AccordServer = new Server(http, {
     serveClient: false,

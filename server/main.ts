@@ -22,6 +22,9 @@ async function main(): Promise<void> {
       },
     );
   };
+  // Last line of defence: every input path handles its own errors (test/security proves it), but a bug
+  // there must cost one request, not the process and every reviewer's session.
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -60,7 +60,9 @@ export class SyncTransport {
     const joined = new Map<string, Promise<LiveDocument | null>>();
     this.#joins.set(socket.id, joined);
     const refuse = (docId: unknown, code: ErrorCode, message: string, ack?: unknown): void => {
-      this.#log.warn({ socket: socket.id, user: socket.data.principal.username, docId: String(docId).slice(0, 200), code }, message);
+      // Never call methods of client data: an object id may carry a hostile toString.
+      const shownId = typeof docId === 'string' ? docId.slice(0, 200) : `(${typeof docId})`;
+      this.#log.warn({ socket: socket.id, user: socket.data.principal.username, docId: shownId, code }, message);
       const body: ErrorBody = { code, message };
       if (typeof ack === 'function') (ack as (r: Ack) => void)({ ok: false, error: body });
       socket.emit('doc:error', typeof docId === 'string' ? docId.slice(0, 200) : '', body);

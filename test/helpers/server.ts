@@ -79,6 +79,8 @@ export interface ServerProcess {
   port: number;
   url: string;
   exited: Promise<number | null>;
+  /** Everything the process printed so far (JSON log lines). */
+  output(): string;
 }
 
 /** Starts `node server/main.ts` as a real process (for kill -9 and SIGTERM tests). */
@@ -99,5 +101,5 @@ export async function spawnServer(dataDir: string): Promise<ServerProcess> {
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     void exited.then(() => reject(new Error(`server exited before listening:\n${output}`)));
   });
-  return { child, port, url: `http://127.0.0.1:${port}`, exited };
+  return { child, port, url: `http://127.0.0.1:${port}`, exited, output: () => output };
 }

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AUDIT_SCHEMA } from '../../audit/schema.ts';
 import { WEBAUTHN_SCHEMA } from '../../auth/webauthn/schema.ts';
+import { OIDC_SCHEMA } from '../../auth/oidc/oidc-users.ts';
 
 /** Schema migrations, applied in order; the index + 1 is the schema version stored in `user_version`. */
 const MIGRATIONS: readonly string[] = [
@@ -89,6 +90,7 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
    ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;
    CREATE INDEX web_sessions_by_user ON web_sessions (user_id);`,
+  OIDC_SCHEMA,
 ];
 
 /**
