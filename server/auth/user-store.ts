@@ -50,7 +50,9 @@ export class UserStore {
     this.#bySession = db.prepare(
       'SELECT u.*, s.last_seen_at FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ? AND s.expires_at > ? AND s.last_seen_at > ?',
     );
-    this.#touchToken = db.prepare("UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE hash = ?");
+    // Last use is recorded at minute resolution: a write (and a sync) per request would stall the event loop.
+    this.#touchToken = db.prepare(`UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')
+      WHERE hash = ? AND (last_used_at IS NULL OR last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ','now', '-60 seconds'))`);
   }
 
   /** Creates a user and returns its first API token (shown once; only its hash is kept). */

@@ -210,7 +210,10 @@ export class SyncTransport {
       doc.awarenessOwners.set(e.clientId, socket.id);
       session.awarenessClients.add(e.clientId);
     }
-    applyAwarenessUpdate(doc.awareness, encodeAwareness(accepted), socket.id);
+    // Encode the stamped states once: the same bytes update the server's copy and go to the others.
+    const stamped = encodeAwareness(accepted);
+    applyAwarenessUpdate(doc.awareness, stamped, RELAYED);
+    this.#io.to(doc.id).except(socket.id).emit('doc:message', doc.id, frameAwareness(stamped));
   }
 
   #sendPresence(socket: AccordSocket, docId: string): void {
@@ -226,11 +229,15 @@ export class SyncTransport {
   }
 
   #relayAwareness(doc: LiveDocument, clients: number[], origin: unknown): void {
+    if (origin === RELAYED) return; // already sent as received (stamped) by #applyPresence
     const message = frameAwareness(encodeAwarenessUpdate(doc.awareness, clients));
     const except = typeof origin === 'string' ? origin : [];
     this.#io.to(doc.id).except(except).emit('doc:message', doc.id, message);
   }
 }
+
+/** Origin of presence updates that #applyPresence has already relayed. */
+const RELAYED = Symbol('relayed-presence');
 
 /** A well-formed message the sender may not send (e.g. a write on a read-only join). */
 class RefusedError extends Error {

@@ -1,0 +1,98 @@
+/** Shared definitions for the side-by-side sync benchmark (bench/README.md). */
+import * as Y from 'yjs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const SERVER_NAMES = ['accord', 'ywebsocket', 'hocuspocus'] as const;
+export type ServerName = (typeof SERVER_NAMES)[number];
+
+export const SCENARIO_IDS = ['A', 'B', 'C', 'D', 'E', 'F'] as const;
+export type ScenarioId = (typeof SCENARIO_IDS)[number];
+
+/** Messages a server child sends over its IPC channel. */
+export type ServerEvent =
+  | { type: 'ready'; port: number; token: string; pid: number }
+  | { type: 'persisted'; rooms: Record<string, string[]> }
+  | { type: 'reply'; id: number; result: unknown };
+
+/** Commands a server child answers over IPC. */
+export type ServerCommand =
+  | { id: number; cmd: 'stats' }
+  | { id: number; cmd: 'sv'; rooms: string[] }
+  | { id: number; cmd: 'keys'; rooms: string[] };
+
+export interface ServerStats {
+  rss: number;
+  heapUsed: number;
+  /** Documents currently loaded in memory. */
+  docs: number;
+}
+
+/** Deterministic PRNG (mulberry32) so every server gets byte-identical fixtures. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = 'allow deny vm host cluster datastore network role admin read write power console snapshot clone migrate folder pool tag policy'.split(' ');
+
+export function text(rand: () => number, chars: number): string {
+  let s = '';
+  while (s.length < chars) s += WORDS[Math.floor(rand() * WORDS.length)] + ' ';
+  return s.slice(0, chars);
+}
+
+/** A room's seeded content: `proposal` map of 50 access-change items (~10 KB). */
+function roomFixture(seed: number, annotations: number): Uint8Array {
+  const rand = rng(seed);
+  const doc = new Y.Doc({ gc: true });
+  doc.clientID = 1; // deterministic bytes
+  doc.transact(() => {
+    const proposal = doc.getMap('proposal');
+    for (let i = 0; i < 50; i++) {
+      proposal.set(`item${i}`, { principal: `user${Math.floor(rand() * 500)}@corp`, role: text(rand, 24), entity: `/dc1/vm/${text(rand, 40)}`, propagate: rand() < 0.5, note: text(rand, 110) });
+    }
+    const notes = doc.getArray('annotations');
+    for (let i = 0; i < annotations; i++) notes.push([{ t: 0, by: `seed${i % 50}`, item: i % 50, text: text(rand, 180) }]);
+  });
+  return Y.encodeStateAsUpdate(doc);
+}
+
+export const IDLE_ROOMS = 1000;
+export const BIG_ROOMS = ['big0', 'big1'];
+export const roomName = (i: number): string => `r${i}`;
+
+/** Writes the fixtures once: r0..r999 (~10 KB each) and big0/big1 (~1 MB each). Returns the dir. */
+export function ensureFixtures(dir: string): string {
+  const marker = join(dir, 'complete-v1');
+  if (existsSync(marker)) return dir;
+  mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < IDLE_ROOMS; i++) writeFileSync(join(dir, `${roomName(i)}.bin`), roomFixture(1000 + i, 0));
+  BIG_ROOMS.forEach((name, i) => writeFileSync(join(dir, `${name}.bin`), roomFixture(7 + i, 4700)));
+  writeFileSync(marker, new Date().toISOString());
+  return dir;
+}
+
+export function readFixture(dir: string, room: string): Uint8Array | null {
+  const file = join(dir, `${room}.bin`);
+  return existsSync(file) ? new Uint8Array(readFileSync(file)) : null;
+}
+
+export function b64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64');
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Vote keys present in a document (used to count edits that survived a crash). */
+export function voteKeys(doc: Y.Doc): string[] {
+  return [...doc.getMap('votes').keys()];
+}

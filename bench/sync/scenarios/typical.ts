@@ -1,0 +1,60 @@
+/** A. Typical sessions: 100 rooms × 8 clients; per room 1 vote/s + 0.2 annotations/s; presence 1 Hz. */
+import { adapterFor } from '../clients/index.ts';
+import { roomName, sleep } from '../common.ts';
+import { annotate, cleanup, closeRooms, connectRooms, converge, measured, Meter, pct, presence, startServer, tempDir, vote, drive, type RunContext, type RunResult } from './harness.ts';
+
+export async function typical(ctx: RunContext): Promise<RunResult> {
+  const ROOMS = 100;
+  const PER_ROOM = 8;
+  const MS = ctx.quick ? 5_000 : 8_000;
+  const dataDir = tempDir(ctx.tmp, 'data-');
+  const server = await startServer(ctx.server, { dataDir, fixtures: ctx.fixtures });
+  try {
+    const { rooms, ms: connectMs } = await connectRooms(adapterFor(ctx.server, server.url), server.token, Array.from({ length: ROOMS }, (_, i) => roomName(i)), PER_ROOM);
+    const meter = new Meter();
+    meter.attach(rooms);
+    const all = rooms.flatMap((r) => r.clients);
+    const stopPresence = presence(all, 1);
+    await sleep(1_000); // presence warm-up
+    const ph = meter.phase('A');
+    const run = await measured(server, async () => {
+      const votes = drive(ROOMS * 1, MS, (i) => {
+        const room = rooms[i % ROOMS]!;
+        const w = Math.floor(i / ROOMS) % PER_ROOM;
+        ph.expected += vote(room.clients[w]!, room, 'A', `w${w}`);
+      });
+      const notes = drive(ROOMS * 0.2, MS, (i) => {
+        const room = rooms[(i * 7) % ROOMS]!;
+        const w = i % PER_ROOM;
+        ph.expected += annotate(room.clients[w]!, room, 'A', `w${w}`);
+      });
+      const [v, n] = await Promise.all([votes, notes]);
+      ph.sent = v.sent + n.sent;
+      ph.target = v.target + n.target;
+      await sleep(1_000); // drain
+    });
+    stopPresence();
+    const bad = await converge(server, rooms);
+    const stats = await server.stats();
+    closeRooms(rooms);
+    return {
+      metrics: {
+        'connect 800 clients (s)': connectMs / 1000,
+        'fan-out p50 (ms)': ph.lat.percentile(50),
+        'fan-out p99 (ms)': ph.lat.percentile(99),
+        'delivered (%)': pct(ph.delivered, ph.expected),
+        'updates in (/s)': ph.sent / (MS / 1000),
+        'server CPU (% of core)': pct(run.cpuMs, run.wallMs),
+        'server CPU per delivered update (µs)': (run.cpuMs * 1000) / ph.delivered,
+        'server RSS (MB)': stats.rss / 1e6,
+      },
+      lagP99: run.lagP99,
+      sentRatio: ph.sent / ph.target,
+      converged: bad.length === 0,
+      notes: bad.length ? [`diverged rooms: ${bad.slice(0, 5).join(', ')}`] : [],
+    };
+  } finally {
+    await server.kill();
+    cleanup(dataDir);
+  }
+}
