@@ -3,6 +3,7 @@ import { createSubscriber } from 'svelte/reactivity';
 import type { AccordSocket } from '../lib/socket-provider.ts';
 import { FACTS, type Fact, type FactName } from '../../server/protocol/events.ts';
 import { CommandQueue } from './command-queue.svelte.ts';
+import { SOCKET_OPTIONS } from '../lib/socket-options.ts';
 
 /**
  * The signed-in user's one Socket.io connection: documents, commands and facts all share it. It
@@ -21,7 +22,7 @@ export class LiveConnection {
   });
 
   constructor(username: string) {
-    this.socket = io({ transports: ['websocket'], withCredentials: true, reconnectionDelay: 300, reconnectionDelayMax: 2_000 });
+    this.socket = io({ ...SOCKET_OPTIONS, withCredentials: true });
     this.commands = new CommandQueue(this.socket, `accord:commands:${username}`);
   }
 

@@ -7,13 +7,14 @@ import * as Y from 'yjs';
 import { io } from 'socket.io-client';
 import { SocketProvider, type AccordSocket } from '../../../web/lib/socket-provider.ts';
 import { deferred, type BenchClient, type ClientAdapter } from './types.ts';
+import { SOCKET_OPTIONS } from '../../../web/lib/socket-options.ts';
 
 type Emit = (...args: unknown[]) => unknown;
 
 export function accordAdapter(url: string): ClientAdapter {
   return {
     connect(room: string, token: string): BenchClient {
-      const socket: AccordSocket = io(url, { auth: { token }, transports: ['websocket'], forceNew: true });
+      const socket: AccordSocket = io(url, { ...SOCKET_OPTIONS, auth: { token }, forceNew: true }); // as the web app connects
       let edits = 0;
       let acked = 0;
       // Wrap emit: an ok ack for a message sent after N local edits means edits 0..N-1 are durable.

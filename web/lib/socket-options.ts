@@ -1,0 +1,12 @@
+import type { ManagerOptions, SocketOptions } from 'socket.io-client';
+
+/**
+ * How every Accord client connects: WebSocket only, and a short reconnect back-off with jitter, so a
+ * room of reviewers is back within about a second after a server restart without all arriving at once.
+ */
+export const SOCKET_OPTIONS = {
+  transports: ['websocket'],
+  reconnectionDelay: 300,
+  reconnectionDelayMax: 2_000,
+  randomizationFactor: 0.5,
+} satisfies Partial<ManagerOptions & SocketOptions>;
