@@ -34,7 +34,13 @@ export function pathLevels(path: string): string[] {
   return ['/', ...parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`)];
 }
 
+/** True when `path` is the last of its own `pathLevels` (leading `/`, no `//`, no trailing `/`). */
+export function isLevel(path: string): boolean {
+  return path === '/' || (path.startsWith('/') && !path.endsWith('/') && !path.includes('//'));
+}
+
 export function parentPath(path: string): string | undefined {
+  if (isLevel(path)) return path === '/' ? undefined : path.slice(0, Math.max(1, path.lastIndexOf('/')));
   const levels = pathLevels(path);
   return levels.length > 1 ? levels[levels.length - 2] : undefined;
 }

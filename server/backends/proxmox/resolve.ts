@@ -13,139 +13,160 @@
  * `verify_token`): a disabled user, an expired user, an expired token and the tokens of a disabled or
  * expired user have no access at all. A user that no `user:` line defines has none either: it cannot
  * authenticate. Groups are not subjects: asking about a group yields no rows.
+ *
+ * How: per subject, `roles()` runs once over the whole path tree (acl-index.ts `walkRoles`), then each
+ * path asked about is expanded from the role set it ended with; pool roles, privileges and the token
+ * intersection are computed once per distinct role set, not per path. Rows of one privilege and one set
+ * of grants share a frozen `because` array. The pair-by-pair port this replaces is kept as the test
+ * reference (test/backends/proxmox/reference-resolve.ts) and must agree with it row for row.
  */
-import type { AccessModel, EffectiveQuery, EffectiveRow, Grant, Principal } from '../../domain/access/model.ts';
-import { pveNative } from './native.ts';
-import type { PvePool } from './native.ts';
+import type { AccessModel, EffectiveQuery, EffectiveRow, Principal } from '../../domain/access/model.ts';
 import { NO_ACCESS, ROOT_USER, VALID_PRIVILEGES } from './privileges.ts';
-import { classifyUgid, pathLevels } from './paths.ts';
-import { poolsOf } from './resources.ts';
+import { makeRoles, modelIndex, pathTable, walkRoles } from './acl-index.ts';
+import type { ModelIndex, PathTable, RoleSet, Roles, Template } from './acl-index.ts';
 
-/** Role name → ids of the grants that set it. */
-type RoleSet = Map<string, Set<string>>;
-/** Privilege → ids of the grants that give it. */
-export type PrivSet = Map<string, Set<string>>;
+const NONE: Template = Object.freeze({ privs: Object.freeze([]), because: Object.freeze([]) });
 
-interface Context {
-  grantsByPath: Map<string, Array<Grant & { isGroup: boolean }>>;
-  rolePrivs: Map<string, readonly string[]>;
-  principals: Map<string, Principal>;
-  pools: Record<string, PvePool>;
-  nowMs: number;
-  memo: Map<string, PrivSet>;
+interface Run {
+  idx: ModelIndex;
+  table: PathTable;
+  /** Node of each path asked about, in output order. */
+  nodes: number[];
+  /** The last user evaluated: a token's user comes just before it in sorted order. */
+  last: { subject: string; templates: readonly Template[] | undefined } | undefined;
+  root: readonly Template[] | undefined;
 }
 
-export function makeContext(model: AccessModel, nowMs?: number): Context {
-  const grantsByPath: Context['grantsByPath'] = new Map();
-  for (const g of model.grants) {
-    const list = grantsByPath.get(g.resource) ?? [];
-    list.push({ ...g, isGroup: classifyUgid(g.principal)?.kind === 'group' });
-    grantsByPath.set(g.resource, list);
-  }
-  const native = pveNative(model);
-  return {
-    grantsByPath,
-    rolePrivs: new Map(model.roles.map((r) => [r.name, r.privileges])),
-    principals: new Map(model.principals.map((p) => [p.id, p])),
-    pools: native.pools,
-    nowMs: nowMs ?? (native.asOf ? Date.parse(native.asOf) : Date.now()),
-    memo: new Map(),
-  };
-}
-
-function toRoleSet(grants: readonly Grant[]): RoleSet {
-  const set: RoleSet = new Map();
-  for (const g of grants) {
-    const ids = set.get(g.role ?? '') ?? new Set<string>();
-    ids.add(g.id);
-    set.set(g.role ?? '', ids);
-  }
-  return set;
-}
-
-/** Port of `roles()` for one subject (user or token id) on one path. */
-function rolesAt(ctx: Context, subject: string, path: string): RoleSet {
-  const groups = new Set(ctx.principals.get(subject)?.memberOf ?? []);
-  let roles: RoleSet = new Map();
-  for (const level of pathLevels(path)) {
-    const applicable = (ctx.grantsByPath.get(level) ?? []).filter((g) => level === path || g.propagate);
-    const own = applicable.filter((g) => !g.isGroup && g.principal === subject);
-    if (own.length > 0) { roles = toRoleSet(own); continue; } // user privs always override group privs
-    const viaGroups = applicable.filter((g) => g.isGroup && groups.has(g.principal));
-    if (viaGroups.length > 0) roles = toRoleSet(viaGroups);
-  }
-  const noAccess = roles.get(NO_ACCESS);
-  return noAccess ? new Map([[NO_ACCESS, noAccess]]) : roles;
-}
-
-/** `compile_acl_path` role step: regular roles plus roles inherited from the pools holding the path. */
-function rolesWithPools(ctx: Context, subject: string, path: string): RoleSet {
-  const roles = rolesAt(ctx, subject, path);
-  const poolRoles: RoleSet = new Map();
-  for (const pool of poolsOf(path, ctx.pools)) {
-    for (const [role, ids] of rolesAt(ctx, subject, `/pool/${pool}`)) {
-      poolRoles.set(role, new Set([...(poolRoles.get(role) ?? []), ...ids]));
+function privsOf(idx: ModelIndex, set: RoleSet): Template {
+  const byPriv = new Map<string, Set<string>>();
+  for (const [role, ids] of set) {
+    for (const p of idx.rolePrivs.get(role) ?? []) {
+      const acc = byPriv.get(p);
+      if (acc) for (const id of ids) acc.add(id);
+      else byPriv.set(p, new Set(ids));
     }
   }
-  if (poolRoles.size === 0 || roles.has(NO_ACCESS)) return roles; // NoAccess must not be trumped by pool ACLs
-  const poolNoAccess = poolRoles.get(NO_ACCESS);
-  if (poolNoAccess) return new Map([[NO_ACCESS, poolNoAccess]]); // but pool NoAccess trumps regular ACLs
-  for (const [role, ids] of poolRoles) if (!roles.has(role)) roles.set(role, ids);
-  return roles;
+  if (byPriv.size === 0) return NONE;
+  const privs = [...byPriv.keys()].sort();
+  return { privs, because: privs.map((p) => Object.freeze([...byPriv.get(p)!].sort())) };
 }
 
-function privsOf(ctx: Context, roles: RoleSet): PrivSet {
-  const privs: PrivSet = new Map();
-  for (const [role, ids] of roles) {
-    for (const p of ctx.rolePrivs.get(role) ?? []) privs.set(p, new Set([...(privs.get(p) ?? []), ...ids]));
+/** `compile_acl_path`'s role step: regular roles plus those of the pools holding the path (both after `roles()`). */
+function combine(regular: Roles, pool: Roles): Roles {
+  if (pool.set.size === 0 || regular.set.has(NO_ACCESS)) return regular; // NoAccess must not be trumped by pool ACLs
+  let cache = regular.withPools;
+  if (!cache) regular.withPools = cache = new Map();
+  let out = cache.get(pool);
+  if (out) return out;
+  const poolNoAccess = pool.set.get(NO_ACCESS);
+  if (poolNoAccess) out = makeRoles(new Map([[NO_ACCESS, poolNoAccess]])); // but pool NoAccess trumps regular ACLs
+  else {
+    const set = new Map(regular.set);
+    for (const [role, ids] of pool.set) if (!set.has(role)) set.set(role, ids);
+    out = makeRoles(set);
   }
-  return privs;
+  cache.set(pool, out);
+  return out;
 }
 
-function isLive(ctx: Context, p: Principal | undefined): boolean {
-  if (!p) return false;
-  if (p.enabled === false) return false;
-  return !(p.expiresAt && Date.parse(p.expiresAt) < ctx.nowMs);
-}
-
-/** Port of `permissions()`: the privileges `subject` holds on `path`, each with the grants behind it. */
-export function permissions(ctx: Context, subject: string, path: string): PrivSet {
-  const key = `${subject}\u0000${path}`;
-  const cached = ctx.memo.get(key);
-  if (cached) return cached;
-  const result = computePermissions(ctx, subject, path);
-  ctx.memo.set(key, result);
-  return result;
-}
-
-function computePermissions(ctx: Context, subject: string, path: string): PrivSet {
-  if (subject === ROOT_USER) return new Map([...VALID_PRIVILEGES].map((p) => [p, new Set([`builtin:${ROOT_USER}`])]));
-  const principal = ctx.principals.get(subject);
-  if (!isLive(ctx, principal) || !principal || principal.kind === 'group') return new Map();
-  if (principal.kind === 'user') return privsOf(ctx, rolesWithPools(ctx, subject, path));
-  const owner = principal.owner ?? '';
-  const ownerPrivs = permissions(ctx, owner, path);
-  if (!principal.privsep) return ownerPrivs;
-  const own = privsOf(ctx, rolesWithPools(ctx, subject, path));
-  const both: PrivSet = new Map();
-  for (const [p, ids] of own) {
-    const fromOwner = ownerPrivs.get(p);
-    if (fromOwner) both.set(p, new Set([...ids, ...fromOwner]));
+/** Union of the role sets of several pools (a storage may sit in many). */
+function poolUnion(roles: readonly Roles[]): Roles {
+  const set = new Map<string, Set<string>>();
+  for (const r of roles) {
+    for (const [role, ids] of r.set) {
+      const acc = set.get(role);
+      if (acc) for (const id of ids) acc.add(id);
+      else set.set(role, new Set(ids));
+    }
   }
-  return both;
+  return makeRoles(set);
+}
+
+/** A user's (or a token's own) privileges on every path asked about. */
+function ownTemplates(run: Run, subject: string): Template[] {
+  const res = walkRoles(run.idx, run.table, subject);
+  const out = new Array<Template>(run.nodes.length);
+  for (let k = 0; k < run.nodes.length; k++) {
+    const node = run.nodes[k]!;
+    let r = res[node]!.result;
+    const pools = run.table.pools[node];
+    if (pools) r = combine(r, pools.length === 1 ? res[pools[0]!]!.result : poolUnion(pools.map((p) => res[p]!.result)));
+    out[k] = r.privs ??= privsOf(run.idx, r.set);
+  }
+  return out;
+}
+
+/** Privileges in both, each with the grants of both sides (privilege separation). */
+function intersect(own: Template, owner: Template): Template {
+  const privs: string[] = [];
+  const because: Array<readonly string[]> = [];
+  let j = 0;
+  for (let i = 0; i < own.privs.length; i++) {
+    const p = own.privs[i]!;
+    while (j < owner.privs.length && owner.privs[j]! < p) j++;
+    if (j < owner.privs.length && owner.privs[j] === p) {
+      privs.push(p);
+      because.push(Object.freeze([...new Set([...own.because[i]!, ...owner.because[j]!])].sort()));
+    }
+  }
+  return privs.length === 0 ? NONE : { privs, because };
+}
+
+function isLive(idx: ModelIndex, p: Principal | undefined): p is Principal {
+  if (!p || p.enabled === false) return false;
+  return !(p.expiresAt && Date.parse(p.expiresAt) < idx.nowMs);
+}
+
+/** Port of `permissions()` over every path asked about; undefined when the subject holds nothing anywhere. */
+function templatesOf(run: Run, subject: string): readonly Template[] | undefined {
+  if (subject === ROOT_USER) {
+    if (!run.root) {
+      const privs = [...VALID_PRIVILEGES].sort();
+      const because = Object.freeze([`builtin:${ROOT_USER}`]);
+      const all: Template = { privs, because: privs.map(() => because) };
+      run.root = run.nodes.map(() => all);
+    }
+    return run.root;
+  }
+  if (run.last?.subject === subject) return run.last.templates;
+  const principal = run.idx.principals.get(subject);
+  if (!isLive(run.idx, principal) || principal.kind === 'group') return undefined;
+  if (principal.kind === 'user') {
+    const templates = ownTemplates(run, subject);
+    run.last = { subject, templates };
+    return templates;
+  }
+  const ownerTemplates = templatesOf(run, principal.owner ?? '');
+  if (!principal.privsep || !ownerTemplates) return ownerTemplates;
+  const own = ownTemplates(run, subject);
+  const memo = new Map<Template, Map<Template, Template>>();
+  return own.map((t, k) => {
+    const o = ownerTemplates[k]!;
+    if (t === NONE || o === NONE) return NONE;
+    let byOwner = memo.get(t);
+    if (!byOwner) memo.set(t, (byOwner = new Map()));
+    let both = byOwner.get(o);
+    if (!both) byOwner.set(o, (both = intersect(t, o)));
+    return both;
+  });
 }
 
 /** Effective rows for the query (default: every user and token × every resource in the model). */
 export function effectiveRows(model: AccessModel, query: EffectiveQuery = {}, nowMs?: number): EffectiveRow[] {
-  const ctx = makeContext(model, nowMs);
+  const idx = modelIndex(model, nowMs);
   const subjects = query.principals ?? model.principals.filter((p) => p.kind !== 'group').map((p) => p.id);
-  const paths = query.resources ?? model.resources.map((r) => r.id);
+  const paths = [...new Set(query.resources ?? model.resources.map((r) => r.id))].sort();
+  const table = pathTable(idx, paths);
+  const run: Run = { idx, table, nodes: paths.map((p) => table.index.get(p)!), last: undefined, root: undefined };
   const rows: EffectiveRow[] = [];
   for (const subject of [...new Set(subjects)].sort()) {
-    for (const path of [...new Set(paths)].sort()) {
-      const privs = permissions(ctx, subject, path);
-      for (const p of [...privs.keys()].sort()) {
-        rows.push({ principal: subject, resource: path, privilege: p, because: [...(privs.get(p) ?? [])].sort() });
+    const templates = templatesOf(run, subject);
+    if (!templates) continue;
+    for (let k = 0; k < paths.length; k++) {
+      const t = templates[k]!;
+      const resource = paths[k]!;
+      for (let j = 0; j < t.privs.length; j++) {
+        rows.push({ principal: subject, resource, privilege: t.privs[j]!, because: t.because[j] as string[] });
       }
     }
   }
@@ -158,8 +179,9 @@ export function effectiveRows(model: AccessModel, query: EffectiveQuery = {}, no
  */
 export function rolesOf(model: AccessModel, subject: string, path: string): string[] {
   if (subject === ROOT_USER) return ['Administrator'];
-  const ctx = makeContext(model);
-  const p = ctx.principals.get(subject);
+  const idx = modelIndex(model);
+  const p = idx.principals.get(subject);
   const who = p?.kind === 'token' && !p.privsep && p.owner ? p.owner : subject;
-  return [...rolesAt(ctx, who, path).keys()].sort();
+  const table = pathTable(idx, [path]);
+  return [...walkRoles(idx, table, who)[table.index.get(path)!]!.result.set.keys()].sort();
 }
