@@ -31,7 +31,7 @@ interface Case {
 
 const BIG: Scale = { vms: 5000, users: 2000, groups: 200, grants: 20_000 };
 const CASES: Record<string, Case> = {
-  proxmox: { backend: proxmoxBackend, scale: BIG, generate: proxmox, budget: 25, fullSampleEvery: 20 },
+  proxmox: { backend: proxmoxBackend, scale: BIG, generate: proxmox, budget: 25 },
   vsphere: { backend: vsphereBackend, scale: BIG, generate: vsphere, budget: 10 },
   // polkit rules run in a sandbox per (user's groups, action, object): one host's scale.
   libvirt: { backend: libvirtBackend, scale: { vms: 20, users: 12, groups: 4, grants: 60 }, generate: libvirt, budget: 8 },
@@ -168,7 +168,7 @@ if (childName) {
   for (const name of only) {
     if (!CASES[name]) throw new Error(`unknown backend ${name} (known: ${Object.keys(CASES).join(', ')})`);
     process.stderr.write(`bench:access ${name}...\n`);
-    const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', name, '--runs', String(runs)], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', name, '--runs', String(runs), ...(args.includes('--exact-full') ? ['--exact-full'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
     if (p.status !== 0) throw new Error(`${name}: child exited with ${p.status ?? p.signal}`);
     const r = JSON.parse(p.stdout) as Result;
     results.push(r);
