@@ -31,14 +31,23 @@ export class LiveConnection {
     return this.socket.connected;
   }
 
-  /** Calls `listener` on every fact the server broadcasts (any change); returns the stop function. */
-  onFacts(listener: (name: FactName, fact: Fact) => void): () => void {
+  /**
+   * Calls `listener` on every fact the server broadcasts (any change), and with `connected` whenever the
+   * socket (re)connects: facts broadcast while it was not connected are lost, so listeners re-read then.
+   * Returns the stop function.
+   */
+  onFacts(listener: (name: FactName | 'connected', fact?: Fact) => void): () => void {
+    const onConnect = () => listener('connected');
+    this.socket.on('connect', onConnect);
     const offs = FACTS.map((name) => {
       const handler = (fact: Fact) => listener(name, fact);
       this.socket.on(name, handler);
       return () => this.socket.off(name, handler);
     });
-    return () => offs.forEach((off) => off());
+    return () => {
+      this.socket.off('connect', onConnect);
+      offs.forEach((off) => off());
+    };
   }
 
   dispose(): void {
