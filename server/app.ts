@@ -19,6 +19,7 @@ import { attachCommands } from './sync/command-handlers.ts';
 import { Accord } from './commands/accord.ts';
 import { loadOrCreateServerKey } from './audit/server-key.ts';
 import { changeRouter } from './http/change-routes.ts';
+import { accountRouter } from './http/account-routes.ts';
 import { requireAuth } from './http/routes.ts';
 import { originGuard, securityHeaders } from './http/security.ts';
 import { RateLimiter } from './http/rate-limit.ts';
@@ -37,6 +38,8 @@ export interface App {
   readonly sync: SyncTransport;
   readonly accord: Accord;
   readonly io: AccordServer;
+  /** Resolves once every projection started so far is written and every pending update is durable. */
+  settle(): Promise<void>;
   /** Disconnects sockets whose credential was revoked or expired (also runs every 15 s). */
   revalidateSockets(): void;
   listen(): Promise<{ port: number }>;
@@ -84,6 +87,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     next();
   });
   web.use('/api', changeRouter(accord));
+  web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
   web.use('/api', apiRouter({
     users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready, signedOut: (match) => gate?.disconnect(match),
   }));
@@ -105,17 +109,24 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     resolver: new AccordDocResolver((id) => accord.changes.facts(id)),
     maxMessageBytes: config.maxMessageBytes,
     maxDocsPerSocket: 64,
+    commitWindowMs: config.commitWindowMs,
     compactAfterUpdates: config.compactAfterUpdates,
     compactDelayMs: config.compactDelayMs,
     unloadDelayMs: config.unloadDelayMs,
   });
-  accord.attach(new ChangeBridge(sync, io, log, (id) => accord.view(id)));
+  const bridge = new ChangeBridge(sync, io, log, (id) => accord.view(id));
+  accord.attach(bridge);
   attachCommands(io, accord, log, (p) => commandLimit.take(`user:${p.userId}`));
 
   let closing: Promise<void> | undefined;
   return {
     config, log, db, users, sync, io, accord,
     revalidateSockets: () => gate?.revalidate(),
+    settle: async () => {
+      await bridge.settled();
+      await sync!.registry.batcher.flush();
+      await sync!.registry.batcher.whenDurable();
+    },
     listen: () =>
       new Promise((resolvePromise, reject) => {
         http.once('error', reject);

@@ -2,13 +2,15 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { openDatabase } from './store/sqlite/database.ts';
 import { UserStore } from './auth/user-store.ts';
-import { isRole, ROLES } from './auth/roles.ts';
+import { isRole, isScope, ROLES, SCOPES } from './auth/roles.ts';
 import { AppError } from './protocol/errors.ts';
 import { writeFileSync } from 'node:fs';
 import { exportRemote, statusCommand, submitCommand, voteCommand } from './cli-client.ts';
 
 const USAGE = `usage: accord <command>
   user add NAME --role ROLE [--password PW] [--groups G1,G2] [--data DIR]   create a user; prints an API token last
+  user passwd NAME --password PW | user disable NAME | user enable NAME [--data DIR]
+  token add NAME --scope read|vote|signoff|admin|full [--expires-days N] [--label L] | token list NAME | token revoke NAME ID
   access import|effective|render|impact --backend B ...     the access model (docs/backends.md)
   submit FILE --url URL --token TOKEN                      submit a change file (JSON or YAML); prints its id last
   status ID --url URL --token TOKEN [--json]               a change's status and policy requirements
@@ -17,6 +19,17 @@ const USAGE = `usage: accord <command>
   audit verify [--data DIR] [--pack FILE] [--public-key FILE]   check the audit chain or an evidence pack
   audit public-key [--data DIR] > server-public.pem          the server's public key, for pinning`;
 
+async function withUsers<T>(data: string | undefined, fn: (users: UserStore, dataDir: string) => Promise<T>): Promise<T> {
+  const config = loadConfig(data ? ['--data', data] : []);
+  const db = openDatabase(config.dataDir);
+  try {
+    return await fn(new UserStore(db), config.dataDir);
+  } finally {
+    db.close();
+  }
+}
+
+/** `accord user add|passwd|disable|enable NAME`: whoever can run this on the data directory is the admin. */
 async function userCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -24,19 +37,58 @@ async function userCommand(args: string[]): Promise<number> {
     options: { role: { type: 'string' }, password: { type: 'string' }, groups: { type: 'string' }, data: { type: 'string' } },
   });
   const [verb, name] = positionals;
-  if (verb !== 'add' || !name) throw new AppError('invalid_payload', USAGE);
-  if (!isRole(values.role)) throw new AppError('invalid_payload', `--role must be one of ${ROLES.join(', ')}`);
-  const config = loadConfig(values.data ? ['--data', values.data] : []);
-  const db = openDatabase(config.dataDir);
-  try {
-    const users = new UserStore(db);
+  if (!name || !['add', 'passwd', 'disable', 'enable'].includes(verb ?? '')) throw new AppError('invalid_payload', USAGE);
+  return withUsers(values.data, async (users, dataDir) => {
+    if (verb === 'passwd') {
+      if (!values.password) throw new AppError('invalid_payload', 'give the new password with --password');
+      await users.setPassword(name, values.password);
+      process.stdout.write(`password of ${name} reset; their sessions ended\n`);
+      return 0;
+    }
+    if (verb === 'disable' || verb === 'enable') {
+      users.setDisabled(name, verb === 'disable');
+      process.stdout.write(`${name} ${verb}d\n`);
+      return 0;
+    }
+    if (!isRole(values.role)) throw new AppError('invalid_payload', `--role must be one of ${ROLES.join(', ')}`);
     const { principal, token } = await users.addUser(name, values.role, values.password);
     if (values.groups) users.addToGroups(principal.userId, values.groups.split(',').map((g) => g.trim()).filter(Boolean));
-    process.stdout.write(`created ${principal.role} ${principal.username} in ${config.dataDir}\nAPI token (shown once):\n${token}\n`);
+    process.stdout.write(`created ${principal.role} ${principal.username} in ${dataDir}\nAPI token (shown once):\n${token}\n`);
     return 0;
-  } finally {
-    db.close();
-  }
+  });
+}
+
+/** `accord token add|list|revoke NAME`: scoped, expiring API tokens. */
+async function tokenCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { scope: { type: 'string' }, 'expires-days': { type: 'string' }, label: { type: 'string' }, data: { type: 'string' } },
+  });
+  const [verb, name, id] = positionals;
+  if (!name || !['add', 'list', 'revoke'].includes(verb ?? '')) throw new AppError('invalid_payload', USAGE);
+  return withUsers(values.data, async (users) => {
+    const userId = users.userId(name);
+    if (userId === null) throw new AppError('not_found', `no user "${name}"`);
+    if (verb === 'list') {
+      for (const t of users.tokens(userId)) {
+        const expires = t.expiresAt ? new Date(t.expiresAt).toISOString() : 'never';
+        process.stdout.write(`${t.id}  ${t.scope.padEnd(7)}  ${t.revoked ? 'revoked' : `expires ${expires}`}  last used ${t.lastUsedAt ?? 'never'}  ${t.label}\n`);
+      }
+      return 0;
+    }
+    if (verb === 'revoke') {
+      if (!id || users.revokeToken(userId, id) === 0) throw new AppError('not_found', 'no such token: give the id `token list` shows');
+      process.stdout.write(`revoked ${id}\n`);
+      return 0;
+    }
+    if (!isScope(values.scope)) throw new AppError('invalid_payload', `--scope must be one of ${SCOPES.join(', ')}`);
+    const days = values['expires-days'] === undefined ? undefined : Number(values['expires-days']);
+    if (days !== undefined && !(Number.isInteger(days) && days > 0)) throw new AppError('invalid_payload', '--expires-days takes a whole number of days');
+    const token = users.issueToken(userId, values.label ?? 'cli', values.scope, days ? Date.now() + days * 86_400_000 : undefined);
+    process.stdout.write(`${values.scope} token for ${name}${days ? `, expires in ${days} days` : ''} (shown once):\n${token}\n`);
+    return 0;
+  });
 }
 
 async function exportCommand(args: string[]): Promise<number> {
@@ -86,6 +138,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'user':
       return userCommand(rest);
+    case 'token':
+      return tokenCommand(rest);
     case 'access': {
       const { runAccessCli } = await import('./backends/access-cli.ts');
       return runAccessCli(rest, print, printErr);

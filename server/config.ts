@@ -11,6 +11,11 @@ export const defaults = {
   dataDir: './data',
   /** Largest single Socket.io message (and so Yjs update) accepted, in bytes. Bounds hostile clients. */
   maxMessageBytes: 1_048_576,
+  /**
+   * Group commit: an update waits at most this long for others to share its durable commit (one sync).
+   * Relays to other clients never wait; only the sender's ack does.
+   */
+  commitWindowMs: 5,
   /** Compact a document's update log into a snapshot once it holds this many entries... */
   compactAfterUpdates: 500,
   /** ...checked this long after the last write to it, so compaction stays off the hot path. */
@@ -40,6 +45,7 @@ const schema = z.object({
   host: z.string().min(1),
   dataDir: z.string().min(1),
   maxMessageBytes: z.coerce.number().int().min(1_024).max(64 * 1_048_576),
+  commitWindowMs: z.coerce.number().int().min(0).max(1_000),
   compactAfterUpdates: z.coerce.number().int().min(1),
   compactDelayMs: z.coerce.number().int().min(0),
   unloadDelayMs: z.coerce.number().int().min(0),
@@ -67,6 +73,7 @@ const ENV: Record<string, keyof Config> = {
   ACCORD_DATA: 'dataDir',
   ACCORD_MAX_MESSAGE_BYTES: 'maxMessageBytes',
   ACCORD_LOG_LEVEL: 'logLevel',
+  ACCORD_COMMIT_WINDOW_MS: 'commitWindowMs',
   ACCORD_PUBLIC_URL: 'publicUrl',
 };
 

@@ -13,6 +13,7 @@ export const ACTIONS = [
   'change.vote', 'change.recuse', 'change.signoff', 'change.apply',
   'annotation.create', 'annotation.edit', 'annotation.resolve',
   'inventory.read', 'inventory.write', 'passkey.register',
+  'token.manage', 'user.manage',
 ] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
@@ -127,6 +128,10 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       return p.role === 'admin' ? allow : deny('importing backend inventories needs the admin role');
     case 'passkey.register':
       return atLeast(p.role, 'approver') ? allow : deny('passkeys are for approvers');
+    case 'token.manage':
+      return allow; // one's own API tokens; scoped tokens cannot mint or revoke tokens (see SCOPE_ACTIONS)
+    case 'user.manage':
+      return p.role === 'admin' ? allow : deny('managing accounts needs the admin role');
   }
 }
 

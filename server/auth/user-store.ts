@@ -123,8 +123,26 @@ export class UserStore {
   stillValid(p: Principal): boolean {
     if (!p.credential) return true;
     const now = Date.now();
-    if (p.credential.kind === 'token') return this.#byToken.get(p.credential.hash, now) !== undefined;
-    return this.#bySession.get(p.credential.hash, now, now - this.sessionIdleMs) !== undefined;
+    const row = (p.credential.kind === 'token'
+      ? this.#byToken.get(p.credential.hash, now)
+      : this.#bySession.get(p.credential.hash, now, now - this.sessionIdleMs)) as UserRow | undefined;
+    // A disabled account or a changed role ends the connection too: it re-authenticates at its new level.
+    return row !== undefined && !row.disabled && row.role === p.role;
+  }
+
+  /** Sets a new password (the user's own change, or an admin's reset). Other sessions end. */
+  async setPassword(username: string, password: string): Promise<void> {
+    const row = this.#byName.get(username) as UserRow | undefined;
+    if (!row) throw new AppError('not_found', `no user "${username}"`);
+    if (password.length < 8) throw new AppError('invalid_payload', 'password must have at least 8 characters');
+    this.#db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(await hashPassword(password), row.id);
+    this.closeAllSessions(Number(row.id));
+  }
+
+  /** Disables (or re-enables) an account: a disabled user cannot sign in and every credential stops working. */
+  setDisabled(username: string, disabled: boolean): void {
+    const result = this.#db.prepare('UPDATE users SET disabled = ? WHERE username = ?').run(disabled ? 1 : 0, username);
+    if (Number(result.changes) !== 1) throw new AppError('not_found', `no user "${username}"`);
   }
 
   async checkPassword(username: string, password: string): Promise<Principal | null> {

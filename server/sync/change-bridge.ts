@@ -59,6 +59,11 @@ export class ChangeBridge implements ChangeEvents {
     void this.project(changeId);
   }
 
+  /** Resolves when every projection started so far has been written. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#projecting.values()]);
+  }
+
   /** Writes the current view into `review:<id>`; projections of one change run one after another. */
   project(changeId: string): Promise<void> {
     const previous = this.#projecting.get(changeId) ?? Promise.resolve();

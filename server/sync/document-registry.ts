@@ -6,6 +6,8 @@ import { WriteBatcher } from './write-batcher.ts';
 import { isOrigin, type Origin } from './origin.ts';
 
 export interface RegistryOptions {
+  /** Group-commit window: the first update of a batch waits this long for others (0: next loop turn). */
+  commitWindowMs: number;
   compactAfterUpdates: number;
   compactDelayMs: number;
   unloadDelayMs: number;
@@ -39,7 +41,7 @@ export class DocumentRegistry {
     this.#log = log;
     this.#options = options;
     this.#hooks = hooks;
-    this.batcher = new WriteBatcher(store, log, (seqs) => this.#afterAppend(seqs));
+    this.batcher = new WriteBatcher(store, log, (seqs) => this.#afterAppend(seqs), options.commitWindowMs);
   }
 
   get openCount(): number {

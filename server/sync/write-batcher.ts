@@ -31,10 +31,17 @@ export class WriteBatcher {
   /** Batches written, updates written: for health and benchmarks. */
   readonly stats = { batches: 0, updates: 0, failures: 0 };
 
-  constructor(store: DocumentStore, log: Logger, onAppended: (seqs: Map<string, number>) => void) {
+  readonly #windowMs: number;
+
+  /**
+   * `windowMs`: how long the first update of a batch waits for others before the commit. 0 commits on the
+   * next turn of the event loop. Relays do not wait for it; only the durable ack does.
+   */
+  constructor(store: DocumentStore, log: Logger, onAppended: (seqs: Map<string, number>) => void, windowMs = 0) {
     this.#store = store;
     this.#log = log;
     this.#onAppended = onAppended;
+    this.#windowMs = windowMs;
   }
 
   get pending(): number {
@@ -45,7 +52,8 @@ export class WriteBatcher {
     this.#open.items.push({ docId, update });
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => void this.flush());
+      if (this.#windowMs > 0) setTimeout(() => void this.flush(), this.#windowMs);
+      else setImmediate(() => void this.flush());
     }
   }
 

@@ -27,6 +27,8 @@ const EXPECT: Record<ActionName, Row> = {
   'inventory.read': 'viewer:* reviewer:* approver:* admin:*',
   'inventory.write': 'viewer:- reviewer:- approver:- admin:*',
   'passkey.register': 'viewer:- reviewer:- approver:* admin:*',
+  'token.manage': 'viewer:* reviewer:* approver:* admin:*',
+  'user.manage': 'viewer:- reviewer:- approver:- admin:*',
   // Actions on a change.
   'change.view': { own: 'viewer:* reviewer:* approver:* admin:*', author: 'viewer:* reviewer:* approver:* admin:*', other: 'viewer:* reviewer:* approver:* admin:*', recused: 'viewer:* reviewer:* approver:* admin:*' },
   'draft.write': {

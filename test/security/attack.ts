@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { io as ioClient } from 'socket.io-client';
 import * as Y from 'yjs';
 import { changeRouter } from '../../server/http/change-routes.ts';
+import { accountRouter } from '../../server/http/account-routes.ts';
 import { apiRouter } from '../../server/http/routes.ts';
 import type { Config } from '../../server/config.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
@@ -27,7 +28,7 @@ interface Layer { route?: { path: string; methods: Record<string, boolean> } }
 /** Every REST route the server has, read from the routers' stacks (as test/docs/openapi.test.ts does). */
 export function restRoutes(): Route[] {
   const stub = {} as never;
-  return [changeRouter(stub), apiRouter(stub)].flatMap((router) => (router.stack as unknown as Layer[])
+  return [changeRouter(stub), accountRouter(stub), apiRouter(stub)].flatMap((router) => (router.stack as unknown as Layer[])
     .filter((l) => l.route)
     .flatMap((l) => Object.keys(l.route!.methods).map((m) => ({ method: m.toUpperCase(), path: l.route!.path }))));
 }
@@ -137,10 +138,13 @@ export function fingerprint(db: DatabaseSync): string {
  * Runs `attack` and asserts it changed nothing, and that the audit trail grew by exactly
  * `refusedEntries` refusals and no successes.
  */
-export async function unchangedBy(db: DatabaseSync, refusedEntries: number | 'any', attack: () => Promise<void>): Promise<void> {
+export async function unchangedBy(app: { db: DatabaseSync; settle(): Promise<void> }, refusedEntries: number | 'any', attack: () => Promise<void>): Promise<void> {
+  const db = app.db;
+  await app.settle(); // earlier, legitimate commands finish landing before the snapshot
   const before = fingerprint(db);
   const audit = auditCounts(db);
   await attack();
+  await app.settle();
   assert.equal(fingerprint(db), before, 'the attack changed stored state');
   const after = auditCounts(db);
   assert.equal(after.ok, audit.ok, 'no command succeeded');

@@ -26,7 +26,7 @@ describe('CSRF and cross-site WebSocket hijacking', () => {
   });
 
   it('refuses cookie-authenticated state changes from another origin with 403, writing nothing', async () => {
-    await unchangedBy(w.server.app.db, 0, async () => {
+    await unchangedBy(w.server.app, 0, async () => {
       for (const origin of [EVIL, 'null', `${ORIGIN}.evil.example`, 'http://localhost:8081']) {
         for (const [method, path, body] of [
           ['POST', `/changes/${w.changeId}/votes`, { choice: 'reject' }],

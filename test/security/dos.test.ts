@@ -21,7 +21,7 @@ describe('malformed input and resource exhaustion', () => {
 
   it('answers malformed, oversized, deeply nested and prototype-polluting JSON with catalogue errors, writing nothing', async () => {
     const votes = `/changes/${w.changeId}/votes`;
-    await unchangedBy(w.server.app.db, 'any', async () => {
+    await unchangedBy(w.server.app, 'any', async () => {
       const cases: [Response, number, string][] = [
         [await raw(votes, '{"choice":'), 400, 'invalid_payload'],
         [await raw(votes, '\u0000\u0001\u0002'), 400, 'invalid_payload'],
@@ -52,7 +52,7 @@ describe('malformed input and resource exhaustion', () => {
     big.emit('doc:message', 'notes:big', new Uint8Array(3 * 1024 * 1024));
     await gone;
 
-    await unchangedBy(w.server.app.db, 'any', async () => {
+    await unchangedBy(w.server.app, 'any', async () => {
       const ws = new WebSocket(`${w.server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
       teardown.push(() => ws.terminate());
       const closed = new Promise((r) => ws.once('close', r));

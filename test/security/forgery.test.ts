@@ -26,7 +26,7 @@ describe('forged, replayed and escalating commands', () => {
     const ben = on(w.tokens.ben);
     assert.equal(await outcome(ben), 'connected');
     const { changeId, annotationId } = w;
-    await unchangedBy(w.server.app.db, 'any', async () => {
+    await unchangedBy(w.server.app, 'any', async () => {
       const rest: [keyof World['api'], string, string, unknown, number][] = [
         ['ben', 'POST', `/changes/${changeId}/votes`, { choice: 'approve', voter: 'ana' }, 400],
         ['ben', 'POST', `/changes/${changeId}/votes`, { choice: 'approve', user: 'ana', userId: 2 }, 400],
@@ -62,7 +62,7 @@ describe('forged, replayed and escalating commands', () => {
     const forged = new Y.Doc();
     forged.getMap('review').set('status', 'approved');
     forged.getArray('votes').push([{ voter: 'ana', choice: 'approve' }]);
-    await unchangedBy(w.server.app.db, 0, async () => {
+    await unchangedBy(w.server.app, 0, async () => {
       const ack = await rita.timeout(5_000).emitWithAck('doc:message', `review:${w.changeId}`, frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(forged)));
       assert.equal(ack.ok, false);
       if (!ack.ok) assert.equal(ack.error.code, 'read_only');
@@ -109,28 +109,32 @@ describe('forged, replayed and escalating commands', () => {
     const options = ((await w.api.paul('POST', `/changes/${w.changeId}/signoffs/options`)).body as { options: Opts }).options;
     const assertion = device.getAssertion(options, ORIGIN);
     // Presented by root (an admin, so allowed to sign off, but not the passkey's owner) before paul uses it.
-    await unchangedBy(w.server.app.db, 'any', async () => {
+    await unchangedBy(w.server.app, 'any', async () => {
       const stolen = await w.api.root('POST', `/changes/${w.changeId}/signoffs`, { response: assertion });
       assert.ok([401, 403, 409].includes(stolen.status), JSON.stringify(stolen.body));
     });
     const signed = await w.api.paul('POST', `/changes/${w.changeId}/signoffs`, { response: assertion });
     assert.equal(signed.status, 201, JSON.stringify(signed.body));
-    await unchangedBy(w.server.app.db, 'any', async () => {
+    await unchangedBy(w.server.app, 'any', async () => {
       const replay = await w.api.paul('POST', `/changes/${w.changeId}/signoffs`, { response: assertion });
       assert.ok([401, 409].includes(replay.status), JSON.stringify(replay.body));
     });
   });
 
   it('offers no way for a reviewer to become admin: no role endpoint, role fields refused, scoped and admin-only routes closed', async () => {
-    const open = restRoutes().filter((r) => /user|role|token|group|scope/i.test(r.path));
-    assert.deepEqual(open, [], 'no REST route manages users, roles, tokens or groups (the CLI on the server does)');
-    await unchangedBy(w.server.app.db, 'any', async () => {
+    // Account routes exist (passwords, disable, own tokens), but none sets a role or a group.
+    const roleRoutes = restRoutes().filter((r) => /role|group|scope/i.test(r.path));
+    assert.deepEqual(roleRoutes, [], 'no REST route sets roles or groups (the CLI on the server does)');
+    await unchangedBy(w.server.app, 'any', async () => {
       const attempts: [string, string, unknown, number][] = [
         ['POST', '/changes', { role: 'admin' }, 400],
         ['POST', `/changes/${w.changeId}/recusals`, { reason: 'x', role: 'admin' }, 400],
         ['PUT', '/inventories/proxmox', { files: [{ path: 'user.cfg', text: 'user:rita@pve:1:0::::::\nacl:1:/:rita@pve:Administrator:\n' }] }, 403],
         ['PUT', '/policies/p1', { yaml: 'name: p1\nrequire: []\n' }, 403],
         ['POST', `/changes/${w.changeId}/apply`, { outcome: 'applied' }, 403],
+        ['POST', '/users/rita/enable', undefined, 403],
+        ['POST', '/users/root/password', { password: 'taken-over-by-rita' }, 403],
+        ['POST', '/tokens', { label: 'x', scope: 'full' }, 400],
       ];
       for (const [method, path, body, status] of attempts) {
         const res = await w.api.rita(method, path, body);
@@ -143,6 +147,15 @@ describe('forged, replayed and escalating commands', () => {
       assert.equal(session.status, 400);
       assert.equal(session.headers.get('set-cookie'), null);
     });
+    // A token of scope `admin` only narrows what rita's role allows: it never lifts her to admin.
+    const minted = await w.api.rita('POST', '/tokens', { label: 'probe', scope: 'admin' });
+    assert.equal(minted.status, 201);
+    const adminScoped = (minted.body as { token: string }).token;
+    const tryImport = await fetch(`${w.server.url}/api/inventories/proxmox`, {
+      method: 'PUT', headers: { authorization: `Bearer ${adminScoped}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ files: [{ path: 'user.cfg', text: 'acl:1:/:rita@pve:Administrator:\n' }] }),
+    });
+    assert.equal(tryImport.status, 403);
     const me = await w.api.rita('GET', '/me');
     assert.equal((me.body as { user: { role: string } }).user.role, 'reviewer');
     assert.equal(fingerprint(w.server.app.db).includes('"username":"rita","role":"reviewer"'), true);

@@ -87,6 +87,7 @@ describe(`fuzzing: ${SOCKET_FRAMES + HTTP_REQUESTS} seeded frames and requests (
     process.on('uncaughtException', onEscape);
     teardown.push(() => { process.off('unhandledRejection', onEscape); process.off('uncaughtException', onEscape); });
     const started = Date.now();
+    await w.server.app.settle(); // the world's own setup finishes landing first
     const before = fingerprint(db);
     // Reading evidence is audited as a success (evidence.export); every other success would be a fuzz-made change.
     const okCount = () => Number((db.prepare("SELECT count(*) AS n FROM audit_log WHERE outcome = 'ok' AND action != 'evidence.export'").get() as { n: number }).n);
@@ -159,6 +160,7 @@ describe(`fuzzing: ${SOCKET_FRAMES + HTTP_REQUESTS} seeded frames and requests (
     statuses = new Map([...statuses].sort());
 
     await healthy(w.server.url);
+    await w.server.app.settle();
     assert.equal(fingerprint(db), before, 'no stored state changed');
     assert.equal(okCount(), okBefore, 'no command succeeded');
     const reviewAfter = reviewState();

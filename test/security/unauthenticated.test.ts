@@ -47,7 +47,7 @@ describe('attacks without valid credentials', () => {
   it('refuses every non-public REST route with 401 for every bad credential, writing nothing', async () => {
     const routes = restRoutes().filter((r) => !PUBLIC_ROUTES.has(`${r.method} ${r.path}`));
     assert.ok(routes.length >= 20, `enumerated ${routes.length} routes`);
-    await unchangedBy(w.server.app.db, 0, async () => {
+    await unchangedBy(w.server.app, 0, async () => {
       for (const route of routes) {
         for (const [name, headers] of Object.entries(credentials)) {
           const body = bodyFor(route);
@@ -73,7 +73,7 @@ describe('attacks without valid credentials', () => {
       ['non-string token', { token: { $ne: null } }],
       ['numeric token', { token: 12345 }],
     ];
-    await unchangedBy(w.server.app.db, 0, async () => {
+    await unchangedBy(w.server.app, 0, async () => {
       for (const [name, opts] of cases) {
         if (name === 'token without Bearer') continue; // a raw token in auth.token is the normal form; covered by the REST case
         const socket = socketAs(w.server.url, opts, (fn) => teardown.push(fn));
@@ -85,7 +85,7 @@ describe('attacks without valid credentials', () => {
 
   it('refuses a malformed (badly percent-encoded) session cookie with 401 on REST and at the handshake, and keeps serving', async () => {
     const cookie = 'accord_session=%E0%A4%A';
-    await unchangedBy(w.server.app.db, 0, async () => {
+    await unchangedBy(w.server.app, 0, async () => {
       const res = await fetch(`${w.server.url}/api/changes`, { headers: { cookie, origin: ORIGIN } });
       assert.equal(res.status, 401, `readCookie must not throw on bad percent-encoding: ${await res.text()}`);
       const socket = socketAs(w.server.url, { cookie, origin: ORIGIN }, (fn) => teardown.push(fn));
@@ -96,7 +96,7 @@ describe('attacks without valid credentials', () => {
   });
 
   it('answers no command or document event sent on a refused connection (raw engine.io frames)', async () => {
-    await unchangedBy(w.server.app.db, 0, async () => {
+    await unchangedBy(w.server.app, 0, async () => {
       const ws = new WebSocket(`${w.server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
       teardown.push(() => ws.terminate());
       const frames: string[] = [];
