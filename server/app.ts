@@ -58,6 +58,9 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   const publicOrigin = config.publicUrl ? publicUrl.origin : undefined;
   let gate: SocketGate | undefined;
   const commandLimit = new RateLimiter(config.commandsPerMinute, 60_000);
+  // Any use of a credential (reads too): bounds a leaked or runaway token.
+  const requestLimit = new RateLimiter(config.requestsPerMinute, 60_000);
+  const secureCookies = publicUrl.protocol === 'https:';
   const accord = new Accord({
     db, users, key,
     rpID: publicUrl.hostname,
@@ -76,20 +79,21 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   // Inventories carry whole native configurations; every other body is small.
   web.use('/api/inventories', express.json({ limit: '25mb' }));
   web.use('/api', express.json({ limit: '256kb' }));
-  web.use('/api/auth/oidc', oidcRouter({ users, db, log, sessionTtlMs: config.sessionTtlMs, audit: accord.audit }));
+  web.use('/api/auth/oidc', oidcRouter({ users, db, log, sessionTtlMs: config.sessionTtlMs, audit: accord.audit, secureCookies }));
   web.use('/api', (req, res, next) => {
     if ((req.path === '/health' && req.method === 'GET') || req.path === '/session') return next();
     requireAuth(users)(req, res, next);
   });
   web.use('/api', (req, res, next) => {
     const p = res.locals.principal as Principal | undefined;
+    if (p && !requestLimit.take(p.credential?.hash ?? `user:${p.userId}`)) return next(new AppError('rate_limited', 'too many requests with this credential; slow down'));
     if (p && req.method !== 'GET' && !commandLimit.take(`user:${p.userId}`)) return next(new AppError('rate_limited', 'too many commands; slow down'));
     next();
   });
   web.use('/api', changeRouter(accord));
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
   web.use('/api', apiRouter({
-    users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready, signedOut: (match) => gate?.disconnect(match),
+    users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready, signedOut: (match) => gate?.disconnect(match), secureCookies,
   }));
   web.use(staticWeb(resolve(ROOT, config.webDir)));
   web.use(errorHandler(log));

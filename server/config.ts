@@ -30,6 +30,8 @@ export const defaults = {
   maxSocketsPerUser: 20,
   /** State-changing requests and commands per user per minute. */
   commandsPerMinute: 600,
+  /** Requests of any kind per credential (token or session) per minute. */
+  requestsPerMinute: 3_000,
   /** Where the built web app is served from (relative to the repository root). */
   webDir: 'web/dist',
   /** The URL users open (WebAuthn origin and relying party id come from it). Empty: http://localhost:<port>. */
@@ -53,6 +55,7 @@ const schema = z.object({
   sessionIdleMs: z.coerce.number().int().min(1_000),
   maxSocketsPerUser: z.coerce.number().int().min(1),
   commandsPerMinute: z.coerce.number().int().min(1),
+  requestsPerMinute: z.coerce.number().int().min(1),
   webDir: z.string(),
   publicUrl: z.union([z.literal(''), z.url()]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

@@ -15,6 +15,8 @@ export interface ApiDeps {
   log: Logger;
   sessionTtlMs: number;
   isReady: () => boolean;
+  /** Mark cookies Secure even when TLS ends at a proxy in front (public URL is https). */
+  secureCookies: boolean;
   /** Sessions ended: their live sockets must go too. */
   signedOut: (match: { userId?: number; credentialHash?: string }) => void;
 }
@@ -56,7 +58,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
     if (!principal) throw new AppError('unauthorized', 'wrong username or password');
     const sid = deps.users.openSession(principal.userId, deps.sessionTtlMs);
     res.cookie(SESSION_COOKIE, sid, {
-      httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/', maxAge: deps.sessionTtlMs,
+      httpOnly: true, sameSite: 'lax', secure: req.secure || deps.secureCookies, path: '/', maxAge: deps.sessionTtlMs,
     });
     deps.log.info({ user: principal.username }, 'signed in');
     res.json({ user: publicUser(principal) });

@@ -6,7 +6,7 @@ import { after } from 'node:test';
 import { io } from 'socket.io-client';
 import { createApp, type App } from '../../server/app.ts';
 import { loadConfig, type Config } from '../../server/config.ts';
-import { createLogger } from '../../server/log.ts';
+import { createLogger, type Logger } from '../../server/log.ts';
 import type { Role } from '../../server/auth/roles.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 
@@ -30,10 +30,10 @@ export interface TestServer {
  * From a suite's `before` hook pass the suite's teardown (`(fn) => teardowns.push(fn)`), since an
  * `after` registered inside a hook runs when the hook ends.
  */
-export async function startTestServer(overrides: Partial<Config> = {}, onTeardown: (fn: () => unknown) => void = after): Promise<TestServer> {
+export async function startTestServer(overrides: Partial<Config> = {}, onTeardown: (fn: () => unknown) => void = after, logger?: Logger): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir('accord-test-', onTeardown);
   const config = loadConfig([], {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides, dataDir });
-  const app = createApp(config, createLogger(process.env.ACCORD_TEST_LOG ?? 'silent'));
+  const app = createApp(config, logger ?? createLogger(process.env.ACCORD_TEST_LOG ?? 'silent'));
   const { port } = await app.listen();
   onTeardown(() => app.close());
   return {

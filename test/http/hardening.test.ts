@@ -136,3 +136,47 @@ describe('hardening: headers, CSRF, cross-site WebSocket, limits, sessions, scop
     await assert.rejects(connected(connect(server.url, token)), /too_many_connections/);
   });
 });
+
+describe('hardening: credential rate limit, Secure cookies behind TLS, secrets never logged', () => {
+  it('limits how often one credential may be used, reads included', async () => {
+    const server = await startTestServer({ requestsPerMinute: 5 });
+    const token = await server.user('busy', 'viewer');
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await fetch(`${server.url}/api/changes`, { headers: { authorization: `Bearer ${token}` } })).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    const other = await server.user('calm', 'viewer');
+    assert.equal((await fetch(`${server.url}/api/changes`, { headers: { authorization: `Bearer ${other}` } })).status, 200, 'per credential, not global');
+  });
+
+  it('marks the session cookie Secure when the public URL is https (TLS ends at a proxy)', async () => {
+    const server = await startTestServer({ publicUrl: 'https://accord.example.com' });
+    await server.user('tls', 'reviewer', 'long enough pass');
+    const res = await fetch(`${server.url}/api/session`, {
+      method: 'POST', headers: { 'content-type': 'application/json', origin: 'https://accord.example.com' }, body: JSON.stringify({ username: 'tls', password: 'long enough pass' }),
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('set-cookie')!, /;\s*Secure/i);
+  });
+
+  it('never writes passwords, tokens, cookies or session ids into the log', async () => {
+    const lines: string[] = [];
+    const { Writable } = await import('node:stream');
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    const { createLogger } = await import('../../server/log.ts');
+    const server = await startTestServer({}, undefined, createLogger('trace', sink));
+    const password = 'a very secret password';
+    const token = await server.user('logme', 'reviewer', password);
+    const login = await fetch(`${server.url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json', origin: server.url }, body: JSON.stringify({ username: 'logme', password }) });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    await fetch(`${server.url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json', origin: server.url }, body: JSON.stringify({ username: 'logme', password: `${password}-wrong` }) });
+    await fetch(`${server.url}/api/changes`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"broken":' });
+    await fetch(`${server.url}/api/changes`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: 'http://evil.example' }, body: '{}' });
+    const socket = connect(server.url, token);
+    await connected(socket);
+    socket.emit('doc:message', 'notes:x', new Uint8Array([1, 2, 3]));
+    await new Promise((r) => setTimeout(r, 100));
+    const log = lines.join('');
+    assert.ok(log.length > 200, 'something was logged');
+    for (const secret of [password, token, cookie.split('=')[1]!]) assert.equal(log.includes(secret), false, `leaked ${secret.slice(0, 6)}…`);
+  });
+});

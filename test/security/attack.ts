@@ -70,7 +70,7 @@ export const ORIGIN = 'http://localhost:8080';
 /** A server with users of every role, the Proxmox inventory, rita's change in review and ana's annotation on it. */
 export async function world(onTeardown: (fn: () => unknown) => void, overrides: Partial<Config> = {}): Promise<World> {
   // Compaction is a background rewrite of a document's storage (same content); off here so fingerprints compare content only.
-  const server = await startTestServer({ publicUrl: ORIGIN, commandsPerMinute: 100_000, compactAfterUpdates: 1_000_000, ...overrides } as Partial<Config>, onTeardown);
+  const server = await startTestServer({ publicUrl: ORIGIN, commandsPerMinute: 100_000, requestsPerMinute: 10_000_000, compactAfterUpdates: 1_000_000, ...overrides } as Partial<Config>, onTeardown);
   const names = { root: 'admin', rita: 'reviewer', ana: 'reviewer', ben: 'reviewer', paul: 'approver', vic: 'viewer' } as const;
   const tokens = {} as World['tokens'];
   const api = {} as World['api'];

@@ -75,7 +75,7 @@ describe(`fuzzing: ${SOCKET_FRAMES + HTTP_REQUESTS} seeded frames and requests (
     for (const fn of teardown.reverse()) await fn();
   });
   before(async () => {
-    w = await world((fn) => teardown.push(fn), { commandsPerMinute: 10_000_000 } as never);
+    w = await world((fn) => teardown.push(fn), { commandsPerMinute: 10_000_000, requestsPerMinute: 10_000_000 } as never);
   });
 
   it('crashes nothing, changes nothing, and keeps answering health', { timeout: 90_000 }, async () => {

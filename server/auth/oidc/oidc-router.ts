@@ -21,6 +21,8 @@ export interface OidcRouterDeps {
   users: UserStore;
   db: DatabaseSync;
   log: Logger;
+  /** Mark cookies Secure even when TLS ends at a proxy in front (public URL is https). */
+  secureCookies?: boolean;
   /** Absolute lifetime of the web session opened at the callback (as for password sign-in). */
   sessionTtlMs: number;
   /** Settings; omitted: read from the environment (`loadOidcConfig`). Null: SSO disabled. */
@@ -86,7 +88,7 @@ export function oidcRouter(deps: OidcRouterDeps): express.Router {
       state: flow.state,
       nonce: flow.nonce,
     });
-    res.cookie(FLOW_COOKIE, flowId, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: base, maxAge: FLOW_TTL_MS });
+    res.cookie(FLOW_COOKIE, flowId, { httpOnly: true, sameSite: 'lax', secure: req.secure || deps.secureCookies === true, path: base, maxAge: FLOW_TTL_MS });
     res.set('cache-control', 'no-store');
     res.redirect(302, url.href);
   });
@@ -112,7 +114,7 @@ export function oidcRouter(deps: OidcRouterDeps): express.Router {
       detail: { issuer: identity.issuer, subject: identity.subject, created: result.created, role: result.principal.role, groups: result.groups },
     }));
     const sid = deps.users.openSession(signedIn.principal.userId, deps.sessionTtlMs);
-    res.cookie(SESSION_COOKIE, sid, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/', maxAge: deps.sessionTtlMs });
+    res.cookie(SESSION_COOKIE, sid, { httpOnly: true, sameSite: 'lax', secure: req.secure || deps.secureCookies === true, path: '/', maxAge: deps.sessionTtlMs });
     res.set('cache-control', 'no-store');
     deps.log.info({ user: signedIn.principal.username, created: signedIn.created }, 'signed in with SSO');
     res.redirect(302, '/');
