@@ -11,7 +11,10 @@ import { AppError } from '../protocol/errors.ts';
 import { ChangeStore } from '../store/sqlite/change-store.ts';
 import { AnnotationService } from './annotation-service.ts';
 import { authorize, ChangeService, factsOf, type ChangeEvents } from './change-service.ts';
-import { can } from '../auth/permissions.ts';
+import { can, decide } from '../auth/permissions.ts';
+import { AccessInputError, type BlastRadius, type RenderResult } from '../domain/access/model.ts';
+import { blastRadius } from '../domain/access/blast-radius.ts';
+import { parseChangeSet } from '../domain/access/change-schema.ts';
 import { classifyVotes } from '../domain/review/votes.ts';
 import type { ChangeSummary } from '../store/sqlite/change-store.ts';
 import { CommandRunner } from './command-runner.ts';
@@ -103,6 +106,24 @@ export class Accord {
       if (!can(p, 'change.signoff', { kind: 'change', change: factsOf(change) })) return false;
       return !this.signoffs.list(change).some((s) => s.valid && s.approver === p.username);
     });
+  }
+
+  /** Renders a proposed change set against the imported state and computes its blast radius; writes nothing. */
+  preview(p: Principal, body: unknown): { rendered: RenderResult; blast: BlastRadius; highRisk: boolean } {
+    const d = decide(p, 'change.view');
+    if (!d.allowed) throw new AppError('forbidden', d.reason);
+    const parsed = parseChangeSet(body);
+    if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
+    const backend = this.inventories.backend(parsed.change.backend);
+    const model = this.inventories.model(parsed.change.backend);
+    try {
+      backend.validateChange(model, parsed.change);
+      const blast = blastRadius(backend, model, parsed.change);
+      return { rendered: backend.render(model, parsed.change), blast, highRisk: blast.gained.some((r) => r.highRisk) };
+    } catch (err) {
+      if (err instanceof AccessInputError) throw new AppError('invalid_payload', err.message);
+      throw err;
+    }
   }
 
   /** Replaces the draft's content (REST and CLI users who do not edit the live document). */

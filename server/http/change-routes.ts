@@ -64,6 +64,10 @@ export function changeRouter(accord: Accord): express.Router {
     const change = await accord.changes.create(who(res), req.body, key(req));
     res.status(201).json({ change: accord.view(change.id) });
   });
+  /** What a draft would do, without saving anything: native form and blast radius (the editor's live preview). */
+  r.post('/preview', (req, res) => {
+    res.json(accord.preview(who(res), req.body));
+  });
   r.get('/changes/:id', (req, res) => {
     const view = accord.view(id(req));
     if (!view) throw new AppError('not_found', 'no such change');

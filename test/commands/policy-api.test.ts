@@ -57,3 +57,23 @@ describe('stored policies select and decide live', () => {
     assert.equal(view.policy, 'default');
   });
 });
+
+describe('preview', () => {
+  it('renders and measures a change set without writing anything, and refuses unknown principals', async () => {
+    const server = await startTestServer();
+    const api = apiAs(server.url, await server.user('prev', 'viewer'));
+    await importProxmox(server, await server.user('adm', 'admin'));
+    const count = () => (server.app.db.prepare('SELECT (SELECT count(*) FROM changes) + (SELECT count(*) FROM documents) + (SELECT count(*) FROM audit_log) AS n').get() as { n: number }).n;
+    const before = count();
+    const ok = await api('POST', '/preview', { backend: 'proxmox', items: PROXMOX_CONTENT.items });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    const body = ok.body as { rendered: { text: string }; blast: { gained: { principal: string }[] }; highRisk: boolean };
+    assert.match(body.rendered.text, /pveum acl modify \/vms\/100/);
+    assert.ok(body.blast.gained.some((r) => r.principal === 'carol@ldap'));
+    assert.equal(body.highRisk, true);
+    const bad = await api('POST', '/preview', { backend: 'proxmox', items: [{ id: 'x', op: 'add', grant: { principal: 'nobody@pve', role: 'PVEVMUser', resource: '/vms/100' } }] });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error!.message, /nobody@pve/);
+    assert.equal(count(), before, 'a preview writes nothing');
+  });
+});
