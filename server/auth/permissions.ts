@@ -9,7 +9,7 @@ import { atLeast, type Principal, type Scope } from './roles.ts';
  */
 export const ACTIONS = [
   'notes.read', 'notes.write',
-  'change.create', 'change.view', 'draft.write', 'change.submit', 'change.withdraw',
+  'change.create', 'change.view', 'draft.write', 'change.submit', 'change.withdraw', 'change.invite',
   'change.vote', 'change.recuse', 'change.signoff', 'change.apply',
   'annotation.create', 'annotation.edit', 'annotation.resolve',
   'inventory.read', 'inventory.write', 'passkey.register',
@@ -94,6 +94,10 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       if (!change) return deny('no change');
       if (!['draft', 'in_review', 'approved', 'rejected'].includes(change.status)) return closed(`the change is ${change.status}`);
       return change.requestedBy === p.username || p.role === 'admin' ? allow : deny('only the requester or an admin withdraws');
+    case 'change.invite':
+      if (!change) return deny('no change');
+      if (!AMENDABLE.includes(change.status)) return closed(`the change is ${change.status}`);
+      return change.requestedBy === p.username || p.role === 'admin' ? allow : deny('only the requester or an admin invites co-authors');
     case 'change.vote':
       if (!change) return deny('no change');
       if (change.status !== 'in_review') return closed(`votes are closed: the change is ${change.status}`);

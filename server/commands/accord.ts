@@ -48,11 +48,13 @@ export class Accord {
   readonly annotations: AnnotationService;
   readonly signoffs: SignOffService;
   readonly #key: ServerKey;
+  readonly #users: UserStore;
   readonly #runner: CommandRunner;
   #events: ChangeEvents | undefined;
 
   constructor(o: AccordOptions) {
     this.#key = o.key;
+    this.#users = o.users;
     this.store = new ChangeStore(o.db);
     this.audit = new AuditLog(o.db, o.key);
     this.inventories = new Inventories(this.store);
@@ -106,6 +108,11 @@ export class Accord {
       if (!can(p, 'change.signoff', { kind: 'change', change: factsOf(change) })) return false;
       return !this.signoffs.list(change).some((s) => s.valid && s.approver === p.username);
     });
+  }
+
+  /** Is `username` an enabled Accord user who may write changes (reviewer or above)? */
+  isWriter(username: string): boolean {
+    return this.#users.reviewers().some((u) => u.username === username && u.role !== 'viewer');
   }
 
   /** Renders a proposed change set against the imported state and computes its blast radius; writes nothing. */

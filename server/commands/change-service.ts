@@ -198,6 +198,24 @@ export class ChangeService {
     return result;
   }
 
+  /**
+   * Adds a co-author: they edit the draft and submit revisions, and like every author never approve or
+   * sign off the change. `exists` says whether the username is an Accord user who may request changes.
+   */
+  invite(p: Principal, id: string, username: string, exists: (username: string) => boolean, key?: string): StatusResult {
+    const result = this.#runner.run(p, 'change.invite', id, key, () => {
+      const { change, version } = this.load(id);
+      authorize(p, 'change.invite', change);
+      if (!exists(username)) throw new AppError('invalid_payload', `no reviewer "${username}" to invite`);
+      if (change.authors.includes(username)) throw new AppError('conflict', `${username} is already an author`);
+      change.authors.push(username);
+      this.#store.save(change, version);
+      return { result: { id, status: change.status }, detail: { author: username } };
+    });
+    this.#events.changed(id, 'author:added', { author: username });
+    return result;
+  }
+
   withdraw(p: Principal, id: string, key?: string): StatusResult {
     return this.#transition(p, id, 'change.withdraw', 'withdrawn', key, {});
   }

@@ -90,6 +90,11 @@ export function changeRouter(accord: Accord): express.Router {
     }, key(req));
     res.status(201).json({ change: accord.view(id(req)) });
   });
+  r.post('/changes/:id/authors', (req, res) => {
+    const body = parse(z.strictObject({ username: z.string().min(1).max(64) }), req.body);
+    accord.changes.invite(who(res), id(req), body.username, (name) => accord.isWriter(name), key(req));
+    res.status(201).json({ change: accord.view(id(req)) });
+  });
   r.post('/changes/:id/recusals', (req, res) => {
     accord.changes.recuse(who(res), id(req), parse(ReasonBody, req.body).reason, key(req));
     res.status(201).json({ change: accord.view(id(req)) });

@@ -29,7 +29,7 @@ export type ClientToServerEvents = {
 
 /** Facts the server broadcasts after a command committed (to the change's review room and the `changes` room). */
 export const FACTS = [
-  'change:created', 'revision:submitted', 'vote:recorded', 'reviewer:recused', 'status:changed',
+  'change:created', 'author:added', 'revision:submitted', 'vote:recorded', 'reviewer:recused', 'status:changed',
   'annotation:created', 'annotation:edited', 'annotation:deleted', 'annotation:resolved', 'signoff:recorded',
 ] as const;
 export type FactName = (typeof FACTS)[number];

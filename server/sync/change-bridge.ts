@@ -52,7 +52,8 @@ export class ChangeBridge implements ChangeEvents {
   changed(changeId: string, fact: FactName, detail: Record<string, unknown>): void {
     const view = this.#view(changeId);
     this.#io.to(`review:${changeId}`).to(CHANGES_ROOM).emit(fact, { ...detail, changeId, ...(view ? { status: view.status } : {}) });
-    if (view && this.#lastStatus.get(changeId) !== view.status) {
+    if (fact === 'author:added') this.#sync.readmit(`draft:${changeId}`); // the new author may now write
+    else if (view && this.#lastStatus.get(changeId) !== view.status) {
       if (this.#lastStatus.has(changeId)) this.#sync.readmit(`draft:${changeId}`); // draft rights follow the status
       this.#lastStatus.set(changeId, view.status);
     }

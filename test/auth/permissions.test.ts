@@ -49,6 +49,12 @@ const EXPECT: Record<ActionName, Row> = {
     other: 'viewer:- reviewer:- approver:- admin:DRAJ',
     recused: 'viewer:- reviewer:- approver:- admin:DRAJ',
   },
+  'change.invite': {
+    own: 'viewer:DRAJ reviewer:DRAJ approver:DRAJ admin:DRAJ',
+    author: 'viewer:- reviewer:- approver:- admin:DRAJ',
+    other: 'viewer:- reviewer:- approver:- admin:DRAJ',
+    recused: 'viewer:- reviewer:- approver:- admin:DRAJ',
+  },
   'change.vote': {
     own: 'viewer:- reviewer:R approver:R admin:R',
     author: 'viewer:- reviewer:R approver:R admin:R',

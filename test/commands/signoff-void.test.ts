@@ -68,3 +68,42 @@ describe('editing after sign-off voids it; "waiting for me" lists', () => {
     assert.equal(v.rules.requireRejectReason, true);
   });
 });
+
+describe('co-authors', () => {
+  it('the requester invites a co-author who may then edit the draft live; the co-author never approves', async () => {
+    const teardown: (() => unknown)[] = [];
+    after(async () => {
+      for (const fn of teardown.reverse()) await fn();
+    });
+    const server = await startTestServer({}, (fn) => teardown.push(fn));
+    const tokens: Record<string, string> = {};
+    for (const [name, role] of [['rita', 'reviewer'], ['cole', 'reviewer'], ['ana', 'reviewer'], ['vic', 'viewer']] as const) tokens[name] = await server.user(name, role);
+    const api = (who: string) => apiAs(server.url, tokens[who]!);
+    await importProxmox(server, await server.user('adm', 'admin'));
+    const id = ((await api('rita')('POST', '/changes', PROXMOX_CONTENT)).body as { change: ReviewView }).change.id;
+
+    const { connect, connected } = await import('../helpers/server.ts');
+    const { SocketProvider } = await import('../../web/lib/socket-provider.ts');
+    const socket = connect(server.url, tokens.cole!, {}, (fn) => teardown.push(fn));
+    await connected(socket);
+    const draft = new SocketProvider(socket, `draft:${id}`);
+    teardown.push(() => draft.destroy());
+    await draft.whenSynced();
+    assert.equal(draft.access, 'read', 'not an author yet: the draft is read-only');
+
+    assert.equal((await api('ana')('POST', `/changes/${id}/authors`, { username: 'cole' })).status, 403, 'only the requester invites');
+    assert.equal((await api('rita')('POST', `/changes/${id}/authors`, { username: 'vic' })).status, 400, 'viewers cannot author');
+    assert.equal((await api('rita')('POST', `/changes/${id}/authors`, { username: 'nobody' })).status, 400);
+    const invited = await api('rita')('POST', `/changes/${id}/authors`, { username: 'cole' });
+    assert.equal(invited.status, 201);
+    assert.deepEqual((invited.body as { change: ReviewView }).change.authors, ['rita', 'cole']);
+    const { until } = await import('../helpers/server.ts');
+    await until(() => draft.access === 'write', 're-admitted as a writer');
+    draft.doc.getText('justification').insert(0, 'Co-authored. ');
+    await draft.whenAcked();
+    assert.equal((await api('cole')('POST', `/changes/${id}/submit`)).status, 201);
+    const view = ((await api('rita')('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
+    assert.match(view.revisions[0]!.content.justification, /^Co-authored\. /);
+    assert.equal((await api('cole')('POST', `/changes/${id}/votes`, { choice: 'approve' })).status, 403, 'an author never approves');
+  });
+});
