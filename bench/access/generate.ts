@@ -8,16 +8,11 @@ import type { AccessModel, Backend, ChangeItem, ChangeSet, Grant, GrantSpec, Nat
 import { knownActions, nativeOf } from '../../server/backends/libvirt/native.ts';
 import { renderRulesFile } from '../../server/backends/libvirt/rules-file.ts';
 import { backend as libvirtBackend } from '../../server/backends/libvirt/index.ts';
+import { mulberry32 } from '../../test/helpers/rng.ts';
 
-/** mulberry32: the same data on every run. */
+/** Seeded (mulberry32): the same data on every run. */
 export function rng(seed: number): { next: () => number; int: (n: number) => number; pick: <T>(xs: readonly T[]) => T; chance: (p: number) => boolean } {
-  let s = seed;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number): number => Math.floor(next() * n);
   return { next, int, pick: (xs) => xs[int(xs.length)]!, chance: (p) => next() < p };
 }

@@ -2,6 +2,10 @@
 import * as Y from 'yjs';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mulberry32 } from '../../test/helpers/rng.ts';
+
+/** Deterministic PRNG so every server gets byte-identical fixtures. */
+export const rng = mulberry32;
 
 export const SERVER_NAMES = ['accord', 'ywebsocket', 'hocuspocus'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
@@ -28,17 +32,6 @@ export interface ServerStats {
   docs: number;
 }
 
-/** Deterministic PRNG (mulberry32) so every server gets byte-identical fixtures. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = 'allow deny vm host cluster datastore network role admin read write power console snapshot clone migrate folder pool tag policy'.split(' ');
 

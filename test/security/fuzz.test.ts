@@ -5,6 +5,7 @@ import { COMMANDS } from '../../server/protocol/events.ts';
 import { frameSync, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { concrete, fingerprint, healthy, outcome, restRoutes, socketAs, world, type World } from './attack.ts';
+import { mulberry32 } from '../helpers/rng.ts';
 
 /** Seeded, so a failure reproduces: ACCORD_FUZZ_SEED=<n> reruns one sequence. */
 const SEED = Number(process.env.ACCORD_FUZZ_SEED ?? 20_260_301);
@@ -12,16 +13,6 @@ const SOCKET_FRAMES = 80_000;
 const HTTP_REQUESTS = 20_000;
 const BATCH = 1_000;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const KEYS = ['changeId', 'choice', 'revision', 'annotationId', 'body', 'reason', 'content', 'idempotencyKey', 'annotation', 'anchor',
   'kind', 'itemId', 'resolved', 'voter', 'role', '__proto__', 'constructor', 'prototype', 'toString', 'response', 'files', 'yaml', ''];

@@ -14,21 +14,12 @@ import { objectsOf, type Inventory } from '../../../server/backends/libvirt/inve
 import { nativeOf, knownActions } from '../../../server/backends/libvirt/native.ts';
 import { orderGrants } from '../../../server/backends/libvirt/rules-file.ts';
 import { LIBVIRT_POLICY, oracleUnavailable, startOracle, type PkResult } from './polkit-harness.ts';
+import { mulberry32 as rng } from '../../helpers/rng.ts';
 
 const USERS = ['accord-alice', 'accord-bob', 'accord-carol', 'accord-dave'];
 const GROUPS = ['accord-ops', 'accord-dev'];
 const CASES = 400;
 
-/** mulberry32: a fixed-seed generator so every run checks the same cases. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function inventory(): Inventory {
   const id = (args: string[]): string => execFileSync('id', args, { encoding: 'utf8' }).trim();
