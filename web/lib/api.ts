@@ -1,5 +1,6 @@
 import type { ErrorBody } from '../../server/protocol/errors.ts';
-import type { ChangeSummary, ReviewView } from './types.ts';
+import type { ChangeItem, ChangeSummary, EvidencePack, Inventory, Preview, ReviewView } from './types.ts';
+import { newIdempotencyKey } from './idempotency.ts';
 
 export interface User {
   id: number;
@@ -15,11 +16,11 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
   const res = await fetch(`/api${path}`, {
     method,
     credentials: 'same-origin',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status === 204) return undefined as T;
@@ -56,4 +57,31 @@ export const api = {
   signOffOptions: (id: string) => call<{ options: unknown }>('POST', `/changes/${encodeURIComponent(id)}/signoffs/options`).then((r) => r.options),
   signOff: (id: string, response: unknown) =>
     call<{ receipt: { revisionHash: string; signedAt?: string }; seen: Record<string, unknown> }>('POST', `/changes/${encodeURIComponent(id)}/signoffs`, { response }),
+  /** Creates a change in `draft` (reviewer+); the key makes a double click create one change, not two. */
+  createChange: (content: NewChangeContent, key: string = newIdempotencyKey()) =>
+    call<{ change: ReviewView }>('POST', '/changes', content, { 'idempotency-key': key }).then((r) => r.change),
+  inviteAuthor: (id: string, username: string) =>
+    call<{ change: ReviewView }>('POST', `/changes/${encodeURIComponent(id)}/authors`, { username }, { 'idempotency-key': newIdempotencyKey() }).then((r) => r.change),
+  inventory: (backend: string) => call<Inventory>('GET', `/inventories/${encodeURIComponent(backend)}`),
+  preview: (backend: string, items: ChangeItem[], signal?: AbortSignal) => callPreview(backend, items, signal),
+  evidence: (id: string) => call<EvidencePack>('GET', `/changes/${encodeURIComponent(id)}/evidence?format=json`),
 };
+
+/** The minimal content `POST /api/changes` accepts: a title, a backend, and nothing else yet. */
+export interface NewChangeContent {
+  title: string;
+  justification: string;
+  backend: string;
+  items: ChangeItem[];
+}
+
+async function callPreview(backend: string, items: ChangeItem[], signal?: AbortSignal): Promise<Preview> {
+  const res = await fetch('/api/preview', {
+    method: 'POST', credentials: 'same-origin', signal,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ backend, items }),
+  });
+  const json = (await res.json()) as Preview & { error?: ErrorBody };
+  if (!res.ok) throw new ApiError(json.error ?? { code: 'internal', message: res.statusText });
+  return json;
+}

@@ -49,6 +49,9 @@ export class Router {
 export type Route =
   | { page: 'home' }
   | { page: 'review'; changeId: string }
+  | { page: 'new-change' }
+  | { page: 'edit'; changeId: string }
+  | { page: 'evidence'; changeId: string }
   | { page: 'notes'; name: string }
   | { page: 'not-found' };
 
@@ -57,6 +60,11 @@ const NAME = '([A-Za-z0-9][A-Za-z0-9._-]{0,127})';
 /** Which page a path shows. */
 export function matchRoute(path: string): Route {
   if (path === '/' || path === '') return { page: 'home' };
+  if (/^\/changes\/new\/?$/.test(path)) return { page: 'new-change' };
+  const edit = new RegExp(`^/changes/${NAME}/edit/?$`).exec(path);
+  if (edit) return { page: 'edit', changeId: edit[1]! };
+  const evidence = new RegExp(`^/changes/${NAME}/evidence/?$`).exec(path);
+  if (evidence) return { page: 'evidence', changeId: evidence[1]! };
   const review = new RegExp(`^/changes/${NAME}/?$`).exec(path);
   if (review) return { page: 'review', changeId: review[1]! };
   const notes = new RegExp(`^/notes/${NAME}/?$`).exec(path);

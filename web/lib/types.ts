@@ -19,3 +19,22 @@ export interface ChangeSummary {
   requestedBy: string;
   updatedAt: string;
 }
+export type { EvidencePack } from '../../server/audit/evidence.ts';
+export type { ChangeRequest } from '../../server/domain/review/types.ts';
+export type { RenderResult, BlastRadius } from '../../server/domain/access/model.ts';
+
+/** `GET /api/inventories/:backend`: what autocompletion offers. */
+export interface Inventory {
+  backend: string;
+  principals: { id: string; kind: string }[];
+  resources: { id: string; kind: string }[];
+  roles: string[];
+  warnings: { file?: string; line?: number; message: string }[];
+}
+
+/** `POST /api/preview`: what a draft would do, written nowhere. */
+export interface Preview {
+  rendered: import('../../server/domain/access/model.ts').RenderResult;
+  blast: import('../../server/domain/access/model.ts').BlastRadius;
+  highRisk: boolean;
+}

@@ -1,6 +1,7 @@
 import { createSubscriber } from 'svelte/reactivity';
 import * as Y from 'yjs';
 import { SocketProvider, type AccordSocket, type ProviderStatus } from '../lib/socket-provider.ts';
+import { applyTextEdit } from '../lib/ytext.ts';
 
 /** A live `notes:` document: its text, its connection state and who else is here. */
 export class NotesState {
@@ -63,17 +64,7 @@ export class NotesState {
 
   /** Applies the user's edit as the smallest delete + insert between the old and new text. */
   edit(next: string): void {
-    const prev = this.#text.toString();
-    if (next === prev) return;
-    let start = 0;
-    while (start < prev.length && start < next.length && prev[start] === next[start]) start++;
-    let endPrev = prev.length;
-    let endNext = next.length;
-    while (endPrev > start && endNext > start && prev[endPrev - 1] === next[endNext - 1]) endPrev--, endNext--;
-    this.#provider.doc.transact(() => {
-      if (endPrev > start) this.#text.delete(start, endPrev - start);
-      if (endNext > start) this.#text.insert(start, next.slice(start, endNext));
-    });
+    applyTextEdit(this.#text, next);
   }
 
   dispose(): void {

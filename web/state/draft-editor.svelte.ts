@@ -1,0 +1,386 @@
+import * as Y from 'yjs';
+import { createSubscriber } from 'svelte/reactivity';
+import { SocketProvider, type ProviderStatus } from '../lib/socket-provider.ts';
+import { applyTextEdit } from '../lib/ytext.ts';
+import { api, ApiError, type User } from '../lib/api.ts';
+import type { ChangeItem, Inventory, Preview, ReviewView } from '../lib/types.ts';
+import type { LiveConnection } from './live-connection.svelte.ts';
+import type { CommandOutcome } from './command-queue.svelte.ts';
+
+/** How long the editor waits after the last keystroke before asking for a preview. */
+const PREVIEW_DEBOUNCE_MS = 250;
+
+export interface Editor {
+  clientId: number;
+  name: string;
+  role: string;
+  /** What they are editing: an item id, or a field name (`title`, `justification`, ...). */
+  editing: string | null;
+  isMe: boolean;
+}
+
+/** A refusal from the preview, attached to the item it names when it names one. */
+export interface Problem {
+  itemId: string | null;
+  message: string;
+}
+
+/** A blank grant for a new item: the user fills it in; the preview says what is still missing. */
+export function blankGrant(): ChangeItem & { op: 'add' } {
+  return { id: '', op: 'add', grant: { principal: '', privileges: ['vm.view'], resource: '', propagate: false, effect: 'allow' } };
+}
+
+/**
+ * One live draft (`draft:<changeId>`, docs/protocol.md): its authors edit meta, justification and
+ * items together; every edit refreshes the native-form and blast-radius preview (debounced
+ * `POST /api/preview`). Submitting is a command (`change:submit`) through the command queue.
+ */
+export class DraftEditor {
+  readonly changeId: string;
+  readonly me: User;
+  readonly #live: LiveConnection;
+  readonly #provider: SocketProvider;
+  readonly #meta: Y.Map<unknown>;
+  readonly #text: Y.Text;
+  readonly #items: Y.Array<ChangeItem>;
+  readonly #subscribeDoc = createSubscriber((update) => {
+    const doc = this.#provider.doc;
+    doc.on('update', update);
+    return () => doc.off('update', update);
+  });
+  readonly #subscribeProvider = createSubscriber((update) => this.#provider.subscribe(update));
+  readonly #subscribePresence = createSubscriber((update) => {
+    this.#provider.awareness.on('change', update);
+    return () => this.#provider.awareness.off('change', update);
+  });
+  #view = $state.raw<ReviewView | null>(null);
+  #inventory = $state.raw<Inventory | null>(null);
+  #preview = $state.raw<Preview | null>(null);
+  #problems = $state.raw<Problem[]>([]);
+  #isPreviewing = $state(false);
+  #isSubmitting = $state(false);
+  #submitError = $state<string | null>(null);
+  #inviteResult = $state<{ ok: boolean; message: string } | null>(null);
+  #editing: string | null = null;
+  #inventoryFor = '';
+  #previewTimer: ReturnType<typeof setTimeout> | undefined;
+  #previewAbort: AbortController | null = null;
+  #previewGeneration = 0;
+  #stopFacts: () => void;
+
+  constructor(changeId: string, me: User, live: LiveConnection) {
+    this.changeId = changeId;
+    this.me = me;
+    this.#live = live;
+    this.#provider = new SocketProvider(live.socket, `draft:${changeId}`);
+    const doc = this.#provider.doc;
+    this.#meta = doc.getMap('meta');
+    this.#text = doc.getText('justification');
+    this.#items = doc.getArray('items');
+    this.#provider.awareness.setLocalStateField('editing', null);
+    // Plain Yjs observers, not $effect: the preview follows the document, whoever edited it.
+    this.#items.observeDeep(this.#onItemsChanged);
+    this.#meta.observe(this.#onMetaChanged);
+    this.#stopFacts = live.onFacts((name, fact) => {
+      if (name === 'connected' || fact?.changeId === this.changeId) void this.#loadView();
+    });
+    void this.#loadView();
+  }
+
+  // ---- reading ----
+  #metaField<T>(key: string): T | undefined {
+    this.#subscribeDoc();
+    return this.#meta.get(key) as T | undefined;
+  }
+  get status(): ProviderStatus {
+    this.#subscribeProvider();
+    return this.#provider.status;
+  }
+  get isLoaded(): boolean {
+    return this.status === 'synced' || this.#metaField<string>('backend') !== undefined;
+  }
+  get loadError(): string | null {
+    this.#subscribeProvider();
+    return this.#provider.status === 'refused' ? (this.#provider.lastError?.message ?? 'refused') : null;
+  }
+  get canEdit(): boolean {
+    this.#subscribeProvider();
+    return this.#provider.access === 'write';
+  }
+  get unsaved(): number {
+    this.#subscribeProvider();
+    return this.#provider.unacked;
+  }
+  get title(): string {
+    return this.#metaField<string>('title') ?? '';
+  }
+  get backend(): string {
+    return this.#metaField<string>('backend') ?? '';
+  }
+  get ticket(): string {
+    return this.#metaField<string>('ticket') ?? '';
+  }
+  get durationHours(): number | undefined {
+    return this.#metaField<number>('durationHours');
+  }
+  get environment(): string[] {
+    return this.#metaField<string[]>('environment') ?? [];
+  }
+  get justification(): string {
+    this.#subscribeDoc();
+    return this.#text.toString();
+  }
+  get items(): ChangeItem[] {
+    this.#subscribeDoc();
+    return this.#items.toJSON() as ChangeItem[];
+  }
+  get inventory(): Inventory | null {
+    return this.#inventory;
+  }
+  get preview(): Preview | null {
+    return this.#preview;
+  }
+  get problems(): Problem[] {
+    return this.#problems;
+  }
+  /** Refusals that name no item (they are shown above the preview). */
+  readonly generalProblems = $derived(this.#problems.filter((p) => p.itemId === null));
+  get isPreviewing(): boolean {
+    return this.#isPreviewing;
+  }
+  get isSubmitting(): boolean {
+    return this.#isSubmitting;
+  }
+  get submitError(): string | null {
+    return this.#submitError;
+  }
+  get inviteResult() {
+    return this.#inviteResult;
+  }
+  get changeStatus(): string {
+    return this.#view?.status ?? '';
+  }
+  get requestedBy(): string {
+    return this.#view?.requestedBy ?? '';
+  }
+  get authors(): string[] {
+    return this.#view?.authors ?? [];
+  }
+  get revisionCount(): number {
+    return this.#view?.revisions.length ?? 0;
+  }
+  /** The requester (or an admin) invites co-authors (server/auth/permissions.ts `change.invite`). */
+  get canInvite(): boolean {
+    return this.canEdit && (this.requestedBy === this.me.username || this.me.role === 'admin');
+  }
+  problemsFor(itemId: string): Problem[] {
+    return this.#problems.filter((p) => p.itemId === itemId);
+  }
+  get editors(): Editor[] {
+    this.#subscribePresence();
+    const out: Editor[] = [];
+    for (const [clientId, state] of this.#provider.awareness.getStates()) {
+      const s = state as { user?: { name?: string; role?: string }; editing?: string | null };
+      const isMe = clientId === this.#provider.doc.clientID;
+      const name = isMe ? this.me.username : s.user?.name;
+      if (name) out.push({ clientId, name, role: isMe ? this.me.role : (s.user?.role ?? ''), editing: s.editing ?? null, isMe });
+    }
+    return out.sort((a, b) => Number(b.isMe) - Number(a.isMe) || a.name.localeCompare(b.name));
+  }
+
+  // ---- editing (each a small Yjs transaction) ----
+  setTitle(title: string): void {
+    this.#meta.set('title', title);
+  }
+  setTicket(ticket: string): void {
+    if (ticket) this.#meta.set('ticket', ticket);
+    else this.#meta.delete('ticket');
+  }
+  setDurationHours(hours: number | undefined): void {
+    if (hours !== undefined && Number.isFinite(hours) && hours > 0) this.#meta.set('durationHours', hours);
+    else this.#meta.delete('durationHours');
+  }
+  addEnvironmentTag(tag: string): void {
+    const clean = tag.trim();
+    if (!clean || this.environment.includes(clean)) return;
+    this.#meta.set('environment', [...this.environment, clean]);
+  }
+  removeEnvironmentTag(tag: string): void {
+    const rest = this.environment.filter((t) => t !== tag);
+    if (rest.length) this.#meta.set('environment', rest);
+    else this.#meta.delete('environment');
+  }
+  editJustification(next: string): void {
+    applyTextEdit(this.#text, next);
+  }
+
+  /** Appends a new item with the next free id (`i1`, `i2`, ...) and returns that id. */
+  addItem(): string {
+    const taken = new Set(this.#items.toArray().map((i) => i.id));
+    let n = this.#items.length + 1;
+    while (taken.has(`i${n}`)) n++;
+    const item = { ...blankGrant(), id: `i${n}` };
+    this.#items.push([item]);
+    return item.id;
+  }
+  removeItem(itemId: string): void {
+    const index = this.#items.toArray().findIndex((i) => i.id === itemId);
+    if (index >= 0) this.#items.delete(index, 1);
+  }
+  /** Replaces one item (the array holds plain objects: an edit is a delete and an insert in one transaction). */
+  updateItem(itemId: string, next: ChangeItem): void {
+    const index = this.#items.toArray().findIndex((i) => i.id === itemId);
+    if (index < 0) return;
+    this.#provider.doc.transact(() => {
+      this.#items.delete(index, 1);
+      this.#items.insert(index, [next]);
+    });
+  }
+
+  /** Tells the other editors what I am editing (volatile presence). */
+  focusOn(what: string | null): void {
+    if (this.#editing === what) return;
+    this.#editing = what;
+    this.#provider.awareness.setLocalStateField('editing', what);
+  }
+
+  async invite(username: string): Promise<void> {
+    this.#inviteResult = null;
+    try {
+      const view = await api.inviteAuthor(this.changeId, username.trim());
+      this.#view = view;
+      this.#inviteResult = { ok: true, message: `${username.trim()} is now an author and can edit this draft.` };
+    } catch (err) {
+      this.#inviteResult = { ok: false, message: err instanceof ApiError ? err.message : 'Accord is not reachable' };
+    }
+  }
+
+  /**
+   * Submits the draft as the next revision. Waits until every edit is durably stored first: the
+   * server snapshots the document it holds, so an edit still in flight would be left out.
+   */
+  async submit(): Promise<CommandOutcome> {
+    this.#isSubmitting = true;
+    this.#submitError = null;
+    try {
+      await this.#provider.whenAcked();
+      const outcome = await this.#live.commands.send('change:submit', { changeId: this.changeId }, `Submit ${this.changeId}`);
+      if (!outcome.ok) {
+        this.#submitError = outcome.error.message;
+        // Shown here, next to the button; not again in the global list of refused commands.
+        for (const r of this.#live.commands.refused) if (r.name === 'change:submit' && r.payload.changeId === this.changeId) this.#live.commands.dismissRefusal(r.key);
+      }
+      return outcome;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : 'The submit failed';
+      this.#submitError = message;
+      return { ok: false, error: { code: 'internal', message } };
+    } finally {
+      this.#isSubmitting = false;
+    }
+  }
+
+  // ---- background ----
+  async #loadView(): Promise<void> {
+    try {
+      this.#view = await api.change(this.changeId);
+    } catch {
+      // The document join reports access problems; the view only adds authors and status.
+    }
+  }
+
+  #onMetaChanged = (): void => {
+    const backend = this.#meta.get('backend');
+    if (typeof backend === 'string' && backend !== this.#inventoryFor) {
+      this.#inventoryFor = backend;
+      api.inventory(backend).then((inv) => (this.#inventory = inv), () => (this.#inventory = null));
+    }
+    this.#schedulePreview();
+  };
+
+  #onItemsChanged = (): void => {
+    this.#repairDuplicateIds();
+    this.#schedulePreview();
+  };
+
+  /**
+   * Two authors editing one item at the same moment each delete it and insert their version: both
+   * inserts survive the merge. Every client repairs that the same way (deterministic, so the repairs
+   * converge): an identical copy is dropped, a different one gets the next free `<id>-<n>` so neither
+   * edit is lost silently.
+   */
+  #repairDuplicateIds(): void {
+    if (this.#provider.access !== 'write' || this.#provider.status !== 'synced') return;
+    const all = this.#items.toArray();
+    const seen = new Map<string, ChangeItem>();
+    const taken = new Set(all.map((i) => i.id));
+    const fixes: { index: number; replacement: ChangeItem | null }[] = [];
+    all.forEach((item, index) => {
+      const first = seen.get(item.id);
+      if (!first) return void seen.set(item.id, item);
+      if (JSON.stringify(first) === JSON.stringify(item)) return void fixes.push({ index, replacement: null });
+      let n = 2;
+      while (taken.has(`${item.id}-${n}`)) n++;
+      taken.add(`${item.id}-${n}`);
+      fixes.push({ index, replacement: { ...item, id: `${item.id}-${n}` } });
+    });
+    if (!fixes.length) return;
+    this.#provider.doc.transact(() => {
+      for (const fix of fixes.reverse()) {
+        this.#items.delete(fix.index, 1);
+        if (fix.replacement) this.#items.insert(fix.index, [fix.replacement]);
+      }
+    });
+  }
+
+  #schedulePreview(): void {
+    clearTimeout(this.#previewTimer);
+    this.#previewTimer = setTimeout(() => void this.#runPreview(), PREVIEW_DEBOUNCE_MS);
+  }
+
+  async #runPreview(): Promise<void> {
+    const backend = this.#meta.get('backend');
+    if (typeof backend !== 'string') return;
+    const items = this.#items.toJSON() as ChangeItem[];
+    const generation = ++this.#previewGeneration;
+    this.#previewAbort?.abort();
+    const abort = (this.#previewAbort = new AbortController());
+    this.#isPreviewing = true;
+    try {
+      const preview = await api.preview(backend, items, abort.signal);
+      if (generation !== this.#previewGeneration) return;
+      this.#preview = preview;
+      this.#problems = [];
+    } catch (err) {
+      if (generation !== this.#previewGeneration) return;
+      // The preview keeps showing the last good result; the refusal is shown next to its item.
+      this.#problems = err instanceof ApiError ? toProblems(err.message, items) : [{ itemId: null, message: 'The preview is not reachable right now.' }];
+    } finally {
+      if (generation === this.#previewGeneration) this.#isPreviewing = false;
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.#previewTimer);
+    this.#previewAbort?.abort();
+    this.#stopFacts();
+    this.#items.unobserveDeep(this.#onItemsChanged);
+    this.#meta.unobserve(this.#onMetaChanged);
+    this.#provider.destroy();
+  }
+}
+
+/**
+ * Splits the server's refusal into problems and attaches each to an item: backends name the item
+ * (`change item i3: unknown user ...`), the schema names its index (`items.2.grant.principal: ...`).
+ */
+export function toProblems(message: string, items: readonly ChangeItem[]): Problem[] {
+  return message.split('; ').map((part) => {
+    const named = /^change item (\S+?): (.*)$/s.exec(part);
+    if (named && items.some((i) => i.id === named[1])) return { itemId: named[1]!, message: named[2]! };
+    const indexed = /^items\.(\d+)\.?(.*)$/s.exec(part);
+    const item = indexed ? items[Number(indexed[1])] : undefined;
+    if (indexed && item) return { itemId: item.id, message: indexed[2]!.replace(/^(grant|from|to)\./, '$1 ') };
+    return { itemId: null, message: part };
+  });
+}
