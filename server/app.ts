@@ -25,6 +25,7 @@ import { originGuard, securityHeaders } from './http/security.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { SocketGate } from './sync/socket-auth.ts';
 import { oidcRouter } from './auth/oidc/index.ts';
+import { frameParser } from './protocol/frame-parser.ts';
 import { AppError } from './protocol/errors.ts';
 import type { Principal } from './auth/roles.ts';
 
@@ -103,6 +104,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   http.keepAliveTimeout = 5_000;
   const io: AccordServer = new Server(http, {
     serveClient: false,
+    parser: frameParser, // one WebSocket frame per binary event (server/protocol/frame-parser.ts)
     maxHttpBufferSize: config.maxMessageBytes + 4_096, // room for the event name and doc id around a full-size message
     cors: undefined, // same origin only
     connectTimeout: 10_000, // a connection that does not complete its handshake is dropped

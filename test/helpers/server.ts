@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../../server/config.ts';
 import { createLogger, type Logger } from '../../server/log.ts';
 import type { Role } from '../../server/auth/roles.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
+import { frameParser } from '../../server/protocol/frame-parser.ts';
 
 export function tempDir(prefix = 'accord-test-', onTeardown: (fn: () => unknown) => void = after): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -48,6 +49,7 @@ export function connect(url: string, token: string | undefined, extra: { cookie?
   const socket: AccordSocket = io(url, {
     auth: token === undefined ? {} : { token },
     transports: ['websocket'],
+    parser: frameParser,
     reconnectionDelay: 50,
     reconnectionDelayMax: 200,
     forceNew: true,

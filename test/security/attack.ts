@@ -15,6 +15,7 @@ import type { Config } from '../../server/config.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { frameParser } from '../../server/protocol/frame-parser.ts';
 
 export type Api = ReturnType<typeof apiAs>;
 
@@ -157,6 +158,7 @@ export function socketAs(url: string, opts: { token?: unknown; cookie?: string; 
   if (opts.cookie) headers.cookie = opts.cookie;
   if (opts.origin) headers.origin = opts.origin;
   const socket: AccordSocket = ioClient(url, {
+    parser: frameParser,
     auth: opts.token === undefined ? {} : { token: opts.token as string },
     transports: ['websocket'], forceNew: true, reconnection: false, extraHeaders: headers,
   });

@@ -11,6 +11,7 @@ import { sanitiseName } from '../../server/auth/oidc/oidc-users.ts';
 import { errorHandler } from '../../server/http/routes.ts';
 import { createLogger } from '../../server/log.ts';
 import { connected, startTestServer, type TestServer } from '../helpers/server.ts';
+import { frameParser } from '../../server/protocol/frame-parser.ts';
 
 /**
  * End to end against a real OpenID provider (oidc-provider on 127.0.0.1:0): the browser is played by
@@ -168,7 +169,7 @@ describe('OIDC single sign-on against a real provider', () => {
     assert.equal(server.app.users.reviewers().find((r) => r.username === 'alice')?.role, 'admin', 'the local admin is untouched');
 
     // Same-origin, as a browser on Accord's page sends it (cookie handshakes from other origins are refused).
-    const socket = io(server.url, { transports: ['websocket'], forceNew: true, reconnection: false, extraHeaders: { cookie, origin: server.url } });
+    const socket = io(server.url, { transports: ['websocket'], parser: frameParser, forceNew: true, reconnection: false, extraHeaders: { cookie, origin: server.url } });
     teardown.push(() => socket.disconnect());
     await connected(socket);
     const ack = await socket.timeout(5_000).emitWithAck('vote:cast', { changeId: 'nope', choice: 'approve', revision: 1 });
