@@ -11,14 +11,7 @@ export type { Fact, FactName, CommandName } from '../../server/protocol/events.t
 export type { ErrorBody } from '../../server/protocol/errors.ts';
 
 /** One row of `GET /api/changes`. */
-export interface ChangeSummary {
-  id: string;
-  title: string;
-  status: string;
-  backend: string;
-  requestedBy: string;
-  updatedAt: string;
-}
+export type { ChangeSummary } from '../../server/store/sqlite/change-store.ts';
 export type { EvidencePack } from '../../server/audit/evidence.ts';
 export type { ChangeRequest } from '../../server/domain/review/types.ts';
 export type { RenderResult, BlastRadius } from '../../server/domain/access/model.ts';

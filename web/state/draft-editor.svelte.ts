@@ -1,11 +1,11 @@
 import * as Y from 'yjs';
-import { createSubscriber } from 'svelte/reactivity';
 import { SocketProvider, type ProviderStatus } from '../lib/socket-provider.ts';
 import { applyTextEdit } from '../lib/ytext.ts';
 import { api, ApiError, type User } from '../lib/api.ts';
 import type { ChangeItem, Inventory, Preview, ReviewView } from '../lib/types.ts';
 import type { LiveConnection } from './live-connection.svelte.ts';
 import type { CommandOutcome } from './command-queue.svelte.ts';
+import { liveDocSubscribers } from './live-doc.svelte.ts';
 
 /** How long the editor waits after the last keystroke before asking for a preview. */
 const PREVIEW_DEBOUNCE_MS = 250;
@@ -43,16 +43,7 @@ export class DraftEditor {
   readonly #meta: Y.Map<unknown>;
   readonly #text: Y.Text;
   readonly #items: Y.Array<ChangeItem>;
-  readonly #subscribeDoc = createSubscriber((update) => {
-    const doc = this.#provider.doc;
-    doc.on('update', update);
-    return () => doc.off('update', update);
-  });
-  readonly #subscribeProvider = createSubscriber((update) => this.#provider.subscribe(update));
-  readonly #subscribePresence = createSubscriber((update) => {
-    this.#provider.awareness.on('change', update);
-    return () => this.#provider.awareness.off('change', update);
-  });
+  readonly #reads = liveDocSubscribers(() => this.#provider);
   #view = $state.raw<ReviewView | null>(null);
   #inventory = $state.raw<Inventory | null>(null);
   #preview = $state.raw<Preview | null>(null);
@@ -89,26 +80,26 @@ export class DraftEditor {
 
   // ---- reading ----
   #metaField<T>(key: string): T | undefined {
-    this.#subscribeDoc();
+    this.#reads.doc();
     return this.#meta.get(key) as T | undefined;
   }
   get status(): ProviderStatus {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.status;
   }
   get isLoaded(): boolean {
     return this.status === 'synced' || this.#metaField<string>('backend') !== undefined;
   }
   get loadError(): string | null {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.status === 'refused' ? (this.#provider.lastError?.message ?? 'refused') : null;
   }
   get canEdit(): boolean {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.access === 'write';
   }
   get unsaved(): number {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.unacked;
   }
   get title(): string {
@@ -127,11 +118,11 @@ export class DraftEditor {
     return this.#metaField<string[]>('environment') ?? [];
   }
   get justification(): string {
-    this.#subscribeDoc();
+    this.#reads.doc();
     return this.#text.toString();
   }
   get items(): ChangeItem[] {
-    this.#subscribeDoc();
+    this.#reads.doc();
     return this.#items.toJSON() as ChangeItem[];
   }
   get inventory(): Inventory | null {
@@ -177,7 +168,7 @@ export class DraftEditor {
     return this.#problems.filter((p) => p.itemId === itemId);
   }
   get editors(): Editor[] {
-    this.#subscribePresence();
+    this.#reads.presence();
     const out: Editor[] = [];
     for (const [clientId, state] of this.#provider.awareness.getStates()) {
       const s = state as { user?: { name?: string; role?: string }; editing?: string | null };

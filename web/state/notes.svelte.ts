@@ -2,6 +2,7 @@ import { createSubscriber } from 'svelte/reactivity';
 import * as Y from 'yjs';
 import { SocketProvider, type AccordSocket, type ProviderStatus } from '../lib/socket-provider.ts';
 import { applyTextEdit } from '../lib/ytext.ts';
+import { liveDocSubscribers } from './live-doc.svelte.ts';
 
 /** A live `notes:` document: its text, its connection state and who else is here. */
 export class NotesState {
@@ -13,11 +14,7 @@ export class NotesState {
     this.#text.observe(update);
     return () => this.#text.unobserve(update);
   });
-  readonly #subscribeProvider = createSubscriber((update) => this.#provider.subscribe(update));
-  readonly #subscribePresence = createSubscriber((update) => {
-    this.#provider.awareness.on('change', update);
-    return () => this.#provider.awareness.off('change', update);
-  });
+  readonly #reads = liveDocSubscribers(() => this.#provider);
 
   constructor(name: string, socket: AccordSocket) {
     this.docId = `notes:${name}`;
@@ -33,27 +30,27 @@ export class NotesState {
   }
 
   get status(): ProviderStatus {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.status;
   }
 
   get canEdit(): boolean {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.access === 'write';
   }
 
   get unsaved(): number {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.unacked;
   }
 
   get error(): string | null {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.lastError?.message ?? null;
   }
 
   get participants(): { clientId: number; name: string; role: string; isMe: boolean }[] {
-    this.#subscribePresence();
+    this.#reads.presence();
     const out: { clientId: number; name: string; role: string; isMe: boolean }[] = [];
     for (const [clientId, state] of this.#provider.awareness.getStates()) {
       const user = (state as { user?: { name?: string; role?: string } }).user;

@@ -1,5 +1,4 @@
 import * as Y from 'yjs';
-import { createSubscriber } from 'svelte/reactivity';
 import { SocketProvider, type ProviderStatus } from '../lib/socket-provider.ts';
 import type {
   Annotation, AnnotationAnchor, Evaluation, Recusal, ReviewView, Revision, Vote, VoteChoice,
@@ -7,6 +6,7 @@ import type {
 import type { User } from '../lib/api.ts';
 import type { LiveConnection } from './live-connection.svelte.ts';
 import type { CommandOutcome } from './command-queue.svelte.ts';
+import { liveDocSubscribers } from './live-doc.svelte.ts';
 
 export type VoteWithStale = Vote & { stale: boolean };
 export type Tally = NonNullable<ReviewView['tally']>;
@@ -50,16 +50,7 @@ export class ReviewSession {
   readonly #provider: SocketProvider;
   readonly #review: Y.Map<unknown>;
   readonly #revisions: Y.Array<Revision>;
-  readonly #subscribeDoc = createSubscriber((update) => {
-    const doc = this.#provider.doc;
-    doc.on('update', update);
-    return () => doc.off('update', update);
-  });
-  readonly #subscribeProvider = createSubscriber((update) => this.#provider.subscribe(update));
-  readonly #subscribePresence = createSubscriber((update) => {
-    this.#provider.awareness.on('change', update);
-    return () => this.#provider.awareness.off('change', update);
-  });
+  readonly #reads = liveDocSubscribers(() => this.#provider);
   #lookingAt: string | null = null;
   #composerAnchor = $state.raw<AnnotationAnchor | null>(null);
   #replyTo = $state<string | null>(null);
@@ -75,7 +66,7 @@ export class ReviewSession {
   }
 
   #get<T>(key: string): T | undefined {
-    this.#subscribeDoc();
+    this.#reads.doc();
     return this.#review.get(key) as T | undefined;
   }
 
@@ -84,11 +75,11 @@ export class ReviewSession {
     return this.#get<string>('status') !== undefined;
   }
   get providerStatus(): ProviderStatus {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.status;
   }
   get loadError(): string | null {
-    this.#subscribeProvider();
+    this.#reads.provider();
     return this.#provider.status === 'refused' ? (this.#provider.lastError?.message ?? 'refused') : null;
   }
   get title(): string {
@@ -104,7 +95,7 @@ export class ReviewSession {
     return this.#get<string[]>('authors') ?? [];
   }
   get revisions(): Revision[] {
-    this.#subscribeDoc();
+    this.#reads.doc();
     return this.#revisions.toArray();
   }
   get current(): Revision | undefined {
@@ -183,7 +174,7 @@ export class ReviewSession {
   }
 
   get participants(): Participant[] {
-    this.#subscribePresence();
+    this.#reads.presence();
     const out: Participant[] = [];
     for (const [clientId, state] of this.#provider.awareness.getStates()) {
       const s = state as { user?: { name?: string; role?: string }; looking?: string | null };
