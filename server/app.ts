@@ -15,6 +15,8 @@ import { staticWeb } from './http/static-web.ts';
 import { SyncTransport, type AccordServer } from './sync/sync-transport.ts';
 import { AccordDocResolver } from './sync/doc-resolver.ts';
 import { ChangeBridge } from './sync/change-bridge.ts';
+import { SessionBridge } from './sync/session-bridge.ts';
+import { sessionRouter } from './http/session-routes.ts';
 import { attachCommands } from './sync/command-handlers.ts';
 import { Accord } from './commands/accord.ts';
 import { loadOrCreateServerKey } from './audit/server-key.ts';
@@ -62,13 +64,15 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   // Any use of a credential (reads too): bounds a leaked or runaway token.
   const requestLimit = new RateLimiter(config.requestsPerMinute, 60_000);
   const secureCookies = publicUrl.protocol === 'https:';
-  const accord = new Accord({
+  const accord: Accord = new Accord({
     db, users, key,
     rpID: publicUrl.hostname,
     origins: [publicUrl.origin],
-    present: (changeId) => {
-      const live = sync?.registry.get(`review:${changeId}`);
-      return live ? [...new Set([...live.sessions.values()].map((s) => s.principal.username))] : undefined;
+    // Present: in the change's live review, or in a joint session while the change is its current item.
+    present: (changeId): string[] | undefined => {
+      const rooms: string[] = [`review:${changeId}`, ...accord.sessions.discussing(changeId).map((id) => `session:${id}`)];
+      const live = rooms.map((docId) => sync?.registry.get(docId)).filter((doc) => doc !== undefined);
+      return live.length ? [...new Set(live.flatMap((doc) => [...doc.sessions.values()].map((s) => s.principal.username)))] : undefined;
     },
   });
 
@@ -92,6 +96,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     next();
   });
   web.use('/api', changeRouter(accord));
+  web.use('/api', sessionRouter(accord));
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
   web.use('/api', apiRouter({
     users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready, signedOut: (match) => gate?.disconnect(match), secureCookies,
@@ -112,7 +117,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   users.sessionIdleMs = config.sessionIdleMs;
   gate = new SocketGate(io, users, log, { publicOrigin, maxSocketsPerUser: config.maxSocketsPerUser, revalidateMs: 15_000 });
   sync = new SyncTransport(io, documents, log, {
-    resolver: new AccordDocResolver((id) => accord.changes.facts(id)),
+    resolver: new AccordDocResolver((id) => accord.changes.facts(id), (id) => accord.sessions.facts(id)),
     maxMessageBytes: config.maxMessageBytes,
     maxDocsPerSocket: 64,
     commitWindowMs: config.commitWindowMs,
@@ -121,7 +126,13 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     unloadDelayMs: config.unloadDelayMs,
   });
   const bridge = new ChangeBridge(sync, io, log, (id) => accord.view(id));
-  accord.attach(bridge);
+  const sessionBridge = new SessionBridge(sync, accord.sessions, log);
+  accord.sessions.attach(sessionBridge);
+  accord.attach({
+    changed: (id, fact, detail) => (bridge.changed(id, fact, detail), sessionBridge.changeFact(id, fact, detail)),
+    readDraft: (id) => bridge.readDraft(id),
+    writeDraft: (id, content) => bridge.writeDraft(id, content),
+  });
   attachCommands(io, accord, log, (p) => commandLimit.take(`user:${p.userId}`));
 
   let closing: Promise<void> | undefined;
@@ -130,6 +141,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     revalidateSockets: () => gate?.revalidate(),
     settle: async () => {
       await bridge.settled();
+      await sessionBridge.settled();
       await sync!.registry.batcher.flush();
       await sync!.registry.batcher.whenDurable();
     },

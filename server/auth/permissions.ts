@@ -12,6 +12,7 @@ export const ACTIONS = [
   'change.create', 'change.view', 'draft.write', 'change.submit', 'change.withdraw', 'change.invite',
   'change.vote', 'change.recuse', 'change.signoff', 'change.apply',
   'annotation.create', 'annotation.edit', 'annotation.resolve',
+  'session.create', 'session.view', 'session.facilitate',
   'inventory.read', 'inventory.write', 'passkey.register',
   'token.manage', 'user.manage',
 ] as const;
@@ -29,8 +30,15 @@ export interface AnnotationFacts {
   author: string;
 }
 
+/** What the rule needs to know about a joint session. */
+export interface SessionFacts {
+  facilitator: string;
+  status: 'open' | 'closed';
+}
+
 export type Resource =
   | { kind: 'none' }
+  | { kind: 'session'; session: SessionFacts }
   | { kind: 'change'; change: ChangeFacts }
   | { kind: 'annotation'; change: ChangeFacts; annotation: AnnotationFacts };
 
@@ -47,7 +55,7 @@ function isAuthor(p: Principal, c: ChangeFacts): boolean {
 
 const AMENDABLE: readonly ChangeStatus[] = ['draft', 'in_review', 'approved', 'rejected'];
 
-const READ: readonly ActionName[] = ['notes.read', 'change.view', 'inventory.read'];
+const READ: readonly ActionName[] = ['notes.read', 'change.view', 'inventory.read', 'session.view'];
 /** What each credential scope permits at most; the role and the change's state then decide. */
 const SCOPE_ACTIONS: Record<Scope, readonly ActionName[] | 'all'> = {
   full: 'all',
@@ -66,11 +74,12 @@ function scopeAllows(scope: Scope, action: ActionName): boolean {
 export function decide(p: Principal, action: ActionName, resource: Resource = { kind: 'none' }): Decision {
   const scope = p.scope ?? 'full';
   if (!scopeAllows(scope, action)) return deny(`this token's scope (${scope}) does not allow ${action}`);
-  const change = resource.kind === 'none' ? undefined : resource.change;
+  const change = resource.kind === 'change' || resource.kind === 'annotation' ? resource.change : undefined;
   switch (action) {
     case 'notes.read':
     case 'change.view':
     case 'inventory.read':
+    case 'session.view':
       return allow; // every signed-in user reads along: review is transparent by design
     case 'notes.write':
       return atLeast(p.role, 'reviewer') ? allow : deny('viewers read along; writing needs the reviewer role');
@@ -128,6 +137,14 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
     case 'annotation.resolve':
       if (!change) return deny('no change');
       return atLeast(p.role, 'reviewer') ? allow : deny('resolving needs the reviewer role');
+    case 'session.create':
+      return atLeast(p.role, 'reviewer') ? allow : deny('running a joint session needs the reviewer role');
+    case 'session.facilitate': {
+      if (resource.kind !== 'session') return deny('no session');
+      if (resource.session.status !== 'open') return closed('the session is closed');
+      // The facilitator runs the session; an admin may take over when the facilitator drops out.
+      return resource.session.facilitator === p.username || p.role === 'admin' ? allow : deny('only the facilitator runs the session');
+    }
     case 'inventory.write':
       return p.role === 'admin' ? allow : deny('importing backend inventories needs the admin role');
     case 'passkey.register':
@@ -147,6 +164,11 @@ export function can(p: Principal, action: ActionName, resource?: Resource): bool
 export function notesAccess(p: Principal): DocAccess | null {
   if (can(p, 'notes.write')) return 'write';
   return can(p, 'notes.read') ? 'read' : null;
+}
+
+/** `session:` documents are server-written (facilitator commands): everyone who may view reads them. */
+export function sessionDocAccess(p: Principal): DocAccess | null {
+  return can(p, 'session.view') ? 'read' : null;
 }
 
 /** `review:` documents are server-written: everyone who may view reads them. `draft:` follows draft.write. */

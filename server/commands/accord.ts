@@ -22,6 +22,8 @@ import { Inventories } from './inventory.ts';
 import { StoredPolicyEngine } from './policy-engine.ts';
 import { buildReviewView, type ReviewView } from './review-view.ts';
 import { SignOffService } from './signoff-service.ts';
+import { SessionService } from './session-service.ts';
+import { SessionStore } from '../store/sqlite/session-store.ts';
 
 export interface AccordOptions {
   db: DatabaseSync;
@@ -47,6 +49,7 @@ export class Accord {
   readonly changes: ChangeService;
   readonly annotations: AnnotationService;
   readonly signoffs: SignOffService;
+  readonly sessions: SessionService;
   readonly #key: ServerKey;
   readonly #users: UserStore;
   readonly #runner: CommandRunner;
@@ -69,6 +72,7 @@ export class Accord {
     this.changes = new ChangeService(this.store, this.#runner, this.inventories, this.policy, events);
     this.annotations = new AnnotationService(this.store, this.#runner, this.changes, events);
     this.signoffs = new SignOffService(o.db, this.passkeys, this.#runner, this.changes, this.store, this.policy, events);
+    this.sessions = new SessionService(o.db, new SessionStore(o.db), this.store, this.#runner);
   }
 
   attach(events: ChangeEvents): void {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Principal } from '../auth/roles.ts';
 import { decide, type ActionName, type ChangeFacts } from '../auth/permissions.ts';
 import { AccessInputError } from '../domain/access/model.ts';
@@ -9,7 +8,7 @@ import type { ChangeContent, ChangeRequest, Revision, VoteChoice } from '../doma
 import { AppError } from '../protocol/errors.ts';
 import type { FactName } from '../protocol/events.ts';
 import type { ChangeStore } from '../store/sqlite/change-store.ts';
-import type { CommandRunner } from './command-runner.ts';
+import { newId, type CommandRunner } from './command-runner.ts';
 import type { Inventories } from './inventory.ts';
 import type { PolicyEngine } from './policy-engine.ts';
 
@@ -82,8 +81,10 @@ export class ChangeService {
   /** A new change in `draft`, its content written into the `draft:` document for its authors. */
   async create(p: Principal, input: unknown, key?: string): Promise<ChangeRequest> {
     const parsed = parseChangeContent(input);
-    const id = `ch-${randomBytes(8).toString('hex')}`;
+    const id = newId('ch-', p, key);
+    let fresh = false; // false when the key replays an earlier create: its draft may have been edited since
     const change = this.#runner.run(p, 'change.create', id, key, () => {
+      fresh = true;
       const d = decide(p, 'change.create');
       if (!d.allowed) throw new AppError('forbidden', d.reason);
       if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
@@ -95,6 +96,7 @@ export class ChangeService {
       this.#store.insert(created, parsed.content.backend, parsed.content.title);
       return { result: created, detail: { title: parsed.content.title, backend: parsed.content.backend, items: parsed.content.items.length } };
     });
+    if (!fresh) return change;
     if (parsed.ok) await this.#events.writeDraft(change.id, parsed.content);
     this.#events.changed(change.id, 'change:created', {});
     return change;

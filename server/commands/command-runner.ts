@@ -1,9 +1,19 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Principal } from '../auth/roles.ts';
 import { AppError } from '../protocol/errors.ts';
 import { inTransaction } from '../store/sqlite/database.ts';
 import type { ChangeStore } from '../store/sqlite/change-store.ts';
+
+/**
+ * The id of something a command creates. With an idempotency key it is derived from (user, key), so a
+ * replayed create names the same subject and returns the first result instead of a conflict.
+ */
+export function newId(prefix: string, p: Principal, key: string | undefined, bytes = 8): string {
+  const raw = key === undefined ? randomBytes(bytes) : createHash('sha256').update(`${p.userId}\0${key}`).digest().subarray(0, bytes);
+  return `${prefix}${raw.toString('hex')}`;
+}
 
 export interface CommandOutcome<T> {
   result: T;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../log.ts';
 import type { Accord } from '../commands/accord.ts';
 import { CreateAnnotation } from '../commands/annotation-service.ts';
+import { TimerAction } from '../commands/session-service.ts';
 import { AppError, fail } from '../protocol/errors.ts';
 import type { CommandAck, CommandName } from '../protocol/events.ts';
 import { CHANGES_ROOM } from './change-bridge.ts';
@@ -9,6 +10,7 @@ import type { AccordServer } from './sync-transport.ts';
 
 const Key = z.string().regex(/^[A-Za-z0-9_-]{8,100}$/).optional();
 const ChangeId = z.string().min(1).max(64);
+const SessionId = z.string().min(1).max(64);
 
 /** One schema per command payload; the TypeScript type comes from it (STYLE.md §4). */
 const PAYLOADS = {
@@ -24,6 +26,13 @@ const PAYLOADS = {
   'annotation:edit': z.strictObject({ annotationId: z.string().max(40), body: z.string().max(10_000), idempotencyKey: Key }),
   'annotation:delete': z.strictObject({ annotationId: z.string().max(40), idempotencyKey: Key }),
   'annotation:resolve': z.strictObject({ annotationId: z.string().max(40), resolved: z.boolean(), idempotencyKey: Key }),
+  // Session bodies (title, agenda) are validated by the session service, the same for REST and sockets.
+  'session:create': z.strictObject({ session: z.unknown(), idempotencyKey: Key }),
+  'session:agenda': z.strictObject({ sessionId: SessionId, agenda: z.unknown(), minutesPerItem: z.unknown().optional(), idempotencyKey: Key }),
+  'session:goto': z.strictObject({ sessionId: SessionId, index: z.number().int().min(0).max(1_000), idempotencyKey: Key }),
+  'session:timer': z.strictObject({ sessionId: SessionId, action: TimerAction, idempotencyKey: Key }),
+  'session:note': z.strictObject({ sessionId: SessionId, text: z.string().max(2_000), idempotencyKey: Key }),
+  'session:close': z.strictObject({ sessionId: SessionId, idempotencyKey: Key }),
 } satisfies Record<CommandName, z.ZodType>;
 
 type Payload<C extends CommandName> = z.infer<(typeof PAYLOADS)[C]>;
@@ -45,6 +54,14 @@ const HANDLERS: { [C in CommandName]: Handler<C> } = {
   'annotation:edit': (a, p, x) => a.annotations.edit(p, x.annotationId, x.body, x.idempotencyKey),
   'annotation:delete': (a, p, x) => a.annotations.remove(p, x.annotationId, x.idempotencyKey),
   'annotation:resolve': (a, p, x) => a.annotations.resolve(p, x.annotationId, x.resolved, x.idempotencyKey),
+  'session:create': (a, p, x) => a.sessions.view(a.sessions.create(p, x.session, x.idempotencyKey).id),
+  'session:agenda': (a, p, x) => a.sessions.view(a.sessions.setAgenda(p, x.sessionId, {
+    agenda: x.agenda, ...(x.minutesPerItem !== undefined ? { minutesPerItem: x.minutesPerItem } : {}),
+  }, x.idempotencyKey).id),
+  'session:goto': (a, p, x) => a.sessions.view(a.sessions.goto(p, x.sessionId, x.index, x.idempotencyKey).id),
+  'session:timer': (a, p, x) => a.sessions.view(a.sessions.timer(p, x.sessionId, x.action, x.idempotencyKey).id),
+  'session:note': (a, p, x) => a.sessions.view(a.sessions.note(p, x.sessionId, x.text, x.idempotencyKey).id),
+  'session:close': (a, p, x) => a.sessions.view(a.sessions.close(p, x.sessionId, x.idempotencyKey).id),
 };
 
 /**

@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/roles.ts';
-import { changeDocAccess, notesAccess, type ChangeFacts } from '../auth/permissions.ts';
+import { changeDocAccess, notesAccess, sessionDocAccess, type ChangeFacts, type SessionFacts } from '../auth/permissions.ts';
 import type { ErrorBody } from '../protocol/errors.ts';
 import type { DocAccess } from '../protocol/events.ts';
 import type { ParsedDocId } from './doc-kinds.ts';
@@ -9,12 +9,14 @@ type Resolution = { ok: true; access: DocAccess; create: boolean } | { ok: false
 
 const refuse = (code: ErrorBody['code'], message: string): Resolution => ({ ok: false, error: { code, message } });
 
-/** Who may join which document, decided by the rule book. Change documents are created by the server only. */
+/** Who may join which document, decided by the rule book. Change and session documents are created by the server only. */
 export class AccordDocResolver implements DocResolver {
   readonly #changeFacts: (changeId: string) => ChangeFacts | null;
+  readonly #sessionFacts: (sessionId: string) => SessionFacts | null;
 
-  constructor(changeFacts: (changeId: string) => ChangeFacts | null) {
+  constructor(changeFacts: (changeId: string) => ChangeFacts | null, sessionFacts: (sessionId: string) => SessionFacts | null = () => null) {
     this.#changeFacts = changeFacts;
+    this.#sessionFacts = sessionFacts;
   }
 
   async resolve(principal: Principal, doc: ParsedDocId): Promise<Resolution> {
@@ -29,6 +31,11 @@ export class AccordDocResolver implements DocResolver {
         if (!facts) return refuse('not_found', 'no such change');
         const access = changeDocAccess(principal, doc.kind, facts);
         return access ? { ok: true, access, create: true } : refuse('forbidden', 'you may not open this change');
+      }
+      case 'session': {
+        if (!this.#sessionFacts(doc.name)) return refuse('not_found', 'no such session');
+        const access = sessionDocAccess(principal);
+        return access ? { ok: true, access, create: true } : refuse('forbidden', 'you may not open this session');
       }
       default:
         return refuse('unknown_kind', `unknown document kind "${doc.kind}"`);

@@ -29,6 +29,10 @@ const EXPECT: Record<ActionName, Row> = {
   'passkey.register': 'viewer:- reviewer:- approver:* admin:*',
   'token.manage': 'viewer:* reviewer:* approver:* admin:*',
   'user.manage': 'viewer:- reviewer:- approver:- admin:*',
+  'session.create': 'viewer:- reviewer:* approver:* admin:*',
+  'session.view': 'viewer:* reviewer:* approver:* admin:*',
+  // Facilitating depends on the session, not on a change: see the test below (without a session, never).
+  'session.facilitate': 'viewer:- reviewer:- approver:- admin:-',
   // Actions on a change.
   'change.view': { own: 'viewer:* reviewer:* approver:* admin:*', author: 'viewer:* reviewer:* approver:* admin:*', other: 'viewer:* reviewer:* approver:* admin:*', recused: 'viewer:* reviewer:* approver:* admin:*' },
   'draft.write': {
@@ -144,6 +148,22 @@ describe('the authorization matrix', () => {
     });
   }
 
+  it('session.facilitate: the facilitator or an admin, only while the session is open', () => {
+    for (const role of ROLES) {
+      for (const facilitator of ['me', 'someone']) {
+        for (const status of ['open', 'closed'] as const) {
+          const d = decide(me(role), 'session.facilitate', { kind: 'session', session: { facilitator, status } });
+          const expected = status === 'open' && (facilitator === 'me' || role === 'admin');
+          assert.equal(d.allowed, expected, `${role}, facilitator ${facilitator}, ${status}`);
+          if (!d.allowed) assert.equal(d.kind, status === 'closed' ? 'state' : 'forbidden');
+        }
+      }
+    }
+    // A scoped token that may only vote cannot run a session, even its facilitator's.
+    assert.equal(decide(me('reviewer', 'vote'), 'session.facilitate', { kind: 'session', session: { facilitator: 'me', status: 'open' } }).allowed, false);
+    assert.equal(decide(me('reviewer', 'read'), 'session.view').allowed, true);
+  });
+
   it('annotation.edit: only the annotation\'s author, whatever their role, on any change', () => {
     for (const role of ROLES) {
       for (const author of ['me', 'someone']) {
@@ -157,9 +177,9 @@ describe('the authorization matrix', () => {
     const SCOPE_ALLOWS: Record<Scope, readonly ActionName[] | 'all'> = {
       full: 'all',
       admin: 'all',
-      read: ['notes.read', 'change.view', 'inventory.read'],
-      vote: ['notes.read', 'change.view', 'inventory.read', 'change.vote', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve'],
-      signoff: ['notes.read', 'change.view', 'inventory.read', 'change.signoff', 'passkey.register'],
+      read: ['notes.read', 'change.view', 'inventory.read', 'session.view'],
+      vote: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'change.vote', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve'],
+      signoff: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'change.signoff', 'passkey.register'],
     };
     assert.deepEqual(Object.keys(SCOPE_ALLOWS).sort(), [...SCOPES].sort());
     for (const scope of SCOPES) {

@@ -100,6 +100,28 @@ describe('review workflow: from draft to signed off, through REST and live docum
     assert.equal(auditAfter.refused - auditBefore.refused, cases.length - 1);
   });
 
+  it('a create replayed with its idempotency key returns the first change instead of a second one or a conflict', async () => {
+    const key = { 'idempotency-key': 'create-once-0001' };
+    const first = await api.ana!('POST', '/changes', { ...PROXMOX_CONTENT, title: 'Created once' }, key);
+    assert.equal(first.status, 201, JSON.stringify(first.body));
+    const id = (first.body as { change: ReviewView }).change.id;
+    assert.equal((await api.ana!('PUT', `/changes/${id}/draft`, { ...PROXMOX_CONTENT, title: 'Edited since' })).status, 204);
+    const replay = await api.ana!('POST', '/changes', { ...PROXMOX_CONTENT, title: 'Created once' }, key);
+    assert.equal(replay.status, 201, JSON.stringify(replay.body));
+    assert.equal((replay.body as { change: ReviewView }).change.id, (first.body as { change: ReviewView }).change.id);
+    const mine = (await api.ana!('GET', '/changes?requester=ana')).body as { changes: { title: string }[] };
+    assert.equal(mine.changes.length, 1);
+    const socket = connect(server.url, tokens.ana!);
+    await connected(socket);
+    const draft = new SocketProvider(socket, `draft:${id}`);
+    after(() => draft.destroy());
+    await draft.whenSynced();
+    assert.equal(draft.doc.getMap('meta').get('title'), 'Edited since', 'the replay did not overwrite the draft');
+    // The same key from another user is that user's own key: a different change.
+    const other = await api.ben!('POST', '/changes', { ...PROXMOX_CONTENT, title: 'Created once' }, key);
+    assert.notEqual((other.body as { change: ReviewView }).change.id, (first.body as { change: ReviewView }).change.id);
+  });
+
   it('does not count a beneficiary\'s approval, and approves on two counted approvals', async () => {
     const carol = await api.carol!('POST', `/changes/${changeId}/votes`, { choice: 'approve' });
     assert.equal(carol.status, 201);

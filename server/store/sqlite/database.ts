@@ -91,6 +91,17 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;
    CREATE INDEX web_sessions_by_user ON web_sessions (user_id);`,
   OIDC_SCHEMA,
+  `CREATE TABLE joint_sessions (
+     id TEXT PRIMARY KEY,
+     version INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     facilitator TEXT NOT NULL,
+     title TEXT NOT NULL,
+     data TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE INDEX joint_sessions_by_status ON joint_sessions (status, updated_at);`,
 ];
 
 /**

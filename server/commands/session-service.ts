@@ -1,0 +1,291 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { z } from 'zod';
+import type { Principal } from '../auth/roles.ts';
+import { decide, type ActionName, type SessionFacts } from '../auth/permissions.ts';
+import { startClock, stopClock, type AgendaEntry, type JointSession, type SessionDecision } from '../domain/session/types.ts';
+import { tallyChange } from '../domain/review/votes.ts';
+import type { ChangeRequest } from '../domain/review/types.ts';
+import { AppError } from '../protocol/errors.ts';
+import type { FactName } from '../protocol/events.ts';
+import { inTransaction } from '../store/sqlite/database.ts';
+import type { ChangeStore } from '../store/sqlite/change-store.ts';
+import type { SessionStore } from '../store/sqlite/session-store.ts';
+import { newId, type CommandRunner } from './command-runner.ts';
+
+export const MAX_AGENDA = 50;
+
+const AgendaInput = z.array(z.union([
+  z.string().min(1).max(64),
+  z.strictObject({ changeId: z.string().min(1).max(64), minutes: z.number().int().min(1).max(240).optional() }),
+])).min(1).max(MAX_AGENDA);
+
+/** What `session:create` and `POST /api/sessions` accept. */
+export const CreateSession = z.strictObject({
+  title: z.string().trim().min(1).max(200),
+  agenda: AgendaInput,
+  /** The default time box per item. */
+  minutesPerItem: z.number().int().min(1).max(240).default(10),
+});
+export const SetAgenda = z.strictObject({ agenda: AgendaInput, minutesPerItem: z.number().int().min(1).max(240).default(10) });
+export const TimerAction = z.enum(['start', 'pause', 'reset']);
+export const NoteText = z.string().trim().min(1).max(2_000);
+
+/** What the `session:` document and REST show: the session plus each agenda item's title and status. */
+export interface SessionView extends Omit<JointSession, 'agenda'> {
+  agenda: (AgendaEntry & { title: string; status: string; backend: string; revision: number })[];
+}
+
+/** Hooks after a session changed: project the `session:` document and append lines to the minutes. */
+export interface SessionEvents {
+  sessionChanged(sessionId: string, minutes: readonly string[]): void;
+}
+
+const now = () => Date.now();
+const iso = (ms: number) => new Date(ms).toISOString();
+const clock = (isoTime: string) => `${isoTime.slice(11, 16)} UTC`;
+
+function factsOf(s: JointSession): SessionFacts {
+  return { facilitator: s.facilitator, status: s.status };
+}
+
+function authorize(p: Principal, action: ActionName, s?: JointSession): void {
+  const d = decide(p, action, s ? { kind: 'session', session: factsOf(s) } : { kind: 'none' });
+  if (!d.allowed) throw new AppError(d.kind === 'state' ? 'conflict' : 'forbidden', d.reason);
+}
+
+function tallyText(change: ChangeRequest): string {
+  if (change.revisions.length === 0) return '';
+  const { whole } = tallyChange(change);
+  return ` (${whole.approve.length} approve, ${whole.reject.length} reject, ${whole.abstain.length} abstain)`;
+}
+
+/**
+ * Joint sessions: the facilitator's commands (agenda, current item, timer, notes, close) and the
+ * decisions that changes on the agenda take while the session is open, recorded as they happen.
+ * Every command goes through the command runner: one transaction with its audit entry, idempotent.
+ */
+export class SessionService {
+  readonly #db: DatabaseSync;
+  readonly #sessions: SessionStore;
+  readonly #changes: ChangeStore;
+  readonly #runner: CommandRunner;
+  #events: SessionEvents | undefined;
+
+  constructor(db: DatabaseSync, sessions: SessionStore, changes: ChangeStore, runner: CommandRunner) {
+    this.#db = db;
+    this.#sessions = sessions;
+    this.#changes = changes;
+    this.#runner = runner;
+  }
+
+  attach(events: SessionEvents): void {
+    this.#events = events;
+  }
+
+  load(id: string): { session: JointSession; version: number } {
+    const found = typeof id === 'string' ? this.#sessions.get(id) : null;
+    if (!found) throw new AppError('not_found', 'no such session');
+    return found;
+  }
+
+  facts(id: string): SessionFacts | null {
+    const found = this.#sessions.get(id);
+    return found ? factsOf(found.session) : null;
+  }
+
+  list(filter: { status?: string; limit: number }) {
+    return this.#sessions.list(filter);
+  }
+
+  view(id: string): SessionView | null {
+    const found = this.#sessions.get(id);
+    if (!found) return null;
+    const { agenda, ...rest } = found.session;
+    return {
+      ...rest,
+      agenda: agenda.map((entry) => {
+        const change = this.#changes.get(entry.changeId)?.change;
+        const rev = change?.revisions.at(-1);
+        return { ...entry, title: rev?.content.title ?? entry.changeId, status: change?.status ?? 'missing', backend: rev?.content.backend ?? '', revision: rev?.number ?? 0 };
+      }),
+    };
+  }
+
+  /** Open sessions whose current item is this change (presence requirements count their participants). */
+  discussing(changeId: string): string[] {
+    return this.#sessions.open().filter((s) => s.current !== null && s.agenda[s.current]?.changeId === changeId).map((s) => s.id);
+  }
+
+  create(p: Principal, input: unknown, key?: string): JointSession {
+    const id = newId('s-', p, key, 6);
+    const minutes: string[] = [];
+    const created = this.#runner.run(p, 'session.create', id, key, () => {
+      authorize(p, 'session.create');
+      const body = this.#parse(CreateSession, input);
+      const session: JointSession = {
+        id, title: body.title, facilitator: p.username, status: 'open', createdAt: iso(now()),
+        agenda: this.#agenda(body.agenda, body.minutesPerItem, []), current: null, timer: { running: false, startedAt: null }, decisions: [],
+      };
+      this.#sessions.insert(session);
+      minutes.push(`Minutes: ${session.title}`, `Facilitator: ${p.username} · opened ${session.createdAt.slice(0, 10)} ${clock(session.createdAt)}`, 'Agenda:',
+        ...session.agenda.map((e, i) => `  ${i + 1}. ${this.#label(e.changeId)}`), '');
+      return { result: session, detail: { title: session.title, agenda: session.agenda.map((e) => e.changeId) } };
+    });
+    this.#events?.sessionChanged(id, minutes);
+    return created;
+  }
+
+  setAgenda(p: Principal, id: string, input: unknown, key?: string): JointSession {
+    return this.#command(p, 'session.agenda', id, key, (s) => {
+      const body = this.#parse(SetAgenda, input);
+      const currentChange = s.current === null ? null : s.agenda[s.current]!.changeId;
+      const agenda = this.#agenda(body.agenda, body.minutesPerItem, s.agenda);
+      const nextCurrent = currentChange === null ? -1 : agenda.findIndex((e) => e.changeId === currentChange);
+      if (currentChange !== null && nextCurrent < 0) stopClock(s, now());
+      s.agenda = agenda;
+      s.current = nextCurrent < 0 ? null : nextCurrent;
+      if (s.current === null) s.timer = { running: false, startedAt: null };
+      return { detail: { agenda: agenda.map((e) => e.changeId) }, minutes: [] };
+    });
+  }
+
+  /** Moves the discussion to agenda item `index`: the old item's clock stops, the new item's starts. */
+  goto(p: Principal, id: string, index: number, key?: string): JointSession {
+    return this.#command(p, 'session.goto', id, key, (s) => {
+      if (!Number.isInteger(index) || index < 0 || index >= s.agenda.length) throw new AppError('invalid_payload', `index: 0 to ${s.agenda.length - 1}`);
+      const t = now();
+      stopClock(s, t);
+      s.current = index;
+      startClock(s, t);
+      const entry = s.agenda[index]!;
+      return { detail: { index, changeId: entry.changeId }, minutes: [`${clock(iso(t))} · Item ${index + 1}: ${this.#label(entry.changeId)}`] };
+    });
+  }
+
+  timer(p: Principal, id: string, action: z.infer<typeof TimerAction>, key?: string): JointSession {
+    return this.#command(p, 'session.timer', id, key, (s) => {
+      if (s.current === null) throw new AppError('conflict', 'no item is under discussion: move to an agenda item first');
+      const t = now();
+      if (action === 'start') {
+        if (!s.timer.running) startClock(s, t);
+      } else if (action === 'pause') {
+        stopClock(s, t);
+      } else {
+        const running = s.timer.running;
+        stopClock(s, t);
+        s.agenda[s.current]!.spentMs = 0;
+        if (running) startClock(s, t);
+      }
+      return { detail: { action, item: s.current }, minutes: [] };
+    });
+  }
+
+  /** A decision or remark the facilitator records for the current item (or the session when none). */
+  note(p: Principal, id: string, text: string, key?: string): JointSession {
+    return this.#command(p, 'session.note', id, key, (s) => {
+      const body = this.#parse(NoteText, text);
+      const changeId = s.current === null ? null : s.agenda[s.current]!.changeId;
+      const at = iso(now());
+      s.decisions.push({ at, changeId, kind: 'note', text: body, by: p.username });
+      const subject = changeId ? `${changeId}: ` : '';
+      return { detail: { changeId, text: body }, minutes: [`${clock(at)} · ${subject}${body} (${p.username})`] };
+    });
+  }
+
+  close(p: Principal, id: string, key?: string): JointSession {
+    return this.#command(p, 'session.close', id, key, (s) => {
+      const t = now();
+      stopClock(s, t);
+      s.status = 'closed';
+      s.closedAt = iso(t);
+      const summary = s.agenda.map((e, i) => `  ${i + 1}. ${this.#label(e.changeId)}: ${this.#changes.get(e.changeId)?.change.status ?? 'missing'}`);
+      return { detail: { decisions: s.decisions.length }, minutes: ['', `${clock(s.closedAt)} · Session closed by ${p.username}. Outcome:`, ...summary] };
+    });
+  }
+
+  /**
+   * A committed command touched a change: every open session with it on the agenda records what was
+   * decided (a new status, a new revision, a sign-off) in its decisions and its minutes.
+   */
+  onChangeFact(changeId: string, fact: FactName, detail: Record<string, unknown>): void {
+    if (!['vote:recorded', 'status:changed', 'revision:submitted', 'signoff:recorded', 'reviewer:recused'].includes(fact)) return;
+    const touched: { id: string; minutes: string[] }[] = [];
+    inTransaction(this.#db, () => {
+      const change = this.#changes.get(changeId)?.change;
+      if (!change) return;
+      for (const open of this.#sessions.open()) {
+        const index = open.agenda.findIndex((e) => e.changeId === changeId);
+        if (index < 0) continue;
+        const { session: s, version } = this.load(open.id);
+        const entry = s.agenda[index]!;
+        const at = iso(now());
+        const by = String(detail.voter ?? detail.approver ?? detail.reviewer ?? 'accord');
+        const found: SessionDecision[] = [];
+        const revision = change.revisions.at(-1)?.number ?? 0;
+        if (revision !== entry.lastRevision) {
+          found.push({ at, changeId, kind: 'revision', by, text: `revision ${revision} submitted; votes on changed items are stale` });
+          entry.lastRevision = revision;
+        }
+        if (change.status !== entry.lastStatus) {
+          found.push({ at, changeId, kind: 'status', by, text: `${change.status.replace('_', ' ')}${tallyText(change)}` });
+          entry.lastStatus = change.status;
+        }
+        if (fact === 'signoff:recorded') found.push({ at, changeId, kind: 'signoff', by, text: `signed off by ${by} (revision ${String(detail.revision)})` });
+        if (fact === 'reviewer:recused') found.push({ at, changeId, kind: 'note', by, text: `${by} recused` });
+        if (found.length === 0) continue;
+        s.decisions.push(...found);
+        this.#sessions.save(s, version);
+        touched.push({ id: s.id, minutes: found.map((d) => `${clock(d.at)} · ${changeId} ${this.#title(change)}: ${d.text}`) });
+      }
+    });
+    for (const t of touched) this.#events?.sessionChanged(t.id, t.minutes);
+  }
+
+  #command(p: Principal, action: string, id: string, key: string | undefined, fn: (s: JointSession) => { detail: Record<string, unknown>; minutes: string[] }): JointSession {
+    let minutes: string[] = [];
+    const result = this.#runner.run(p, action, id, key, () => {
+      const { session, version } = this.load(id);
+      authorize(p, 'session.facilitate', session);
+      const out = fn(session);
+      minutes = out.minutes;
+      this.#sessions.save(session, version);
+      return { result: session, detail: out.detail };
+    });
+    this.#events?.sessionChanged(id, minutes);
+    return result;
+  }
+
+  #parse<T>(schema: z.ZodType<T>, value: unknown): T {
+    const r = schema.safeParse(value);
+    if (!r.success) throw new AppError('invalid_payload', r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+    return r.data;
+  }
+
+  /** Builds agenda entries, keeping the time already spent on items that stay; every change must exist, once. */
+  #agenda(input: z.infer<typeof AgendaInput>, minutesPerItem: number, previous: readonly AgendaEntry[]): AgendaEntry[] {
+    const seen = new Set<string>();
+    return input.map((item) => {
+      const changeId = typeof item === 'string' ? item : item.changeId;
+      if (seen.has(changeId)) throw new AppError('invalid_payload', `${changeId} is on the agenda twice`);
+      seen.add(changeId);
+      const change = this.#changes.get(changeId)?.change;
+      if (!change) throw new AppError('invalid_payload', `no such change: ${changeId}`);
+      const old = previous.find((e) => e.changeId === changeId);
+      const minutes = typeof item === 'string' ? (old?.minutes ?? minutesPerItem) : (item.minutes ?? old?.minutes ?? minutesPerItem);
+      return {
+        changeId, minutes, spentMs: old?.spentMs ?? 0,
+        lastStatus: old?.lastStatus ?? change.status, lastRevision: old?.lastRevision ?? (change.revisions.at(-1)?.number ?? 0),
+      };
+    });
+  }
+
+  #title(change: ChangeRequest): string {
+    const title = change.revisions.at(-1)?.content.title;
+    return title ? `“${title}”` : '';
+  }
+
+  #label(changeId: string): string {
+    const change = this.#changes.get(changeId)?.change;
+    return change ? `${changeId} ${this.#title(change)}`.trim() : changeId;
+  }
+}

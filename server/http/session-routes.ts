@@ -1,0 +1,76 @@
+import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Principal } from '../auth/roles.ts';
+import { decide } from '../auth/permissions.ts';
+import type { Accord } from '../commands/accord.ts';
+import { TimerAction } from '../commands/session-service.ts';
+import { SESSION_STATUSES } from '../domain/session/types.ts';
+import { AppError } from '../protocol/errors.ts';
+
+const ListQuery = z.object({ status: z.enum(SESSION_STATUSES).optional(), limit: z.coerce.number().int().min(1).max(500).default(100) });
+const GotoBody = z.strictObject({ index: z.number().int().min(0).max(1_000) });
+const TimerBody = z.strictObject({ action: TimerAction });
+const NoteBody = z.strictObject({ text: z.string().max(2_000) });
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new AppError('invalid_payload', r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+  return r.data;
+}
+
+const who = (res: Response) => res.locals.principal as Principal;
+const id = (req: Request) => String(req.params.id);
+
+function key(req: Request): string | undefined {
+  const value = req.get('idempotency-key');
+  if (value === undefined) return undefined;
+  if (!/^[A-Za-z0-9_-]{8,100}$/.test(value)) throw new AppError('invalid_payload', 'Idempotency-Key: 8 to 100 of A-Z a-z 0-9 _ -');
+  return value;
+}
+
+/** REST for joint sessions (docs/api.md, docs/sessions.md): the same commands as over Socket.io. */
+export function sessionRouter(accord: Accord): express.Router {
+  const r = express.Router();
+  const view = (sessionId: string) => {
+    const found = accord.sessions.view(sessionId);
+    if (!found) throw new AppError('not_found', 'no such session');
+    return found;
+  };
+
+  r.get('/joint-sessions', (req, res) => {
+    const d = decide(who(res), 'session.view');
+    if (!d.allowed) throw new AppError('forbidden', d.reason);
+    const q = parse(ListQuery, req.query);
+    res.json({ sessions: accord.sessions.list({ ...(q.status ? { status: q.status } : {}), limit: q.limit }) });
+  });
+  r.post('/joint-sessions', (req, res) => {
+    const created = accord.sessions.create(who(res), req.body, key(req));
+    res.status(201).json({ session: view(created.id) });
+  });
+  r.get('/joint-sessions/:id', (req, res) => {
+    const d = decide(who(res), 'session.view');
+    if (!d.allowed) throw new AppError('forbidden', d.reason);
+    res.json({ session: view(id(req)) });
+  });
+  r.put('/joint-sessions/:id/agenda', (req, res) => {
+    accord.sessions.setAgenda(who(res), id(req), req.body, key(req));
+    res.json({ session: view(id(req)) });
+  });
+  r.post('/joint-sessions/:id/goto', (req, res) => {
+    accord.sessions.goto(who(res), id(req), parse(GotoBody, req.body).index, key(req));
+    res.json({ session: view(id(req)) });
+  });
+  r.post('/joint-sessions/:id/timer', (req, res) => {
+    accord.sessions.timer(who(res), id(req), parse(TimerBody, req.body).action, key(req));
+    res.json({ session: view(id(req)) });
+  });
+  r.post('/joint-sessions/:id/notes', (req, res) => {
+    accord.sessions.note(who(res), id(req), parse(NoteBody, req.body).text, key(req));
+    res.status(201).json({ session: view(id(req)) });
+  });
+  r.post('/joint-sessions/:id/close', (req, res) => {
+    accord.sessions.close(who(res), id(req), key(req));
+    res.json({ session: view(id(req)) });
+  });
+  return r;
+}

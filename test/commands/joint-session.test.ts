@@ -1,0 +1,210 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as Y from 'yjs';
+import * as encoding from 'lib0/encoding';
+import type { ReviewView } from '../../server/commands/review-view.ts';
+import type { SessionView } from '../../server/commands/session-service.ts';
+import type { AccordSocket } from '../../web/lib/socket-provider.ts';
+import { SocketProvider } from '../../web/lib/socket-provider.ts';
+import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { connect, connected, startTestServer, until, type TestServer } from '../helpers/server.ts';
+
+type Api = ReturnType<typeof apiAs>;
+type Ack = { ok: true; data: SessionView } | { ok: false; error: { code: string; message: string } };
+
+/** Joint sessions: a facilitator walks an agenda; everyone follows live; decisions land in the minutes. */
+describe('joint sessions', () => {
+  let server: TestServer;
+  const api: Record<string, Api> = {};
+  const tokens: Record<string, string> = {};
+  const sockets: Record<string, AccordSocket> = {};
+  const changes: string[] = [];
+  let sessionId = '';
+  const teardown: (() => unknown)[] = [];
+  const onTeardown = (fn: () => unknown) => teardown.push(fn);
+  after(async () => {
+    for (const fn of teardown.reverse()) await fn();
+  });
+
+  const command = async (who: string, name: string, payload: unknown): Promise<Ack> =>
+    (await sockets[who]!.timeout(5_000).emitWithAck(name as 'session:goto', payload)) as Ack;
+  const open = async (who: string, docId: string): Promise<SocketProvider> => {
+    const provider = new SocketProvider(sockets[who]!, docId);
+    onTeardown(() => provider.destroy());
+    await provider.whenSynced();
+    return provider;
+  };
+  const stored = () => server.app.db.prepare('SELECT version, data FROM joint_sessions WHERE id = ?').get(sessionId) as { version: number; data: string };
+  const auditCount = (outcome: string) => Number((server.app.db.prepare('SELECT count(*) AS n FROM audit_log WHERE outcome = ?').get(outcome) as { n: number }).n);
+
+  before(async () => {
+    server = await startTestServer({}, onTeardown);
+    for (const [name, role] of [['root', 'admin'], ['rita', 'reviewer'], ['fran', 'reviewer'], ['ana', 'reviewer'], ['ben', 'reviewer'], ['vic', 'viewer']] as const) {
+      tokens[name] = await server.user(name, role);
+      api[name] = apiAs(server.url, tokens[name]);
+      sockets[name] = connect(server.url, tokens[name], {}, onTeardown);
+      await connected(sockets[name]);
+    }
+    await importProxmox(server, tokens.root!);
+    // A CAB policy: two approvals, and two of the voters present in the live session.
+    const policy = await api.root!('PUT', '/policies/cab', { yaml: 'name: cab\nclasses:\n  board: { role: reviewer }\npresence: { minimum: 2 }\nrequire: { class: board, approvals: 2 }\n' });
+    assert.equal(policy.status, 204, JSON.stringify(policy.body));
+    for (const title of ['Power for the on-call team', 'Console for the database team']) {
+      const created = await api.rita!('POST', '/changes', { ...PROXMOX_CONTENT, title });
+      const id = (created.body as { change: ReviewView }).change.id;
+      assert.equal((await api.rita!('POST', `/changes/${id}/submit`)).status, 201);
+      changes.push(id);
+    }
+  });
+
+  it('a reviewer opens a session with an agenda; everyone reads it live, nobody writes it', async () => {
+    const ack = await command('fran', 'session:create', { session: { title: 'Weekly CAB', agenda: [changes[0], { changeId: changes[1], minutes: 5 }] } });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+    if (!ack.ok) return;
+    sessionId = ack.data.id;
+    assert.equal(ack.data.facilitator, 'fran');
+    assert.deepEqual(ack.data.agenda.map((e) => [e.changeId, e.minutes, e.title, e.status]), [
+      [changes[0], 10, 'Power for the on-call team', 'in_review'], [changes[1], 5, 'Console for the database team', 'in_review'],
+    ]);
+
+    const doc = await open('vic', `session:${sessionId}`);
+    assert.equal(doc.access, 'read', 'a session document is server-written: read-only for everyone');
+    const map = doc.doc.getMap<unknown>('session');
+    await until(() => map.get('title') === 'Weekly CAB', 'the session projected');
+    assert.equal(map.get('current'), null);
+
+    // A participant's raw write into the session document is refused and changes nothing.
+    await open('ana', `session:${sessionId}`);
+    const forged = new Y.Doc();
+    forged.getMap('session').set('current', 1);
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, 0); // sync
+    encoding.writeVarUint(encoder, 2); // update
+    encoding.writeVarUint8Array(encoder, Y.encodeStateAsUpdate(forged));
+    const refused = await sockets.ana!.timeout(5_000).emitWithAck('doc:message', `session:${sessionId}`, encoding.toUint8Array(encoder));
+    assert.equal(refused.ok, false);
+    if (!refused.ok) assert.equal(refused.error.code, 'read_only');
+    await server.app.settle();
+    assert.equal(map.get('current'), null);
+
+    const minutes = await open('ana', `notes:session-${sessionId}`);
+    await until(() => minutes.doc.getText('body').toString().includes('Agenda:'), 'the minutes are seeded');
+    assert.match(minutes.doc.getText('body').toString(), /Minutes: Weekly CAB\nFacilitator: fran/);
+    assert.equal(minutes.access, 'write', 'reviewers write the minutes together');
+  });
+
+  it('only the facilitator (or an admin) runs it; a refusal changes nothing and is audited', async () => {
+    const before = stored();
+    const refusedBefore = auditCount('refused');
+    for (const [who, name, payload, code] of [
+      ['ana', 'session:goto', { sessionId, index: 1 }, 'forbidden'],
+      ['vic', 'session:note', { sessionId, text: 'hello' }, 'forbidden'],
+      ['ana', 'session:close', { sessionId }, 'forbidden'],
+      ['fran', 'session:goto', { sessionId, index: 7 }, 'invalid_payload'],
+      ['fran', 'session:agenda', { sessionId, agenda: [changes[0], changes[0]] }, 'invalid_payload'],
+      ['fran', 'session:agenda', { sessionId, agenda: ['ch-nope'] }, 'invalid_payload'],
+      ['fran', 'session:timer', { sessionId, action: 'start' }, 'conflict'],
+      ['vic', 'session:create', { session: { title: 'Mine', agenda: [changes[0]] } }, 'forbidden'],
+    ] as const) {
+      const ack = await command(who, name, payload);
+      assert.equal(ack.ok, false, `${who} ${name}`);
+      if (!ack.ok) assert.equal(ack.error.code, code, `${who} ${name}: ${ack.error.message}`);
+    }
+    const forged = await command('fran', 'session:goto', { sessionId, index: 0, facilitator: 'ana' });
+    assert.equal(forged.ok, false, 'unknown fields are refused at the edge');
+    assert.deepEqual(stored(), before, 'the session is untouched');
+    assert.equal(auditCount('refused') - refusedBefore, 8, 'every refusal that reached a command is in the audit log');
+    assert.equal(((await api.vic!('GET', '/joint-sessions')).body.sessions as unknown[]).length, 1, 'the refused create stored nothing');
+  });
+
+  it('moving the current item starts its clock; pausing keeps the time spent; everyone follows', async () => {
+    const doc = await open('vic', `session:${sessionId}`);
+    const map = doc.doc.getMap<unknown>('session');
+    const moved = await command('fran', 'session:goto', { sessionId, index: 0 });
+    assert.equal(moved.ok, true, JSON.stringify(moved));
+    await until(() => map.get('current') === 0, 'the current item reaches a follower');
+    const timer = map.get('timer') as SessionView['timer'];
+    assert.equal(timer.running, true);
+    assert.ok(Math.abs(Date.parse(timer.startedAt!) - Date.now()) < 5_000);
+
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal((await command('fran', 'session:timer', { sessionId, action: 'pause' })).ok, true);
+    await until(() => (map.get('timer') as SessionView['timer']).running === false, 'the pause reaches a follower');
+    const spent = (map.get('agenda') as SessionView['agenda'])[0]!.spentMs;
+    assert.ok(spent >= 30, `time spent is kept: ${spent} ms`);
+    assert.equal((await command('fran', 'session:timer', { sessionId, action: 'start' })).ok, true);
+
+    // Moving on stops item 1's clock (its time is kept) and starts item 2's.
+    assert.equal((await command('fran', 'session:goto', { sessionId, index: 1 })).ok, true);
+    await until(() => map.get('current') === 1, 'moved to item 2');
+    const agenda = map.get('agenda') as SessionView['agenda'];
+    assert.ok(agenda[0]!.spentMs >= spent);
+    assert.equal(agenda[1]!.spentMs, 0);
+    assert.equal((await command('fran', 'session:goto', { sessionId, index: 0 })).ok, true);
+    await server.app.settle();
+    const minutes = (await open('ana', `notes:session-${sessionId}`)).doc.getText('body').toString();
+    assert.match(minutes, /Item 1: ch-[0-9a-f]+ “Power for the on-call team”[\s\S]*Item 2: [\s\S]*Item 1:/);
+  });
+
+  it('participants of the session count as present for the change under discussion; decisions reach the minutes as they happen', async () => {
+    const minutesDoc = await open('fran', `notes:session-${sessionId}`);
+    const minutes = minutesDoc.doc.getText('body');
+    // A participant writes into the minutes; the server's lines go after theirs.
+    minutes.insert(minutes.length, 'Fran: the DB team asks for console access until Friday.\n');
+    await minutesDoc.whenAcked();
+    // Change 2 is not under discussion: two approvals from people not in any session leave it pending.
+    for (const who of ['ana', 'ben']) assert.equal((await api[who]!('POST', `/changes/${changes[1]}/votes`, { choice: 'approve' })).status, 201);
+    let view = ((await api.vic!('GET', `/changes/${changes[1]}`)).body as { change: ReviewView }).change;
+    assert.equal(view.status, 'in_review');
+    assert.ok(view.evaluation!.requirements.some((r) => r.id === 'presence' && !r.met), JSON.stringify(view.evaluation));
+
+    // Change 1 is the current item: ana and ben are in the session, their approvals decide it.
+    await open('ana', `session:${sessionId}`);
+    await open('ben', `session:${sessionId}`);
+    for (const who of ['ana', 'ben']) assert.equal((await api[who]!('POST', `/changes/${changes[0]}/votes`, { choice: 'approve' })).status, 201);
+    view = ((await api.vic!('GET', `/changes/${changes[0]}`)).body as { change: ReviewView }).change;
+    assert.equal(view.status, 'approved', JSON.stringify(view.evaluation));
+
+    const doc = await open('vic', `session:${sessionId}`);
+    const map = doc.doc.getMap<unknown>('session');
+    await until(() => (map.get('decisions') as SessionView['decisions'] | undefined)?.some((d) => d.kind === 'status') === true, 'the decision is recorded');
+    const decision = (map.get('decisions') as SessionView['decisions']).find((d) => d.kind === 'status')!;
+    assert.equal(decision.changeId, changes[0]);
+    assert.equal(decision.by, 'ben');
+    assert.match(decision.text, /^approved \(2 approve, 0 reject, 0 abstain\)$/);
+    assert.equal((map.get('agenda') as SessionView['agenda'])[0]!.status, 'approved', 'the agenda shows the new status');
+    await until(() => minutes.toString().includes('approved (2 approve'), 'the decision reaches the minutes');
+    const text = minutes.toString();
+    assert.ok(text.indexOf('until Friday') < text.indexOf('approved (2 approve'), 'the server appends after what participants wrote');
+
+    // The facilitator's own note for the current item.
+    assert.equal((await command('fran', 'session:note', { sessionId, text: 'Apply after the Friday freeze.' })).ok, true);
+    await until(() => minutes.toString().includes(`${changes[0]}: Apply after the Friday freeze. (fran)`), 'the note reaches the minutes');
+  });
+
+  it('REST: the same commands, idempotent with a key; an admin may take over; a closed session refuses', async () => {
+    const key = { 'idempotency-key': 'session-create-0001' };
+    const first = await api.ana!('POST', '/joint-sessions', { title: 'Ad hoc', agenda: [changes[1]] }, key);
+    assert.equal(first.status, 201, JSON.stringify(first.body));
+    const replay = await api.ana!('POST', '/joint-sessions', { title: 'Ad hoc', agenda: [changes[1]] }, key);
+    assert.equal((replay.body.session as SessionView).id, (first.body.session as SessionView).id, 'a replay returns the first session');
+    assert.equal(((await api.vic!('GET', '/joint-sessions')).body.sessions as unknown[]).length, 2);
+    const adhoc = (first.body.session as SessionView).id;
+    assert.equal((await api.root!('POST', `/joint-sessions/${adhoc}/goto`, { index: 0 })).status, 200, 'an admin may take over');
+    assert.equal((await api.ben!('POST', `/joint-sessions/${adhoc}/goto`, { index: 0 })).status, 403);
+    assert.equal((await api.ana!('POST', `/joint-sessions/${adhoc}/close`)).status, 200);
+    const closed = await api.ana!('POST', `/joint-sessions/${adhoc}/notes`, { text: 'late' });
+    assert.equal(closed.status, 409);
+    const got = (await api.vic!('GET', `/joint-sessions/${adhoc}`)).body.session as SessionView;
+    assert.equal(got.status, 'closed');
+    assert.equal(got.decisions.length, 0);
+    assert.equal((await api.vic!('GET', '/joint-sessions/s-nothere')).status, 404);
+  });
+
+  it('refuses to open a session document that does not exist, or of a hostile name', async () => {
+    for (const docId of ['session:s-nothere', 'session:../../etc']) {
+      const ack = await sockets.vic!.timeout(5_000).emitWithAck('doc:join', docId);
+      assert.equal(ack.ok, false, docId);
+    }
+  });
+});
