@@ -1,5 +1,5 @@
 import type { ErrorBody } from '../../server/protocol/errors.ts';
-import type { ChangeItem, ChangeSummary, EvidencePack, Inventory, Preview, ReviewView } from './types.ts';
+import type { ChangeItem, ChangeSummary, EvidencePack, Inventory, Preview, ReviewView, SessionSummary, SessionView } from './types.ts';
 import { newIdempotencyKey } from './idempotency.ts';
 
 export interface User {
@@ -65,6 +65,10 @@ export const api = {
   inventory: (backend: string) => call<Inventory>('GET', `/inventories/${encodeURIComponent(backend)}`),
   preview: (backend: string, items: ChangeItem[], signal?: AbortSignal) => callPreview(backend, items, signal),
   evidence: (id: string) => call<EvidencePack>('GET', `/changes/${encodeURIComponent(id)}/evidence?format=json`),
+  sessions: (status?: 'open' | 'closed') => call<{ sessions: SessionSummary[] }>('GET', `/joint-sessions${status ? `?status=${status}` : ''}`).then((r) => r.sessions),
+  /** Opens a joint session that I facilitate; the key makes a double click open one session, not two. */
+  createSession: (body: { title: string; agenda: string[]; minutesPerItem: number }, key: string = newIdempotencyKey()) =>
+    call<{ session: SessionView }>('POST', '/joint-sessions', body, { 'idempotency-key': key }).then((r) => r.session),
 };
 
 /** The minimal content `POST /api/changes` accepts: a title, a backend, and nothing else yet. */

@@ -53,6 +53,8 @@ export type Route =
   | { page: 'edit'; changeId: string }
   | { page: 'evidence'; changeId: string }
   | { page: 'notes'; name: string }
+  | { page: 'sessions' }
+  | { page: 'session'; sessionId: string }
   | { page: 'not-found' };
 
 const NAME = '([A-Za-z0-9][A-Za-z0-9._-]{0,127})';
@@ -70,5 +72,8 @@ export function matchRoute(path: string): Route {
   const notes = new RegExp(`^/notes/${NAME}/?$`).exec(path);
   if (notes) return { page: 'notes', name: notes[1]! };
   if (path === '/notes') return { page: 'notes', name: 'scratchpad' };
+  if (/^\/sessions\/?$/.test(path)) return { page: 'sessions' };
+  const session = new RegExp(`^/sessions/${NAME}/?$`).exec(path);
+  if (session) return { page: 'session', sessionId: session[1]! };
   return { page: 'not-found' };
 }

@@ -15,6 +15,10 @@ export type { ChangeSummary } from '../../server/store/sqlite/change-store.ts';
 export type { EvidencePack } from '../../server/audit/evidence.ts';
 export type { ChangeRequest } from '../../server/domain/review/types.ts';
 export type { RenderResult, BlastRadius } from '../../server/domain/access/model.ts';
+/** Joint sessions: what the `session:` document and `GET /api/joint-sessions/:id` hold. */
+export type { SessionView } from '../../server/commands/session-service.ts';
+export type { SessionSummary } from '../../server/store/sqlite/session-store.ts';
+export type { SessionDecision } from '../../server/domain/session/types.ts';
 
 /** `GET /api/inventories/:backend`: what autocompletion offers. */
 export interface Inventory {
