@@ -5,13 +5,13 @@ import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { connect, connected, startTestServer, until } from '../helpers/server.ts';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import type { SessionView } from '../../server/commands/session-service.ts';
-import type { LiveConnection } from '../../web/state/live-connection.svelte.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 
 const { JointSession, formatClock, readTimer } = await import('../../web/state/joint-session.svelte.ts');
+const { LiveConnection } = await import('../../web/state/live-connection.svelte.ts');
 
-/** The part of LiveConnection the session state uses, over a real socket. */
-const liveOver = (socket: AccordSocket) => ({ socket, get isConnected() { return socket.connected; } }) as unknown as LiveConnection;
+/** A real LiveConnection over a test socket (no localStorage, no IndexedDB in Node). */
+const liveOver = (socket: AccordSocket, username: string) => new LiveConnection(username, { socket, storage: null });
 
 describe('the session clock', () => {
   it('formats durations, and counts down from the time box with the running stretch', () => {
@@ -51,8 +51,8 @@ describe('JointSession against a real server', () => {
 
     const sockets = { fran: connect(server.url, fran), ana: connect(server.url, ana) };
     await Promise.all([connected(sockets.fran), connected(sockets.ana)]);
-    const runner = new JointSession(sessionId, { id: 2, username: 'fran', role: 'reviewer' }, liveOver(sockets.fran));
-    const follower = new JointSession(sessionId, { id: 3, username: 'ana', role: 'reviewer' }, liveOver(sockets.ana));
+    const runner = new JointSession(sessionId, { id: 2, username: 'fran', role: 'reviewer' }, liveOver(sockets.fran, 'fran'));
+    const follower = new JointSession(sessionId, { id: 3, username: 'ana', role: 'reviewer' }, liveOver(sockets.ana, 'ana'));
     after(() => (runner.dispose(), follower.dispose()));
     await until(() => follower.isLoaded && runner.isLoaded, 'both loaded');
     assert.equal(follower.title, 'CAB');

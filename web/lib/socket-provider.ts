@@ -1,6 +1,8 @@
 /**
  * Client side of the Yjs-over-Socket.io protocol (docs/protocol.md). Runs in browsers and in Node
- * (tests, benchmarks). One provider per document; many providers share one socket.
+ * (tests, benchmarks). One provider per document; many providers share one socket. In browsers the
+ * document may also have a local copy (lib/local-docs.ts): whatever it holds that the server misses
+ * is sent by the normal sync, so edits made offline reach the server on the next visit.
  */
 import * as Y from 'yjs';
 import * as decoding from 'lib0/decoding';
@@ -14,6 +16,20 @@ import {
 
 export type AccordSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export type ProviderStatus = 'connecting' | 'syncing' | 'synced' | 'offline' | 'refused';
+/** Where the local copy is: none (not a browser), loading, applied to the document, or unusable. */
+export type LocalStatus = 'none' | 'loading' | 'loaded' | 'failed';
+
+/** A stored copy of the document in this browser, already attached to it (lib/local-docs.ts). */
+export interface LocalCopy {
+  /** Resolves once the stored content is applied to the document; rejects if the storage fails. */
+  readonly whenLoaded: Promise<void>;
+  /** Stops persisting (the stored copy stays); safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface ProviderOptions {
+  local?: LocalCopy | null;
+}
 
 const STEP1 = 0;
 const STEP2 = 1;
@@ -41,11 +57,20 @@ export class SocketProvider {
   #ackWaiters: Listener[] = [];
   #listeners = new Set<Listener>();
   #destroyed = false;
+  readonly #local: LocalCopy | null;
+  #localStatus: LocalStatus;
+  #localError: Error | null = null;
 
-  constructor(socket: AccordSocket, docId: string, doc: Y.Doc = new Y.Doc()) {
+  constructor(socket: AccordSocket, docId: string, doc: Y.Doc = new Y.Doc(), options: ProviderOptions = {}) {
     this.#socket = socket;
     this.docId = docId;
     this.doc = doc;
+    this.#local = options.local ?? null;
+    this.#localStatus = this.#local ? 'loading' : 'none';
+    this.#local?.whenLoaded.then(
+      () => this.#set(() => (this.#localStatus = 'loaded')),
+      (err: unknown) => this.#set(() => ((this.#localStatus = 'failed'), (this.#localError = err instanceof Error ? err : new Error(String(err))))),
+    );
     this.awareness = new Awareness(doc);
     doc.on('update', this.#onDocUpdate);
     this.awareness.on('update', this.#onAwarenessUpdate);
@@ -73,8 +98,15 @@ export class SocketProvider {
   get unacked(): number {
     return this.#unacked;
   }
+  get localStatus(): LocalStatus {
+    return this.#localStatus;
+  }
+  /** Why the local copy is unusable (the document still works, online only). */
+  get localError(): Error | null {
+    return this.#localError;
+  }
 
-  /** Calls `listener` whenever status, access or the pending-ack count changes. */
+  /** Calls `listener` whenever status, access, the pending-ack count or the local copy's status changes. */
   subscribe(listener: Listener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -83,6 +115,11 @@ export class SocketProvider {
   /** Resolves once the first sync with the server is complete. */
   whenSynced(): Promise<void> {
     return this.#until(() => this.#status === 'synced', 'synced');
+  }
+
+  /** Resolves once the local copy is applied (at once when there is none); rejects if it failed. */
+  whenLoadedLocally(): Promise<void> {
+    return this.#local ? this.#local.whenLoaded : Promise.resolve();
   }
 
   /** Resolves once every update sent so far has been acknowledged as durable. */
@@ -198,5 +235,7 @@ export class SocketProvider {
     this.#socket.off('doc:rejoin', this.#onRejoin);
     if (this.#socket.connected) this.#socket.emit('doc:leave', this.docId);
     this.awareness.destroy();
+    // Closing cannot fail once the copy opened (LocalDocs forgets copies that never did).
+    void this.#local?.close();
   }
 }

@@ -1,5 +1,5 @@
 import * as Y from 'yjs';
-import { SocketProvider, type ProviderStatus } from '../lib/socket-provider.ts';
+import type { SocketProvider, ProviderStatus } from '../lib/socket-provider.ts';
 import { applyTextEdit } from '../lib/ytext.ts';
 import { api, ApiError, type User } from '../lib/api.ts';
 import type { ChangeItem, Inventory, Preview, ReviewView } from '../lib/types.ts';
@@ -63,7 +63,7 @@ export class DraftEditor {
     this.changeId = changeId;
     this.me = me;
     this.#live = live;
-    this.#provider = new SocketProvider(live.socket, `draft:${changeId}`);
+    this.#provider = live.openDoc(`draft:${changeId}`);
     const doc = this.#provider.doc;
     this.#meta = doc.getMap('meta');
     this.#text = doc.getText('justification');

@@ -1,6 +1,6 @@
 import { createSubscriber } from 'svelte/reactivity';
 import * as Y from 'yjs';
-import { SocketProvider, type ProviderStatus } from '../lib/socket-provider.ts';
+import type { ProviderStatus, SocketProvider } from '../lib/socket-provider.ts';
 import { newIdempotencyKey } from '../lib/idempotency.ts';
 import type { User } from '../lib/api.ts';
 import type { CommandName, SessionDecision, SessionView } from '../lib/types.ts';
@@ -76,7 +76,7 @@ export class JointSession {
     this.sessionId = sessionId;
     this.me = me;
     this.#live = live;
-    this.#provider = new SocketProvider(live.socket, `session:${sessionId}`);
+    this.#provider = live.openDoc(`session:${sessionId}`);
     this.#map = this.#provider.doc.getMap('session');
     this.#provider.awareness.setLocalState({ viewing: null, following: true });
   }

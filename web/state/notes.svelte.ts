@@ -3,11 +3,11 @@ import * as Y from 'yjs';
 import { SocketProvider, type AccordSocket, type ProviderStatus } from '../lib/socket-provider.ts';
 import { applyTextEdit } from '../lib/ytext.ts';
 import { liveDocSubscribers } from './live-doc.svelte.ts';
+import { LiveConnection } from './live-connection.svelte.ts';
 
 /** A live `notes:` document: its text, its connection state and who else is here. */
 export class NotesState {
   readonly docId: string;
-  readonly #socket: AccordSocket;
   readonly #provider: SocketProvider;
   readonly #text: Y.Text;
   readonly #subscribeText = createSubscriber((update) => {
@@ -16,10 +16,10 @@ export class NotesState {
   });
   readonly #reads = liveDocSubscribers(() => this.#provider);
 
-  constructor(name: string, socket: AccordSocket) {
+  /** Pass the LiveConnection to keep a local copy; a bare socket (tests) syncs online only. */
+  constructor(name: string, connection: LiveConnection | AccordSocket) {
     this.docId = `notes:${name}`;
-    this.#socket = socket;
-    this.#provider = new SocketProvider(this.#socket, this.docId);
+    this.#provider = connection instanceof LiveConnection ? connection.openDoc(this.docId) : new SocketProvider(connection, this.docId);
     this.#text = this.#provider.doc.getText('body');
     this.#provider.awareness.setLocalStateField('looking', 'notes');
   }

@@ -1,5 +1,5 @@
 import * as Y from 'yjs';
-import { SocketProvider, type ProviderStatus } from '../lib/socket-provider.ts';
+import type { SocketProvider, ProviderStatus } from '../lib/socket-provider.ts';
 import type {
   Annotation, AnnotationAnchor, Evaluation, Recusal, ReviewView, Revision, Vote, VoteChoice,
 } from '../lib/types.ts';
@@ -10,6 +10,8 @@ import { liveDocSubscribers } from './live-doc.svelte.ts';
 
 export type VoteWithStale = Vote & { stale: boolean };
 export type Tally = NonNullable<ReviewView['tally']>;
+/** Voter names per choice, for the whole revision or one item. */
+export type ChoiceTally = Tally['whole'];
 export type SignOff = ReviewView['signoffs'][number];
 
 /** What the page shows as its connection state; text, never colour alone. */
@@ -59,7 +61,7 @@ export class ReviewSession {
     this.changeId = changeId;
     this.me = me;
     this.#live = live;
-    this.#provider = new SocketProvider(live.socket, `review:${changeId}`);
+    this.#provider = live.openDoc(`review:${changeId}`);
     this.#review = this.#provider.doc.getMap('review');
     this.#revisions = this.#provider.doc.getArray('revisions');
     this.#provider.awareness.setLocalStateField('looking', null);
@@ -81,6 +83,11 @@ export class ReviewSession {
   get loadError(): string | null {
     this.#reads.provider();
     return this.#provider.status === 'refused' ? (this.#provider.lastError?.message ?? 'refused') : null;
+  }
+  /** Why this device cannot keep an offline copy of the review, if it cannot (the page still works online). */
+  get localError(): string | null {
+    this.#reads.provider();
+    return this.#provider.localError?.message ?? null;
   }
   get title(): string {
     return this.#get<string>('title') ?? '';
@@ -111,6 +118,10 @@ export class ReviewSession {
   get evaluation(): Evaluation | null {
     return this.#get<Evaluation | null>('evaluation') ?? null;
   }
+  /** Policy rules the page needs before sending (a reject needs a reason unless the policy says otherwise). */
+  get rules(): ReviewView['rules'] {
+    return this.#get<ReviewView['rules']>('rules') ?? { requireRejectReason: true };
+  }
   get recusals(): Recusal[] {
     return this.#get<Recusal[]>('recusals') ?? [];
   }
@@ -133,6 +144,18 @@ export class ReviewSession {
   /** My latest counted whole-revision vote, if any. */
   get myVote(): VoteWithStale | undefined {
     return this.votes.filter((v) => v.voter === this.me.username && v.itemId === undefined && !v.stale).at(-1);
+  }
+  /** Counted votes on one item of the current revision, by choice (empty when nobody voted on it). */
+  itemTally(itemId: string): ChoiceTally {
+    return this.tally?.items[itemId] ?? { approve: [], reject: [], abstain: [] };
+  }
+  /** My latest counted vote on one item, if any. */
+  myItemVote(itemId: string): VoteWithStale | undefined {
+    return this.votes.filter((v) => v.voter === this.me.username && v.itemId === itemId && !v.stale).at(-1);
+  }
+  /** Votes on one item that an amendment of that item made stale (kept, never counted), oldest first. */
+  staleItemVotes(itemId: string): VoteWithStale[] {
+    return this.votes.filter((v) => v.itemId === itemId && v.stale);
   }
   get isRecused(): boolean {
     return this.recusals.some((r) => r.reviewer === this.me.username);
@@ -165,6 +188,11 @@ export class ReviewSession {
   }
   get queued(): number {
     return this.#live.commands.pending.filter((c) => c.payload.changeId === this.changeId || c.name.startsWith('annotation:')).length;
+  }
+  /** My vote on one item that the server has not answered yet (queued offline or in flight). */
+  pendingItemVote(itemId: string): { choice: VoteChoice } | undefined {
+    const command = this.#live.commands.pending.findLast((c) => c.name === 'vote:cast' && c.payload.changeId === this.changeId && c.payload.itemId === itemId);
+    return command ? { choice: command.payload.choice as VoteChoice } : undefined;
   }
   get refused() {
     return this.#live.commands.refused;
@@ -215,6 +243,17 @@ export class ReviewSession {
     const revision = this.current?.number ?? 0;
     const word = choice === 'approve' ? 'Approve' : choice === 'reject' ? 'Reject' : 'Abstain';
     return this.#live.commands.send('vote:cast', { changeId: this.changeId, choice, revision, ...(reason ? { reason } : {}) }, `${word} revision ${revision}`);
+  }
+
+  /** A vote bound to one item (and that item's hash): it stays counted while the item is unchanged. */
+  castItemVote(itemId: string, choice: VoteChoice, reason?: string): Promise<CommandOutcome> {
+    const revision = this.current?.number ?? 0;
+    const word = choice === 'approve' ? 'Approve' : choice === 'reject' ? 'Reject' : 'Abstain on';
+    return this.#live.commands.send(
+      'vote:cast',
+      { changeId: this.changeId, choice, revision, itemId, ...(reason ? { reason } : {}) },
+      `${word} item ${itemId} (revision ${revision})`,
+    );
   }
 
   recuse(reason: string): Promise<CommandOutcome> {

@@ -48,11 +48,22 @@ export class SessionState {
     }
   }
 
+  /**
+   * Ends the session and deletes this user's local document copies (shared devices: the next person
+   * must not find them in IndexedDB). Edits not yet sent are lost with them.
+   */
   async signOut(): Promise<void> {
     await api.signOut().catch(() => undefined);
-    this.#live?.dispose();
+    const live = this.#live;
     this.#live = null;
     this.#user = null;
+    if (!live) return;
+    live.dispose();
+    try {
+      await live.localDocs.wipe();
+    } catch (err) {
+      this.#error = `Signed out, but this browser's copy of your documents could not be deleted: ${err instanceof Error ? err.message : String(err)}`;
+    }
   }
 
   #become(user: User): void {
