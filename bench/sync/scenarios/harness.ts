@@ -76,7 +76,10 @@ export async function startServer(
     '--token', opts.token ?? 'bench-secret-token',
   ];
   if (opts.reportPersisted?.length) args.push('--report-persisted', opts.reportPersisted.join(','));
-  const child = spawn('taskset', args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // Every server child starts with Node's module compile cache, as `npm start` does for Accord: a
+  // restart (scenario F) then measures the server, not the compiler. Same cache rule for all three.
+  const env = { ...process.env, NODE_COMPILE_CACHE: join(tmpdir(), 'accord-bench-compile-cache') };
+  const child = spawn('taskset', args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   live.add(child);
   const exited = new Promise<void>((r) => child.once('exit', () => (live.delete(child), r())));
   const pending = new Map<number, (v: unknown) => void>();

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { verifyAuthenticationResponse } from '@simplewebauthn/server';
+import { webauthn } from './lazy.ts';
 import { signOffChallenge } from './challenge.ts';
 import { canonicalJson, sha256Hex, verifyReceipt, type SignOffReceipt } from './receipt.ts';
 import { parseAssertion, storedAssertion } from './response.ts';
@@ -36,7 +36,7 @@ export async function verifySignOffEvidence(check: EvidenceCheck): Promise<strin
     const assertion = parseAssertion(JSON.parse(check.assertion));
     if (canonicalJson(storedAssertion(assertion)) !== check.assertion) problems.push('assertion is not in canonical form');
     if (assertion.id !== receipt.credentialId) problems.push('assertion was made by another credential than the receipt names');
-    const result = await verifyAuthenticationResponse({
+    const result = await (await webauthn()).verifyAuthenticationResponse({
       response: assertion,
       expectedChallenge: commitment ?? receipt.challenge,
       expectedOrigin: check.origin,

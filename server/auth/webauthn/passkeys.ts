@@ -1,18 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-} from '@simplewebauthn/server';
+import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { inTransaction } from '../../store/sqlite/database.ts';
 import { atLeast, type Principal } from '../roles.ts';
 import { NONCE_BYTES, REVISION_HASH, signOffChallenge } from './challenge.ts';
 import { canonicalJson, sha256Hex, signReceipt, type ReceiptSigner, type SignOffReceipt } from './receipt.ts';
 import { PasskeyRefusal } from './refusal.ts';
+import { webauthn } from './lazy.ts';
 import { clientChallenge, parseAssertion, parseRegistration, signCount, storedAssertion } from './response.ts';
 
 export type { ReceiptSigner, SignOffReceipt } from './receipt.ts';
@@ -104,7 +98,7 @@ export class Passkeys {
 
   /** Options for navigator.credentials.create(); the challenge is stored, single-use, for 5 minutes. */
   async registrationOptions(user: Principal): Promise<PublicKeyCredentialCreationOptionsJSON> {
-    const options = await generateRegistrationOptions({
+    const options = await (await webauthn()).generateRegistrationOptions({
       rpName: this.#rpName,
       rpID: this.#rpID,
       userName: user.username,
@@ -127,7 +121,7 @@ export class Passkeys {
     const row = this.#openChallenge(user, 'register', clientChallenge(parsed.response.clientDataJSON));
     let result;
     try {
-      result = await verifyRegistrationResponse({
+      result = await (await webauthn()).verifyRegistrationResponse({
         response: parsed,
         expectedChallenge: row.challenge,
         expectedOrigin: this.#origin,
@@ -164,7 +158,7 @@ export class Passkeys {
     if (creds.length === 0) throw new PasskeyRefusal('forbidden', 'no_passkey', 'register a passkey before signing off');
     const nonce = randomBytes(NONCE_BYTES);
     const challenge = signOffChallenge(target.changeId, target.revision, target.revisionHash, nonce);
-    const options = await generateAuthenticationOptions({
+    const options = await (await webauthn()).generateAuthenticationOptions({
       rpID: this.#rpID,
       challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
       timeout: CHALLENGE_TTL_MS,
@@ -201,7 +195,7 @@ export class Passkeys {
     }
     let verified: boolean;
     try {
-      const result = await verifyAuthenticationResponse({
+      const result = await (await webauthn()).verifyAuthenticationResponse({
         response: assertion,
         expectedChallenge: row.challenge,
         expectedOrigin: this.#origin,
