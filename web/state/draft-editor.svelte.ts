@@ -121,6 +121,10 @@ export class DraftEditor {
     this.#reads.doc();
     return this.#text.toString();
   }
+  /** The shared justification, for binding a textarea to it (lib/ytext-binding.ts). */
+  get justificationText(): Y.Text {
+    return this.#text;
+  }
   get items(): ChangeItem[] {
     this.#reads.doc();
     return this.#items.toJSON() as ChangeItem[];

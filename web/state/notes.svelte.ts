@@ -29,6 +29,11 @@ export class NotesState {
     return this.#text.toString();
   }
 
+  /** The shared text itself, for binding a textarea to it (lib/ytext-binding.ts). */
+  get body(): Y.Text {
+    return this.#text;
+  }
+
   get status(): ProviderStatus {
     this.#reads.provider();
     return this.#provider.status;
