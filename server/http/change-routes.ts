@@ -30,6 +30,8 @@ const ListQuery = z.object({
   backend: z.enum(BACKEND_IDS).optional(),
   requester: z.string().max(64).optional(),
   waitingFor: z.enum(['vote', 'signoff']).optional(),
+  risk: z.enum(['high', 'normal']).optional(),
+  q: z.string().trim().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
@@ -58,7 +60,7 @@ export function changeRouter(accord: Accord): express.Router {
   r.get('/changes', (req, res) => {
     const q = parse(ListQuery, req.query);
     if (q.waitingFor) return void res.json({ changes: accord.waitingFor(who(res), q.waitingFor).slice(0, q.limit) });
-    res.json({ changes: accord.store.list({ status: q.status, backend: q.backend, requestedBy: q.requester, limit: q.limit }) });
+    res.json({ changes: accord.store.list({ status: q.status, backend: q.backend, requestedBy: q.requester, risk: q.risk, title: q.q || undefined, limit: q.limit }) });
   });
   r.post('/changes', async (req, res) => {
     const change = await accord.changes.create(who(res), req.body, key(req));

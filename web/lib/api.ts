@@ -35,6 +35,10 @@ export interface ListFilter {
   requester?: string;
   /** Only changes waiting for my vote or my sign-off (decided by the server). */
   waitingFor?: 'vote' | 'signoff';
+  /** `high`: the current revision gains a high-risk privilege. */
+  risk?: 'high' | 'normal';
+  /** Title contains (case-insensitive). */
+  q?: string;
   limit?: number;
 }
 

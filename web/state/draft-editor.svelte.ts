@@ -6,6 +6,7 @@ import type { ChangeItem, Inventory, Preview, ReviewView } from '../lib/types.ts
 import type { LiveConnection } from './live-connection.svelte.ts';
 import type { CommandOutcome } from './command-queue.svelte.ts';
 import { liveDocSubscribers } from './live-doc.svelte.ts';
+import { TypingSignal, isTyping } from '../lib/typing.ts';
 
 /** How long the editor waits after the last keystroke before asking for a preview. */
 const PREVIEW_DEBOUNCE_MS = 250;
@@ -16,6 +17,8 @@ export interface Editor {
   role: string;
   /** What they are editing: an item id, or a field name (`title`, `justification`, ...). */
   editing: string | null;
+  /** Typing right now (presence, cleared after a pause). */
+  typing: boolean;
   isMe: boolean;
 }
 
@@ -53,6 +56,7 @@ export class DraftEditor {
   #submitError = $state<string | null>(null);
   #inviteResult = $state<{ ok: boolean; message: string } | null>(null);
   #editing: string | null = null;
+  readonly #typing: TypingSignal;
   #inventoryFor = '';
   #previewTimer: ReturnType<typeof setTimeout> | undefined;
   #previewAbort: AbortController | null = null;
@@ -69,6 +73,7 @@ export class DraftEditor {
     this.#text = doc.getText('justification');
     this.#items = doc.getArray('items');
     this.#provider.awareness.setLocalStateField('editing', null);
+    this.#typing = new TypingSignal(this.#provider.awareness);
     // Plain Yjs observers, not $effect: the preview follows the document, whoever edited it.
     this.#items.observeDeep(this.#onItemsChanged);
     this.#meta.observe(this.#onMetaChanged);
@@ -178,9 +183,14 @@ export class DraftEditor {
       const s = state as { user?: { name?: string; role?: string }; editing?: string | null };
       const isMe = clientId === this.#provider.doc.clientID;
       const name = isMe ? this.me.username : s.user?.name;
-      if (name) out.push({ clientId, name, role: isMe ? this.me.role : (s.user?.role ?? ''), editing: s.editing ?? null, isMe });
+      if (name) out.push({ clientId, name, role: isMe ? this.me.role : (s.user?.role ?? ''), editing: s.editing ?? null, typing: isTyping(s), isMe });
     }
     return out.sort((a, b) => Number(b.isMe) - Number(a.isMe) || a.name.localeCompare(b.name));
+  }
+
+  /** I am typing in one of the draft's fields (shows as typing to the others until a pause). */
+  typing(): void {
+    this.#typing.pulse();
   }
 
   // ---- editing (each a small Yjs transaction) ----
@@ -361,6 +371,7 @@ export class DraftEditor {
     this.#stopFacts();
     this.#items.unobserveDeep(this.#onItemsChanged);
     this.#meta.unobserve(this.#onMetaChanged);
+    this.#typing.dispose();
     this.#provider.destroy();
   }
 }

@@ -11,6 +11,19 @@ const REFRESH_DEBOUNCE_MS = 150;
 export interface HomeFilter {
   status: string;
   backend: string;
+  requester: string;
+  risk: '' | 'high' | 'normal';
+  /** Title contains. */
+  search: string;
+}
+
+const SEARCH_DEBOUNCE_MS = 250;
+
+/** The same filter the server applies to `GET /api/changes`, for the lists it does not filter (waiting for me). */
+export function matches(c: ChangeSummary, f: HomeFilter): boolean {
+  return (!f.status || c.status === f.status) && (!f.backend || c.backend === f.backend)
+    && (!f.requester || c.requestedBy === f.requester) && (!f.risk || c.highRisk === (f.risk === 'high'))
+    && (!f.search || c.title.toLowerCase().includes(f.search.toLowerCase()));
 }
 
 /**
@@ -23,7 +36,8 @@ export class HomeState {
   #changes = $state.raw<ChangeSummary[]>([]);
   #waitingVote = $state.raw<ChangeSummary[]>([]);
   #waitingSignOff = $state.raw<ChangeSummary[]>([]);
-  #filter = $state<HomeFilter>({ status: '', backend: '' });
+  #filter = $state<HomeFilter>({ status: '', backend: '', requester: '', risk: '', search: '' });
+  #searchTimer: ReturnType<typeof setTimeout> | undefined;
   #loading = $state(true);
   #error = $state<string | null>(null);
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -68,14 +82,48 @@ export class HomeState {
     void this.refresh();
   }
 
+  setRiskFilter(risk: HomeFilter['risk']): void {
+    this.#filter.risk = risk;
+    void this.refresh();
+  }
+
+  /** Free-text fields refresh once typing pauses. */
+  setRequesterFilter(requester: string): void {
+    this.#filter.requester = requester.trim();
+    this.#debounced();
+  }
+  setSearch(text: string): void {
+    this.#filter.search = text.trim();
+    this.#debounced();
+  }
+
+  /** Whether any filter narrows the lists (the page says so, so an empty list is not a surprise). */
+  get isFiltered(): boolean {
+    const f = this.#filter;
+    return Boolean(f.status || f.backend || f.requester || f.risk || f.search);
+  }
+
+  #debounced(): void {
+    clearTimeout(this.#searchTimer);
+    this.#searchTimer = setTimeout(() => void this.refresh(), SEARCH_DEBOUNCE_MS);
+  }
+
   async refresh(): Promise<void> {
     const generation = ++this.#generation;
+    const f = { ...this.#filter };
     try {
-      const [changes, vote, signOff] = await Promise.all([
-        api.changes({ status: this.#filter.status || undefined, backend: this.#filter.backend || undefined, limit: 200 }),
+      const [changes, voteAll, signOffAll] = await Promise.all([
+        api.changes({
+          status: f.status || undefined, backend: f.backend || undefined, requester: f.requester || undefined,
+          risk: f.risk || undefined, q: f.search || undefined, limit: 200,
+        }),
         atLeast(this.#me.role, 'reviewer') ? api.changes({ waitingFor: 'vote' }) : Promise.resolve([]),
         atLeast(this.#me.role, 'approver') ? api.changes({ waitingFor: 'signoff' }) : Promise.resolve([]),
       ]);
+      // The waiting lists come from the server's own rules; the filters narrow them on this side too.
+      const keep = (c: ChangeSummary) => matches(c, f);
+      const vote = voteAll.filter(keep);
+      const signOff = signOffAll.filter(keep);
       // A later refresh started while this one awaited: its answer is newer, drop this one.
       if (generation !== this.#generation) return;
       this.#changes = changes;
@@ -96,6 +144,7 @@ export class HomeState {
 
   dispose(): void {
     clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#searchTimer);
     this.#stopFacts();
   }
 }

@@ -7,6 +7,7 @@ import type { User } from '../lib/api.ts';
 import type { LiveConnection } from './live-connection.svelte.ts';
 import type { CommandOutcome } from './command-queue.svelte.ts';
 import { liveDocSubscribers } from './live-doc.svelte.ts';
+import { TypingSignal, isTyping } from '../lib/typing.ts';
 
 export type VoteWithStale = Vote & { stale: boolean };
 export type Tally = NonNullable<ReviewView['tally']>;
@@ -23,6 +24,8 @@ export interface Participant {
   role: string;
   /** The item id this person is looking at, if any. */
   looking: string | null;
+  /** Writing an annotation right now (presence, cleared after a pause). */
+  typing: boolean;
   isMe: boolean;
 }
 
@@ -56,6 +59,7 @@ export class ReviewSession {
   #lookingAt: string | null = null;
   #composerAnchor = $state.raw<AnnotationAnchor | null>(null);
   #replyTo = $state<string | null>(null);
+  readonly #typing: TypingSignal;
 
   constructor(changeId: string, me: User, live: LiveConnection) {
     this.changeId = changeId;
@@ -65,6 +69,7 @@ export class ReviewSession {
     this.#review = this.#provider.doc.getMap('review');
     this.#revisions = this.#provider.doc.getArray('revisions');
     this.#provider.awareness.setLocalStateField('looking', null);
+    this.#typing = new TypingSignal(this.#provider.awareness);
   }
 
   #get<T>(key: string): T | undefined {
@@ -208,7 +213,7 @@ export class ReviewSession {
       const s = state as { user?: { name?: string; role?: string }; looking?: string | null };
       const isMe = clientId === this.#provider.doc.clientID;
       const name = isMe ? this.me.username : s.user?.name;
-      if (name) out.push({ clientId, name, role: isMe ? this.me.role : (s.user?.role ?? ''), looking: s.looking ?? null, isMe });
+      if (name) out.push({ clientId, name, role: isMe ? this.me.role : (s.user?.role ?? ''), looking: s.looking ?? null, typing: isTyping(s), isMe });
     }
     return out.sort((a, b) => Number(b.isMe) - Number(a.isMe) || a.name.localeCompare(b.name));
   }
@@ -230,6 +235,14 @@ export class ReviewSession {
   }
   cancelReply(): void {
     this.#replyTo = null;
+  }
+
+  /** I am writing an annotation (call on each keystroke; shows as typing until a pause or `stoppedTyping`). */
+  typing(): void {
+    this.#typing.pulse();
+  }
+  stoppedTyping(): void {
+    this.#typing.stop();
   }
 
   /** Tells the others which item I am looking at (volatile presence, never persisted). */
@@ -273,6 +286,7 @@ export class ReviewSession {
   }
 
   dispose(): void {
+    this.#typing.dispose();
     this.#provider.destroy();
   }
 }

@@ -11,6 +11,13 @@ export interface ChangeSummary {
   backend: string;
   requestedBy: string;
   updatedAt: string;
+  /** The current revision gains a high-risk privilege. */
+  highRisk: boolean;
+}
+
+/** Does the change's current revision gain a high-risk privilege? */
+export function isHighRisk(change: ChangeRequest): boolean {
+  return change.revisions.at(-1)?.blast.gained.some((row) => row.highRisk) ?? false;
 }
 
 /**
@@ -31,7 +38,7 @@ export class ChangeStore {
       'INSERT INTO changes (id, version, status, requested_by, backend, title, data, created_at, updated_at) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.#update = db.prepare(
-      'UPDATE changes SET version = version + 1, status = ?, title = coalesce(?, title), data = ?, updated_at = ? WHERE id = ? AND version = ?',
+      'UPDATE changes SET version = version + 1, status = ?, title = coalesce(?, title), data = ?, updated_at = ?, high_risk = ? WHERE id = ? AND version = ?',
     );
   }
 
@@ -46,19 +53,22 @@ export class ChangeStore {
 
   /** Saves if nobody else saved since `version` was read; commands on one change are serialised by this. */
   save(change: ChangeRequest, version: number, title?: string): void {
-    const result = this.#update.run(change.status, title ?? null, JSON.stringify(change), new Date().toISOString(), change.id, version);
+    const result = this.#update.run(change.status, title ?? null, JSON.stringify(change), new Date().toISOString(), isHighRisk(change) ? 1 : 0, change.id, version);
     if (Number(result.changes) !== 1) throw new AppError('conflict', 'the change was modified concurrently; retry');
   }
 
-  list(filter: { status?: string; backend?: string; requestedBy?: string; limit: number }): ChangeSummary[] {
+  list(filter: { status?: string; backend?: string; requestedBy?: string; risk?: 'high' | 'normal'; title?: string; limit: number }): ChangeSummary[] {
     const where: string[] = [];
     const args: string[] = [];
     if (filter.status) (where.push('status = ?'), args.push(filter.status));
     if (filter.backend) (where.push('backend = ?'), args.push(filter.backend));
     if (filter.requestedBy) (where.push('requested_by = ?'), args.push(filter.requestedBy));
-    const sql = `SELECT id, title, status, backend, requested_by AS requestedBy, updated_at AS updatedAt FROM changes
+    if (filter.risk) where.push(filter.risk === 'high' ? 'high_risk = 1' : 'high_risk = 0');
+    if (filter.title) (where.push("title LIKE ? ESCAPE '\\'"), args.push(`%${filter.title.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
+    const sql = `SELECT id, title, status, backend, requested_by AS requestedBy, updated_at AS updatedAt, high_risk AS highRisk FROM changes
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC LIMIT ${Math.min(500, Math.max(1, filter.limit))}`;
-    return this.#db.prepare(sql).all(...args) as unknown as ChangeSummary[];
+    const rows = this.#db.prepare(sql).all(...args) as unknown as (Omit<ChangeSummary, 'highRisk'> & { highRisk: number })[];
+    return rows.map((row) => ({ ...row, highRisk: Number(row.highRisk) === 1 }));
   }
 
   annotations(changeId: string): Annotation[] {

@@ -5,6 +5,10 @@ import { AUDIT_SCHEMA } from '../../audit/schema.ts';
 import { WEBAUTHN_SCHEMA } from '../../auth/webauthn/schema.ts';
 import { OIDC_SCHEMA } from '../../auth/oidc/oidc-users.ts';
 
+/** Sets `changes.high_risk` from each change's stored current revision (the migration that added it). */
+export const BACKFILL_HIGH_RISK = `UPDATE changes SET high_risk = EXISTS (
+  SELECT 1 FROM json_each(changes.data, '$.revisions[#-1].blast.gained') AS g WHERE json_extract(g.value, '$.highRisk') = 1);`;
+
 /** Schema migrations, applied in order; the index + 1 is the schema version stored in `user_version`. */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE documents (
@@ -102,6 +106,9 @@ const MIGRATIONS: readonly string[] = [
      updated_at TEXT NOT NULL
    );
    CREATE INDEX joint_sessions_by_status ON joint_sessions (status, updated_at);`,
+  // Risk as a column for the home page's filter: the current revision gains a high-risk privilege.
+  `ALTER TABLE changes ADD COLUMN high_risk INTEGER NOT NULL DEFAULT 0;
+   ${BACKFILL_HIGH_RISK}`,
 ];
 
 /**

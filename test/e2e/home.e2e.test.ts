@@ -1,0 +1,75 @@
+/**
+ * End to end in real headless Chromium: the home page's search and filters narrow every list, the
+ * server-computed ones (waiting for my vote) included, and high-risk changes say so in words.
+ * Needs `npx vite build` first (the server serves web/dist).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { ReviewView } from '../../server/commands/review-view.ts';
+import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
+const PASSWORD = 'review-board-pass';
+const RISKY = 'Console for on-call';
+const CALM = 'Audit view for the devs';
+
+describe('home page filters', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let page: Page;
+  const teardown: (() => unknown)[] = [];
+  after(async () => {
+    for (const fn of teardown.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
+  });
+
+  before(async () => {
+    server = await startTestServer({}, (fn) => teardown.push(fn));
+    await server.user('ana', 'reviewer', PASSWORD);
+    const root = await server.user('root', 'admin');
+    await importProxmox(server, root);
+    const rita = apiAs(server.url, await server.user('rita', 'reviewer'));
+    for (const content of [
+      { ...PROXMOX_CONTENT, title: RISKY },
+      { ...PROXMOX_CONTENT, title: CALM, items: [{ id: 'i1', op: 'add', grant: { principal: 'devs', privileges: ['vm.view'], resource: '/vms/100', propagate: false, effect: 'allow' } }] },
+    ]) {
+      const created = await rita<{ change: ReviewView }>('POST', '/changes', content);
+      assert.equal((await rita('POST', `/changes/${created.body.change.id}/submit`)).status, 201);
+    }
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    teardown.push(() => browser.close());
+    page = await (await browser.newContext({ baseURL: server.url })).newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto('/');
+    await page.getByLabel('Username').fill('ana');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Reviews', level: 1 }).waitFor();
+  });
+
+  it('narrows the lists by risk and by title, and says the lists are filtered', async () => {
+    const waiting = page.getByRole('region', { name: /Waiting for my vote/ });
+    await waiting.getByRole('link', { name: RISKY }).waitFor();
+    await waiting.getByRole('link', { name: CALM }).waitFor();
+    await waiting.getByRole('listitem').filter({ hasText: RISKY }).getByText('HIGH RISK').waitFor();
+    assert.equal(await waiting.getByRole('listitem').filter({ hasText: CALM }).getByText('HIGH RISK').count(), 0);
+
+    await page.getByLabel('Risk').selectOption('high');
+    await waiting.getByRole('link', { name: CALM }).waitFor({ state: 'detached' });
+    await waiting.getByRole('link', { name: RISKY }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Filtered lists' }).waitFor();
+
+    await page.getByLabel('Risk').selectOption('');
+    await page.getByLabel('Search').fill('audit');
+    await waiting.getByRole('link', { name: RISKY }).waitFor({ state: 'detached' });
+    await waiting.getByRole('link', { name: CALM }).waitFor();
+
+    await page.getByLabel('Search').fill('');
+    await waiting.getByRole('link', { name: RISKY }).waitFor();
+    assert.equal(await page.getByRole('status').filter({ hasText: 'Filtered lists' }).count(), 0);
+  });
+});
