@@ -1,3 +1,4 @@
+import { flushCompileCache } from 'node:module';
 import { loadConfig } from './config.ts';
 import { createApp } from './app.ts';
 import { createLogger } from './log.ts';
@@ -9,6 +10,8 @@ async function main(): Promise<void> {
   const app = createApp(config, log);
   const { port } = await app.listen();
   log.info({ port, dataDir: config.dataDir }, `Accord listening on http://localhost:${port}`);
+  // Node writes its compile cache at exit; a server that is killed never exits: write it now.
+  flushCompileCache();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -2,6 +2,7 @@
  * Shared plumbing for the server child processes: argument parsing, the IPC command channel the
  * load generator uses (stats with gc, state vectors, vote keys) and exit when the parent goes away.
  */
+import { flushCompileCache } from 'node:module';
 import * as Y from 'yjs';
 import { b64, voteKeys, type ServerCommand, type ServerEvent, type ServerStats } from '../common.ts';
 
@@ -82,4 +83,6 @@ export function serveIpc(hooks: ServerHooks, ready: { port: number; token: strin
     send({ type: 'reply', id: msg.id, result });
   });
   send({ type: 'ready', port: ready.port, token: ready.token, pid: process.pid });
+  // Node writes its compile cache at exit, and a SIGKILLed server never exits: write it once ready.
+  flushCompileCache();
 }
