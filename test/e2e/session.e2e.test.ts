@@ -20,6 +20,8 @@ const PASSWORD = 'review-board-pass';
 /** How long a live update may take before the test gives up (generous: CI runs other suites in parallel). */
 const LIVE_MS = 10_000;
 const TITLES = ['Power for the on-call team', 'Console for the database team'];
+/** In review but not on the agenda at first: the facilitator adds it later. */
+const LATE = 'Backup operator for the weekend';
 
 describe('joint session in the browser', () => {
   let server: TestServer;
@@ -42,7 +44,7 @@ describe('joint session in the browser', () => {
     }
     await importProxmox(server, tokens.root!);
     const rita = apiAs(server.url, tokens.rita!);
-    for (const title of TITLES) {
+    for (const title of [...TITLES, LATE]) {
       const created = await rita<{ change: ReviewView }>('POST', '/changes', { ...PROXMOX_CONTENT, title });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       changes.push(created.body.change.id);
@@ -122,6 +124,25 @@ describe('joint session in the browser', () => {
     await person(fran, 'ana').getByText(`following: ${TITLES[0]}`).waitFor();
   });
 
+  it('a follower\'s page scrolls to the item the presenter looks at inside the change', async () => {
+    const { fran, ana } = pages as Record<'fran' | 'ana', Page>;
+    await ana.setViewportSize({ width: 1360, height: 560 });
+    await embeddedTitle(ana, TITLES[0]!).waitFor();
+    await ana.evaluate(() => window.scrollTo(0, 0));
+    const inView = (id: string) => ana.evaluate((itemId) => {
+      const box = document.querySelector(`.embedded-review [data-item="${itemId}"]`)?.getBoundingClientRect();
+      return box !== undefined && box.top >= 0 && box.bottom <= window.innerHeight;
+    }, id);
+    assert.equal(await inView('i2'), false, 'item i2 starts below the fold');
+    await fran.locator('.embedded-review').getByRole('listitem', { name: 'Item i2' }).hover();
+    await ana.waitForFunction(() => {
+      const box = document.querySelector('.embedded-review [data-item="i2"]')?.getBoundingClientRect();
+      return box !== undefined && box.top >= 0 && box.bottom <= window.innerHeight;
+    });
+    await ana.locator('.embedded-review').getByRole('listitem', { name: 'Item i2' }).getByText('fran looking').waitFor();
+    await ana.setViewportSize({ width: 1360, height: 900 });
+  });
+
   it('a decision taken in the session reaches both pages and the shared minutes as it happens', async () => {
     const { fran, ana } = pages as Record<'fran' | 'ana', Page>;
     await ana.getByRole('textbox', { name: 'Minutes' }).waitFor();
@@ -147,5 +168,20 @@ describe('joint session in the browser', () => {
     assert.match(minutes, /Apply after the Friday freeze\. \(fran\)/);
     await fran.evaluate(() => window.scrollTo(0, 0));
     await fran.screenshot({ path: `${SHOTS}session.png`, fullPage: false });
+  });
+  it('the facilitator reorders and extends the agenda; everyone sees it, and a browsing participant keeps their change', async () => {
+    const { fran, ana } = pages as Record<'fran' | 'ana', Page>;
+    const order = (page: Page) => agenda(page).locator('.agenda-title').allTextContents();
+    await ana.getByRole('button', { name: `View item 2: ${TITLES[1]}` }).click();
+    await embeddedTitle(ana, TITLES[1]!).waitFor();
+    await fran.getByRole('button', { name: 'Move item 2 up' }).click();
+    await ana.waitForFunction((first) => document.querySelector('.agenda .agenda-title')?.textContent === first, TITLES[1]);
+    assert.deepEqual(await order(ana), [TITLES[1], TITLES[0]]);
+    await embeddedTitle(ana, TITLES[1]!).waitFor(); // still the change ana chose, now item 1
+    await fran.getByLabel('Add to agenda').selectOption({ label: LATE });
+    await fran.getByRole('button', { name: 'Add', exact: true }).click();
+    await ana.waitForFunction((n) => document.querySelectorAll('.agenda .agenda-title').length === n, 3);
+    assert.deepEqual(await order(ana), [TITLES[1], TITLES[0], LATE]);
+    assert.equal(await ana.getByRole('button', { name: 'Move item 1 down' }).count(), 0, 'only the facilitator edits the agenda');
   });
 });

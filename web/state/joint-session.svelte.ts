@@ -63,7 +63,8 @@ export class JointSession {
   readonly #map: Y.Map<unknown>;
   readonly #reads = liveDocSubscribers(() => this.#provider);
   #following = $state(true);
-  #browsing = $state<number | null>(null);
+  /** The change I browse to (by id: the agenda may be reordered meanwhile). */
+  #browsing = $state<string | null>(null);
   #busy = $state(false);
   #actionError = $state<string | null>(null);
   /** A clock for the timer display: ticks once a second while anything reads it. */
@@ -131,7 +132,8 @@ export class JointSession {
   /** The agenda item on my screen: the presenter's while following, my pick while browsing. */
   get viewedIndex(): number | null {
     if (this.#following || this.#browsing === null) return this.current;
-    return this.#browsing < this.agenda.length ? this.#browsing : this.current;
+    const index = this.agenda.findIndex((a) => a.changeId === this.#browsing);
+    return index >= 0 ? index : this.current; // a change taken off the agenda: back to the room's
   }
   get viewedChange(): AgendaItem | null {
     const index = this.viewedIndex;
@@ -147,7 +149,7 @@ export class JointSession {
   /** Browse freely: look at agenda item `index` while the room moves on. */
   browse(index: number): void {
     this.#following = false;
-    this.#browsing = index;
+    this.#browsing = this.agenda[index]?.changeId ?? null;
     this.#announce();
   }
   setFollowing(on: boolean): void {
@@ -210,6 +212,28 @@ export class JointSession {
   }
   close(): Promise<boolean> {
     return this.#command('session:close', {});
+  }
+
+  /** Agenda edits send the whole new order; time spent on items that stay is kept by the server. */
+  #setAgenda(agenda: { changeId: string; minutes: number }[]): Promise<boolean> {
+    return this.#command('session:agenda', { agenda });
+  }
+  #entries(): { changeId: string; minutes: number }[] {
+    return this.agenda.map((a) => ({ changeId: a.changeId, minutes: a.minutes }));
+  }
+  moveItem(index: number, by: -1 | 1): Promise<boolean> {
+    const entries = this.#entries();
+    const to = index + by;
+    if (to < 0 || to >= entries.length) return Promise.resolve(false);
+    [entries[index], entries[to]] = [entries[to]!, entries[index]!];
+    return this.#setAgenda(entries);
+  }
+  removeItem(index: number): Promise<boolean> {
+    return this.#setAgenda(this.#entries().filter((_, i) => i !== index));
+  }
+  addItem(changeId: string, minutes?: number): Promise<boolean> {
+    const entries = this.#entries();
+    return this.#setAgenda([...entries, { changeId, minutes: minutes ?? entries.at(-1)?.minutes ?? 10 }]);
   }
 
   /**
