@@ -4,12 +4,15 @@ import { frameParser } from '../../server/protocol/frame-parser.ts';
 /**
  * How every Accord client connects: WebSocket only, and a short reconnect back-off with jitter, so a
  * room of reviewers is back within about a second after a server restart without all arriving at once.
- * The schedule is y-websocket's (100 ms doubling, at most 2.5 s), with ±50 % jitter on top.
+ * First retry after 100 ms, doubling, at most 1 s between attempts, ±50 % jitter: while the server is
+ * down a client tries about once a second (a refused TCP connect costs nothing), and once it is back
+ * every client is in within about a second. A longer cap leaves the last clients of a room waiting
+ * seconds after the server is up (bench:sync scenario F).
  */
 export const SOCKET_OPTIONS = {
   transports: ['websocket'],
   reconnectionDelay: 100,
-  reconnectionDelayMax: 2_500,
+  reconnectionDelayMax: 1_000,
   randomizationFactor: 0.5,
   /** Must match the server's: binary events travel as one frame. */
   parser: frameParser,
