@@ -28,7 +28,8 @@ export const CreateSession = z.strictObject({
 });
 export const SetAgenda = z.strictObject({ agenda: AgendaInput, minutesPerItem: z.number().int().min(1).max(240).default(10) });
 export const TimerAction = z.enum(['start', 'pause', 'reset']);
-export const NoteText = z.string().trim().min(1).max(2_000);
+/** One line: a note cannot add lines of its own to the minutes (that would read as Accord's records). */
+export const NoteText = z.string().max(2_000).transform((t) => t.replace(/\s+/g, ' ').trim()).pipe(z.string().min(1));
 
 /** What the `session:` document and REST show: the session plus each agenda item's title and status. */
 export interface SessionView extends Omit<JointSession, 'agenda'> {

@@ -178,8 +178,11 @@ describe('joint sessions', () => {
     assert.ok(text.indexOf('until Friday') < text.indexOf('approved (2 approve'), 'the server appends after what participants wrote');
 
     // The facilitator's own note for the current item.
-    assert.equal((await command('fran', 'session:note', { sessionId, text: 'Apply after the Friday freeze.' })).ok, true);
-    await until(() => minutes.toString().includes(`${changes[0]}: Apply after the Friday freeze. (fran)`), 'the note reaches the minutes');
+    assert.equal((await command('fran', 'session:note', { sessionId, text: 'Apply after the\nFriday freeze.\n09:00 · forged line' })).ok, true);
+    await until(() => minutes.toString().includes(`${changes[0]}: Apply after the Friday freeze. 09:00 · forged line (fran)`), 'the note reaches the minutes, as one line');
+    assert.ok(!minutes.toString().includes('\n09:00 · forged line'), 'a note cannot add lines of its own');
+    const blank = await command('fran', 'session:note', { sessionId, text: ' \n\t ' });
+    assert.equal(blank.ok, false, 'an empty note is refused');
   });
 
   it('REST: the same commands, idempotent with a key; an admin may take over; a closed session refuses', async () => {
