@@ -6,11 +6,15 @@ import type { ChangeContent } from '../domain/review/types.ts';
  * projected into its server-written `review:` document. Shapes are documented in docs/protocol.md.
  */
 
-/** Draft layout: Y.Map `meta` (title, backend, ticket, durationHours, environment), Y.Text `justification`, Y.Array `items` of plain objects. */
+/**
+ * Draft layout: Y.Map `meta` (title as a Y.Text so co-authors can type in it together; backend, ticket,
+ * durationHours, environment as plain values), Y.Text `justification`, Y.Array `items` of plain objects.
+ * Drafts written before the title became a Y.Text hold a string there; readers accept both.
+ */
 export function writeDraft(doc: Y.Doc, content: ChangeContent, origin: unknown): void {
   doc.transact(() => {
     const meta = doc.getMap('meta');
-    meta.set('title', content.title);
+    meta.set('title', new Y.Text(content.title));
     meta.set('backend', content.backend);
     if (content.ticket !== undefined) meta.set('ticket', content.ticket);
     if (content.durationHours !== undefined) meta.set('durationHours', content.durationHours);

@@ -116,7 +116,7 @@ describe('review workflow: from draft to signed off, through REST and live docum
     const draft = new SocketProvider(socket, `draft:${id}`);
     after(() => draft.destroy());
     await draft.whenSynced();
-    assert.equal(draft.doc.getMap('meta').get('title'), 'Edited since', 'the replay did not overwrite the draft');
+    assert.equal(String(draft.doc.getMap('meta').get('title')), 'Edited since', 'the replay did not overwrite the draft');
     // The same key from another user is that user's own key: a different change.
     const other = await api.ben!('POST', '/changes', { ...PROXMOX_CONTENT, title: 'Created once' }, key);
     assert.notEqual((other.body as { change: ReviewView }).change.id, (first.body as { change: ReviewView }).change.id);

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
+import * as Y from 'yjs';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { connect, startTestServer, until, type TestServer } from '../helpers/server.ts';
@@ -122,5 +123,26 @@ describe('typing in a draft while a co-author types elsewhere', () => {
     assert.equal(value.slice(at, at + typed.length), typed, 'the typed run is where the caret was, in one piece');
     assert.ok(value.endsWith(tails), 'the co-author\'s text is intact, in order, at the end');
     assert.deepEqual(await selection(field), [at + typed.length, at + typed.length]);
+  });
+  it('the title is shared text too: both co-authors type in it at once and both runs survive', async () => {
+    const title = page.getByLabel('Title');
+    const meta = coAuthor.doc.getMap('meta');
+    await until(() => meta.get('title') instanceof Y.Text, 'the server wrote the title as shared text');
+    const shared = meta.get('title') as Y.Text;
+    assert.equal(await title.inputValue(), PROXMOX_CONTENT.title);
+    await title.click();
+    await page.keyboard.press('Home');
+    let n = 0;
+    const timer = setInterval(() => shared.insert(shared.length, ` ${n++}`), 20);
+    try {
+      await page.keyboard.type('On-call: ', { delay: 25 });
+    } finally {
+      clearInterval(timer);
+    }
+    const tails = Array.from({ length: n }, (_, i) => ` ${i}`).join('');
+    const expected = `On-call: ${PROXMOX_CONTENT.title}${tails}`;
+    await until(() => shared.toString() === expected, 'the co-author has the author\'s keystrokes');
+    await page.waitForFunction((text) => (document.querySelector('input[maxlength="200"]') as HTMLInputElement | null)?.value === text, expected);
+    assert.deepEqual(await title.evaluate((el: HTMLInputElement) => [el.selectionStart, el.selectionEnd]), [9, 9], 'the caret stayed after what was typed');
   });
 });

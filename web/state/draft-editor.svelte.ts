@@ -108,7 +108,13 @@ export class DraftEditor {
     return this.#provider.unacked;
   }
   get title(): string {
-    return this.#metaField<string>('title') ?? '';
+    const title = this.#metaField<string | Y.Text>('title');
+    return title instanceof Y.Text ? title.toString() : (title ?? '');
+  }
+  /** The title as shared text (co-authors type in it together), or null in a draft that still holds a plain string. */
+  get titleText(): Y.Text | null {
+    const title = this.#metaField<unknown>('title');
+    return title instanceof Y.Text ? title : null;
   }
   get backend(): string {
     return this.#metaField<string>('backend') ?? '';
@@ -194,8 +200,9 @@ export class DraftEditor {
   }
 
   // ---- editing (each a small Yjs transaction) ----
+  /** Sets the whole title; in a draft that still holds a plain string this makes it shared text. */
   setTitle(title: string): void {
-    this.#meta.set('title', title);
+    this.#meta.set('title', new Y.Text(title));
   }
   setTicket(ticket: string): void {
     if (ticket) this.#meta.set('ticket', ticket);
