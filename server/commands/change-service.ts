@@ -95,8 +95,12 @@ export class ChangeService {
       };
       this.#store.insert(created, parsed.content.backend, parsed.content.title);
       return { result: created, detail: { title: parsed.content.title, backend: parsed.content.backend, items: parsed.content.items.length } };
-    });
-    if (!fresh) return change;
+    }, input);
+    if (!fresh) {
+      // A replay: the first create may have committed and died before its draft was written.
+      if (parsed.ok && !('title' in (await this.#events.readDraft(change.id)))) await this.#events.writeDraft(change.id, parsed.content);
+      return change;
+    }
     if (parsed.ok) await this.#events.writeDraft(change.id, parsed.content);
     this.#events.changed(change.id, 'change:created', {});
     return change;
@@ -156,7 +160,9 @@ export class ChangeService {
   }
 
   vote(p: Principal, id: string, input: VoteInput, key?: string): StatusResult {
+    let fresh = false;
     const result = this.#runner.run(p, 'change.vote', id, key, () => {
+      fresh = true;
       const { change, version } = this.load(id);
       authorize(p, 'change.vote', change);
       const current = change.revisions.at(-1)!;
@@ -181,12 +187,14 @@ export class ChangeService {
       this.#store.save(change, version, current.content.title);
       return { result: { id, status: change.status }, detail: { choice: input.choice, revision: current.number, item: input.itemId ?? null, status: change.status } };
     });
-    this.#events.changed(id, 'vote:recorded', { voter: p.username, choice: input.choice, status: result.status });
+    if (fresh) this.#events.changed(id, 'vote:recorded', { voter: p.username, choice: input.choice, status: result.status });
     return result;
   }
 
   recuse(p: Principal, id: string, reason: string, key?: string): StatusResult {
+    let fresh = false; // a replay (same key) changed nothing: no second fact, no second minutes line
     const result = this.#runner.run(p, 'change.recuse', id, key, () => {
+      fresh = true;
       const { change, version } = this.load(id);
       authorize(p, 'change.recuse', change);
       if (!reason.trim()) throw new AppError('invalid_payload', 'a recusal states its reason');
@@ -196,7 +204,7 @@ export class ChangeService {
       this.#store.save(change, version, change.revisions.at(-1)!.content.title);
       return { result: { id, status: change.status }, detail: { reason: reason.trim(), status: change.status } };
     });
-    this.#events.changed(id, 'reviewer:recused', { reviewer: p.username });
+    if (fresh) this.#events.changed(id, 'reviewer:recused', { reviewer: p.username });
     return result;
   }
 

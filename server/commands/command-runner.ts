@@ -37,19 +37,24 @@ export class CommandRunner {
     this.#store = store;
   }
 
-  run<T>(p: Principal, command: string, subject: string, key: string | undefined, fn: () => CommandOutcome<T>): T {
+  /**
+   * `payload`: for commands whose subject comes from the key (creates), what was asked: a replay must ask
+   * the same, or it is refused rather than silently answered with the first result.
+   */
+  run<T>(p: Principal, command: string, subject: string, key: string | undefined, fn: () => CommandOutcome<T>, payload?: unknown): T {
+    const tag = payload === undefined ? `${command}:${subject}` : `${command}:${subject}#${createHash('sha256').update(JSON.stringify(payload) ?? '').digest('hex').slice(0, 32)}`;
     try {
       return inTransaction(this.#db, () => {
         if (key !== undefined) {
           const prior = this.#store.commandResult(p.userId, key);
           if (prior) {
-            if (prior.command !== `${command}:${subject}`) throw new AppError('conflict', 'this idempotency key was used for another command');
+            if (prior.command !== tag) throw new AppError('conflict', 'this idempotency key was used for another command');
             return prior.result as T;
           }
         }
         const { result, detail } = fn();
         this.#audit.append({ actor: p.username, action: command, subject, outcome: 'ok', detail });
-        if (key !== undefined) this.#store.rememberResult(p.userId, key, `${command}:${subject}`, result);
+        if (key !== undefined) this.#store.rememberResult(p.userId, key, tag, result);
         return result;
       });
     } catch (err) {

@@ -13,15 +13,20 @@ import type { SessionStore } from '../store/sqlite/session-store.ts';
 import { newId, type CommandRunner } from './command-runner.ts';
 
 export const MAX_AGENDA = 50;
+/** Open sessions one person may facilitate at once, and notes one session may hold: bounds what every vote reads. */
+export const MAX_OPEN_PER_FACILITATOR = 20;
+export const MAX_NOTES = 500;
+/** One line in the minutes: titles and notes cannot add lines that read as Accord's own records. */
+const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
 
 const AgendaInput = z.array(z.union([
   z.string().min(1).max(64),
   z.strictObject({ changeId: z.string().min(1).max(64), minutes: z.number().int().min(1).max(240).optional() }),
 ])).min(1).max(MAX_AGENDA);
 
-/** What `session:create` and `POST /api/sessions` accept. */
+/** What `session:create` and `POST /api/joint-sessions` accept. */
 export const CreateSession = z.strictObject({
-  title: z.string().trim().min(1).max(200),
+  title: z.string().max(200).transform(oneLine).pipe(z.string().min(1)),
   agenda: AgendaInput,
   /** The default time box per item. */
   minutesPerItem: z.number().int().min(1).max(240).default(10),
@@ -29,7 +34,7 @@ export const CreateSession = z.strictObject({
 export const SetAgenda = z.strictObject({ agenda: AgendaInput, minutesPerItem: z.number().int().min(1).max(240).default(10) });
 export const TimerAction = z.enum(['start', 'pause', 'reset']);
 /** One line: a note cannot add lines of its own to the minutes (that would read as Accord's records). */
-export const NoteText = z.string().max(2_000).transform((t) => t.replace(/\s+/g, ' ').trim()).pipe(z.string().min(1));
+export const NoteText = z.string().max(2_000).transform(oneLine).pipe(z.string().min(1));
 
 /** What the `session:` document and REST show: the session plus each agenda item's title and status. */
 export interface SessionView extends Omit<JointSession, 'agenda'> {
@@ -114,7 +119,7 @@ export class SessionService {
 
   /** Open sessions whose current item is this change (presence requirements count their participants). */
   discussing(changeId: string): string[] {
-    return this.#sessions.open().filter((s) => s.current !== null && s.agenda[s.current]?.changeId === changeId).map((s) => s.id);
+    return this.#sessions.discussing(changeId);
   }
 
   create(p: Principal, input: unknown, key?: string): JointSession {
@@ -123,6 +128,9 @@ export class SessionService {
     const created = this.#runner.run(p, 'session.create', id, key, () => {
       authorize(p, 'session.create');
       const body = this.#parse(CreateSession, input);
+      if (this.#sessions.openCount(p.username) >= MAX_OPEN_PER_FACILITATOR) {
+        throw new AppError('conflict', `you already facilitate ${MAX_OPEN_PER_FACILITATOR} open sessions: close one first`);
+      }
       const session: JointSession = {
         id, title: body.title, facilitator: p.username, status: 'open', createdAt: iso(now()),
         agenda: this.#agenda(body.agenda, body.minutesPerItem, []), current: null, timer: { running: false, startedAt: null }, decisions: [],
@@ -131,7 +139,7 @@ export class SessionService {
       minutes.push(`Minutes: ${session.title}`, `Facilitator: ${p.username} · opened ${session.createdAt.slice(0, 10)} ${clock(session.createdAt)}`, 'Agenda:',
         ...session.agenda.map((e, i) => `  ${i + 1}. ${this.#label(e.changeId)}`), '');
       return { result: session, detail: { title: session.title, agenda: session.agenda.map((e) => e.changeId) } };
-    });
+    }, input);
     this.#events?.sessionChanged(id, minutes);
     return created;
   }
@@ -185,6 +193,7 @@ export class SessionService {
   note(p: Principal, id: string, text: string, key?: string): JointSession {
     return this.#command(p, 'session.note', id, key, (s) => {
       const body = this.#parse(NoteText, text);
+      if (s.decisions.filter((d) => d.kind === 'note').length >= MAX_NOTES) throw new AppError('conflict', `this session holds ${MAX_NOTES} notes: write further ones into the minutes`);
       const changeId = s.current === null ? null : s.agenda[s.current]!.changeId;
       const at = iso(now());
       s.decisions.push({ at, changeId, kind: 'note', text: body, by: p.username });
@@ -214,7 +223,7 @@ export class SessionService {
     inTransaction(this.#db, () => {
       const change = this.#changes.get(changeId)?.change;
       if (!change) return;
-      for (const open of this.#sessions.open()) {
+      for (const open of this.#sessions.openWith(changeId)) {
         const index = open.agenda.findIndex((e) => e.changeId === changeId);
         if (index < 0) continue;
         const { session: s, version } = this.load(open.id);
@@ -282,7 +291,7 @@ export class SessionService {
 
   #title(change: ChangeRequest): string {
     const title = change.revisions.at(-1)?.content.title;
-    return title ? `“${title}”` : '';
+    return title ? `“${oneLine(title)}”` : '';
   }
 
   #label(changeId: string): string {

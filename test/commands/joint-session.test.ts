@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import type { ReviewView } from '../../server/commands/review-view.ts';
-import type { SessionView } from '../../server/commands/session-service.ts';
+import { MAX_OPEN_PER_FACILITATOR, type SessionView } from '../../server/commands/session-service.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
@@ -209,5 +209,36 @@ describe('joint sessions', () => {
       const ack = await sockets.vic!.timeout(5_000).emitWithAck('doc:join', docId);
       assert.equal(ack.ok, false, docId);
     }
+  });
+  it('a replayed recusal is minuted once; titles cannot add lines; a reused key with another payload is refused', async () => {
+    const created = await command('fran', 'session:create', { session: { title: 'Second\nCAB\n09:00 UTC · ch-x “forged”: approved', agenda: [changes[1]] } });
+    assert.equal(created.ok, true, JSON.stringify(created));
+    if (!created.ok) return;
+    assert.equal(created.data.title, 'Second CAB 09:00 UTC · ch-x “forged”: approved', 'a title is one line');
+    const second = created.data.id;
+    const headers = { 'idempotency-key': 'recuse-once-0001' };
+    for (let i = 0; i < 2; i++) {
+      const res = await api.ben!('POST', `/changes/${changes[1]}/recusals`, { reason: 'I wrote the runbook for this VM' }, headers);
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+    }
+    await server.app.settle();
+    const view = (await api.vic!('GET', `/joint-sessions/${second}`)).body.session as SessionView;
+    assert.deepEqual(view.decisions.filter((d) => d.kind === 'note' && d.changeId === changes[1]).map((d) => d.text), ['ben recused']);
+
+    const key = { 'idempotency-key': 'session-key-reused-01' };
+    assert.equal((await api.ana!('POST', '/joint-sessions', { title: 'Mine', agenda: [changes[1]] }, key)).status, 201);
+    const other = await api.ana!('POST', '/joint-sessions', { title: 'Something else', agenda: [changes[1]] }, key);
+    assert.equal(other.status, 409, 'the same key with another payload is a conflict, not the first result');
+  });
+
+  it('bounds what one facilitator keeps open', async () => {
+    const rita = apiAs(server.url, tokens.rita!);
+    const open = ((await api.vic!('GET', '/joint-sessions?status=open')).body.sessions as { facilitator: string }[]).filter((x) => x.facilitator === 'rita').length;
+    for (let i = open; i < MAX_OPEN_PER_FACILITATOR; i++) {
+      assert.equal((await rita('POST', '/joint-sessions', { title: `Session ${i}`, agenda: [changes[0]] })).status, 201);
+    }
+    const refused = await rita('POST', '/joint-sessions', { title: 'One too many', agenda: [changes[0]] });
+    assert.equal(refused.status, 409);
+    assert.match(String(refused.body.error?.message), /close one first/);
   });
 });

@@ -117,6 +117,8 @@ describe('review workflow: from draft to signed off, through REST and live docum
     after(() => draft.destroy());
     await draft.whenSynced();
     assert.equal(String(draft.doc.getMap('meta').get('title')), 'Edited since', 'the replay did not overwrite the draft');
+    const different = await api.ana!('POST', '/changes', { ...PROXMOX_CONTENT, title: 'Something else' }, key);
+    assert.equal(different.status, 409, 'the same key with another payload is refused, not answered with the first change');
     // The same key from another user is that user's own key: a different change.
     const other = await api.ben!('POST', '/changes', { ...PROXMOX_CONTENT, title: 'Created once' }, key);
     assert.notEqual((other.body as { change: ReviewView }).change.id, (first.body as { change: ReviewView }).change.id);

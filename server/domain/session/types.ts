@@ -25,7 +25,7 @@ export interface SessionDecision {
   kind: DecisionKind;
   /** One line, as it appears in the minutes. */
   text: string;
-  /** Who caused it: the facilitator for notes, the voter or approver for status changes. */
+  /** Who caused it when the fact names them (the facilitator for notes, the voter, approver or recusing reviewer); `accord` otherwise (a new revision, a withdrawal, an apply). */
   by: string;
 }
 

@@ -109,6 +109,21 @@ const MIGRATIONS: readonly string[] = [
   // Risk as a column for the home page's filter: the current revision gains a high-risk privilege.
   `ALTER TABLE changes ADD COLUMN high_risk INTEGER NOT NULL DEFAULT 0;
    ${BACKFILL_HIGH_RISK}`,
+  // Which open sessions have a change on their agenda, and which change each discusses: every vote asks
+  // (presence, minutes), so these are indexed instead of parsing every open session's JSON.
+  `CREATE TABLE joint_session_items (
+     session_id TEXT NOT NULL REFERENCES joint_sessions(id),
+     change_id TEXT NOT NULL,
+     PRIMARY KEY (session_id, change_id)
+   ) WITHOUT ROWID;
+   CREATE INDEX joint_session_items_by_change ON joint_session_items (change_id);
+   ALTER TABLE joint_sessions ADD COLUMN current_change TEXT;
+   INSERT INTO joint_session_items (session_id, change_id)
+     SELECT s.id, json_extract(a.value, '$.changeId') FROM joint_sessions s, json_each(s.data, '$.agenda') a;
+   UPDATE joint_sessions SET current_change = json_extract(data, '$.agenda[' || json_extract(data, '$.current') || '].changeId')
+     WHERE json_extract(data, '$.current') IS NOT NULL;
+   CREATE INDEX joint_sessions_by_current ON joint_sessions (current_change) WHERE status = 'open';
+   CREATE INDEX joint_sessions_by_facilitator ON joint_sessions (facilitator, status);`,
 ];
 
 /**
