@@ -5,6 +5,7 @@ import { decide, type ActionName } from '../auth/permissions.ts';
 import { SCOPES, type Principal } from '../auth/roles.ts';
 import type { UserStore } from '../auth/user-store.ts';
 import { AppError } from '../protocol/errors.ts';
+import { parse } from './request.ts';
 
 const PasswordChange = z.strictObject({ current: z.string().min(1).max(1_024), next: z.string().min(8).max(1_024) });
 const PasswordReset = z.strictObject({ password: z.string().min(8).max(1_024) });
@@ -19,12 +20,6 @@ export interface AccountDeps {
   audit: AuditLog;
   /** Credentials changed: sockets of the user must re-authenticate. */
   revalidate: () => void;
-}
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) throw new AppError('invalid_payload', r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
-  return r.data;
 }
 
 /** Passwords, account state and API tokens (docs/api.md). Every change is audited. */

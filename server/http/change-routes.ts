@@ -1,6 +1,5 @@
-import express, { type Request, type Response } from 'express';
+import express from 'express';
 import { z } from 'zod';
-import type { Principal } from '../auth/roles.ts';
 import { decide } from '../auth/permissions.ts';
 import { CHANGE_STATUSES } from '../domain/review/types.ts';
 import { BACKEND_IDS } from '../domain/access/model.ts';
@@ -8,6 +7,7 @@ import { parsePolicyYaml, PolicyError } from '../domain/review/policy.ts';
 import { AppError } from '../protocol/errors.ts';
 import type { Accord } from '../commands/accord.ts';
 import { CreateAnnotation } from '../commands/annotation-service.ts';
+import { id, key, parse, who } from './request.ts';
 
 const VoteBody = z.strictObject({
   choice: z.enum(['approve', 'reject', 'abstain']),
@@ -34,24 +34,6 @@ const ListQuery = z.object({
   q: z.string().trim().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new AppError('invalid_payload', r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
-  return r.data;
-}
-
-const who = (res: Response) => res.locals.principal as Principal;
-
-/** Idempotency-Key header: a replayed request returns the first result and changes nothing. */
-function key(req: Request): string | undefined {
-  const value = req.get('idempotency-key');
-  if (value === undefined) return undefined;
-  if (!/^[A-Za-z0-9_-]{8,100}$/.test(value)) throw new AppError('invalid_payload', 'Idempotency-Key: 8 to 100 of A-Z a-z 0-9 _ -');
-  return value;
-}
-
-const id = (req: Request) => String(req.params.id);
 
 /** REST for the review workflow (docs/api.md). Thin: parse, call the command, answer. */
 export function changeRouter(accord: Accord): express.Router {

@@ -1,32 +1,16 @@
-import express, { type Request, type Response } from 'express';
+import express from 'express';
 import { z } from 'zod';
-import type { Principal } from '../auth/roles.ts';
 import { decide } from '../auth/permissions.ts';
 import type { Accord } from '../commands/accord.ts';
 import { TimerAction } from '../commands/session-service.ts';
 import { SESSION_STATUSES } from '../domain/session/types.ts';
 import { AppError } from '../protocol/errors.ts';
+import { id, key, parse, who } from './request.ts';
 
 const ListQuery = z.object({ status: z.enum(SESSION_STATUSES).optional(), limit: z.coerce.number().int().min(1).max(500).default(100) });
 const GotoBody = z.strictObject({ index: z.number().int().min(0).max(1_000) });
 const TimerBody = z.strictObject({ action: TimerAction });
 const NoteBody = z.strictObject({ text: z.string().max(2_000) });
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new AppError('invalid_payload', r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
-  return r.data;
-}
-
-const who = (res: Response) => res.locals.principal as Principal;
-const id = (req: Request) => String(req.params.id);
-
-function key(req: Request): string | undefined {
-  const value = req.get('idempotency-key');
-  if (value === undefined) return undefined;
-  if (!/^[A-Za-z0-9_-]{8,100}$/.test(value)) throw new AppError('invalid_payload', 'Idempotency-Key: 8 to 100 of A-Z a-z 0-9 _ -');
-  return value;
-}
 
 /** REST for joint sessions (docs/api.md, docs/sessions.md): the same commands as over Socket.io. */
 export function sessionRouter(accord: Accord): express.Router {
