@@ -8,17 +8,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import * as Y from 'yjs';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 import { connect, startTestServer, until, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
 const PASSWORD = 'draft-caret-pass';
-/** How long a live update may take before the test gives up (generous for loaded CI machines). */
-const LIVE_MS = 10_000;
 const ORIGINAL = PROXMOX_CONTENT.justification;
 
 describe('typing in a draft while a co-author types elsewhere', () => {
@@ -52,19 +50,9 @@ describe('typing in a draft while a co-author types elsewhere', () => {
     await coAuthor.whenSynced();
     await until(() => coAuthor.access === 'write', 'ana may write the draft');
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    teardown.push(() => browser.close());
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: server.url });
-    page = await context.newPage();
-    page.setDefaultTimeout(LIVE_MS);
-    await page.goto('/');
-    await page.getByLabel('Username').fill('rita');
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Reviews', level: 1 }).waitFor();
+    browser = await launchBrowser((fn) => teardown.push(fn));
+    page = await newPage(browser, server.url);
+    await signIn(page, 'rita', PASSWORD);
     await page.goto(`/changes/${changeId}/edit`);
     await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
   });

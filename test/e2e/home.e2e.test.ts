@@ -5,12 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
 const PASSWORD = 'review-board-pass';
 const RISKY = 'Console for on-call';
 const CALM = 'Audit view for the devs';
@@ -37,18 +37,9 @@ describe('home page filters', () => {
       const created = await rita<{ change: ReviewView }>('POST', '/changes', content);
       assert.equal((await rita('POST', `/changes/${created.body.change.id}/submit`)).status, 201);
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    teardown.push(() => browser.close());
-    page = await (await browser.newContext({ baseURL: server.url })).newPage();
-    page.setDefaultTimeout(10_000);
-    await page.goto('/');
-    await page.getByLabel('Username').fill('ana');
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Reviews', level: 1 }).waitFor();
+    browser = await launchBrowser((fn) => teardown.push(fn));
+    page = await newPage(browser, server.url);
+    await signIn(page, 'ana', PASSWORD);
   });
 
   it('narrows the lists by risk and by title, and says the lists are filtered', async () => {

@@ -5,15 +5,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
 const PASSWORD = 'item-votes-pass';
-/** How long a live update may take before the test gives up (generous for loaded CI machines). */
-const LIVE_MS = 10_000;
 
 describe('per-item votes in the browser', () => {
   let server: TestServer;
@@ -39,20 +37,10 @@ describe('per-item votes in the browser', () => {
     changeId = created.body.change.id;
     assert.equal((await rita('POST', `/changes/${changeId}/submit`)).status, 201);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    teardown.push(() => browser.close());
+    browser = await launchBrowser((fn) => teardown.push(fn));
     await Promise.all(['ana', 'ben'].map(async (name) => {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: server.url });
-      const page = (pages[name] = await context.newPage());
-      page.setDefaultTimeout(LIVE_MS);
-      await page.goto('/');
-      await page.getByLabel('Username').fill(name);
-      await page.getByLabel('Password').fill(PASSWORD);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('heading', { name: 'Reviews', level: 1 }).waitFor();
+      const page = (pages[name] = await newPage(browser, server.url));
+      await signIn(page, name, PASSWORD);
       await page.goto(`/changes/${changeId}`);
       await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
     }));

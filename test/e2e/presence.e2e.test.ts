@@ -5,14 +5,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
 const PASSWORD = 'review-board-pass';
-const LIVE_MS = 10_000;
 
 describe('typing indicators', () => {
   let server: TestServer;
@@ -35,19 +34,10 @@ describe('typing indicators', () => {
     const created = await rita<{ change: ReviewView }>('POST', '/changes', PROXMOX_CONTENT);
     changeId = created.body.change.id;
     assert.equal((await rita('POST', `/changes/${changeId}/submit`)).status, 201);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    teardown.push(() => browser.close());
+    browser = await launchBrowser((fn) => teardown.push(fn));
     for (const name of ['ana', 'ben']) {
-      const page = await (await browser.newContext({ baseURL: server.url })).newPage();
-      page.setDefaultTimeout(LIVE_MS);
-      await page.goto('/');
-      await page.getByLabel('Username').fill(name);
-      await page.getByLabel('Password').fill(PASSWORD);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('heading', { name: 'Reviews', level: 1 }).waitFor();
+      const page = await newPage(browser, server.url);
+      await signIn(page, name, PASSWORD);
       await page.goto(`/changes/${changeId}`);
       pages[name] = page;
     }

@@ -9,16 +9,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 const PASSWORD = 'review-board-pass';
-/** How long a live update may take before the test gives up (generous: CI runs other suites in parallel). */
-const LIVE_MS = 10_000;
 const TITLES = ['Power for the on-call team', 'Console for the database team'];
 /** In review but not on the agenda at first: the facilitator adds it later. */
 const LATE = 'Backup operator for the weekend';
@@ -50,25 +48,9 @@ describe('joint session in the browser', () => {
       changes.push(created.body.change.id);
       assert.equal((await rita('POST', `/changes/${created.body.change.id}/submit`)).status, 201);
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    teardown.push(() => browser.close());
-    for (const name of ['fran', 'ana']) {
-      const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, baseURL: server.url });
-      pages[name] = await context.newPage();
-      pages[name].setDefaultTimeout(LIVE_MS);
-    }
+    browser = await launchBrowser((fn) => teardown.push(fn));
+    for (const name of ['fran', 'ana']) pages[name] = await newPage(browser, server.url, { width: 1360, height: 900 });
   });
-
-  async function signIn(page: Page, username: string): Promise<void> {
-    await page.goto('/');
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Reviews', level: 1 }).waitFor();
-  }
 
   // The embedded review has its own participants list; the session's is in its Participants region.
   const agenda = (page: Page) => page.getByRole('region', { name: /^Agenda/ });
@@ -78,7 +60,7 @@ describe('joint session in the browser', () => {
 
   it('a facilitator opens a session from the sessions page; a reviewer joins; both see each other', async () => {
     const { fran, ana } = pages as Record<'fran' | 'ana', Page>;
-    await Promise.all([signIn(fran, 'fran'), signIn(ana, 'ana')]);
+    await Promise.all([signIn(fran, 'fran', PASSWORD), signIn(ana, 'ana', PASSWORD)]);
     await fran.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sessions' }).click();
     await fran.getByLabel('Title').fill('Weekly CAB');
     for (const title of TITLES) await fran.getByRole('checkbox', { name: new RegExp(title) }).check();
