@@ -7,16 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { apiAs, importProxmox } from '../helpers/api.ts';
+import { LIVE_MS, launchBrowser } from '../helpers/browser.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 const PASSWORD = 'draft-editor-pass';
 const DESKTOP = { width: 1280, height: 900 };
-/** How long a live update may take before the test gives up (generous for loaded CI machines). */
-const LIVE_MS = 10_000;
 const TITLE = 'Carol may view VM 100 during the migration';
 
 describe('draft editor and evidence view in the browser', () => {
@@ -38,11 +36,7 @@ describe('draft editor and evidence view in the browser', () => {
       tokens[name] = await server.user(name, role, PASSWORD);
     }
     await importProxmox(server, tokens.root!);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    teardown.push(() => browser.close());
+    browser = await launchBrowser((fn) => teardown.push(fn));
     for (const name of ['rita', 'ana']) {
       const context = await browser.newContext({ viewport: DESKTOP, baseURL: server.url });
       pages[name] = await context.newPage();

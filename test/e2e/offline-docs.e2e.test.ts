@@ -6,16 +6,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { LIVE_MS, launchBrowser, signIn } from '../helpers/browser.ts';
 import { connect, startTestServer, until, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
 const PASSWORD = 'offline-docs-pass';
-/** How long a live update may take before the test gives up (generous for loaded CI machines). */
-const LIVE_MS = 10_000;
 const NOTES = 'notes:offline-e2e';
 const ONLINE = 'Typed online.';
 const OFFLINE = ' Typed while the server was down.';
@@ -75,22 +73,10 @@ describe('offline documents in the browser', () => {
     const created = await rita<{ change: ReviewView }>('POST', '/changes', PROXMOX_CONTENT);
     changeId = created.body.change.id;
     assert.equal((await rita('POST', `/changes/${changeId}/submit`)).status, 201);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    teardown.push(() => browser.close());
+    browser = await launchBrowser((fn) => teardown.push(fn));
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: server.url });
     context.setDefaultTimeout(LIVE_MS);
   });
-
-  async function signIn(page: Page, username: string): Promise<void> {
-    await page.goto('/');
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Reviews', level: 1 }).waitFor();
-  }
 
   const notesValue = (page: Page) => page.getByLabel('Notes').inputValue();
 
@@ -101,7 +87,7 @@ describe('offline documents in the browser', () => {
     const benText = () => benProvider.doc.getText('body').toString();
 
     let page = await context.newPage();
-    await signIn(page, 'ana');
+    await signIn(page, 'ana', PASSWORD);
     await page.goto(`/notes/${NOTES.slice('notes:'.length)}`);
     await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
     await page.getByLabel('Notes').fill(ONLINE);
@@ -172,7 +158,7 @@ describe('offline documents in the browser', () => {
     assert.equal(await page.evaluate(() => localStorage.getItem('accord:docs:ana')), null);
 
     // ben signs in on the same browser: his copy is his own database.
-    await signIn(page, 'ben');
+    await signIn(page, 'ben', PASSWORD);
     await page.goto(`/notes/${NOTES.slice('notes:'.length)}`);
     await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
     assert.equal(await notesValue(page), ONLINE + OFFLINE);

@@ -8,19 +8,16 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { LIVE_MS, launchBrowser } from '../helpers/browser.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 const PASSWORD = 'review-board-pass';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
-/** Upper bound for anything the UI shows live; generous for slow CI, the real waits are conditions. */
-/** How long a live update may take before the test gives up (generous: CI runs other suites in parallel). */
-const LIVE_MS = 10_000;
 
 /** A port that is free now, so the server's public URL (the WebAuthn origin) is known before it listens. */
 function freePort(): Promise<number> {
@@ -64,11 +61,7 @@ describe('review board in the browser', () => {
     const submitted = await rita('POST', `/changes/${changeId}/submit`);
     assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    teardown.push(() => browser.close());
+    browser = await launchBrowser((fn) => teardown.push(fn));
     for (const name of ['ana', 'ben', 'paul']) {
       contexts[name] = await browser.newContext({ viewport: DESKTOP, baseURL: base });
       pages[name] = await contexts[name].newPage();
