@@ -160,6 +160,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
         // Stop accepting, disconnect clients, then store everything and close the database.
         await new Promise<void>((res) => io.close(() => res()));
         await sync.registry.closeAll();
+        await documents.close();
         db.close();
       })()),
   };

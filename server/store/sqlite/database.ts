@@ -126,6 +126,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX joint_sessions_by_facilitator ON joint_sessions (facilitator, status);`,
 ];
 
+/** Per-connection settings: every connection to the file (the main one, the document writer's) uses them. */
+export const CONNECTION_PRAGMAS = 'PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;';
+
 /**
  * Opens (creating if needed) the SQLite database in `dataDir`. WAL with synchronous=FULL:
  * a committed transaction is on disk when COMMIT returns, so acks after commit are durable.
@@ -133,7 +136,7 @@ const MIGRATIONS: readonly string[] = [
 export function openDatabase(dataDir: string): DatabaseSync {
   mkdirSync(dataDir, { recursive: true });
   const db = new DatabaseSync(join(dataDir, 'accord.sqlite'));
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  db.exec(`PRAGMA journal_mode = WAL; ${CONNECTION_PRAGMAS}`);
   migrate(db);
   return db;
 }

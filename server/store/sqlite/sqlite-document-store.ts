@@ -1,32 +1,27 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { DocumentStore, StoredDocument, UpdateToAppend } from '../ports.ts';
-import { inTransaction } from './database.ts';
+import { DocumentWriter } from './document-writer.ts';
+import { DocumentWrites } from './document-writes.ts';
 
-/** DocumentStore on node:sqlite. Synchronous underneath; the async surface matches other adapters. */
+/**
+ * DocumentStore on node:sqlite. Reads run on the given connection. Writes (append, compact) run on a
+ * writer thread with its own connection to the same file (document-writer.ts), so a commit's fsync
+ * never blocks the main thread; an in-memory database, or `offThread: false`, writes in-thread.
+ */
 export class SqliteDocumentStore implements DocumentStore {
-  readonly #db: DatabaseSync;
   readonly #insertDoc: StatementSync;
   readonly #getDoc: StatementSync;
   readonly #getUpdates: StatementSync;
-  readonly #maxSeq: StatementSync;
-  readonly #insertUpdate: StatementSync;
-  readonly #setSnapshot: StatementSync;
-  readonly #dropUpdates: StatementSync;
   readonly #countLog: StatementSync;
+  readonly #writes: DocumentWrites | DocumentWriter;
 
-  constructor(db: DatabaseSync) {
-    this.#db = db;
+  constructor(db: DatabaseSync, options: { offThread?: boolean } = {}) {
     this.#insertDoc = db.prepare('INSERT INTO documents (id) VALUES (?) ON CONFLICT (id) DO NOTHING');
     this.#getDoc = db.prepare('SELECT snapshot, snapshot_seq FROM documents WHERE id = ?');
     this.#getUpdates = db.prepare('SELECT seq, data FROM document_updates WHERE doc_id = ? ORDER BY seq');
-    this.#maxSeq = db.prepare(
-      'SELECT max(coalesce((SELECT max(seq) FROM document_updates WHERE doc_id = ?1), 0), snapshot_seq) AS seq FROM documents WHERE id = ?1',
-    );
-    this.#insertUpdate = db.prepare('INSERT INTO document_updates (doc_id, seq, data) VALUES (?, ?, ?)');
-    // A compaction older than the stored snapshot must not pair that older snapshot with a trimmed log.
-    this.#setSnapshot = db.prepare('UPDATE documents SET snapshot = ?, snapshot_seq = ? WHERE id = ? AND snapshot_seq <= ?');
-    this.#dropUpdates = db.prepare('DELETE FROM document_updates WHERE doc_id = ? AND seq <= ?');
     this.#countLog = db.prepare('SELECT count(*) AS n FROM document_updates WHERE doc_id = ?');
+    const file = db.location();
+    this.#writes = file && options.offThread !== false ? new DocumentWriter(file) : new DocumentWrites(db);
   }
 
   async create(docId: string): Promise<boolean> {
@@ -46,34 +41,19 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async append(batch: readonly UpdateToAppend[]): Promise<Map<string, number>> {
-    return inTransaction(this.#db, () => {
-      const seqs = new Map<string, number>();
-      for (const { docId, update } of batch) {
-        let seq = seqs.get(docId);
-        if (seq === undefined) {
-          const row = this.#maxSeq.get(docId) as { seq: number | null } | undefined;
-          if (!row) throw new Error(`append to unknown document ${docId}`);
-          seq = Number(row.seq ?? 0);
-        }
-        seq += 1;
-        this.#insertUpdate.run(docId, seq, update);
-        seqs.set(docId, seq);
-      }
-      return seqs;
-    });
+    return this.#writes.append(batch);
   }
 
   async compact(docId: string, snapshot: Uint8Array, uptoSeq: number): Promise<void> {
-    inTransaction(this.#db, () => {
-      if (Number(this.#setSnapshot.run(snapshot, uptoSeq, docId, uptoSeq).changes) === 1) this.#dropUpdates.run(docId, uptoSeq);
-    });
+    await this.#writes.compact(docId, snapshot, uptoSeq);
   }
 
   async logLength(docId: string): Promise<number> {
     return Number((this.#countLog.get(docId) as { n: number }).n);
   }
 
+  /** Waits for the writes in flight and stops the writer thread. The connection itself belongs to the app. */
   async close(): Promise<void> {
-    // The database handle is owned by the app; nothing of our own to release.
+    if (this.#writes instanceof DocumentWriter) await this.#writes.close();
   }
 }
