@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { ensureFixtures, SCENARIO_IDS, SERVER_NAMES, type ScenarioId, type ServerName } from './common.ts';
-import { spread, fmt } from './stats.ts';
+import { fmt, spread, traceStalls } from './stats.ts';
 import type { RunResult } from './scenarios/harness.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -48,6 +48,7 @@ interface Outcome {
 async function worker(job: Job): Promise<void> {
   process.on('SIGTERM', () => process.exit(143));
   process.on('SIGINT', () => process.exit(130));
+  if (process.env.BENCH_SERVER_STALLS) traceStalls('load generator', Number(process.env.BENCH_SERVER_STALLS));
   const { SCENARIOS } = await import('./scenarios/index.ts');
   const tmp = mkdtempSync(join(tmpdir(), 'accord-bench-run-'));
   try {
@@ -110,6 +111,7 @@ function runJob(job: Job): Promise<Outcome> {
       clearTimeout(timer);
       current = null;
       const seconds = (performance.now() - t0) / 1000;
+      if (process.env.BENCH_SERVER_STALLS) process.stderr.write(err); // the server's stall and GC trace
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
       if (!line) {
         const log = join(tmpdir(), `accord-bench-${job.scenario}-${job.server}-${job.rep}.log`);

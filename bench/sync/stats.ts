@@ -1,6 +1,6 @@
 /** Percentiles, spreads and /proc readings for the sync benchmark. */
 import { readFileSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 
 /** Growable sample of latencies (ms). */
 export class Samples {
@@ -67,3 +67,40 @@ export class LoopLag {
 }
 
 export const fmt = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : '–');
+
+/**
+ * Diagnostics (`BENCH_SERVER_STALLS=<ms>` for the server and load generator): logs to stderr every event-loop
+ * stall and every GC pause longer than that many milliseconds, and the main thread's utilisation every second,
+ * with the time since the call, to find tail sources.
+ */
+export function traceStalls(label: string, thresholdMs: number): void {
+  const t0 = performance.now();
+  const at = (): string => ((performance.now() - t0) / 1000).toFixed(2);
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    if (now - last - 1 > thresholdMs) process.stderr.write(`[stall] ${label} t=${at()} s loop blocked ${(now - last).toFixed(1)} ms\n`);
+    last = now;
+  }, 1).unref();
+  let elu = performance.eventLoopUtilization();
+  let cpu = process.cpuUsage();
+  let main = process.threadCpuUsage();
+  setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const c = process.cpuUsage(cpu);
+    const m = process.threadCpuUsage(main);
+    const ms = (us: number): string => (us / 1000).toFixed(0);
+    process.stderr.write(
+      `[elu] ${label} t=${at()} s main thread busy ${(100 * performance.eventLoopUtilization(now, elu).utilization).toFixed(0)} %; ` +
+        `CPU ms in the last second: process ${ms(c.user)} user + ${ms(c.system)} sys, main thread ${ms(m.user)} user + ${ms(m.system)} sys\n`,
+    );
+    elu = now;
+    cpu = process.cpuUsage();
+    main = process.threadCpuUsage();
+  }, 1_000).unref();
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.duration > thresholdMs) process.stderr.write(`[gc] ${label} t=${at()} s kind ${((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? '?'} ${e.duration.toFixed(1)} ms\n`);
+    }
+  }).observe({ entryTypes: ['gc'] });
+}

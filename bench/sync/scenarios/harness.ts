@@ -115,7 +115,7 @@ export async function startServer(
     stats: () => request<ServerStats>({ cmd: 'stats' }),
     sv: (rooms) => request({ cmd: 'sv', rooms } as Omit<ServerCommand, 'id'>),
     keys: (rooms) => request({ cmd: 'keys', rooms } as Omit<ServerCommand, 'id'>),
-    kill: async (signal = 'SIGKILL') => {
+    kill: async (signal: NodeJS.Signals = (process.env.BENCH_KILL_SIGNAL as NodeJS.Signals | undefined) ?? 'SIGKILL') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
     },
@@ -196,16 +196,17 @@ export class Meter {
     votes.observe((event, txn) => {
       if (txn.local) return;
       const now = performance.now();
-      for (const key of event.keysChanged) this.#record(votes.get(key) as Stamp | undefined, now);
+      for (const key of event.keysChanged) this.record(votes.get(key) as Stamp | undefined, now);
     });
     notes.observe((event, txn) => {
       if (txn.local) return;
       const now = performance.now();
-      for (const item of event.changes.added) for (const v of item.content.getContent()) this.#record(v as Stamp, now);
+      for (const item of event.changes.added) for (const v of item.content.getContent()) this.record(v as Stamp, now);
     });
   }
 
-  #record(v: Stamp | undefined, now: number): void {
+  /** Records one stamped value that arrived at `now` (raw clients call this directly). */
+  record(v: Stamp | undefined, now: number): void {
     if (!v || typeof v.t !== 'number' || typeof v.p !== 'string') return;
     const ph = this.#phases.get(v.p);
     if (!ph) return;

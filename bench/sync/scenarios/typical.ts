@@ -1,7 +1,10 @@
-/** A. Typical sessions: 100 rooms × 8 clients; per room 1 vote/s + 0.2 annotations/s; presence 1 Hz. */
-import { adapterFor } from '../clients/index.ts';
+/**
+ * A. Typical sessions: 100 rooms × 8 clients; per room 1 vote/s + 0.2 annotations/s; presence 1 Hz.
+ * 800 clients: raw-protocol clients with a real provider in every 20th room (scenarios/mixed.ts).
+ */
 import { roomName, sleep } from '../common.ts';
-import { annotate, cleanup, closeRooms, connectRooms, converge, measured, Meter, pct, presence, startServer, tempDir, vote, drive, type RunContext, type RunResult } from './harness.ts';
+import { cleanup, drive, measured, Meter, pct, startServer, tempDir, type RunContext, type RunResult } from './harness.ts';
+import { annotateBy, closeMixed, connectMixedRooms, convergeMixed, mixedPresence, voteBy } from './mixed.ts';
 
 export async function typical(ctx: RunContext): Promise<RunResult> {
   const ROOMS = 100;
@@ -10,23 +13,21 @@ export async function typical(ctx: RunContext): Promise<RunResult> {
   const dataDir = tempDir(ctx.tmp, 'data-');
   const server = await startServer(ctx.server, { dataDir, fixtures: ctx.fixtures });
   try {
-    const { rooms, ms: connectMs } = await connectRooms(adapterFor(ctx.server, server.url), server.token, Array.from({ length: ROOMS }, (_, i) => roomName(i)), PER_ROOM);
     const meter = new Meter();
-    meter.attach(rooms);
-    const all = rooms.flatMap((r) => r.clients);
-    const stopPresence = presence(all, 1);
+    const { rooms, ms: connectMs } = await connectMixedRooms(ctx.server, server, Array.from({ length: ROOMS }, (_, i) => roomName(i)), PER_ROOM, 20, meter);
+    const stopPresence = mixedPresence(rooms, 1);
     await sleep(1_000); // presence warm-up
     const ph = meter.phase('A');
     const run = await measured(server, async () => {
       const votes = drive(ROOMS * 1, MS, (i) => {
         const room = rooms[i % ROOMS]!;
         const w = Math.floor(i / ROOMS) % PER_ROOM;
-        ph.expected += vote(room.clients[w]!, room, 'A', `w${w}`);
+        ph.expected += voteBy(room.writers[w]!, room, 'A', `w${w}`);
       });
       const notes = drive(ROOMS * 0.2, MS, (i) => {
         const room = rooms[(i * 7) % ROOMS]!;
         const w = i % PER_ROOM;
-        ph.expected += annotate(room.clients[w]!, room, 'A', `w${w}`);
+        ph.expected += annotateBy(room.writers[w]!, room, 'A', `w${w}`);
       });
       const [v, n] = await Promise.all([votes, notes]);
       ph.sent = v.sent + n.sent;
@@ -34,9 +35,9 @@ export async function typical(ctx: RunContext): Promise<RunResult> {
       await sleep(1_000); // drain
     });
     stopPresence();
-    const bad = await converge(server, rooms);
+    const bad = await convergeMixed(server, rooms, 10_000);
     const stats = await server.stats();
-    closeRooms(rooms);
+    closeMixed(rooms);
     return {
       metrics: {
         'connect 800 clients (s)': connectMs / 1000,

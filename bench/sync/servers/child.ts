@@ -4,6 +4,7 @@
  */
 import { flushCompileCache } from 'node:module';
 import * as Y from 'yjs';
+import { traceStalls } from '../stats.ts';
 import { b64, voteKeys, type ServerCommand, type ServerEvent, type ServerStats } from '../common.ts';
 
 export interface ChildArgs {
@@ -62,6 +63,7 @@ export function keysOf(update: Uint8Array | null): string[] {
 export function serveIpc(hooks: ServerHooks, ready: { port: number; token: string }): void {
   const gc = (globalThis as { gc?: () => void }).gc;
   process.on('disconnect', () => process.exit(0)); // the load generator is gone: never linger
+  process.on('SIGTERM', () => process.exit(0)); // exits normally, so `--cpu-prof` profiles get written (BENCH_KILL_SIGNAL=SIGTERM)
   process.on('message', (raw: unknown) => {
     const msg = raw as ServerCommand;
     let result: unknown;
@@ -83,6 +85,8 @@ export function serveIpc(hooks: ServerHooks, ready: { port: number; token: strin
     send({ type: 'reply', id: msg.id, result });
   });
   send({ type: 'ready', port: ready.port, token: ready.token, pid: process.pid });
+  if (process.env.BENCH_SERVER_STALLS) traceStalls(`server ${process.argv[1]?.split('/').pop() ?? ''}`, Number(process.env.BENCH_SERVER_STALLS));
   // Node writes its compile cache at exit, and a SIGKILLed server never exits: write it once ready.
   flushCompileCache();
 }
+
