@@ -1,6 +1,7 @@
 import express from 'express';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from 'socket.io';
@@ -45,6 +46,8 @@ export interface App {
   settle(): Promise<void>;
   /** Disconnects sockets whose credential was revoked or expired (also runs every 15 s). */
   revalidateSockets(): void;
+  /** Where document commits run: on the writer thread or on the event loop (config `sqliteWriter`). */
+  readonly sqliteWriter: 'thread' | 'inline';
   listen(): Promise<{ port: number }>;
   close(): Promise<void>;
 }
@@ -53,7 +56,8 @@ export interface App {
 export function createApp(config: Config, log: Logger = createLogger(config.logLevel)): App {
   const db = openDatabase(config.dataDir);
   const users = new UserStore(db);
-  const documents = new SqliteDocumentStore(db);
+  const sqliteWriter = config.sqliteWriter === 'thread' || (config.sqliteWriter === 'auto' && availableParallelism() > 1) ? 'thread' : 'inline';
+  const documents = new SqliteDocumentStore(db, { offThread: sqliteWriter === 'thread' });
   const key = loadOrCreateServerKey(config.dataDir);
   let ready = false;
   let sync: SyncTransport | undefined;
@@ -137,7 +141,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
 
   let closing: Promise<void> | undefined;
   return {
-    config, log, db, users, sync, io, accord,
+    config, log, db, users, sync, io, accord, sqliteWriter,
     revalidateSockets: () => gate?.revalidate(),
     settle: async () => {
       await bridge.settled();

@@ -16,6 +16,12 @@ export const defaults = {
    * Relays to other clients never wait; only the sender's ack does.
    */
   commitWindowMs: 5,
+  /**
+   * Where SQLite commits run. `thread`: a writer thread with its own connection, so the event loop never
+   * waits for a commit's fsync. `inline`: on the event loop. `auto`: the thread when this process may
+   * run on more than one core; on one core the thread only adds switching (docs/decisions.md).
+   */
+  sqliteWriter: 'auto' as 'auto' | 'thread' | 'inline',
   /** Compact a document's update log into a snapshot once it holds this many entries... */
   compactAfterUpdates: 500,
   /** ...checked this long after the last write to it, so compaction stays off the hot path. */
@@ -48,6 +54,7 @@ const schema = z.object({
   dataDir: z.string().min(1),
   maxMessageBytes: z.coerce.number().int().min(1_024).max(64 * 1_048_576),
   commitWindowMs: z.coerce.number().int().min(0).max(1_000),
+  sqliteWriter: z.enum(['auto', 'thread', 'inline']),
   compactAfterUpdates: z.coerce.number().int().min(1),
   compactDelayMs: z.coerce.number().int().min(0),
   unloadDelayMs: z.coerce.number().int().min(0),
@@ -77,6 +84,7 @@ const ENV: Record<string, keyof Config> = {
   ACCORD_MAX_MESSAGE_BYTES: 'maxMessageBytes',
   ACCORD_LOG_LEVEL: 'logLevel',
   ACCORD_COMMIT_WINDOW_MS: 'commitWindowMs',
+  ACCORD_SQLITE_WRITER: 'sqliteWriter',
   ACCORD_PUBLIC_URL: 'publicUrl',
 };
 

@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const app = createApp(config, log);
   const { port } = await app.listen();
-  log.info({ port, dataDir: config.dataDir }, `Accord listening on http://localhost:${port}`);
+  log.info({ port, dataDir: config.dataDir, sqliteWriter: app.sqliteWriter }, `Accord listening on http://localhost:${port}`);
   // Node writes its compile cache at exit; a server that is killed never exits: write it now.
   flushCompileCache();
   let stopping = false;

@@ -86,10 +86,10 @@ export interface ServerProcess {
 }
 
 /** Starts `node server/main.ts` as a real process (for kill -9 and SIGTERM tests). */
-export async function spawnServer(dataDir: string): Promise<ServerProcess> {
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['server/main.ts', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ACCORD_LOG_LEVEL: 'info' },
+    env: { ...process.env, ACCORD_LOG_LEVEL: 'info', ...env },
   });
   after(() => void child.kill('SIGKILL'));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -26,10 +26,12 @@ async function openNotes(url: string, token: string, docId: string): Promise<Soc
 }
 
 describe('durability', () => {
-  it('keeps every acknowledged update across kill -9 in the middle of a stream', async () => {
+  // Both places a commit can run (ACCORD_SQLITE_WRITER): the writer thread and the event loop.
+  for (const writer of ['thread', 'inline']) it(`keeps every acknowledged update across kill -9 in the middle of a stream (commits: ${writer})`, async () => {
     const dataDir = tempDir();
     const token = await makeUser(dataDir, 'writer');
-    const server = await spawnServer(dataDir);
+    const server = await spawnServer(dataDir, { ACCORD_SQLITE_WRITER: writer });
+    assert.match(server.output(), new RegExp(`"sqliteWriter":"${writer}"`));
     const socket = connect(server.url, token);
     await connected(socket);
     socket.io.reconnection(false);
@@ -65,7 +67,7 @@ describe('durability', () => {
     const ackedAtKill = [...acked];
     assert.ok(ackedAtKill.length >= 300);
 
-    const restarted = await spawnServer(dataDir);
+    const restarted = await spawnServer(dataDir, { ACCORD_SQLITE_WRITER: writer });
     const reader = await openNotes(restarted.url, token, 'notes:crash');
     const content = reader.doc.getText('body').toString();
     const missing = ackedAtKill.filter((w) => !content.includes(w));
