@@ -76,7 +76,8 @@ export class DocumentWriter {
       else p.reject(new Error(reply.message));
     });
     const fail = (err: Error): void => {
-      if (this.#worker === worker) this.#worker = undefined;
+      if (this.#worker !== undefined && this.#worker !== worker) return; // a newer thread owns what is pending
+      this.#worker = undefined;
       for (const [id, p] of this.#pending) {
         this.#pending.delete(id);
         p.reject(err);
