@@ -89,4 +89,3 @@ export function serveIpc(hooks: ServerHooks, ready: { port: number; token: strin
   // Node writes its compile cache at exit, and a SIGKILLed server never exits: write it once ready.
   flushCompileCache();
 }
-
