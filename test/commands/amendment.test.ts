@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import type { ReviewView } from '../../server/commands/review-view.ts';
@@ -6,17 +6,14 @@ import type { Annotation } from '../../server/domain/review/annotations.ts';
 import type { Fact } from '../../server/protocol/events.ts';
 import { SocketProvider, type AccordSocket } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
-import { connect, connected, startTestServer, until, type TestServer } from '../helpers/server.ts';
+import { connect, connected, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 
 describe('amendments, stale votes and annotations over Socket.io', () => {
   let server: TestServer;
   const sockets: Record<string, AccordSocket> = {};
-  const teardown: (() => unknown)[] = [];
+  const teardown = suiteTeardown();
   let changeId = '';
 
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
   before(async () => {
     server = await startTestServer({}, (fn) => teardown.push(fn));
     const tokens: Record<string, string> = {};

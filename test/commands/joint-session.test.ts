@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
@@ -7,7 +7,7 @@ import { MAX_OPEN_PER_FACILITATOR, type SessionView } from '../../server/command
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
-import { connect, connected, startTestServer, until, type TestServer } from '../helpers/server.ts';
+import { connect, connected, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 
 type Api = ReturnType<typeof apiAs>;
 type Ack = { ok: true; data: SessionView } | { ok: false; error: { code: string; message: string } };
@@ -20,11 +20,8 @@ describe('joint sessions', () => {
   const sockets: Record<string, AccordSocket> = {};
   const changes: string[] = [];
   let sessionId = '';
-  const teardown: (() => unknown)[] = [];
+  const teardown = suiteTeardown();
   const onTeardown = (fn: () => unknown) => teardown.push(fn);
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
 
   const command = async (who: string, name: string, payload: unknown): Promise<Ack> =>
     (await sockets[who]!.timeout(5_000).emitWithAck(name as 'session:goto', payload)) as Ack;

@@ -1,17 +1,14 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
 describe('stored policies select and decide live', () => {
   let server: TestServer;
   const api: Record<string, ReturnType<typeof apiAs>> = {};
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
+  const teardown = suiteTeardown();
   before(async () => {
     server = await startTestServer({}, (fn) => teardown.push(fn));
     for (const [name, role, groups] of [['root', 'admin', []], ['rita', 'reviewer', []], ['ana', 'reviewer', []], ['ben', 'reviewer', []], ['sec', 'reviewer', ['security']]] as const) {

@@ -5,7 +5,7 @@ import type { Revision } from '../../server/domain/review/types.ts';
 import type { Fact } from '../../server/protocol/events.ts';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
-import { connect, connected, startTestServer, until, type TestServer } from '../helpers/server.ts';
+import { connect, connected, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 
 type Api = ReturnType<typeof apiAs>;
@@ -18,10 +18,7 @@ describe('review workflow: from draft to signed off, through REST and live docum
   const tokens: Record<string, string> = {};
   let changeId = '';
 
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
+  const teardown = suiteTeardown();
   before(async () => {
     server = await startTestServer({ publicUrl: ORIGIN }, (fn) => teardown.push(fn));
     for (const [name, role] of [['root', 'admin'], ['rita', 'reviewer'], ['ana', 'reviewer'], ['ben', 'reviewer'], ['carol', 'reviewer'], ['paul', 'approver'], ['vic', 'viewer']] as const) {

@@ -1,8 +1,8 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 
 const ORIGIN = 'http://localhost:8080';
@@ -10,11 +10,8 @@ const ORIGIN = 'http://localhost:8080';
 describe('editing after sign-off voids it; "waiting for me" lists', () => {
   let server: TestServer;
   const api: Record<string, ReturnType<typeof apiAs>> = {};
-  const teardown: (() => unknown)[] = [];
+  const teardown = suiteTeardown();
   let id = '';
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
   before(async () => {
     server = await startTestServer({ publicUrl: ORIGIN }, (fn) => teardown.push(fn));
     for (const [name, role] of [['root', 'admin'], ['rita', 'reviewer'], ['ana', 'reviewer'], ['ben', 'reviewer'], ['paul', 'approver']] as const) {
@@ -71,10 +68,7 @@ describe('editing after sign-off voids it; "waiting for me" lists', () => {
 
 describe('co-authors', () => {
   it('the requester invites a co-author who may then edit the draft live; the co-author never approves', async () => {
-    const teardown: (() => unknown)[] = [];
-    after(async () => {
-      for (const fn of teardown.reverse()) await fn();
-    });
+    const teardown = suiteTeardown();
     const server = await startTestServer({}, (fn) => teardown.push(fn));
     const tokens: Record<string, string> = {};
     for (const [name, role] of [['rita', 'reviewer'], ['cole', 'reviewer'], ['ana', 'reviewer'], ['vic', 'viewer']] as const) tokens[name] = await server.user(name, role);

@@ -6,7 +6,7 @@
  * (web/lib/ytext-binding.ts) must keep the caret, and the typed text, where the author put them.
  * Needs `npx vite build` first.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
@@ -14,7 +14,7 @@ import * as Y from 'yjs';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
-import { connect, startTestServer, until, type TestServer } from '../helpers/server.ts';
+import { connect, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 
 const PASSWORD = 'draft-caret-pass';
 const ORIGINAL = PROXMOX_CONTENT.justification;
@@ -25,11 +25,8 @@ describe('typing in a draft while a co-author types elsewhere', () => {
   let page: Page;
   let coAuthor: SocketProvider;
   let changeId = '';
-  const teardown: (() => unknown)[] = [];
+  const teardown = suiteTeardown();
 
-  after(async () => {
-    for (const fn of teardown.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
-  });
 
   before(async () => {
     server = await startTestServer({}, (fn) => teardown.push(fn));

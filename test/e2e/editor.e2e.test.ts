@@ -3,14 +3,14 @@
  * (live document, inventory autocompletion, live preview, inline refusals), submit it, and an auditor
  * verifies the evidence pack in the browser, including a tampered one. Needs `npx vite build` first.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { apiAs, importProxmox } from '../helpers/api.ts';
 import { LIVE_MS, launchBrowser } from '../helpers/browser.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
 const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 const PASSWORD = 'draft-editor-pass';
@@ -23,11 +23,8 @@ describe('draft editor and evidence view in the browser', () => {
   let changeId = '';
   const tokens: Record<string, string> = {};
   const pages: Record<string, Page> = {};
-  const teardown: (() => unknown)[] = [];
+  const teardown = suiteTeardown();
 
-  after(async () => {
-    for (const fn of teardown.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
-  });
 
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });

@@ -3,12 +3,12 @@
  * server-computed ones (waiting for my vote) included, and high-risk changes say so in words.
  * Needs `npx vite build` first (the server serves web/dist).
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 
 const PASSWORD = 'review-board-pass';
@@ -19,10 +19,7 @@ describe('home page filters', () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
-  });
+  const teardown = suiteTeardown();
 
   before(async () => {
     server = await startTestServer({}, (fn) => teardown.push(fn));

@@ -3,13 +3,13 @@
  * contexts vote on single items of one change; each sees the other's per-item tally live, and an
  * amendment of an item marks the votes on it stale. Needs `npx vite build` first.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
 const PASSWORD = 'item-votes-pass';
 
@@ -19,11 +19,8 @@ describe('per-item votes in the browser', () => {
   let changeId = '';
   const tokens: Record<string, string> = {};
   const pages: Record<string, Page> = {};
-  const teardown: (() => unknown)[] = [];
+  const teardown = suiteTeardown();
 
-  after(async () => {
-    for (const fn of teardown.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
-  });
 
   before(async () => {
     server = await startTestServer({}, (fn) => teardown.push(fn));

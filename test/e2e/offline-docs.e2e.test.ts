@@ -4,14 +4,14 @@
  * the server (and another user) on the next visit; a page shows its local copy before the server
  * answers; signing out deletes the user's databases. Needs `npx vite build` first.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { LIVE_MS, launchBrowser, signIn } from '../helpers/browser.ts';
-import { connect, startTestServer, until, type TestServer } from '../helpers/server.ts';
+import { connect, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 
 const PASSWORD = 'offline-docs-pass';
 const NOTES = 'notes:offline-e2e';
@@ -57,11 +57,8 @@ describe('offline documents in the browser', () => {
   let context: BrowserContext;
   let changeId = '';
   const tokens: Record<string, string> = {};
-  const teardown: (() => unknown)[] = [];
+  const teardown = suiteTeardown();
 
-  after(async () => {
-    for (const fn of teardown.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
-  });
 
   before(async () => {
     server = await startTestServer({}, (fn) => teardown.push(fn));

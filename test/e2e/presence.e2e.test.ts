@@ -3,12 +3,12 @@
  * annotation, the other sees "typing…" next to their name; it clears when they post or empty the box.
  * Needs `npx vite build` first (the server serves web/dist).
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 
 const PASSWORD = 'review-board-pass';
@@ -18,10 +18,7 @@ describe('typing indicators', () => {
   let browser: Browser;
   let changeId = '';
   const pages: Record<string, Page> = {};
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
-  });
+  const teardown = suiteTeardown();
 
   before(async () => {
     server = await startTestServer({}, (fn) => teardown.push(fn));

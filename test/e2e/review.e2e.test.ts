@@ -3,7 +3,7 @@
  * their own browser context, review one change live; the approver signs off with a passkey held by
  * Chromium's virtual authenticator. Needs `npx vite build` first (the server serves web/dist).
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,7 +12,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { LIVE_MS, launchBrowser } from '../helpers/browser.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
 const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 const PASSWORD = 'review-board-pass';
@@ -39,11 +39,8 @@ describe('review board in the browser', () => {
   const tokens: Record<string, string> = {};
   const pages: Record<string, Page> = {};
   const contexts: Record<string, BrowserContext> = {};
-  const teardown: (() => unknown)[] = [];
+  const teardown = suiteTeardown();
 
-  after(async () => {
-    for (const fn of teardown.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
-  });
 
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });

@@ -5,14 +5,14 @@
  * a decision taken in the embedded review reaches both pages' decisions and the shared minutes.
  * Needs `npx vite build` first (the server serves web/dist).
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 
 const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
@@ -28,11 +28,8 @@ describe('joint session in the browser', () => {
   const pages: Record<string, Page> = {};
   const changes: string[] = [];
   let sessionUrl = '';
-  const teardown: (() => unknown)[] = [];
+  const teardown = suiteTeardown();
 
-  after(async () => {
-    for (const fn of teardown.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
-  });
 
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });

@@ -17,6 +17,27 @@ export function tempDir(prefix = 'accord-test-', onTeardown: (fn: () => unknown)
   return dir;
 }
 
+/**
+ * A suite's teardown stack, for suites that set up in `before`: `teardown.push(fn)` registers a step
+ * (pass `(fn) => teardown.push(fn)` to startTestServer, launchBrowser, ...). After the suite the steps
+ * run in reverse order, every one of them; if any failed, the suite's after hook fails with all their errors.
+ */
+export function suiteTeardown(): { push(fn: () => unknown): void } {
+  const steps: (() => unknown)[] = [];
+  after(async () => {
+    const errors: unknown[] = [];
+    for (const fn of steps.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, `${errors.length} teardown step(s) failed`);
+  });
+  return { push: (fn) => void steps.push(fn) };
+}
+
 export interface TestServer {
   app: App;
   url: string;

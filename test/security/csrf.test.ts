@@ -1,6 +1,7 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ORIGIN, outcome, signIn, socketAs, unchangedBy, world, type World } from './attack.ts';
+import { suiteTeardown } from '../helpers/server.ts';
 
 /**
  * Cross-site request forgery and cross-site WebSocket hijacking: a page on http://evil.example makes the
@@ -11,10 +12,7 @@ describe('CSRF and cross-site WebSocket hijacking', () => {
   let w: World;
   let cookie = '';
   const EVIL = 'http://evil.example';
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
+  const teardown = suiteTeardown();
   before(async () => {
     w = await world((fn) => teardown.push(fn));
     cookie = await signIn(w.server.url, 'ana', 'ana-password-long', ORIGIN);

@@ -3,14 +3,12 @@ import assert from 'node:assert/strict';
 import { connect as tcp, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { healthy, outcome, socketAs, unchangedBy, world, type World } from './attack.ts';
+import { suiteTeardown } from '../helpers/server.ts';
 
 /** Malformed and oversized input, hostile frames and slow-loris connections: refused, bounded, and the server keeps answering. */
 describe('malformed input and resource exhaustion', () => {
   let w: World;
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
+  const teardown = suiteTeardown();
   before(async () => {
     w = await world((fn) => teardown.push(fn));
   });

@@ -1,9 +1,10 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { frameSync, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
 import * as Y from 'yjs';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 import { auditCounts, fingerprint, ORIGIN, outcome, restRoutes, socketAs, unchangedBy, world, type World } from './attack.ts';
+import { suiteTeardown } from '../helpers/server.ts';
 
 type Opts = Parameters<SoftAuthenticator['getAssertion']>[0];
 
@@ -13,10 +14,7 @@ type Opts = Parameters<SoftAuthenticator['getAssertion']>[0];
  */
 describe('forged, replayed and escalating commands', () => {
   let w: World;
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
+  const teardown = suiteTeardown();
   before(async () => {
     w = await world((fn) => teardown.push(fn));
   });

@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { COMMANDS } from '../../server/protocol/events.ts';
@@ -6,6 +6,7 @@ import { frameSync, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { concrete, fingerprint, healthy, outcome, restRoutes, socketAs, world, type World } from './attack.ts';
 import { mulberry32 } from '../helpers/rng.ts';
+import { suiteTeardown } from '../helpers/server.ts';
 
 /** Seeded, so a failure reproduces: ACCORD_FUZZ_SEED=<n> reruns one sequence. */
 const SEED = Number(process.env.ACCORD_FUZZ_SEED ?? 20_260_301);
@@ -61,10 +62,7 @@ class Gen {
 
 describe(`fuzzing: ${SOCKET_FRAMES + HTTP_REQUESTS} seeded frames and requests (seed ${SEED})`, () => {
   let w: World;
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
+  const teardown = suiteTeardown();
   before(async () => {
     w = await world((fn) => teardown.push(fn), { commandsPerMinute: 10_000_000, requestsPerMinute: 10_000_000 } as never);
   });

@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,7 +10,7 @@ import { parseOidcConfig } from '../../server/auth/oidc/oidc-config.ts';
 import { sanitiseName } from '../../server/auth/oidc/oidc-users.ts';
 import { errorHandler } from '../../server/http/routes.ts';
 import { createLogger } from '../../server/log.ts';
-import { connected, startTestServer, type TestServer } from '../helpers/server.ts';
+import { connected, startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { frameParser } from '../../server/protocol/frame-parser.ts';
 
 /**
@@ -56,10 +56,7 @@ describe('OIDC single sign-on against a real provider', () => {
   let server: TestServer;
   let host = '';
   let issuer = '';
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
+  const teardown = suiteTeardown();
 
   before(async () => {
     server = await startTestServer({}, (fn) => teardown.push(fn));

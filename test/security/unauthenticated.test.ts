@@ -1,7 +1,8 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { COMMANDS } from '../../server/protocol/events.ts';
+import { suiteTeardown } from '../helpers/server.ts';
 import {
   bodyFor, concrete, ORIGIN, outcome, PUBLIC_ROUTES, restRoutes, signIn, socketAs, unchangedBy, world, type World,
 } from './attack.ts';
@@ -16,10 +17,7 @@ describe('attacks without valid credentials', () => {
   let w: World;
   /** name → headers to send; cookie variants carry our own Origin so that only the credential is wrong. */
   const credentials: Record<string, Record<string, string>> = {};
-  const teardown: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of teardown.reverse()) await fn();
-  });
+  const teardown = suiteTeardown();
   before(async () => {
     w = await world((fn) => teardown.push(fn));
     const users = w.server.app.users;
