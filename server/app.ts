@@ -29,6 +29,7 @@ import { RateLimiter } from './http/rate-limit.ts';
 import { SocketGate } from './sync/socket-auth.ts';
 import { oidcRouter } from './auth/oidc/index.ts';
 import { frameParser } from './protocol/frame-parser.ts';
+import { installDirectWrites, type DirectWriteStats } from './sync/direct-writes.ts';
 import { AppError } from './protocol/errors.ts';
 import type { Principal } from './auth/roles.ts';
 
@@ -48,6 +49,8 @@ export interface App {
   revalidateSockets(): void;
   /** Where document commits run: on the writer thread or on the event loop (config `sqliteWriter`). */
   readonly sqliteWriter: 'thread' | 'inline';
+  /** Messages written straight to a WebSocket, and those that took Engine.IO's path (sync/direct-writes.ts). */
+  readonly directWrites: DirectWriteStats;
   listen(): Promise<{ port: number }>;
   close(): Promise<void>;
 }
@@ -118,6 +121,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     cors: undefined, // same origin only
     connectTimeout: 10_000, // a connection that does not complete its handshake is dropped
   });
+  const directWrites = installDirectWrites(io.engine);
   users.sessionIdleMs = config.sessionIdleMs;
   gate = new SocketGate(io, users, log, { publicOrigin, maxSocketsPerUser: config.maxSocketsPerUser, revalidateMs: 15_000 });
   sync = new SyncTransport(io, documents, log, {
@@ -141,7 +145,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
 
   let closing: Promise<void> | undefined;
   return {
-    config, log, db, users, sync, io, accord, sqliteWriter,
+    config, log, db, users, sync, io, accord, sqliteWriter, directWrites,
     revalidateSockets: () => gate?.revalidate(),
     settle: async () => {
       await bridge.settled();

@@ -1,6 +1,8 @@
 import * as Y from 'yjs';
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
 import type { Server, Socket } from 'socket.io';
+import { PacketType } from 'socket.io-parser';
+import { Encoder } from '../protocol/frame-parser.ts';
 import type { Logger } from '../log.ts';
 import type { Principal } from '../auth/roles.ts';
 import { fail, type Ack, type ErrorBody, type ErrorCode } from '../protocol/errors.ts';
@@ -44,6 +46,7 @@ export class SyncTransport {
   readonly #options: TransportOptions;
   /** Per socket: the documents it joined (or is joining). */
   readonly #joins = new Map<string, Map<string, Promise<LiveDocument | null>>>();
+  readonly #encoder = new Encoder();
 
   constructor(io: AccordServer, store: DocumentStore, log: Logger, options: TransportOptions) {
     this.#io = io;
@@ -213,7 +216,7 @@ export class SyncTransport {
     // Encode the stamped states once: the same bytes update the server's copy and go to the others.
     const stamped = encodeAwareness(accepted);
     applyAwarenessUpdate(doc.awareness, stamped, RELAYED);
-    this.#io.to(doc.id).except(socket.id).emit('doc:message', doc.id, frameAwareness(stamped));
+    this.#sendToDoc(doc, socket.id, frameAwareness(stamped));
   }
 
   #sendPresence(socket: AccordSocket, docId: string): void {
@@ -224,15 +227,31 @@ export class SyncTransport {
 
   #relayUpdate(doc: LiveDocument, update: Uint8Array, origin: Origin | undefined): void {
     const message = frameSync(SYNC_UPDATE, update);
-    const except = origin?.source === 'client' ? origin.socketId : [];
-    this.#io.to(doc.id).except(except).emit('doc:message', doc.id, message);
+    const except = origin?.source === 'client' ? origin.socketId : undefined;
+    this.#sendToDoc(doc, except, message);
+  }
+
+  /**
+   * `doc:message` to every socket on the document but `except`: the packet is encoded once and written to
+   * each socket's Engine.IO connection, skipping Socket.io's per-broadcast room lookup (the sessions map
+   * is the document's membership). Same bytes on the wire as `io.to(doc.id).emit(...)`.
+   */
+  #sendToDoc(doc: LiveDocument, except: string | undefined, message: Uint8Array): void {
+    const sockets = this.#io.sockets.sockets;
+    let encoded: unknown[] | undefined;
+    for (const socketId of doc.sessions.keys()) {
+      if (socketId === except) continue;
+      const socket = sockets.get(socketId);
+      if (!socket?.connected) continue;
+      encoded ??= this.#encoder.encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', doc.id, message] });
+      for (const part of encoded) socket.conn.write(part as never);
+    }
   }
 
   #relayAwareness(doc: LiveDocument, clients: number[], origin: unknown): void {
     if (origin === RELAYED) return; // already sent as received (stamped) by #applyPresence
     const message = frameAwareness(encodeAwarenessUpdate(doc.awareness, clients));
-    const except = typeof origin === 'string' ? origin : [];
-    this.#io.to(doc.id).except(except).emit('doc:message', doc.id, message);
+    this.#sendToDoc(doc, typeof origin === 'string' ? origin : undefined, message);
   }
 }
 

@@ -1,0 +1,109 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'socket.io';
+import { io, type Socket as ClientSocket } from 'socket.io-client';
+import * as Y from 'yjs';
+import { installDirectWrites } from '../../server/sync/direct-writes.ts';
+import { frameParser } from '../../server/protocol/frame-parser.ts';
+import { SocketProvider } from '../../web/lib/socket-provider.ts';
+import type { AccordSocket } from '../../web/lib/socket-provider.ts';
+import { connect, connected, startTestServer, until } from '../helpers/server.ts';
+
+/** A bare Socket.io server (Accord's parser) with direct writes installed, on port 0. */
+async function bareServer(): Promise<{ server: Server; url: string; stats: ReturnType<typeof installDirectWrites> }> {
+  const http = createServer();
+  const server = new Server(http, { parser: frameParser });
+  const stats = installDirectWrites(server.engine);
+  await new Promise<void>((res) => http.listen(0, '127.0.0.1', res));
+  after(() => new Promise<void>((res) => void server.close(() => res())));
+  return { server, stats, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
+
+function client(url: string, transports: ('websocket' | 'polling')[]): ClientSocket {
+  const socket = io(url, { transports, parser: frameParser, forceNew: true, reconnection: false });
+  after(() => socket.disconnect());
+  return socket;
+}
+
+const tick = (): Promise<void> => new Promise((res) => setImmediate(res));
+
+/**
+ * Sends 0..n-1 to `socket` in rounds, mixing packets that may go direct (text, binary, broadcast) with
+ * packets that must take Engine.IO's path (a send callback): the second of two such packets in a row
+ * stays in Engine.IO's write buffer, so what follows it must queue behind it, not overtake it.
+ */
+async function sendMixed(server: Server, socketId: string, n: number): Promise<void> {
+  const socket = server.sockets.sockets.get(socketId)!;
+  void socket.join('room');
+  let i = 0;
+  while (i < n) {
+    for (let k = 0; k < 8 && i < n; k++, i++) {
+      if (k === 2 || k === 3) socket.conn.write(`2["n",${i}]`, {}, () => {}); // Socket.io EVENT, with a send callback
+      else if (k === 5) socket.emit('n', i, new Uint8Array([i & 0xff, 1, 2, 3]));
+      else if (k === 6) server.to('room').emit('n', i);
+      else socket.emit('n', i);
+    }
+    await tick();
+  }
+}
+
+describe('direct writes', () => {
+  it('keeps the order of every message while some go straight to the WebSocket and some through Engine.IO', async () => {
+    const { server, url, stats } = await bareServer();
+    const peer = client(url, ['websocket']);
+    const got: number[] = [];
+    const binaries: number[] = [];
+    peer.on('n', (i: number, bytes?: Uint8Array) => {
+      got.push(i);
+      if (bytes) binaries.push(bytes[0]!);
+    });
+    await new Promise<void>((res) => peer.once('connect', () => res()));
+    const n = 2_000;
+    await sendMixed(server, peer.id!, n);
+    await until(() => got.length === n, `all ${n} messages`);
+    assert.deepEqual(got, Array.from({ length: n }, (_, i) => i), 'received in the order sent');
+    assert.deepEqual(binaries, got.filter((i) => i % 8 === 5).map((i) => i & 0xff), 'binary payloads intact');
+    assert.ok(stats.direct > n / 4, `most messages went direct (${stats.direct})`);
+    assert.ok(stats.queued > 0, `some were queued behind Engine.IO's buffer (${stats.queued})`);
+  });
+
+  it('leaves long-polling connections on Engine.IO, in order', async () => {
+    const { server, url, stats } = await bareServer();
+    const peer = client(url, ['polling']);
+    const got: number[] = [];
+    peer.on('n', (i: number) => got.push(i));
+    await new Promise<void>((res) => peer.once('connect', () => res()));
+    const directBefore = stats.direct;
+    await sendMixed(server, peer.id!, 300);
+    await until(() => got.length === 300, 'all 300 messages');
+    assert.deepEqual(got, Array.from({ length: 300 }, (_, i) => i));
+    assert.equal(stats.direct, directBefore, 'nothing bypassed the polling transport');
+  });
+
+  it('relays updates and presence of a document to WebSocket and long-polling peers alike', async () => {
+    const server = await startTestServer();
+    const [wa, wb, pc] = await Promise.all(['dw-a', 'dw-b', 'dw-c'].map((name) => server.user(name, 'reviewer')));
+    const openPeer = async (socket: AccordSocket): Promise<SocketProvider> => {
+      await connected(socket);
+      const provider = new SocketProvider(socket, 'notes:direct');
+      after(() => provider.destroy());
+      await provider.whenSynced();
+      return provider;
+    };
+    const polling = io(server.url, { auth: { token: pc }, transports: ['polling'], parser: frameParser, forceNew: true }) as AccordSocket;
+    after(() => polling.disconnect());
+    const [alice, bob, cara] = await Promise.all([openPeer(connect(server.url, wa!)), openPeer(connect(server.url, wb!)), openPeer(polling)]);
+    const directBefore = server.app.directWrites.direct;
+
+    for (let i = 0; i < 100; i++) alice.doc.getText('body').insert(i, 'a');
+    bob.awareness.setLocalStateField('cursor', 7);
+    await alice.whenAcked();
+    const text = (p: SocketProvider): string => p.doc.getText('body').toString();
+    await until(() => text(bob) === 'a'.repeat(100) && text(cara) === 'a'.repeat(100), 'both peers have all updates');
+    await until(() => [alice, cara].every((p) => [...p.awareness.getStates().values()].some((s) => s.cursor === 7)), 'presence relayed to both');
+    assert.ok(server.app.directWrites.direct - directBefore >= 100, 'relays to the WebSocket peer went direct');
+    assert.deepEqual(Y.encodeStateVector(cara.doc), Y.encodeStateVector(server.app.sync.registry.get('notes:direct')!.doc));
+  });
+});
