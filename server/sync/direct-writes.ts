@@ -4,8 +4,8 @@ import type { Server as EngineServer } from 'engine.io';
  * Direct writes: a message for a connection whose Engine.IO socket has nothing queued goes straight to
  * its WebSocket, instead of through Engine.IO's write buffer, flush and drain events and per-packet
  * send callback. Profiling the relay of an update to 9 peers showed that machinery, not the WebSocket
- * write, as the largest cost of a delivery; bypassing it cut the server's CPU per update by a sixth
- * (docs/decisions.md, "Direct writes").
+ * write, as the largest cost of a delivery; bypassing it cut the server's CPU per update by about a
+ * tenth (docs/decisions.md, "Relays are encoded once and written straight to each WebSocket").
  *
  * Order is kept: a packet goes direct only when Engine.IO's write buffer is empty, so everything
  * written before it is already in the WebSocket's own ordered queue. Anything else takes Engine.IO's
@@ -15,7 +15,7 @@ import type { Server as EngineServer } from 'engine.io';
  *
  * Relies on Engine.IO 6 internals (`sendPacket`, `writeBuffer`, `transport.socket`, `ws`'s
  * `Sender#sendFrame` for the pre-encoded frames of broadcasts, as Engine.IO itself uses it); the
- * versions are pinned in package.json and test/sync/direct-writes.test.ts checks the behaviour.
+ * lock file pins the versions and test/sync/direct-writes.test.ts checks the behaviour.
  */
 
 interface WsSocket {
