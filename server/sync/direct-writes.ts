@@ -1,4 +1,6 @@
-import type { Server as EngineServer } from 'engine.io';
+import type { Server } from 'socket.io';
+
+type EngineServer = Server['engine'];
 
 /**
  * Direct writes: a message for a connection whose Engine.IO socket has nothing queued goes straight to

@@ -244,7 +244,7 @@ export class SyncTransport {
       const socket = sockets.get(socketId);
       if (!socket?.connected) continue;
       encoded ??= this.#encoder.encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', doc.id, message] });
-      for (const part of encoded) socket.conn.write(part as never);
+      for (const part of encoded) socket.conn.write(part);
     }
   }
 
