@@ -8,7 +8,7 @@ import { createApp, type App } from '../../server/app.ts';
 import { loadConfig, type Config } from '../../server/config.ts';
 import { createLogger, type Logger } from '../../server/log.ts';
 import type { Role } from '../../server/auth/roles.ts';
-import type { AccordSocket } from '../../web/lib/socket-provider.ts';
+import { SocketProvider, type AccordSocket } from '../../web/lib/socket-provider.ts';
 import { frameParser } from '../../server/protocol/frame-parser.ts';
 
 export function tempDir(prefix = 'accord-test-', onTeardown: (fn: () => unknown) => void = after): string {
@@ -87,6 +87,15 @@ export function connected(socket: AccordSocket): Promise<void> {
     socket.once('connect', () => resolve());
     socket.once('connect_error', (err) => reject(err));
   });
+}
+
+/** A synced SocketProvider on `docId` over `socket` (connected first), destroyed when the calling test ends. */
+export async function openProvider(socket: AccordSocket, docId: string, onTeardown: (fn: () => unknown) => void = after): Promise<SocketProvider> {
+  await connected(socket);
+  const provider = new SocketProvider(socket, docId);
+  onTeardown(() => provider.destroy()); // its awareness timer would keep the test process alive
+  await provider.whenSynced();
+  return provider;
 }
 
 export async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {

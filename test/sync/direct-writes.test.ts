@@ -7,9 +7,8 @@ import { io, type Socket as ClientSocket } from 'socket.io-client';
 import * as Y from 'yjs';
 import { installDirectWrites } from '../../server/sync/direct-writes.ts';
 import { frameParser } from '../../server/protocol/frame-parser.ts';
-import { SocketProvider } from '../../web/lib/socket-provider.ts';
-import type { AccordSocket } from '../../web/lib/socket-provider.ts';
-import { connect, connected, startTestServer, until } from '../helpers/server.ts';
+import type { AccordSocket, SocketProvider } from '../../web/lib/socket-provider.ts';
+import { connect, openProvider, startTestServer, until } from '../helpers/server.ts';
 
 /** A bare Socket.io server (Accord's parser) with direct writes installed, on port 0. */
 async function bareServer(): Promise<{ server: Server; url: string; stats: ReturnType<typeof installDirectWrites> }> {
@@ -85,16 +84,11 @@ describe('direct writes', () => {
   it('relays updates and presence of a document to WebSocket and long-polling peers alike', async () => {
     const server = await startTestServer();
     const [wa, wb, pc] = await Promise.all(['dw-a', 'dw-b', 'dw-c'].map((name) => server.user(name, 'reviewer')));
-    const openPeer = async (socket: AccordSocket): Promise<SocketProvider> => {
-      await connected(socket);
-      const provider = new SocketProvider(socket, 'notes:direct');
-      after(() => provider.destroy());
-      await provider.whenSynced();
-      return provider;
-    };
     const polling = io(server.url, { auth: { token: pc }, transports: ['polling'], parser: frameParser, forceNew: true }) as AccordSocket;
     after(() => polling.disconnect());
-    const [alice, bob, cara] = await Promise.all([openPeer(connect(server.url, wa!)), openPeer(connect(server.url, wb!)), openPeer(polling)]);
+    const [alice, bob, cara] = await Promise.all([
+      openProvider(connect(server.url, wa!), 'notes:direct'), openProvider(connect(server.url, wb!), 'notes:direct'), openProvider(polling, 'notes:direct'),
+    ]);
     const directBefore = server.app.directWrites.direct;
 
     for (let i = 0; i < 100; i++) alice.doc.getText('body').insert(i, 'a');

@@ -1,11 +1,11 @@
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
-import { SocketProvider } from '../../web/lib/socket-provider.ts';
+import type { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { openDatabase } from '../../server/store/sqlite/database.ts';
 import { UserStore } from '../../server/auth/user-store.ts';
-import { connect, connected, spawnServer, tempDir, until } from '../helpers/server.ts';
+import { connect, connected, openProvider, spawnServer, tempDir, until } from '../helpers/server.ts';
 
 async function makeUser(dataDir: string, name: string): Promise<string> {
   const db = openDatabase(dataDir);
@@ -16,13 +16,8 @@ async function makeUser(dataDir: string, name: string): Promise<string> {
   }
 }
 
-async function openNotes(url: string, token: string, docId: string): Promise<SocketProvider> {
-  const socket = connect(url, token);
-  await connected(socket);
-  const p = new SocketProvider(socket, docId);
-  after(() => p.destroy());
-  await p.whenSynced();
-  return p;
+function openNotes(url: string, token: string, docId: string): Promise<SocketProvider> {
+  return openProvider(connect(url, token), docId);
 }
 
 describe('durability', () => {

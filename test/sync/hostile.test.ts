@@ -1,9 +1,9 @@
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as Y from 'yjs';
-import { SocketProvider, type AccordSocket } from '../../web/lib/socket-provider.ts';
-import { connect, connected, startTestServer, until } from '../helpers/server.ts';
+import type { AccordSocket } from '../../web/lib/socket-provider.ts';
+import { connect, connected, openProvider, startTestServer, until } from '../helpers/server.ts';
 import { frameSync, SYNC_STEP1, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
 import type { ErrorBody } from '../../server/protocol/errors.ts';
 
@@ -23,11 +23,7 @@ describe('hostile clients', () => {
   it('garbage, truncated and mistyped messages get errors and change nothing', async () => {
     const server = await startTestServer();
     const token = await server.user('mallory', 'reviewer');
-    const socket = connect(server.url, token);
-    await connected(socket);
-    const provider = new SocketProvider(socket, 'notes:target');
-    after(() => provider.destroy());
-    await provider.whenSynced();
+    const provider = await openProvider(connect(server.url, token), 'notes:target');
     provider.doc.getText('body').insert(0, 'intact');
     await provider.whenAcked();
     const live = server.app.sync.registry.get('notes:target')!;
@@ -115,11 +111,7 @@ describe('hostile clients', () => {
 
   it('does not let one connection overwrite another connection\'s presence', async () => {
     const server = await startTestServer();
-    const alice = connect(server.url, await server.user('al', 'reviewer'));
-    await connected(alice);
-    const p = new SocketProvider(alice, 'notes:pres');
-    after(() => p.destroy());
-    await p.whenSynced();
+    const p = await openProvider(connect(server.url, await server.user('al', 'reviewer')), 'notes:pres');
     p.awareness.setLocalStateField('looking', 'item-1');
     await until(() => server.app.sync.registry.get('notes:pres')!.awareness.getStates().has(p.doc.clientID), 'presence stored');
     const raw = io(server.url, await server.user('ev', 'reviewer'));

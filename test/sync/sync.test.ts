@@ -1,8 +1,8 @@
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
-import { SocketProvider } from '../../web/lib/socket-provider.ts';
-import { connect, connected, startTestServer, until } from '../helpers/server.ts';
+import type { SocketProvider } from '../../web/lib/socket-provider.ts';
+import { connect, connected, openProvider, startTestServer, until } from '../helpers/server.ts';
 import type { Ack } from '../../server/protocol/errors.ts';
 import type { JoinInfo } from '../../server/protocol/events.ts';
 import { frameSync, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
@@ -11,13 +11,8 @@ function body(p: SocketProvider): string {
   return p.doc.getText('body').toString();
 }
 
-async function open(url: string, token: string, docId: string): Promise<SocketProvider> {
-  const socket = connect(url, token);
-  await connected(socket);
-  const provider = new SocketProvider(socket, docId);
-  after(() => provider.destroy()); // its awareness timer would keep the test process alive
-  await provider.whenSynced();
-  return provider;
+function open(url: string, token: string, docId: string): Promise<SocketProvider> {
+  return openProvider(connect(url, token), docId);
 }
 
 describe('sync core', () => {
