@@ -98,17 +98,23 @@ export class SyncTransport {
       if (!pending) return refuse(rawId, 'not_joined', 'join the document before sending to it', ack);
       const doc = await pending; // buffers messages that arrive while the document loads
       if (!doc || !doc.sessions.has(socket.id)) return refuse(rawId, 'not_joined', 'join the document before sending to it', ack);
+      let durable: Promise<void>;
       try {
-        const durable = this.#handle(socket, doc, message);
-        if (typeof ack !== 'function') return;
-        await durable;
-        (ack as (r: Ack) => void)({ ok: true });
+        durable = this.#handle(socket, doc, message);
       } catch (err) {
         if (err instanceof MalformedMessageError) return refuse(rawId, 'malformed_message', `malformed message: ${err.message}`, ack);
         if (err instanceof RefusedError) return refuse(rawId, err.code, err.message, ack);
-        this.#log.error({ err, docId: doc.id }, 'storing an update failed');
-        refuse(rawId, 'storage_failed', 'the update could not be stored', ack);
+        this.#log.error({ err, docId: doc.id }, 'applying or relaying a message failed');
+        return refuse(rawId, 'internal', 'the message could not be applied', ack);
       }
+      if (typeof ack !== 'function') return;
+      try {
+        await durable;
+      } catch (err) {
+        this.#log.error({ err, docId: doc.id }, 'storing an update failed');
+        return refuse(rawId, 'storage_failed', 'the update could not be stored', ack);
+      }
+      (ack as (r: Ack) => void)({ ok: true });
     });
 
     socket.on('disconnect', async () => {

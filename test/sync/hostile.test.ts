@@ -109,6 +109,26 @@ describe('hostile clients', () => {
     await healthy(server.url);
   });
 
+  it('answers an update the store cannot write with storage_failed, never with a false ack', async () => {
+    const server = await startTestServer();
+    const token = await server.user('disk', 'reviewer');
+    const socket = connect(server.url, token);
+    await connected(socket);
+    const errors = errorsOf(socket);
+    assert.equal(((await socket.timeout(5_000).emitWithAck('doc:join', 'notes:disk')) as { ok: boolean }).ok, true);
+    // A real failure of the real store: the log table is gone under the running server.
+    server.app.db.exec('ALTER TABLE document_updates RENAME TO document_updates_moved');
+    const source = new Y.Doc();
+    source.getText('body').insert(0, 'lost?');
+    const ack = (await socket.timeout(5_000).emitWithAck('doc:message', 'notes:disk', frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(source)))) as
+      { ok: boolean; error?: ErrorBody };
+    assert.equal(ack.ok, false);
+    assert.equal(ack.error?.code, 'storage_failed');
+    await until(() => errors.some((e) => e.code === 'storage_failed'), 'doc:error storage_failed');
+    server.app.db.exec('ALTER TABLE document_updates_moved RENAME TO document_updates');
+    await healthy(server.url);
+  });
+
   it('does not let one connection overwrite another connection\'s presence', async () => {
     const server = await startTestServer();
     const p = await openProvider(connect(server.url, await server.user('al', 'reviewer')), 'notes:pres');
