@@ -2,6 +2,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { DocumentStore, StoredDocument, UpdateToAppend } from '../ports.ts';
 import { DocumentWriter } from './document-writer.ts';
 import { DocumentWrites } from './document-writes.ts';
+import { WalSyncedWrites } from './wal-synced-writes.ts';
 
 /**
  * DocumentStore on node:sqlite. Reads run on the given connection. Writes (append, compact) run on a
@@ -13,7 +14,7 @@ export class SqliteDocumentStore implements DocumentStore {
   readonly #getDoc: StatementSync;
   readonly #getUpdates: StatementSync;
   readonly #countLog: StatementSync;
-  readonly #writes: DocumentWrites | DocumentWriter;
+  readonly #writes: DocumentWrites | DocumentWriter | WalSyncedWrites;
 
   constructor(db: DatabaseSync, options: { offThread?: boolean } = {}) {
     this.#insertDoc = db.prepare('INSERT INTO documents (id) VALUES (?) ON CONFLICT (id) DO NOTHING');
@@ -21,7 +22,8 @@ export class SqliteDocumentStore implements DocumentStore {
     this.#getUpdates = db.prepare('SELECT seq, data FROM document_updates WHERE doc_id = ? ORDER BY seq');
     this.#countLog = db.prepare('SELECT count(*) AS n FROM document_updates WHERE doc_id = ?');
     const file = db.location();
-    this.#writes = file && options.offThread !== false ? new DocumentWriter(file) : new DocumentWrites(db);
+    if (!file) this.#writes = new DocumentWrites(db); // in memory: nothing to sync
+    else this.#writes = options.offThread === false ? new WalSyncedWrites(file) : new DocumentWriter(file);
   }
 
   async create(docId: string): Promise<boolean> {
@@ -55,5 +57,6 @@ export class SqliteDocumentStore implements DocumentStore {
   /** Waits for the writes in flight and stops the writer thread. The connection itself belongs to the app. */
   async close(): Promise<void> {
     if (this.#writes instanceof DocumentWriter) await this.#writes.close();
+    if (this.#writes instanceof WalSyncedWrites) this.#writes.close();
   }
 }
