@@ -127,6 +127,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   sync = new SyncTransport(io, documents, log, {
     resolver: new AccordDocResolver((id) => accord.changes.facts(id), (id) => accord.sessions.facts(id)),
     maxMessageBytes: config.maxMessageBytes,
+    directWrites,
     maxDocsPerSocket: 64,
     commitWindowMs: config.commitWindowMs,
     compactAfterUpdates: config.compactAfterUpdates,

@@ -55,6 +55,8 @@ export interface DirectWriteStats {
 }
 
 /** Installs direct writes on every Engine.IO connection of `engine`; returns live counters. */
+export type { EngineSocket };
+
 export function installDirectWrites(engine: EngineServer): DirectWriteStats {
   const stats: DirectWriteStats = { direct: 0, queued: 0 };
   engine.on('connection', (conn: EngineSocket) => {
@@ -75,6 +77,45 @@ export function installDirectWrites(engine: EngineServer): DirectWriteStats {
     };
   });
   return stats;
+}
+
+/**
+ * The same binary message to many connections (a relay): the WebSocket frame (header and payload, one
+ * buffer) is built once, on first use, and each connection that can take a direct write gets it in one
+ * socket write; the others get `data` through Engine.IO as usual.
+ */
+export function writeToMany(conns: Iterable<EngineSocket>, data: Uint8Array, stats: DirectWriteStats): void {
+  let frame: Buffer[] | undefined;
+  for (const conn of conns) {
+    const ws = directSocket(conn);
+    const sender = ws?._sender;
+    if (sender?.sendFrame) {
+      frame ??= [wsBinaryFrame(data)];
+      sender.sendFrame(frame);
+      stats.direct++;
+    } else {
+      (conn as unknown as { write(data: Uint8Array): void }).write(data);
+    }
+  }
+}
+
+/** An unmasked, final, binary WebSocket frame (RFC 6455 §5.2) carrying `payload`, as one buffer. */
+export function wsBinaryFrame(payload: Uint8Array): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x82;
+  if (n < 126) frame[1] = n;
+  else if (n < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(n / 2 ** 32), 2);
+    frame.writeUInt32BE(n >>> 0, 6);
+  }
+  frame.set(payload, head);
+  return frame;
 }
 
 /** The connection's WebSocket when a message may bypass Engine.IO without overtaking anything. */

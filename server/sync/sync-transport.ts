@@ -3,6 +3,8 @@ import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } fr
 import type { Server, Socket } from 'socket.io';
 import { PacketType } from 'socket.io-parser';
 import { Encoder } from '../protocol/frame-parser.ts';
+import { installFastPath, type FastPathStats } from './fast-messages.ts';
+import { writeToMany, type DirectWriteStats, type EngineSocket } from './direct-writes.ts';
 import type { Logger } from '../log.ts';
 import type { Principal } from '../auth/roles.ts';
 import { fail, type Ack, type ErrorBody, type ErrorCode } from '../protocol/errors.ts';
@@ -32,6 +34,8 @@ export interface TransportOptions extends RegistryOptions {
   maxMessageBytes: number;
   maxDocsPerSocket: number;
   resolver: DocResolver;
+  /** Counters of direct writes (server/sync/direct-writes.ts), when they are installed. */
+  directWrites?: DirectWriteStats;
 }
 
 /**
@@ -47,11 +51,15 @@ export class SyncTransport {
   /** Per socket: the documents it joined (or is joining). */
   readonly #joins = new Map<string, Map<string, Promise<LiveDocument | null>>>();
   readonly #encoder = new Encoder();
+  /** Inbound packets by path (server/sync/fast-messages.ts): for tests and benchmarks. */
+  readonly fastPath: FastPathStats = { fast: 0, viaSocketIo: 0 };
+  readonly #directWriteStats: DirectWriteStats;
 
   constructor(io: AccordServer, store: DocumentStore, log: Logger, options: TransportOptions) {
     this.#io = io;
     this.#log = log;
     this.#options = options;
+    this.#directWriteStats = options.directWrites ?? { direct: 0, queued: 0 };
     this.registry = new DocumentRegistry(store, log, options, {
       onUpdate: (doc, update, origin) => this.#relayUpdate(doc, update, origin),
       onAwareness: (doc, clients, origin) => this.#relayAwareness(doc, clients, origin),
@@ -91,31 +99,38 @@ export class SyncTransport {
       if (doc) this.#leave(socket, doc);
     });
 
-    socket.on('doc:message', async (rawId: unknown, message: unknown, ack: unknown) => {
+    const onMessage = (rawId: unknown, message: unknown, ack: unknown): void => {
       if (!(message instanceof Uint8Array)) return refuse(rawId, 'invalid_payload', 'doc:message needs a binary payload', ack);
       if (message.byteLength > this.#options.maxMessageBytes) return refuse(rawId, 'too_large', 'message above the size limit', ack);
       const pending = typeof rawId === 'string' ? joined.get(rawId) : undefined;
       if (!pending) return refuse(rawId, 'not_joined', 'join the document before sending to it', ack);
-      const doc = await pending; // buffers messages that arrive while the document loads
-      if (!doc || !doc.sessions.has(socket.id)) return refuse(rawId, 'not_joined', 'join the document before sending to it', ack);
-      let durable: Promise<void>;
-      try {
-        durable = this.#handle(socket, doc, message);
-      } catch (err) {
-        if (err instanceof MalformedMessageError) return refuse(rawId, 'malformed_message', `malformed message: ${err.message}`, ack);
-        if (err instanceof RefusedError) return refuse(rawId, err.code, err.message, ack);
-        this.#log.error({ err, docId: doc.id }, 'applying or relaying a message failed');
-        return refuse(rawId, 'internal', 'the message could not be applied', ack);
-      }
-      if (typeof ack !== 'function') return;
-      try {
-        await durable;
-      } catch (err) {
-        this.#log.error({ err, docId: doc.id }, 'storing an update failed');
-        return refuse(rawId, 'storage_failed', 'the update could not be stored', ack);
-      }
-      (ack as (r: Ack) => void)({ ok: true });
-    });
+      const receive = (doc: LiveDocument | null): void => {
+        if (!doc || !doc.sessions.has(socket.id)) return refuse(rawId, 'not_joined', 'join the document before sending to it', ack);
+        let durable: Promise<void>;
+        try {
+          durable = this.#handle(socket, doc, message);
+        } catch (err) {
+          if (err instanceof MalformedMessageError) return refuse(rawId, 'malformed_message', `malformed message: ${err.message}`, ack);
+          if (err instanceof RefusedError) return refuse(rawId, err.code, err.message, ack);
+          this.#log.error({ err, docId: doc.id }, 'applying or relaying a message failed');
+          return refuse(rawId, 'internal', 'the message could not be applied', ack);
+        }
+        if (typeof ack !== 'function') return;
+        durable.then(
+          () => (ack as (r: Ack) => void)({ ok: true }),
+          (err: unknown) => {
+            this.#log.error({ err, docId: doc.id }, 'storing an update failed');
+            refuse(rawId, 'storage_failed', 'the update could not be stored', ack);
+          },
+        );
+      };
+      // Joined and loaded: at once. Still loading: once it is (messages that arrive meanwhile wait, in order).
+      const live = this.registry.get(rawId as string);
+      if (live?.sessions.has(socket.id)) receive(live);
+      else void pending.then(receive);
+    };
+    socket.on('doc:message', onMessage);
+    installFastPath(socket, onMessage, this.fastPath);
 
     socket.on('disconnect', async () => {
       this.#joins.delete(socket.id);
@@ -244,14 +259,15 @@ export class SyncTransport {
    */
   #sendToDoc(doc: LiveDocument, except: string | undefined, message: Uint8Array): void {
     const sockets = this.#io.sockets.sockets;
-    let encoded: unknown[] | undefined;
+    const conns: EngineSocket[] = [];
     for (const socketId of doc.sessions.keys()) {
       if (socketId === except) continue;
       const socket = sockets.get(socketId);
-      if (!socket?.connected) continue;
-      encoded ??= this.#encoder.encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', doc.id, message] });
-      for (const part of encoded) socket.conn.write(part);
+      if (socket?.connected) conns.push(socket.conn as unknown as EngineSocket);
     }
+    if (conns.length === 0) return;
+    const [packet] = this.#encoder.encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', doc.id, message] });
+    writeToMany(conns, packet as Uint8Array, this.#directWriteStats);
   }
 
   #relayAwareness(doc: LiveDocument, clients: number[], origin: unknown): void {
