@@ -15,7 +15,7 @@ export const defaults = {
    * Group commit: an update waits at most this long for others to share its durable commit (one sync).
    * Relays to other clients never wait; only the sender's ack does.
    */
-  commitWindowMs: 5,
+  commitWindowMs: 20,
   /**
    * Where SQLite commits run. `thread`: a writer thread with its own connection, so the event loop never
    * waits for a commit's fsync. `inline`: on the event loop. `auto`: the thread when this process may
