@@ -12,8 +12,8 @@ function setup(fsync?: AsyncFsync): { db: DatabaseSync; writes: WalSyncedWrites;
   const file = db.location()!;
   db.prepare('INSERT INTO documents (id) VALUES (?)').run('notes:a');
   const writes = new WalSyncedWrites(file, fsync ? { fsync } : {});
-  after(() => {
-    writes.close();
+  after(async () => {
+    await writes.close();
     db.close();
   });
   return { db, writes, file };
@@ -36,8 +36,14 @@ describe('WalSyncedWrites: commit on the event loop, fsync of the WAL on the thr
     assert.equal((db.prepare('SELECT count(*) AS n FROM document_updates').get() as { n: number }).n, 2);
     assert.equal(done, false);
     assert.deepEqual(synced, [statSync(`${file}-wal`).ino], 'the descriptor synced is the WAL file');
+    // Closing waits for the sync in flight rather than closing the descriptor under it.
+    let closed = false;
+    const closing = writes.close().then(() => (closed = true));
+    await new Promise((res) => setTimeout(res, 10));
+    assert.equal(closed, false);
     release();
     assert.deepEqual([...(await appended)], [['notes:a', 2]]);
+    await closing;
   });
 
   it("appends and compacts with the real fsync; the store's own connection keeps synchronous = FULL", async () => {

@@ -57,6 +57,6 @@ export class SqliteDocumentStore implements DocumentStore {
   /** Waits for the writes in flight and stops the writer thread. The connection itself belongs to the app. */
   async close(): Promise<void> {
     if (this.#writes instanceof DocumentWriter) await this.#writes.close();
-    if (this.#writes instanceof WalSyncedWrites) this.#writes.close();
+    if (this.#writes instanceof WalSyncedWrites) await this.#writes.close();
   }
 }

@@ -27,6 +27,9 @@ export class WalSyncedWrites {
   readonly #walPath: string;
   readonly #fsync: AsyncFsync;
   #walFd: number | undefined;
+  /** Syncs in flight: close waits for them, so a descriptor is never closed under a running fsync. */
+  readonly #syncing = new Set<Promise<void>>();
+  #closed = false;
 
   constructor(file: string, options: { fsync?: AsyncFsync } = {}) {
     this.#db = new DatabaseSync(file);
@@ -49,7 +52,10 @@ export class WalSyncedWrites {
     await this.#syncWal();
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled(this.#syncing);
     // The descriptor is closed after the connection: SQLite holds no lock on the WAL file itself, and the
     // last connection's close (not ours) is what checkpoints and removes it.
     this.#db.close();
@@ -60,7 +66,13 @@ export class WalSyncedWrites {
   async #syncWal(): Promise<void> {
     // After a commit the WAL file exists (WAL mode writes every transaction's frames to it).
     this.#walFd ??= openSync(this.#walPath, 'r');
-    await this.#fsync(this.#walFd);
+    const sync = this.#fsync(this.#walFd);
+    this.#syncing.add(sync);
+    try {
+      await sync;
+    } finally {
+      this.#syncing.delete(sync);
+    }
     if (fstatSync(this.#walFd).nlink === 0) {
       // Not expected while the server holds its connections open: say so rather than ack an unsynced write.
       closeSync(this.#walFd);
