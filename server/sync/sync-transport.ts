@@ -95,7 +95,7 @@ export class SyncTransport {
       const pending = typeof rawId === 'string' ? joined.get(rawId) : undefined;
       if (!pending) return refuse(rawId, 'not_joined', 'leave of a document that was not joined');
       joined.delete(rawId as string);
-      const doc = await pending;
+      const doc = await pending.catch(() => null); // a failed load was answered at join
       if (doc) this.#leave(socket, doc);
     });
 
@@ -127,7 +127,7 @@ export class SyncTransport {
       // Joined and loaded: at once. Still loading: once it is (messages that arrive meanwhile wait, in order).
       const live = this.registry.get(rawId as string);
       if (live?.sessions.has(socket.id)) receive(live);
-      else void pending.then(receive);
+      else pending.then(receive, () => refuse(rawId, 'not_joined', 'the document could not be loaded; join again', ack)); // the join already answered its error
     };
     socket.on('doc:message', onMessage);
     installFastPath(socket, onMessage, this.fastPath);
@@ -135,7 +135,7 @@ export class SyncTransport {
     socket.on('disconnect', async () => {
       this.#joins.delete(socket.id);
       for (const pending of joined.values()) {
-        const doc = await pending;
+        const doc = await pending.catch(() => null); // a failed load was answered at join
         if (doc) this.#leave(socket, doc);
       }
       joined.clear();
@@ -164,7 +164,10 @@ export class SyncTransport {
       return doc;
     });
     joined.set(parsed.docId, loading);
-    const doc = await loading;
+    const doc = await loading.catch((err: unknown) => {
+      joined.delete(parsed.docId);
+      throw err;
+    });
     if (!doc) {
       joined.delete(parsed.docId);
       return fail('not_found', 'no such document');

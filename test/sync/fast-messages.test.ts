@@ -121,4 +121,19 @@ describe('fast path for doc:message: on a real server', () => {
     await until(() => server.app.sync.registry.get('notes:order')?.doc.getText('body').toString() === 'ok', 'the watcher edit');
     assert.equal(watcher.doc.getText('body').toString(), 'ok');
   });
+
+  it('refuses messages for a document whose load failed, and stays up', async () => {
+    const server = await startTestServer();
+    const token = await server.user('rita', 'reviewer');
+    const socket = connect(server.url, token);
+    await connected(socket);
+    server.app.db.exec('ALTER TABLE document_updates RENAME TO document_updates_moved');
+    const join = (await socket.timeout(5_000).emitWithAck('doc:join', 'notes:broken')) as { ok: boolean; error: { code: string } };
+    assert.equal(join.error.code, 'internal');
+    const ack = (await socket.timeout(5_000).emitWithAck('doc:message', 'notes:broken', anUpdate('x'))) as { ok: boolean; error: { code: string } };
+    assert.equal(ack.ok, false);
+    assert.equal(ack.error.code, 'not_joined');
+    server.app.db.exec('ALTER TABLE document_updates_moved RENAME TO document_updates');
+    assert.equal((await fetch(`${server.url}/api/health`)).status, 200);
+  });
 });
