@@ -18,7 +18,7 @@ export const defaults = {
   commitWindowMs: 20,
   /**
    * Where SQLite commits run. `thread`: a writer thread with its own connection, so the event loop never
-   * waits for a commit's fsync. `inline`: on the event loop. `auto`: the thread when this process may
+   * waits for a commit's fsync. `inline`: on the event loop, with the WAL's fsync on libuv's thread pool. `auto`: the thread when this process may
    * run on more than one core; on one core the thread only adds switching (docs/decisions.md).
    */
   sqliteWriter: 'auto' as 'auto' | 'thread' | 'inline',

@@ -33,7 +33,7 @@ interface EngineTransport {
   socket?: WsSocket;
 }
 
-interface EngineSocket {
+export interface EngineSocket {
   readyState: string;
   upgrading: boolean;
   writeBuffer: unknown[];
@@ -55,8 +55,6 @@ export interface DirectWriteStats {
 }
 
 /** Installs direct writes on every Engine.IO connection of `engine`; returns live counters. */
-export type { EngineSocket };
-
 export function installDirectWrites(engine: EngineServer): DirectWriteStats {
   const stats: DirectWriteStats = { direct: 0, queued: 0 };
   engine.on('connection', (conn: EngineSocket) => {

@@ -7,7 +7,8 @@ import { WalSyncedWrites } from './wal-synced-writes.ts';
 /**
  * DocumentStore on node:sqlite. Reads run on the given connection. Writes (append, compact) run on a
  * writer thread with its own connection to the same file (document-writer.ts), so a commit's fsync
- * never blocks the main thread; an in-memory database, or `offThread: false`, writes in-thread.
+ * never blocks the main thread; with `offThread: false` they commit in-thread and fsync the WAL on
+ * libuv's thread pool (wal-synced-writes.ts); an in-memory database simply writes in-thread.
  */
 export class SqliteDocumentStore implements DocumentStore {
   readonly #insertDoc: StatementSync;
@@ -54,9 +55,8 @@ export class SqliteDocumentStore implements DocumentStore {
     return Number((this.#countLog.get(docId) as { n: number }).n);
   }
 
-  /** Waits for the writes in flight and stops the writer thread. The connection itself belongs to the app. */
+  /** Waits for the writes in flight and closes the writer's own connection. The main connection belongs to the app. */
   async close(): Promise<void> {
-    if (this.#writes instanceof DocumentWriter) await this.#writes.close();
-    if (this.#writes instanceof WalSyncedWrites) await this.#writes.close();
+    if (!(this.#writes instanceof DocumentWrites)) await this.#writes.close();
   }
 }
