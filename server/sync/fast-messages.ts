@@ -1,4 +1,5 @@
 import type { Socket } from 'socket.io';
+import { parseDocMessageFrame, type DocMessageFrame } from '../protocol/frame-parser.ts';
 
 /**
  * The receive path of `doc:message`, the one event that carries every keystroke and every presence
@@ -18,77 +19,10 @@ import type { Socket } from 'socket.io';
  * Order is kept: Socket.io delivers an event two `process.nextTick`s after its frame arrived (one in
  * `Client#ondecoded`, one in `Socket#dispatch`), and so does this path, so a `doc:leave` (text, via
  * Socket.io) and the `doc:message` after it reach the transport in the order they were sent.
+ *
+ * The frame is read by `parseDocMessageFrame` (server/protocol/frame-parser.ts), which the clients'
+ * decoder shares.
  */
-export interface FastDocMessage {
-  docId: string;
-  /** Socket.io ack id, when the client asked for an ack. */
-  ackId: number | undefined;
-  /** The y-protocols message: a view into the frame. */
-  message: Uint8Array;
-}
-
-const MAGIC = 0xac;
-const PREFIX = asciiBytes('51-');
-const EVENT = asciiBytes('["doc:message","');
-const SUFFIX = asciiBytes('",{"_placeholder":true,"num":0}]');
-/** Longest document id the fast path takes; longer ones go to Socket.io (and are refused there by parseDocId). */
-const MAX_ID_BYTES = 512;
-/** Ack ids are counters; more digits than a safe integer has go to Socket.io's decoder. */
-const MAX_ACK_DIGITS = 15;
-
-function asciiBytes(s: string): Uint8Array {
-  return Uint8Array.from(s, (c) => c.charCodeAt(0));
-}
-
-function matches(frame: Uint8Array, at: number, expected: Uint8Array): boolean {
-  if (at + expected.length > frame.length) return false;
-  for (let i = 0; i < expected.length; i++) if (frame[at + i] !== expected[i]) return false;
-  return true;
-}
-
-/** Reads a varUint of at most 4 bytes (28 bits: far above any frame size); -1 if truncated or longer. */
-function varUint(frame: Uint8Array, at: number): [value: number, next: number] {
-  let n = 0;
-  for (let i = 0, shift = 0; i < 4; i++, shift += 7) {
-    if (at >= frame.length) return [-1, at];
-    const b = frame[at++]!;
-    n += (b & 0x7f) * 2 ** shift;
-    if (b < 0x80) return [n, at];
-  }
-  return [-1, at];
-}
-
-/** The document id, ack id and message of a packed `doc:message` frame in canonical form, else null. */
-export function parseFastDocMessage(frame: Uint8Array): FastDocMessage | null {
-  if (frame.length < 2 || frame[0] !== MAGIC) return null;
-  const [headerLength, headerStart] = varUint(frame, 1);
-  if (headerLength < 0) return null;
-  const headerEnd = headerStart + headerLength;
-  if (headerEnd > frame.length || !matches(frame, headerStart, PREFIX)) return null;
-  let at = headerStart + PREFIX.length;
-  let ackId: number | undefined;
-  const digitsStart = at;
-  while (at < headerEnd && frame[at]! >= 0x30 && frame[at]! <= 0x39) at++;
-  if (at > digitsStart) {
-    if (at - digitsStart > MAX_ACK_DIGITS) return null;
-    ackId = 0;
-    for (let i = digitsStart; i < at; i++) ackId = ackId * 10 + (frame[i]! - 0x30);
-  }
-  if (!matches(frame, at, EVENT)) return null;
-  at += EVENT.length;
-  const idStart = at;
-  // Printable ASCII only, no quote or backslash: the JSON string is then the id itself.
-  while (at < headerEnd && frame[at]! >= 0x20 && frame[at]! <= 0x7e && frame[at] !== 0x22 && frame[at] !== 0x5c) at++;
-  const idEnd = at;
-  if (idEnd - idStart > MAX_ID_BYTES || at + SUFFIX.length !== headerEnd || !matches(frame, at, SUFFIX)) return null;
-  const [messageLength, messageStart] = varUint(frame, headerEnd);
-  if (messageLength < 0 || messageStart + messageLength !== frame.length) return null;
-  return {
-    docId: String.fromCharCode.apply(null, frame.subarray(idStart, idEnd) as unknown as number[]),
-    ackId,
-    message: frame.subarray(messageStart),
-  };
-}
 
 /** The text of a Socket.io ACK packet on the main namespace, as socket.io-parser encodes it. */
 export function ackPacket(ackId: number, body: unknown): string {
@@ -125,7 +59,7 @@ export function installFastPath(socket: Socket, handler: FastHandler, stats: Fas
   const viaSocketIo = client.ondata;
   conn.off('data', viaSocketIo);
   conn.on('data', (data: unknown) => {
-    const fast = data instanceof Uint8Array && socket.connected ? parseFastDocMessage(data) : null;
+    const fast = data instanceof Uint8Array && socket.connected ? parseDocMessageFrame(data) : null;
     if (!fast) {
       stats.viaSocketIo++;
       return viaSocketIo(data);
@@ -136,7 +70,7 @@ export function installFastPath(socket: Socket, handler: FastHandler, stats: Fas
   });
 }
 
-function deliver(socket: Socket, handler: FastHandler, fast: FastDocMessage, ack: ((body: unknown) => void) | undefined): void {
+function deliver(socket: Socket, handler: FastHandler, fast: DocMessageFrame, ack: ((body: unknown) => void) | undefined): void {
   process.nextTick(() => {
     if (socket.connected) handler(fast.docId, fast.message, ack); // as Socket#dispatch: nothing after a disconnect
   });

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { Encoder as BaseEncoder, PacketType } from 'socket.io-parser';
-import { Encoder } from '../../server/protocol/frame-parser.ts';
-import { ackPacket, parseFastDocMessage } from '../../server/sync/fast-messages.ts';
+import { Encoder, parseDocMessageFrame } from '../../server/protocol/frame-parser.ts';
+import { ackPacket } from '../../server/sync/fast-messages.ts';
 import { frameSync, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
 import { connect, connected, openProvider, startTestServer, until } from '../helpers/server.ts';
 
@@ -24,7 +24,7 @@ describe('fast path for doc:message: the parser', () => {
   it('reads the document id, ack id and message of the canonical packed frame', () => {
     const message = anUpdate('hello');
     for (const ackId of [undefined, 0, 7, 123_456_789]) {
-      const parsed = parseFastDocMessage(packed('notes:plan-B_2', message, ackId));
+      const parsed = parseDocMessageFrame(packed('notes:plan-B_2', message, ackId));
       assert.ok(parsed, `ack ${ackId}`);
       assert.equal(parsed.docId, 'notes:plan-B_2');
       assert.equal(parsed.ackId, ackId);
@@ -49,10 +49,10 @@ describe('fast path for doc:message: the parser', () => {
       ['an ack id of 16 digits', packed('notes:a', message, 1_234_567_890_123_456)],
       ['empty', new Uint8Array()],
     ];
-    for (const [what, bytes] of cases) assert.equal(parseFastDocMessage(bytes), null, what);
+    for (const [what, bytes] of cases) assert.equal(parseDocMessageFrame(bytes), null, what);
     // Two attachments: a second binary argument.
     const two = new Encoder().encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', 'notes:a', message, message] });
-    assert.equal(parseFastDocMessage(two[0] as Uint8Array), null, 'two attachments');
+    assert.equal(parseDocMessageFrame(two[0] as Uint8Array), null, 'two attachments');
   });
 
   it('encodes acks exactly as socket.io-parser does', () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { Decoder as DefaultDecoder, Encoder as DefaultEncoder, PacketType, type Packet } from 'socket.io-parser';
-import { Decoder, Encoder, pack, unpack } from '../../server/protocol/frame-parser.ts';
+import { Decoder, Encoder, encodeDocMessageFrame, pack, parseDocMessageFrame, unpack } from '../../server/protocol/frame-parser.ts';
 import { connect, connected, startTestServer } from '../helpers/server.ts';
 
 function decodeAll(decoder: DefaultDecoder, frames: unknown[]): Packet[] {
@@ -25,7 +25,36 @@ describe('one-frame parser', () => {
       const bytesOf = (data: unknown[]) => [data[0], data[1], [...(data[2] as Uint8Array)]];
       assert.deepEqual(bytesOf(ours!.data as unknown[]), bytesOf(theirs!.data as unknown[]));
       assert.equal(ours!.id, theirs!.id);
+      assert.equal(ours!.type, theirs!.type);
+      assert.equal(ours!.nsp, theirs!.nsp);
     }));
+  });
+
+  it('writes a doc:message in canonical form byte for byte as packing the default encoding does, and reads it back', () => {
+    const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 80 });
+    fc.assert(fc.property(fc.oneof(printable, fc.string()), fc.uint8Array({ maxLength: 300 }), fc.option(fc.nat(), { nil: undefined }), (docId, bytes, id) => {
+      const packet: Packet = { type: PacketType.EVENT, nsp: '/', data: ['doc:message', docId, bytes], ...(id !== undefined ? { id } : {}) };
+      const generic = pack(new DefaultEncoder().encode(packet));
+      assert.deepEqual([...(new Encoder().encode(packet)[0] as Uint8Array)], [...generic], 'same bytes, canonical or not');
+      const canonical = encodeDocMessageFrame(docId, bytes, id);
+      const expectCanonical = !/["\\]/.test(docId) && /^[\x20-\x7e]*$/.test(docId);
+      assert.equal(canonical !== null, expectCanonical, `canonical form for ${JSON.stringify(docId)}`);
+      if (!canonical) return;
+      assert.deepEqual([...canonical], [...generic]);
+      const read = parseDocMessageFrame(canonical);
+      assert.ok(read);
+      assert.equal(read.docId, docId);
+      assert.equal(read.ackId, id);
+      assert.deepEqual([...read.message], [...bytes]);
+    }));
+  });
+
+  it('a packed frame in the middle of a two-frame packet is an error, as with the default parser', () => {
+    const decoder = new Decoder();
+    const twoFrames = new DefaultEncoder().encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', 'notes:a', Buffer.from([1])] });
+    decoder.add(twoFrames[0]); // the text header: an attachment is now expected
+    const canonical = encodeDocMessageFrame('notes:b', Uint8Array.of(2))!;
+    assert.throws(() => decoder.add(canonical), /plaintext|reconstruct/);
   });
 
   it('leaves packets without binary data as the default text and still reads the default two-frame form', () => {
