@@ -100,7 +100,7 @@ const JOB_TIMEOUT_MS = 240_000;
 function runJob(job: Job): Promise<Outcome> {
   const t0 = performance.now();
   return new Promise((res) => {
-    const child = spawn('taskset', ['-c', '1', process.execPath, SELF, '--worker', JSON.stringify(job)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('taskset', ['-c', '1', process.execPath, ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), SELF, '--worker', JSON.stringify(job)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     current = child;
     let out = '';
     let err = '';
