@@ -16,6 +16,7 @@ import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { frameParser } from '../../server/protocol/frame-parser.ts';
+import { inReadTransaction } from '../../server/store/sqlite/database.ts';
 
 export type Api = ReturnType<typeof apiAs>;
 
@@ -118,6 +119,11 @@ export function auditCounts(db: DatabaseSync): { ok: number; refused: number } {
  * stored documents and their update logs, sign-offs and passkeys.
  */
 export function fingerprint(db: DatabaseSync): string {
+  // One read transaction: the writer thread may compact a document (unloads do) between two of these reads.
+  return inReadTransaction(db, () => fingerprintNow(db));
+}
+
+function fingerprintNow(db: DatabaseSync): string {
   const q = (sql: string) => db.prepare(sql).all();
   const has = (table: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
   return JSON.stringify({

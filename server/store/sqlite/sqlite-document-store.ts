@@ -2,6 +2,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { DocumentStore, StoredDocument, UpdateToAppend } from '../ports.ts';
 import { DocumentWriter } from './document-writer.ts';
 import { DocumentWrites } from './document-writes.ts';
+import { inReadTransaction } from './database.ts';
 import { WalSyncedWrites } from './wal-synced-writes.ts';
 
 /**
@@ -16,12 +17,14 @@ export class SqliteDocumentStore implements DocumentStore {
   readonly #getUpdates: StatementSync;
   readonly #countLog: StatementSync;
   readonly #writes: DocumentWrites | DocumentWriter | WalSyncedWrites;
+  readonly #db: DatabaseSync;
 
   constructor(db: DatabaseSync, options: { offThread?: boolean } = {}) {
     this.#insertDoc = db.prepare('INSERT INTO documents (id) VALUES (?) ON CONFLICT (id) DO NOTHING');
     this.#getDoc = db.prepare('SELECT snapshot, snapshot_seq FROM documents WHERE id = ?');
     this.#getUpdates = db.prepare('SELECT seq, data FROM document_updates WHERE doc_id = ? ORDER BY seq');
     this.#countLog = db.prepare('SELECT count(*) AS n FROM document_updates WHERE doc_id = ?');
+    this.#db = db;
     const file = db.location();
     if (!file) this.#writes = new DocumentWrites(db); // in memory: nothing to sync
     else this.#writes = options.offThread === false ? new WalSyncedWrites(file) : new DocumentWriter(file);
@@ -36,9 +39,13 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async load(docId: string): Promise<StoredDocument | null> {
-    const doc = this.#getDoc.get(docId) as { snapshot: Uint8Array | null; snapshot_seq: number } | undefined;
-    if (!doc) return null;
-    const rows = this.#getUpdates.all(docId) as { seq: number; data: Uint8Array }[];
+    // The snapshot and the log from one commit: a compaction on the writer thread may land between the two reads.
+    const read = inReadTransaction(this.#db, () => {
+      const doc = this.#getDoc.get(docId) as { snapshot: Uint8Array | null; snapshot_seq: number } | undefined;
+      return doc && { doc, rows: this.#getUpdates.all(docId) as { seq: number; data: Uint8Array }[] };
+    });
+    if (!read) return null;
+    const { doc, rows } = read;
     const lastSeq = rows.length > 0 ? rows[rows.length - 1]!.seq : doc.snapshot_seq;
     return { snapshot: doc.snapshot, updates: rows.map((r) => r.data), lastSeq: Number(lastSeq) };
   }
