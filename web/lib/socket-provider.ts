@@ -72,7 +72,8 @@ export class SocketProvider {
       (err: unknown) => this.#set(() => ((this.#localStatus = 'failed'), (this.#localError = err instanceof Error ? err : new Error(String(err))))),
     );
     this.awareness = new Awareness(doc);
-    doc.on('update', this.#onDocUpdate);
+    doc.on('beforeTransaction', this.#onBeforeTransaction);
+    doc.on('afterAllTransactions', this.#onAfterAllTransactions);
     this.awareness.on('update', this.#onAwarenessUpdate);
     socket.on('connect', this.#onConnect);
     socket.on('disconnect', this.#onDisconnect);
@@ -213,6 +214,25 @@ export class SocketProvider {
     }
   };
 
+  /**
+   * The provider listens for `update` only while a transaction that did not come from the server runs:
+   * Yjs encodes a transaction into an update for `update` listeners (nearly half of applying a remote
+   * update: `npx node bench/sync/decode-cost.ts`), and the provider has nothing to send for the server's own updates.
+   */
+  #listening = false;
+
+  #onBeforeTransaction = (transaction: Y.Transaction): void => {
+    if (transaction.origin === this || this.#listening) return;
+    this.#listening = true;
+    this.doc.on('update', this.#onDocUpdate);
+  };
+
+  #onAfterAllTransactions = (): void => {
+    if (!this.#listening) return;
+    this.#listening = false;
+    this.doc.off('update', this.#onDocUpdate);
+  };
+
   #onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this || this.#access !== 'write' || !this.#socket.connected || this.#status === 'connecting') return;
     this.#send(frame(MESSAGE_SYNC, (e) => (encoding.writeVarUint(e, UPDATE), encoding.writeVarUint8Array(e, update))), true);
@@ -226,7 +246,9 @@ export class SocketProvider {
 
   destroy(): void {
     this.#destroyed = true;
-    this.doc.off('update', this.#onDocUpdate);
+    this.doc.off('beforeTransaction', this.#onBeforeTransaction);
+    this.doc.off('afterAllTransactions', this.#onAfterAllTransactions);
+    this.#onAfterAllTransactions();
     this.awareness.off('update', this.#onAwarenessUpdate);
     this.#socket.off('connect', this.#onConnect);
     this.#socket.off('disconnect', this.#onDisconnect);
