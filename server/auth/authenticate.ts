@@ -25,13 +25,28 @@ function bearer(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
+/** The credential a request or handshake presents: a token wins over the session cookie. */
+export type PresentedCredential = { kind: 'token'; token: string } | { kind: 'cookie'; sid: string };
+
+/**
+ * Which credential `authenticate` will check, so that the origin guards (CSRF, cross-site WebSocket
+ * hijacking) apply exactly when the cookie is what authenticates: a handshake token that is not a
+ * string, or an Authorization header that is not a Bearer token, does not count as a token.
+ */
+export function presentedCredential(headers: IncomingHttpHeaders, handshakeToken?: unknown): PresentedCredential | null {
+  const token = typeof handshakeToken === 'string' ? handshakeToken : bearer(headers.authorization);
+  if (token) return { kind: 'token', token };
+  const sid = readCookie(headers.cookie, SESSION_COOKIE);
+  return sid ? { kind: 'cookie', sid } : null;
+}
+
 /**
  * The one way a request or socket becomes a principal: an API token (Bearer header, or the
  * Socket.io handshake's `auth.token`) or a web session cookie. Returns null when neither is valid.
  */
 export function authenticate(users: UserStore, headers: IncomingHttpHeaders, handshakeToken?: unknown): Principal | null {
-  const token = typeof handshakeToken === 'string' ? handshakeToken : bearer(headers.authorization);
-  if (token) return token.length <= 256 ? users.byToken(token) : null;
-  const sid = readCookie(headers.cookie, SESSION_COOKIE);
-  return sid && sid.length <= 256 ? users.bySession(sid) : null;
+  const credential = presentedCredential(headers, handshakeToken);
+  if (!credential) return null;
+  if (credential.kind === 'token') return credential.token.length <= 256 ? users.byToken(credential.token) : null;
+  return credential.sid.length <= 256 ? users.bySession(credential.sid) : null;
 }

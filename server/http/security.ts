@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { AppError } from '../protocol/errors.ts';
+import { presentedCredential } from '../auth/authenticate.ts';
 
 /**
  * Security headers: a strict CSP (scripts only from this origin, never inline; no framing), no MIME
@@ -48,13 +49,14 @@ export function isSameOrigin(headers: IncomingHttpHeaders, publicOrigin: string 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * CSRF protection: a state-changing request that relies on the session cookie (no Authorization
- * header) must come from our own origin. API-token clients are not affected: a browser never attaches
- * an Authorization header to a cross-site request by itself.
+ * CSRF protection: a state-changing request that relies on the session cookie (no Bearer token) must
+ * come from our own origin. API-token clients are not affected: a browser never attaches an
+ * Authorization header to a cross-site request by itself. Any other Authorization header (Basic, a
+ * malformed one) does not exempt a request: the cookie is what would authenticate it.
  */
 export function originGuard(publicOrigin: string | undefined): RequestHandler {
   return (req: Request, _res: Response, next: NextFunction) => {
-    if (SAFE.has(req.method) || req.headers.authorization) return next();
+    if (SAFE.has(req.method) || presentedCredential(req.headers)?.kind === 'token') return next();
     if (!isSameOrigin(req.headers, publicOrigin)) return next(new AppError('forbidden', 'cross-origin request refused'));
     next();
   };

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.ts';
-import { authenticate } from '../auth/authenticate.ts';
+import { authenticate, presentedCredential } from '../auth/authenticate.ts';
 import type { UserStore } from '../auth/user-store.ts';
 import { isSameOrigin } from '../http/security.ts';
 import type { AccordServer } from './sync-transport.ts';
@@ -28,7 +28,8 @@ export class SocketGate {
     this.#log = log;
     io.use((socket, next) => {
       const token: unknown = socket.handshake.auth?.token;
-      if (token === undefined && !isSameOrigin(socket.handshake.headers, options.publicOrigin)) {
+      if (token !== undefined && typeof token !== 'string') return next(new Error('unauthorized')); // a token is a string
+      if (presentedCredential(socket.handshake.headers, token)?.kind === 'cookie' && !isSameOrigin(socket.handshake.headers, options.publicOrigin)) {
         this.#log.warn({ origin: socket.handshake.headers.origin }, 'cookie handshake from another origin refused');
         return next(new Error('unauthorized'));
       }

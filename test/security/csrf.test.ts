@@ -67,4 +67,27 @@ describe('CSRF and cross-site WebSocket hijacking', () => {
     const own = socketAs(w.server.url, { cookie, origin: ORIGIN }, (fn) => teardown.push(fn));
     assert.equal(await outcome(own), 'connected');
   });
+
+  it('a handshake token that is not a string neither counts as a token nor opens the way for the cookie', async () => {
+    // Such a token used to skip the origin check, and authentication then fell back to the cookie.
+    for (const token of [null, 0, 42, { token: 'x' }, ['a'], true]) {
+      const socket = socketAs(w.server.url, { cookie, origin: EVIL, token }, (fn) => teardown.push(fn));
+      assert.equal(await outcome(socket), 'unauthorized', `token ${JSON.stringify(token)}`);
+      socket.disconnect();
+    }
+    const withToken = socketAs(w.server.url, { token: w.tokens.ana, origin: EVIL }, (fn) => teardown.push(fn));
+    assert.equal(await outcome(withToken), 'connected', 'a real API token needs no origin');
+  });
+
+  it('an Authorization header that is not a Bearer token does not exempt a cookie request from the origin check', async () => {
+    await unchangedBy(w.server.app, 0, async () => {
+      for (const authorization of ['Basic YW5hOnB3', 'Bearer', 'token abc', '']) {
+        const res = await fetch(`${w.server.url}/api/changes/${w.changeId}/votes`, {
+          method: 'POST', body: JSON.stringify({ choice: 'reject' }),
+          headers: { cookie, authorization, origin: EVIL, 'content-type': 'application/json' },
+        });
+        assert.equal(res.status, 403, `authorization ${JSON.stringify(authorization)}`);
+      }
+    });
+  });
 });
