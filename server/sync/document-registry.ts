@@ -168,5 +168,6 @@ export class DocumentRegistry {
       doc.destroy();
     }
     this.#open.clear();
+    this.batcher.stop();
   }
 }

@@ -3,6 +3,8 @@ import type { Logger } from '../log.ts';
 
 interface Batch {
   items: UpdateToAppend[];
+  /** The batch its updates were put back into after it failed, if they were. */
+  retriedIn?: Batch;
   done: Promise<void>;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -16,10 +18,19 @@ function newBatch(): Batch {
   return { items: [], done, resolve, reject };
 }
 
+/** First retry of a failed batch after this long, doubling up to RETRY_MAX_MS while writes keep failing. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
 /**
  * Group commit: every update that arrives while the event loop is busy (or while the previous
  * write is in flight) goes into one transaction, so there is one sync per batch, not per update.
  * Acks wait on `whenDurable()`, which resolves once everything enqueued so far is on disk.
+ *
+ * A batch that fails is refused to whoever waited for it, and its updates go back into the open batch,
+ * retried with back-off until they are stored: a client that sends the same update again changes nothing
+ * in the live document (so nothing new is queued), and its ack must wait for that retry, not pass on the
+ * strength of a batch that failed.
  */
 export class WriteBatcher {
   readonly #store: DocumentStore;
@@ -27,7 +38,12 @@ export class WriteBatcher {
   readonly #onAppended: (seqs: Map<string, number>) => void;
   #open: Batch = newBatch();
   #inFlight: Promise<void> = Promise.resolve();
+  /** Resolves when everything taken for writing so far is durable, counting retries; rejects if it is not. */
+  #durable: Promise<void> = Promise.resolve();
   #scheduled = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelayMs = RETRY_MIN_MS;
+  #stopped = false;
   /** Batches written, updates written: for health and benchmarks. */
   readonly stats = { batches: 0, updates: 0, failures: 0 };
 
@@ -57,9 +73,19 @@ export class WriteBatcher {
     }
   }
 
-  /** Resolves when every update enqueued before this call is durable; rejects if its batch failed. */
+  /**
+   * Resolves when every update enqueued before this call is durable, including the retry of a batch that
+   * failed before it; rejects if its batch (or that batch's first retry) failed.
+   */
   whenDurable(): Promise<void> {
-    return this.#open.items.length > 0 ? this.#open.done : this.#inFlight;
+    return this.#open.items.length > 0 ? this.#open.done : this.#durable;
+  }
+
+  /** No more retries (shutdown): a batch that fails from now on is only refused. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
   }
 
   /** Writes the open batch (after the one in flight, to keep order). */
@@ -76,16 +102,41 @@ export class WriteBatcher {
         (seqs) => {
           this.stats.batches += 1;
           this.stats.updates += batch.items.length;
+          this.#retryDelayMs = RETRY_MIN_MS;
           batch.resolve();
           this.#onAppended(seqs);
         },
         (err: unknown) => {
           this.stats.failures += 1;
-          // The updates stay in the live documents; they are written with the next snapshot.
-          this.#log.error({ err, updates: batch.items.length }, 'storing a batch of updates failed');
+          this.#log.error({ err, updates: batch.items.length, retryInMs: this.#stopped ? null : this.#retryDelayMs }, 'storing a batch of updates failed');
+          if (!this.#stopped) batch.retriedIn = this.#retry(batch.items); // before the refusal: whoever waits next sees them queued
           batch.reject(err);
         },
       );
+    // Durable once this batch is, or, if it fails, once its retry is,
+    // and once every batch taken before it is, retries included: one of those may fail after this one was
+    // taken, and a message that changed nothing may repeat its content. Only a failed retry of an earlier
+    // batch is not held against this one (else one bad moment would refuse every later ack).
+    const settled = batch.done.catch((err: unknown) => {
+      if (batch.retriedIn) return batch.retriedIn.done;
+      throw err;
+    });
+    this.#durable = Promise.all([this.#durable.catch(() => {}), settled]).then(() => {});
+    this.#durable.catch(() => {}); // observed by whoever awaits it
     return batch.done;
+  }
+
+  /** Puts a failed batch's updates back (ahead of newer ones) and flushes again after the back-off. */
+  #retry(items: UpdateToAppend[]): Batch {
+    const into = this.#open;
+    into.items.unshift(...items);
+    if (this.#retryTimer) return into;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this.flush();
+    }, this.#retryDelayMs);
+    this.#retryTimer.unref();
+    this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, RETRY_MAX_MS);
+    return into;
   }
 }

@@ -6,6 +6,8 @@ import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { connect, connected, openProvider, startTestServer, until } from '../helpers/server.ts';
 import { frameSync, SYNC_STEP1, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
 import type { ErrorBody } from '../../server/protocol/errors.ts';
+import type { DatabaseSync } from 'node:sqlite';
+import { inReadTransaction } from '../../server/store/sqlite/database.ts';
 
 /** Sends raw events and collects the server's doc:error replies. */
 function errorsOf(socket: AccordSocket): ErrorBody[] {
@@ -125,8 +127,37 @@ describe('hostile clients', () => {
     assert.equal(ack.ok, false);
     assert.equal(ack.error?.code, 'storage_failed');
     await until(() => errors.some((e) => e.code === 'storage_failed'), 'doc:error storage_failed');
+
+    // While the store still fails, sending the same update again (it changes nothing in the live
+    // document, so nothing new is queued) is refused too: the content is not on disk.
+    const again = (await socket.timeout(5_000).emitWithAck('doc:message', 'notes:disk', frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(source)))) as
+      { ok: boolean; error?: ErrorBody };
+    assert.equal(again.error?.code, 'storage_failed', JSON.stringify(again));
+
+    // Once the store works again, the refused content is retried and stored without anyone resending it,
+    // and a resend is acked only once it is stored.
     server.app.db.exec('ALTER TABLE document_updates_moved RENAME TO document_updates');
+    const resent = (await socket.timeout(10_000).emitWithAck('doc:message', 'notes:disk', frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(source)))) as
+      { ok: boolean; error?: ErrorBody };
+    assert.equal(resent.ok, true, JSON.stringify(resent));
+    assert.equal(storedText(server.app.db, 'notes:disk'), 'lost?', 'acked means stored');
     await healthy(server.url);
+  });
+
+  it('stores an update whose batch failed once the store works again, without a resend', async () => {
+    const server = await startTestServer();
+    const socket = connect(server.url, await server.user('disk2', 'reviewer'));
+    await connected(socket);
+    assert.equal(((await socket.timeout(5_000).emitWithAck('doc:join', 'notes:disk2')) as { ok: boolean }).ok, true);
+    server.app.db.exec('ALTER TABLE document_updates RENAME TO document_updates_moved');
+    const source = new Y.Doc();
+    source.getText('body').insert(0, 'kept');
+    const ack = (await socket.timeout(5_000).emitWithAck('doc:message', 'notes:disk2', frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(source)))) as { ok: boolean };
+    assert.equal(ack.ok, false);
+    await new Promise((r) => setTimeout(r, 300)); // a retry or two fail meanwhile
+    assert.ok(server.app.sync.registry.batcher.stats.failures >= 2, `${server.app.sync.registry.batcher.stats.failures} failed writes`);
+    server.app.db.exec('ALTER TABLE document_updates_moved RENAME TO document_updates');
+    await until(() => storedText(server.app.db, 'notes:disk2') === 'kept', 'the refused update is stored by a retry');
   });
 
   it('does not let one connection overwrite another connection\'s presence', async () => {
@@ -165,4 +196,15 @@ function varUint(n: number): number[] {
   }
   out.push(n);
   return out;
+}
+
+/** The text of a stored document: its snapshot and update log, read in one transaction. */
+function storedText(db: DatabaseSync, docId: string): string {
+  return inReadTransaction(db, () => {
+    const row = db.prepare('SELECT snapshot FROM documents WHERE id = ?').get(docId) as { snapshot: Uint8Array | null } | undefined;
+    const doc = new Y.Doc();
+    if (row?.snapshot) Y.applyUpdate(doc, row.snapshot);
+    for (const { data } of db.prepare('SELECT data FROM document_updates WHERE doc_id = ? ORDER BY seq').all(docId) as { data: Uint8Array }[]) Y.applyUpdate(doc, data);
+    return doc.getText('body').toString();
+  });
 }
