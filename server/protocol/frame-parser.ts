@@ -234,9 +234,10 @@ export class Decoder extends BaseDecoder {
   override add(obj: unknown): void {
     if (obj instanceof Uint8Array || obj instanceof ArrayBuffer) {
       const bytes = toBytes(obj);
-      if (bytes[0] === MAGIC) {
-        const internals = this as unknown as DecoderInternals;
-        const canonical = internals.reconstructor || internals.opts?.reviver ? null : parseDocMessageFrame(bytes);
+      const internals = this as unknown as DecoderInternals;
+      // In the middle of a default-form packet every binary frame is its next attachment, whatever its first byte.
+      if (bytes[0] === MAGIC && !internals.reconstructor) {
+        const canonical = internals.opts?.reviver ? null : parseDocMessageFrame(bytes);
         if (canonical) {
           // The packet socket.io-parser would have rebuilt from the header and the attachment.
           const packet: Packet = { type: PacketType.EVENT, nsp: '/', data: [EVENT_NAME, canonical.docId, canonical.message] };
