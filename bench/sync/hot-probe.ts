@@ -3,6 +3,9 @@
  * server → first client) and last delivery (all recipients). Real providers, as in B.
  *
  *   taskset -c 1 npx node bench/sync/hot-probe.ts accord 5 [presence Hz=1] [clients=60] [seconds=8]
+ *
+ * HOT_PROBE_WARM="5:12,20:12" runs unmeasured steps first (votes/s:seconds), as scenario B does before
+ * its 80/s step; BENCH_SERVER_STALLS=<ms> logs loop stalls and GC pauses of both processes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { adapterFor } from './clients/index.ts';
 import { ensureFixtures, SERVER_NAMES, sleep, type ServerName } from './common.ts';
 import { connectRooms, drive, presence, startServer } from './scenarios/harness.ts';
-import { cpuMs, Samples } from './stats.ts';
+import { cpuMs, Samples, traceStalls } from './stats.ts';
 
 const server = process.argv[2] as ServerName;
 const rate = Number(process.argv[3] ?? 5);
@@ -23,6 +26,7 @@ if (!SERVER_NAMES.includes(server) || !(rate > 0) || !(hz >= 0) || !(CLIENTS >= 
   process.exit(2);
 }
 
+if (process.env.BENCH_SERVER_STALLS) traceStalls('load generator', Number(process.env.BENCH_SERVER_STALLS));
 const fixtures = ensureFixtures(join(tmpdir(), 'accord-bench-fixtures-v1'));
 const dataDir = mkdtempSync(join(tmpdir(), 'accord-bench-probe-'));
 const handle = await startServer(server, { dataDir, fixtures });
@@ -51,6 +55,11 @@ try {
   const stop = hz > 0 ? presence(room.clients, hz) : () => {};
   await sleep(1000);
   let seq = 0;
+  // HOT_PROBE_WARM="5:12,20:12": steps (votes/s:seconds) before the measured one, as scenario B runs them.
+  for (const step of (process.env.HOT_PROBE_WARM ?? '').split(',').filter(Boolean)) {
+    const [r, sec] = step.split(':').map(Number) as [number, number];
+    await drive(r, sec * 1000, (i) => room.clients[i % 50]!.doc.getMap('votes').set(`warm${i}:${seq++}`, { t: performance.now(), p: 'warm', v: 'approve', item: i % 50 }));
+  }
   const gen0 = process.cpuUsage();
   const srv0 = cpuMs(handle.pid);
   const setMs = new Samples();
