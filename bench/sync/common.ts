@@ -1,11 +1,34 @@
 /** Shared definitions for the side-by-side sync benchmark (bench/README.md). */
 import * as Y from 'yjs';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mulberry32 } from '../../test/helpers/rng.ts';
 
 /** Deterministic PRNG so every server gets byte-identical fixtures. */
 export const rng = mulberry32;
+
+/**
+ * V8 flags of every load-generator process (the same for all three servers). One generator holds up to
+ * 60 replicas of one document in one isolate, so they share Yjs's allocation sites: once V8 decides to
+ * pretenure one of them (a `Transaction`, stochastically, in some runs and not others), every dead
+ * transaction in old space keeps its young state-vector maps alive through the remembered set. Each
+ * scavenge then promoted ~5 MB instead of ~0.5 MB and paused 6 ms instead of 2 ms, every ~170 ms, and
+ * that set scenario B's p99 at 80 votes/s for whichever client it hit (Accord 7.4–8.4 ms, Hocuspocus
+ * 15.6 ms, where runs without it gave 3–5 ms). One browser tab holds one replica; this is an artefact
+ * of packing 60 into one process, so the generator runs without allocation-site pretenuring.
+ */
+export const GENERATOR_NODE_ARGS = ['--no-allocation-site-pretenuring'];
+
+/**
+ * For load-generator entry points run directly (hot-probe, fixed-rate): runs this same script again
+ * with GENERATOR_NODE_ARGS when the process was started without them, and exits with its status.
+ */
+export function ensureGeneratorFlags(): void {
+  if (GENERATOR_NODE_ARGS.every((f) => process.execArgv.includes(f))) return;
+  const r = spawnSync(process.execPath, [...GENERATOR_NODE_ARGS, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 
 export const SERVER_NAMES = ['accord', 'ywebsocket', 'hocuspocus'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];

@@ -14,10 +14,11 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureFixtures, roomName, SERVER_NAMES, sleep, type ServerName } from './common.ts';
+import { ensureFixtures, ensureGeneratorFlags, roomName, SERVER_NAMES, sleep, type ServerName } from './common.ts';
 import { drive, Meter, startServer } from './scenarios/harness.ts';
 import { closeMixed, connectMixedRooms, mixedPresence, voteBy } from './scenarios/mixed.ts';
 
+ensureGeneratorFlags(); // the same V8 flags as the benchmark's load generator (common.ts)
 const server = process.argv[2] as ServerName;
 const rate = Number(process.argv[3] ?? 1600);
 const presenceHz = Number(process.argv[4] ?? 0);
@@ -50,7 +51,7 @@ try {
   const ph = meter.phase('fixed');
   const before = threads(handle.pid);
   const generator = process.cpuUsage();
-  const sent = await drive(rate, 8_000, (i) => {
+  const sent = await drive(rate, Number(process.env.FIXED_SECONDS ?? 8) * 1000, (i) => {
     const room = rooms[i % ROOMS]!;
     ph.expected += voteBy(room.writers[Math.floor(i / ROOMS) % PER_ROOM]!, room, 'fixed', 'w');
   });

@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { adapterFor } from './clients/index.ts';
-import { ensureFixtures, SERVER_NAMES, sleep, type ServerName } from './common.ts';
+import { ensureFixtures, ensureGeneratorFlags, SERVER_NAMES, sleep, type ServerName } from './common.ts';
 import { connectRooms, drive, presence, startServer } from './scenarios/harness.ts';
 import { cpuMs, Samples, traceStalls } from './stats.ts';
 
+ensureGeneratorFlags(); // the same V8 flags as the benchmark's load generator (common.ts)
 const server = process.argv[2] as ServerName;
 const rate = Number(process.argv[3] ?? 5);
 const hz = Number(process.argv[4] ?? 1);

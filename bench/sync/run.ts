@@ -16,7 +16,7 @@ import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { ensureFixtures, SCENARIO_IDS, SERVER_NAMES, type ScenarioId, type ServerName } from './common.ts';
+import { ensureFixtures, GENERATOR_NODE_ARGS, SCENARIO_IDS, SERVER_NAMES, type ScenarioId, type ServerName } from './common.ts';
 import { fmt, spread, traceStalls } from './stats.ts';
 import type { RunResult } from './scenarios/harness.ts';
 
@@ -100,7 +100,7 @@ const JOB_TIMEOUT_MS = 240_000;
 function runJob(job: Job): Promise<Outcome> {
   const t0 = performance.now();
   return new Promise((res) => {
-    const child = spawn('taskset', ['-c', '1', process.execPath, ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), SELF, '--worker', JSON.stringify(job)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('taskset', ['-c', '1', process.execPath, ...GENERATOR_NODE_ARGS, ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), SELF, '--worker', JSON.stringify(job)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     current = child;
     let out = '';
     let err = '';

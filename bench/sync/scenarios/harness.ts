@@ -79,7 +79,7 @@ export async function startServer(
   // Every server child starts with Node's module compile cache, as `npm start` does for Accord: a
   // restart (scenario F) then measures the server, not the compiler. Same cache rule for all three.
   const env = { ...process.env, NODE_COMPILE_CACHE: join(tmpdir(), 'accord-bench-compile-cache') };
-  const child = spawn('taskset', args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = spawn('taskset', args, { cwd: ROOT, env, stdio: ['ignore', process.env.BENCH_SERVER_STDOUT ? 'inherit' : 'ignore', 'inherit', 'ipc'] });
   live.add(child);
   const exited = new Promise<void>((r) => child.once('exit', () => (live.delete(child), r())));
   const pending = new Map<number, (v: unknown) => void>();
