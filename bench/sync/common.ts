@@ -10,9 +10,10 @@ export const rng = mulberry32;
 
 /**
  * V8 flags of every load-generator process (the same for all three servers). One generator holds up to
- * 60 replicas of one document in one isolate, so they share Yjs's allocation sites: once V8 decides to
- * pretenure one of them (a `Transaction`, stochastically, in some runs and not others), every dead
- * transaction in old space keeps its young state-vector maps alive through the remembered set. Each
+ * 60 replicas of one document in one isolate, so they share Yjs's allocation sites. In some runs and not
+ * others V8 started to pretenure Yjs's transactions (so the allocation profile reads: their state-vector
+ * maps and sets were what survived minor GCs), and every dead transaction in old space then kept its
+ * young maps alive through the remembered set. Each
  * scavenge then promoted ~5 MB instead of ~0.5 MB and paused 6 ms instead of 2 ms, every ~170 ms, and
  * that set scenario B's p99 at 80 votes/s for whichever client it hit (Accord 7.4–8.4 ms, Hocuspocus
  * 15.6 ms, where runs without it gave 3–5 ms). One browser tab holds one replica; this is an artefact
