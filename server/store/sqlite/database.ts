@@ -156,7 +156,6 @@ function migrate(db: DatabaseSync): void {
   }
 }
 
-/** Runs `fn` in one IMMEDIATE transaction; rolls back and rethrows on error. */
 /**
  * Several reads that must see one commit (in WAL mode a deferred transaction reads one snapshot of the
  * database from its first read): another connection, such as the writer thread's, may commit between them.
@@ -170,6 +169,7 @@ export function inReadTransaction<T>(db: DatabaseSync, fn: () => T): T {
   }
 }
 
+/** Runs `fn` in one IMMEDIATE transaction; rolls back and rethrows on error. */
 export function inTransaction<T>(db: DatabaseSync, fn: () => T): T {
   db.exec('BEGIN IMMEDIATE');
   try {
