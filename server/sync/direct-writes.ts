@@ -24,6 +24,16 @@ interface WsSocket {
   readyState: number;
   send(data: string | Uint8Array): void;
   _sender?: { sendFrame?: (frame: unknown, cb?: unknown) => void };
+  /** The TCP socket under the WebSocket. */
+  _socket?: Corkable;
+}
+
+/** What write coalescing needs of a TCP socket (a `net.Socket`). */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+  destroyed?: boolean;
+  writableCorked: number;
 }
 
 interface EngineTransport {
@@ -64,6 +74,7 @@ export function installDirectWrites(engine: EngineServer): DirectWriteStats {
       const direct = type === 'message' && callback === undefined && (options === undefined || typeof options === 'object');
       const ws = direct ? directSocket(conn) : undefined;
       if (ws && (typeof data === 'string' || data instanceof Uint8Array)) {
+        coalesce(ws);
         const sender = ws._sender;
         if (opts?.wsPreEncodedFrame !== undefined && sender?.sendFrame) sender.sendFrame(opts.wsPreEncodedFrame);
         else ws.send(typeof data === 'string' ? `4${data}` : data); // Engine.IO's "message" packet; binary goes as it is
@@ -88,6 +99,7 @@ export function writeToMany(conns: Iterable<EngineSocket>, data: Uint8Array, sta
     const ws = directSocket(conn);
     const sender = ws?._sender;
     if (sender?.sendFrame) {
+      coalesce(ws!);
       frame ??= [wsBinaryFrame(data)];
       sender.sendFrame(frame);
       stats.direct++;
@@ -95,6 +107,36 @@ export function writeToMany(conns: Iterable<EngineSocket>, data: Uint8Array, sta
       (conn as unknown as { write(data: Uint8Array): void }).write(data);
     }
   }
+}
+
+/**
+ * Write coalescing: the first message a connection gets in a turn of the event loop is written at once;
+ * if more follow in the same turn, its TCP socket is corked and one `setImmediate` at the end of the turn
+ * uncorks it, so they leave in one `writev` instead of one `write` system call each. A connection with
+ * one message per turn (a quiet session) is never delayed; on a busy server, where one turn reads many
+ * peers' updates, each connection's relays, acks and presence of that turn go out together, and the
+ * busier the server, the more system calls this saves. Order is unchanged: a corked socket still queues
+ * every write in order, Engine.IO's and `ws`'s own included, and `end()` flushes a corked socket, so a
+ * close frame still follows what came before it.
+ */
+const writtenThisTurn = new Set<Corkable>();
+const corked: Corkable[] = [];
+
+function coalesce(ws: WsSocket): void {
+  const socket = ws._socket;
+  if (!socket) return;
+  if (!writtenThisTurn.has(socket)) {
+    if (writtenThisTurn.size === 0) setImmediate(endTurn);
+    writtenThisTurn.add(socket);
+  } else if (socket.writableCorked === 0) {
+    socket.cork();
+    corked.push(socket);
+  }
+}
+
+function endTurn(): void {
+  writtenThisTurn.clear();
+  for (const socket of corked.splice(0)) if (!socket.destroyed) socket.uncork();
 }
 
 /** An unmasked, final, binary WebSocket frame (RFC 6455 §5.2) carrying `payload`, as one buffer. */

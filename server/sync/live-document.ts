@@ -6,6 +6,8 @@ import type { Principal } from '../auth/roles.ts';
 /** One socket's membership in a live document. */
 export interface DocSession {
   socketId: string;
+  /** The socket itself, so that a relay reaches it without a lookup by id. */
+  socket: { readonly connected: boolean; readonly conn: object };
   principal: Principal;
   access: DocAccess;
   /** Awareness client ids this socket has announced; removed when it leaves. */

@@ -159,7 +159,7 @@ export class SyncTransport {
         this.registry.release(doc);
         return null;
       }
-      doc.sessions.set(socket.id, { socketId: socket.id, principal, access, awarenessClients: new Set() });
+      doc.sessions.set(socket.id, { socketId: socket.id, socket, principal, access, awarenessClients: new Set() });
       void socket.join(doc.id);
       return doc;
     });
@@ -261,12 +261,10 @@ export class SyncTransport {
    * is the document's membership). Same bytes on the wire as `io.to(doc.id).emit(...)`.
    */
   #sendToDoc(doc: LiveDocument, except: string | undefined, message: Uint8Array): void {
-    const sockets = this.#io.sockets.sockets;
     const conns: EngineSocket[] = [];
-    for (const socketId of doc.sessions.keys()) {
-      if (socketId === except) continue;
-      const socket = sockets.get(socketId);
-      if (socket?.connected) conns.push(socket.conn as unknown as EngineSocket);
+    for (const session of doc.sessions.values()) {
+      if (session.socketId === except || !session.socket.connected) continue;
+      conns.push(session.socket.conn as EngineSocket);
     }
     if (conns.length === 0) return;
     const [packet] = this.#encoder.encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', doc.id, message] });

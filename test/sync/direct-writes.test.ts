@@ -68,6 +68,45 @@ describe('direct writes', () => {
     assert.ok(stats.queued > 0, `some were queued behind Engine.IO's buffer (${stats.queued})`);
   });
 
+  it('writes the first message of a turn at once and coalesces the rest of that turn into one socket write', async () => {
+    const { server, url } = await bareServer();
+    const peer = client(url, ['websocket']);
+    const got: number[] = [];
+    peer.on('n', (i: number) => got.push(i));
+    await new Promise<void>((res) => peer.once('connect', () => res()));
+    const socket = server.sockets.sockets.get(peer.id!)!;
+    // The TCP socket under the server's WebSocket: count the writes that reach it (one write or writev each).
+    const tcp = (socket.conn as unknown as { transport: { socket: { _socket: Record<string, (...a: unknown[]) => unknown> } } }).transport.socket._socket;
+    let writes = 0;
+    for (const method of ['_write', '_writev'] as const) {
+      const original = tcp[method]!;
+      tcp[method] = (...args: unknown[]) => (writes++, original.apply(tcp, args));
+    }
+    for (let i = 0; i < 50; i++) socket.emit('n', i);
+    server.to('room-of-none').emit('n', -1); // nobody: changes nothing
+    await until(() => got.length === 50, 'all 50 messages');
+    assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => i), 'in order');
+    assert.equal(writes, 2, 'fifty messages of one turn left in two writes: the first alone, the other 49 together');
+
+    socket.emit('n', 50); // a turn with one message: written at once, never held back
+    assert.equal(writes, 3, 'a lone message is written in the turn that sends it');
+    await until(() => got.length === 51, 'the lone message');
+  });
+
+  it('sends what a turn wrote before a disconnect in that turn, then closes', async () => {
+    const { server, url } = await bareServer();
+    const peer = client(url, ['websocket']);
+    const got: string[] = [];
+    peer.on('last', (s: string) => got.push(s));
+    await new Promise<void>((res) => peer.once('connect', () => res()));
+    const closed = new Promise<string>((res) => peer.once('disconnect', (reason) => res(reason)));
+    const socket = server.sockets.sockets.get(peer.id!)!;
+    socket.emit('last', 'words');
+    socket.disconnect(true);
+    assert.equal(await closed, 'io server disconnect');
+    assert.deepEqual(got, ['words']);
+  });
+
   it('leaves long-polling connections on Engine.IO, in order', async () => {
     const { server, url, stats } = await bareServer();
     const peer = client(url, ['polling']);
