@@ -74,7 +74,7 @@ export function installDirectWrites(engine: EngineServer): DirectWriteStats {
       const direct = type === 'message' && callback === undefined && (options === undefined || typeof options === 'object');
       const ws = direct ? directSocket(conn) : undefined;
       if (ws && (typeof data === 'string' || data instanceof Uint8Array)) {
-        coalesce(ws);
+        coalesce(ws, typeof data === 'string' ? data.length : data.byteLength);
         const sender = ws._sender;
         if (opts?.wsPreEncodedFrame !== undefined && sender?.sendFrame) sender.sendFrame(opts.wsPreEncodedFrame);
         else ws.send(typeof data === 'string' ? `4${data}` : data); // Engine.IO's "message" packet; binary goes as it is
@@ -99,7 +99,7 @@ export function writeToMany(conns: Iterable<EngineSocket>, data: Uint8Array, sta
     const ws = directSocket(conn);
     const sender = ws?._sender;
     if (sender?.sendFrame) {
-      coalesce(ws!);
+      coalesce(ws!, data.byteLength);
       frame ??= [wsBinaryFrame(data)];
       sender.sendFrame(frame);
       stats.direct++;
@@ -111,32 +111,45 @@ export function writeToMany(conns: Iterable<EngineSocket>, data: Uint8Array, sta
 
 /**
  * Write coalescing: the first message a connection gets in a turn of the event loop is written at once;
- * if more follow in the same turn, its TCP socket is corked and one `setImmediate` at the end of the turn
- * uncorks it, so they leave in one `writev` instead of one `write` system call each. A connection with
- * one message per turn (a quiet session) is never delayed; on a busy server, where one turn reads many
- * peers' updates, each connection's relays, acks and presence of that turn go out together, and the
- * busier the server, the more system calls this saves. Order is unchanged: a corked socket still queues
- * every write in order, Engine.IO's and `ws`'s own included, and `end()` flushes a corked socket, so a
- * close frame still follows what came before it.
+ * if more follow in the same turn, its TCP socket is corked, so they leave together in one `writev`
+ * instead of one `write` system call each. A connection with one message per turn (a quiet session) is
+ * never delayed; on a busy server, where one turn reads many peers' updates, each connection's relays,
+ * acks and presence of that turn go out together, and the busier the server, the more system calls this
+ * saves. What is held is released at the end of the turn (one `setImmediate`), or earlier: at the next
+ * write once it has been held for `HOLD_MAX_MS`, and before any message of `LARGE_MESSAGE_BYTES` or more
+ * (a document's state for a joining client), which is written at once; so a turn that does heavy work
+ * (a join storm encoding a large document for each client) never holds a small message for its whole
+ * length. Order is unchanged: a corked socket still queues every write in order, Engine.IO's and `ws`'s
+ * own included, and `end()` flushes a corked socket, so a close frame still follows what came before it.
  */
+const HOLD_MAX_MS = 1;
+const LARGE_MESSAGE_BYTES = 64 * 1024;
 const writtenThisTurn = new Set<Corkable>();
-const corked: Corkable[] = [];
+const held: Corkable[] = [];
+let heldSince = 0;
 
-function coalesce(ws: WsSocket): void {
+function coalesce(ws: WsSocket, bytes: number): void {
   const socket = ws._socket;
   if (!socket) return;
   if (!writtenThisTurn.has(socket)) {
     if (writtenThisTurn.size === 0) setImmediate(endTurn);
     writtenThisTurn.add(socket);
-  } else if (socket.writableCorked === 0) {
-    socket.cork();
-    corked.push(socket);
+    return;
   }
+  if (bytes >= LARGE_MESSAGE_BYTES || (held.length > 0 && performance.now() - heldSince > HOLD_MAX_MS)) return release();
+  if (socket.writableCorked !== 0) return;
+  if (held.length === 0) heldSince = performance.now();
+  socket.cork();
+  held.push(socket);
+}
+
+function release(): void {
+  for (const socket of held.splice(0)) if (!socket.destroyed) socket.uncork();
 }
 
 function endTurn(): void {
   writtenThisTurn.clear();
-  for (const socket of corked.splice(0)) if (!socket.destroyed) socket.uncork();
+  release();
 }
 
 /** An unmasked, final, binary WebSocket frame (RFC 6455 §5.2) carrying `payload`, as one buffer. */

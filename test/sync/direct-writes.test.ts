@@ -93,6 +93,33 @@ describe('direct writes', () => {
     await until(() => got.length === 51, 'the lone message');
   });
 
+  it('holds small messages for at most about a millisecond, and never holds a large one', async () => {
+    const { server, url } = await bareServer();
+    const peer = client(url, ['websocket']);
+    const got: number[] = [];
+    peer.on('n', (i: number) => got.push(i));
+    await new Promise<void>((res) => peer.once('connect', () => res()));
+    const socket = server.sockets.sockets.get(peer.id!)!;
+    const tcp = (socket.conn as unknown as { transport: { socket: { _socket: Record<string, (...a: unknown[]) => unknown> } } }).transport.socket._socket;
+    let writes = 0;
+    for (const method of ['_write', '_writev'] as const) {
+      const original = tcp[method]!;
+      tcp[method] = (...args: unknown[]) => (writes++, original.apply(tcp, args));
+    }
+    socket.emit('n', 0); // first of the turn: at once
+    socket.emit('n', 1); // held
+    assert.equal(writes, 1);
+    socket.emit('n', 2, new Uint8Array(100 * 1024)); // large: what is held goes first, then it, both at once
+    assert.equal(writes, 3, 'the held message and the large one were written in the same turn');
+    socket.emit('n', 3); // held again
+    const until2ms = performance.now() + 2;
+    while (performance.now() < until2ms); // the turn goes on working
+    socket.emit('n', 4); // the next write after the cap releases what is held and goes at once
+    assert.equal(writes, 5);
+    await until(() => got.length === 5, 'all five messages');
+    assert.deepEqual(got, [0, 1, 2, 3, 4], 'in order');
+  });
+
   it('sends what a turn wrote before a disconnect in that turn, then closes', async () => {
     const { server, url } = await bareServer();
     const peer = client(url, ['websocket']);
