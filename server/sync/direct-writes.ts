@@ -16,8 +16,9 @@ type EngineServer = Server['engine'];
  * base64 instead of binary frames.
  *
  * Relies on Engine.IO 6 internals (`sendPacket`, `writeBuffer`, `transport.socket`, `ws`'s
- * `Sender#sendFrame` for the pre-encoded frames of broadcasts, as Engine.IO itself uses it); the
- * lock file pins the versions and test/sync/direct-writes.test.ts checks the behaviour.
+ * `Sender#sendFrame` for the pre-encoded frames of broadcasts, as Engine.IO itself uses it, and the
+ * WebSocket's `_socket`, the TCP socket that write coalescing corks); the lock file pins the versions
+ * and test/sync/direct-writes.test.ts checks the behaviour.
  */
 
 interface WsSocket {

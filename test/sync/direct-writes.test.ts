@@ -28,6 +28,17 @@ function client(url: string, transports: ('websocket' | 'polling')[]): ClientSoc
 
 const tick = (): Promise<void> => new Promise((res) => setImmediate(res));
 
+/** Counts the writes that reach the TCP socket under a server socket's WebSocket (one `write` or `writev` each). */
+function countTcpWrites(socket: { conn: unknown }): () => number {
+  const tcp = (socket.conn as { transport: { socket: { _socket: Record<string, (...a: unknown[]) => unknown> } } }).transport.socket._socket;
+  let writes = 0;
+  for (const method of ['_write', '_writev'] as const) {
+    const original = tcp[method]!;
+    tcp[method] = (...args: unknown[]) => (writes++, original.apply(tcp, args));
+  }
+  return () => writes;
+}
+
 /**
  * Sends 0..n-1 to `socket` in rounds, mixing packets that may go direct (text, binary, broadcast) with
  * packets that must take Engine.IO's path (a send callback): the second of two such packets in a row
@@ -75,21 +86,15 @@ describe('direct writes', () => {
     peer.on('n', (i: number) => got.push(i));
     await new Promise<void>((res) => peer.once('connect', () => res()));
     const socket = server.sockets.sockets.get(peer.id!)!;
-    // The TCP socket under the server's WebSocket: count the writes that reach it (one write or writev each).
-    const tcp = (socket.conn as unknown as { transport: { socket: { _socket: Record<string, (...a: unknown[]) => unknown> } } }).transport.socket._socket;
-    let writes = 0;
-    for (const method of ['_write', '_writev'] as const) {
-      const original = tcp[method]!;
-      tcp[method] = (...args: unknown[]) => (writes++, original.apply(tcp, args));
-    }
+    const writes = countTcpWrites(socket);
     for (let i = 0; i < 50; i++) socket.emit('n', i);
     server.to('room-of-none').emit('n', -1); // nobody: changes nothing
     await until(() => got.length === 50, 'all 50 messages');
     assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => i), 'in order');
-    assert.equal(writes, 2, 'fifty messages of one turn left in two writes: the first alone, the other 49 together');
+    assert.equal(writes(), 2, 'fifty messages of one turn left in two writes: the first alone, the other 49 together');
 
     socket.emit('n', 50); // a turn with one message: written at once, never held back
-    assert.equal(writes, 3, 'a lone message is written in the turn that sends it');
+    assert.equal(writes(), 3, 'a lone message is written in the turn that sends it');
     await until(() => got.length === 51, 'the lone message');
   });
 
@@ -100,22 +105,17 @@ describe('direct writes', () => {
     peer.on('n', (i: number) => got.push(i));
     await new Promise<void>((res) => peer.once('connect', () => res()));
     const socket = server.sockets.sockets.get(peer.id!)!;
-    const tcp = (socket.conn as unknown as { transport: { socket: { _socket: Record<string, (...a: unknown[]) => unknown> } } }).transport.socket._socket;
-    let writes = 0;
-    for (const method of ['_write', '_writev'] as const) {
-      const original = tcp[method]!;
-      tcp[method] = (...args: unknown[]) => (writes++, original.apply(tcp, args));
-    }
+    const writes = countTcpWrites(socket);
     socket.emit('n', 0); // first of the turn: at once
     socket.emit('n', 1); // held
-    assert.equal(writes, 1);
+    assert.equal(writes(), 1);
     socket.emit('n', 2, new Uint8Array(100 * 1024)); // large: what is held goes first, then it, both at once
-    assert.equal(writes, 3, 'the held message and the large one were written in the same turn');
+    assert.equal(writes(), 3, 'the held message and the large one were written in the same turn');
     socket.emit('n', 3); // held again
     const until2ms = performance.now() + 2;
     while (performance.now() < until2ms); // the turn goes on working
     socket.emit('n', 4); // the next write after the cap releases what is held and goes at once
-    assert.equal(writes, 5);
+    assert.equal(writes(), 5);
     await until(() => got.length === 5, 'all five messages');
     assert.deepEqual(got, [0, 1, 2, 3, 4], 'in order');
   });
