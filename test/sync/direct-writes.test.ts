@@ -2,7 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Server } from 'socket.io';
+import { Server, type Socket as ServerSocket } from 'socket.io';
 import { io, type Socket as ClientSocket } from 'socket.io-client';
 import * as Y from 'yjs';
 import { installDirectWrites } from '../../server/sync/direct-writes.ts';
@@ -27,6 +27,17 @@ function client(url: string, transports: ('websocket' | 'polling')[]): ClientSoc
 }
 
 const tick = (): Promise<void> => new Promise((res) => setImmediate(res));
+
+/** A WebSocket peer of a bare server that records the `n` events it gets, and the count of TCP writes to it. */
+async function peerWithWriteCount(): Promise<{ socket: ServerSocket; got: number[]; writes: () => number }> {
+  const { server, url } = await bareServer();
+  const peer = client(url, ['websocket']);
+  const got: number[] = [];
+  peer.on('n', (i: number) => got.push(i));
+  await new Promise<void>((res) => peer.once('connect', () => res()));
+  const socket = server.sockets.sockets.get(peer.id!)!;
+  return { socket, got, writes: countTcpWrites(socket) };
+}
 
 /** Counts the writes that reach the TCP socket under a server socket's WebSocket (one `write` or `writev` each). */
 function countTcpWrites(socket: { conn: unknown }): () => number {
@@ -80,15 +91,8 @@ describe('direct writes', () => {
   });
 
   it('writes the first message of a turn at once and coalesces the rest of that turn into one socket write', async () => {
-    const { server, url } = await bareServer();
-    const peer = client(url, ['websocket']);
-    const got: number[] = [];
-    peer.on('n', (i: number) => got.push(i));
-    await new Promise<void>((res) => peer.once('connect', () => res()));
-    const socket = server.sockets.sockets.get(peer.id!)!;
-    const writes = countTcpWrites(socket);
+    const { socket, got, writes } = await peerWithWriteCount();
     for (let i = 0; i < 50; i++) socket.emit('n', i);
-    server.to('room-of-none').emit('n', -1); // nobody: changes nothing
     await until(() => got.length === 50, 'all 50 messages');
     assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => i), 'in order');
     assert.equal(writes(), 2, 'fifty messages of one turn left in two writes: the first alone, the other 49 together');
@@ -99,13 +103,7 @@ describe('direct writes', () => {
   });
 
   it('holds small messages for at most about a millisecond, and never holds a large one', async () => {
-    const { server, url } = await bareServer();
-    const peer = client(url, ['websocket']);
-    const got: number[] = [];
-    peer.on('n', (i: number) => got.push(i));
-    await new Promise<void>((res) => peer.once('connect', () => res()));
-    const socket = server.sockets.sockets.get(peer.id!)!;
-    const writes = countTcpWrites(socket);
+    const { socket, got, writes } = await peerWithWriteCount();
     socket.emit('n', 0); // first of the turn: at once
     socket.emit('n', 1); // held
     assert.equal(writes(), 1);
