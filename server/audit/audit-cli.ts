@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
 import { loadServerKey } from './server-key.ts';
-import { verifyAudit, verifyEvidenceHtml, verifyEvidencePack } from './verify.ts';
+import { verifyAudit } from './verify.ts';
+import { verifyEvidenceHtml, verifyEvidencePack } from './verify-pack.ts';
 import type { VerifyResult } from './verify.ts';
 
 export const AUDIT_USAGE = `usage: accord audit verify [--data DIR] [--pack FILE] [--public-key FILE] [--checkpoint-every N]

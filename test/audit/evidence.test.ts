@@ -7,7 +7,7 @@ import { buildEvidencePack, evidenceDigest, evidenceJson, exportEvidence, render
 import type { EvidencePack } from '../../server/audit/evidence.ts';
 import { keyIdOf, loadOrCreateServerKey } from '../../server/audit/server-key.ts';
 import type { ServerKey } from '../../server/audit/server-key.ts';
-import { verifyEvidenceHtml, verifyEvidencePack } from '../../server/audit/verify.ts';
+import { verifyEvidenceHtml, verifyEvidencePack } from '../../server/audit/verify-pack.ts';
 import type { VerifyResult } from '../../server/audit/verify.ts';
 import { annotations, fabricatedChange, openAuditDb, signoffs, tempDir } from './fixtures.ts';
 

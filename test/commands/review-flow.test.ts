@@ -159,7 +159,7 @@ describe('review workflow: from draft to signed off, through REST and live docum
     assert.equal((applied.body as { change: ReviewView }).change.status, 'applied');
     const pack = await api.vic!('GET', `/changes/${changeId}/evidence`);
     assert.equal(pack.status, 200);
-    const { verifyEvidencePack } = await import('../../server/audit/verify.ts');
+    const { verifyEvidencePack } = await import('../../server/audit/verify-pack.ts');
     const verified = verifyEvidencePack(pack.body);
     assert.equal(verified.ok, true, JSON.stringify(verified));
     const forged = JSON.parse(JSON.stringify(pack.body)) as { change: { votes: { choice: string }[] } };
