@@ -124,6 +124,13 @@ const MIGRATIONS: readonly string[] = [
      WHERE json_extract(data, '$.current') IS NOT NULL;
    CREATE INDEX joint_sessions_by_current ON joint_sessions (current_change) WHERE status = 'open';
    CREATE INDEX joint_sessions_by_facilitator ON joint_sessions (facilitator, status);`,
+  // Who wrote any part of a change's draft (REST or Yjs): they are authors of every revision submitted after.
+  `CREATE TABLE draft_writers (
+     change_id TEXT NOT NULL REFERENCES changes(id),
+     username TEXT NOT NULL,
+     first_at TEXT NOT NULL,
+     PRIMARY KEY (change_id, username)
+   ) WITHOUT ROWID;`,
 ];
 
 /** Per-connection settings: every connection to the file (the main one, the document writer's) uses them. */
