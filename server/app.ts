@@ -15,6 +15,7 @@ import { apiRouter, errorHandler } from './http/routes.ts';
 import { staticWeb } from './http/static-web.ts';
 import { SyncTransport, type AccordServer } from './sync/sync-transport.ts';
 import { AccordDocResolver } from './sync/doc-resolver.ts';
+import { AccordUpdateGuard } from './sync/update-guard.ts';
 import { ChangeBridge } from './sync/change-bridge.ts';
 import { SessionBridge } from './sync/session-bridge.ts';
 import { sessionRouter } from './http/session-routes.ts';
@@ -70,11 +71,13 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   const commandLimit = new RateLimiter(config.commandsPerMinute, 60_000);
   // Any use of a credential (reads too): bounds a leaked or runaway token.
   const requestLimit = new RateLimiter(config.requestsPerMinute, 60_000);
+  const documentLimit = new RateLimiter(config.documentsPerUserPerHour, 60 * 60_000);
   const secureCookies = publicUrl.protocol === 'https:';
   const accord: Accord = new Accord({
     db, users, key,
     rpID: publicUrl.hostname,
     origins: [publicUrl.origin],
+    exportLimit: new RateLimiter(config.evidenceExportsPerMinute, 60_000),
     // Present: in the change's live review, or in a joint session while the change is its current item.
     present: (changeId): string[] | undefined => {
       const rooms: string[] = [`review:${changeId}`, ...accord.sessions.discussing(changeId).map((id) => `session:${id}`)];
@@ -125,7 +128,15 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   users.sessionIdleMs = config.sessionIdleMs;
   gate = new SocketGate(io, users, log, { publicOrigin, maxSocketsPerUser: config.maxSocketsPerUser, revalidateMs: 15_000 });
   sync = new SyncTransport(io, documents, log, {
-    resolver: new AccordDocResolver((id) => accord.changes.facts(id), (id) => accord.sessions.facts(id)),
+    resolver: new AccordDocResolver((id) => accord.changes.facts(id), (id) => accord.sessions.facts(id), {
+      exists: (docId) => documents.exists(docId),
+      take: (p) => documentLimit.take(`user:${p.userId}`),
+      describe: `${config.documentsPerUserPerHour} new documents an hour`,
+    }),
+    guard: new AccordUpdateGuard({
+      maxDocumentBytes: config.maxDocumentBytes,
+      recordDraftWriter: (changeId, username) => accord.changes.recordDraftWriter(changeId, username),
+    }),
     maxMessageBytes: config.maxMessageBytes,
     directWrites,
     maxDocsPerSocket: 64,
@@ -138,7 +149,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   const sessionBridge = new SessionBridge(sync, accord.sessions, log);
   accord.sessions.attach(sessionBridge);
   accord.attach({
-    changed: (id, fact, detail) => (bridge.changed(id, fact, detail), sessionBridge.changeFact(id, fact, detail)),
+    changed: (id, fact, detail, info) => (bridge.changed(id, fact, detail, info), sessionBridge.changeFact(id, fact, detail)),
     readDraft: (id) => bridge.readDraft(id),
     writeDraft: (id, content) => bridge.writeDraft(id, content),
   });

@@ -2,6 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from './protocol/errors.ts';
+import { parseChangeContent } from './domain/review/content-schema.ts';
+import { draftHashOf } from './commands/change-service.ts';
 
 /** The CLI's REST client: `--url URL --token TOKEN` (or ACCORD_URL / ACCORD_TOKEN). */
 async function call(url: string, token: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -50,10 +52,15 @@ export async function submitCommand(args: string[], out: (s: string) => void): P
   const [file] = positionals;
   if (!file) throw new AppError('invalid_payload', 'usage: accord submit FILE --url URL --token TOKEN');
   const content = readChangeFile(file);
+  const parsed = parseChangeContent(content);
+  if (!parsed.ok) throw new AppError('invalid_payload', `${file}: ${parsed.problems.join('; ')}`);
   const { url, token } = connection(values);
   const created = (await call(url, token, 'POST', '/changes', content)).change as { id: string };
   try {
-    const submitted = (await call(url, token, 'POST', `/changes/${created.id}/submit`)).revision as { number: number; hash: string };
+    // The draft the server seeded holds exactly this file's content: submit names that state, so an edit
+    // someone made to the draft in between is refused rather than submitted unseen.
+    const draftHash = draftHashOf(parsed.content as unknown as Record<string, unknown>);
+    const submitted = (await call(url, token, 'POST', `/changes/${created.id}/submit`, { draftHash })).revision as { number: number; hash: string };
     out(`submitted revision ${submitted.number} (${submitted.hash})`);
   } catch (err) {
     throw new AppError('invalid_payload', `${file}: created ${created.id} as a draft, but submit was refused: ${(err as Error).message}`);
@@ -77,7 +84,7 @@ export async function statusCommand(args: string[], out: (s: string) => void): P
   }
   const rev = change.revisions.at(-1);
   out(`${change.id}  ${change.title}`);
-  out(`status: ${change.status}${rev ? `  revision ${rev.number} ${rev.hash.slice(0, 12)}` : ''}`);
+  out(`status: ${change.status}${rev ? `  revision ${rev.number} ${rev.hash}` : ''}`);
   if (change.evaluation) {
     out(`policy ${change.evaluation.policy}: ${change.evaluation.decision}`);
     for (const r of change.evaluation.requirements) out(`  [${r.met ? 'met' : '   '}] ${r.why}`);
@@ -86,14 +93,32 @@ export async function statusCommand(args: string[], out: (s: string) => void): P
   return 0;
 }
 
+/** Shortest revision-hash prefix `vote --revision` accepts: 64 bits, too many to grind a colliding revision. */
+export const MIN_HASH_PREFIX = 16;
+
 export async function voteCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...common, reason: { type: 'string' }, item: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...common, reason: { type: 'string' }, item: { type: 'string' }, revision: { type: 'string' } } });
   const [id, choice] = positionals;
   if (!id || !['approve', 'reject', 'abstain'].includes(choice ?? '')) {
-    throw new AppError('invalid_payload', 'usage: accord vote ID approve|reject|abstain [--reason R] [--item ITEM] --url URL --token TOKEN');
+    throw new AppError('invalid_payload', 'usage: accord vote ID approve|reject|abstain --revision HASH [--reason R] [--item ITEM] --url URL --token TOKEN');
+  }
+  const seen = values.revision?.toLowerCase();
+  if (!seen) throw new AppError('invalid_payload', `name the revision you reviewed: --revision HASH (\`accord status ${id}\` prints it; at least ${MIN_HASH_PREFIX} hex digits)`);
+  if (!/^[0-9a-f]+$/.test(seen) || seen.length < MIN_HASH_PREFIX || seen.length > 64) {
+    throw new AppError('invalid_payload', `--revision takes the revision's hash (or its first ${MIN_HASH_PREFIX} or more hex digits), not ${JSON.stringify(values.revision)}`);
   }
   const { url, token } = connection(values);
-  const body = { choice, ...(values.reason ? { reason: values.reason } : {}), ...(values.item ? { item: values.item } : {}) };
+  // A prefix names one of the change's revisions (any, not only the current one): the server refuses a vote
+  // on one that is no longer current and says what changed.
+  const revisions = ((await call(url, token, 'GET', `/changes/${encodeURIComponent(id)}`)).change as { revisions: { number: number; hash: string }[] }).revisions;
+  const matches = revisions.filter((r) => r.hash.startsWith(seen));
+  if (matches.length !== 1) {
+    throw new AppError('invalid_payload', matches.length === 0 ? `no revision of ${id} has a hash starting ${seen}` : `${seen} names ${matches.length} revisions; give more digits`);
+  }
+  const body = {
+    choice, revisionHash: matches[0]!.hash,
+    ...(values.reason ? { reason: values.reason } : {}), ...(values.item ? { item: values.item } : {}),
+  };
   const change = (await call(url, token, 'POST', `/changes/${encodeURIComponent(id)}/votes`, body)).change as { status: string };
   out(`vote recorded; the change is ${change.status}`);
   out(change.status);
@@ -102,7 +127,7 @@ export async function voteCommand(args: string[], out: (s: string) => void): Pro
 
 export async function exportRemote(id: string, format: 'json' | 'html', values: { url?: string; token?: string }, outFile: string | undefined, out: (s: string) => void): Promise<number> {
   const { url, token } = connection(values);
-  const res = await fetch(`${url.replace(/\/$/, '')}/api/changes/${encodeURIComponent(id)}/evidence?format=${format}`, { headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(`${url.replace(/\/$/, '')}/api/changes/${encodeURIComponent(id)}/evidence?format=${format}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
   if (!res.ok) throw new AppError('invalid_payload', `${res.status}: ${text.slice(0, 300)}`);
   if (outFile) writeFileSync(outFile, text);

@@ -14,7 +14,7 @@ const USAGE = `usage: accord <command>
   access import|effective|render|impact --backend B ...     the access model (docs/backends.md)
   submit FILE --url URL --token TOKEN                      submit a change file (JSON or YAML); prints its id last
   status ID --url URL --token TOKEN [--json]               a change's status and policy requirements
-  vote ID approve|reject|abstain [--reason R] [--item I] --url URL --token TOKEN
+  vote ID approve|reject|abstain --revision HASH [--reason R] [--item I] --url URL --token TOKEN
   export ID --format json|html [--out FILE] [--data DIR | --url URL --token TOKEN]   an evidence pack
   audit verify [--data DIR] [--pack FILE] [--public-key FILE]   check the audit chain or an evidence pack
   audit public-key [--data DIR] > server-public.pem          the server's public key, for pinning`;

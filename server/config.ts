@@ -38,6 +38,17 @@ export const defaults = {
   commandsPerMinute: 600,
   /** Requests of any kind per credential (token or session) per minute. */
   requestsPerMinute: 3_000,
+  /**
+   * Largest a live document may grow (its Yjs state, in bytes): an update that would pass it is refused,
+   * nothing stored. Bounds what one writer can make every later reader download.
+   */
+  maxDocumentBytes: 4 * 1_048_576,
+  /** New `notes:` documents one user may create per hour. */
+  documentsPerUserPerHour: 60,
+  /** Evidence exports per user per minute (each writes an audit entry and signs a checkpoint). */
+  evidenceExportsPerMinute: 6,
+  /** A file on other storage that receives a copy of every audit anchor line (empty: none). */
+  auditWitness: '',
   /** Where the built web app is served from (relative to the repository root). */
   webDir: 'web/dist',
   /** The URL users open (WebAuthn origin and relying party id come from it). Empty: http://localhost:<port>. */
@@ -63,6 +74,10 @@ const schema = z.object({
   maxSocketsPerUser: z.coerce.number().int().min(1),
   commandsPerMinute: z.coerce.number().int().min(1),
   requestsPerMinute: z.coerce.number().int().min(1),
+  maxDocumentBytes: z.coerce.number().int().min(1_024).max(1_024 * 1_048_576),
+  documentsPerUserPerHour: z.coerce.number().int().min(1),
+  evidenceExportsPerMinute: z.coerce.number().int().min(1),
+  auditWitness: z.string(),
   webDir: z.string(),
   publicUrl: z.union([z.literal(''), z.url()]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -75,6 +90,8 @@ const FLAGS: Record<string, keyof Config> = {
   '--max-message-bytes': 'maxMessageBytes',
   '--log-level': 'logLevel',
   '--public-url': 'publicUrl',
+  '--max-document-bytes': 'maxDocumentBytes',
+  '--audit-witness': 'auditWitness',
 };
 
 const ENV: Record<string, keyof Config> = {
@@ -86,6 +103,8 @@ const ENV: Record<string, keyof Config> = {
   ACCORD_COMMIT_WINDOW_MS: 'commitWindowMs',
   ACCORD_SQLITE_WRITER: 'sqliteWriter',
   ACCORD_PUBLIC_URL: 'publicUrl',
+  ACCORD_MAX_DOCUMENT_BYTES: 'maxDocumentBytes',
+  ACCORD_AUDIT_WITNESS: 'auditWitness',
 };
 
 /** Config from defaults, then environment, then command-line flags (`--port N --data DIR`). */

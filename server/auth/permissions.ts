@@ -24,6 +24,8 @@ export interface ChangeFacts {
   authors: readonly string[];
   status: ChangeStatus;
   recused: readonly string[];
+  /** Everyone who wrote any part of the current revision (draft writers included); absent before one exists. */
+  revisionAuthors?: readonly string[];
 }
 
 export interface AnnotationFacts {
@@ -122,6 +124,7 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       if (change.status !== 'approved') return closed(`only an approved change is signed off; this one is ${change.status}`);
       if (!atLeast(p.role, 'approver')) return deny('signing off needs the approver role');
       if (isAuthor(p, change)) return deny('a requester or author never signs off their own change');
+      if (change.revisionAuthors?.includes(p.username)) return deny('you wrote part of this revision, so you cannot sign it off');
       return allow;
     case 'change.apply':
       if (!change) return deny('no change');

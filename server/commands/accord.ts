@@ -24,6 +24,8 @@ import { buildReviewView, type ReviewView } from './review-view.ts';
 import { SignOffService } from './signoff-service.ts';
 import { SessionService } from './session-service.ts';
 import { SessionStore } from '../store/sqlite/session-store.ts';
+import type { RateLimiter } from '../http/rate-limit.ts';
+import { draftHashOf } from './change-service.ts';
 
 export interface AccordOptions {
   db: DatabaseSync;
@@ -34,6 +36,8 @@ export interface AccordOptions {
   origins: string[];
   /** Usernames present in a change's live review session (for presence requirements). */
   present: (changeId: string) => string[] | undefined;
+  /** Evidence exports per user (each writes an audit entry): absent = unlimited (tests of the services alone). */
+  exportLimit?: RateLimiter;
 }
 
 /**
@@ -53,11 +57,13 @@ export class Accord {
   readonly #key: ServerKey;
   readonly #users: UserStore;
   readonly #runner: CommandRunner;
+  readonly #exportLimit: RateLimiter | undefined;
   #events: ChangeEvents | undefined;
 
   constructor(o: AccordOptions) {
     this.#key = o.key;
     this.#users = o.users;
+    this.#exportLimit = o.exportLimit;
     this.store = new ChangeStore(o.db);
     this.audit = new AuditLog(o.db, o.key);
     this.inventories = new Inventories(this.store);
@@ -65,7 +71,7 @@ export class Accord {
     this.passkeys = new Passkeys(o.db, { rpID: o.rpID, rpName: 'Accord', origin: o.origins, signer: ed25519Signer(o.key.privateKey, o.key.keyId) });
     this.#runner = new CommandRunner(o.db, this.audit, this.store);
     const events: ChangeEvents = {
-      changed: (id, fact, detail) => this.#events?.changed(id, fact, detail),
+      changed: (id, fact, detail, info) => this.#events?.changed(id, fact, detail, info),
       readDraft: (id) => this.#sink().readDraft(id),
       writeDraft: (id, content) => this.#sink().writeDraft(id, content),
     };
@@ -137,7 +143,20 @@ export class Accord {
     }
   }
 
-  /** Replaces the draft's content (REST and CLI users who do not edit the live document). */
+  /** The draft as its authors see it, with the hash a submit names (`draftHash`). */
+  async draft(p: Principal, id: string): Promise<{ draft: Record<string, unknown>; draftHash: string }> {
+    const { change } = this.changes.load(id);
+    const d = decide(p, 'change.view', { kind: 'change', change: factsOf(change) });
+    if (!d.allowed) throw new AppError('forbidden', d.reason);
+    const draft = await this.#sink().readDraft(id);
+    return { draft, draftHash: draftHashOf(draft) };
+  }
+
+  /**
+   * Replaces the draft's whole content (REST and CLI users who do not edit the live document): keys the
+   * body does not name are removed, so a stray key written over Yjs cannot outlive it. The writer becomes
+   * an author of the next revision.
+   */
   async replaceDraft(p: Principal, id: string, body: unknown): Promise<void> {
     const parsed = parseChangeContent(body);
     this.#runner.run(p, 'draft.replace', id, undefined, () => {
@@ -146,10 +165,31 @@ export class Accord {
       if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
       return { result: null, detail: { items: parsed.content.items.length, title: parsed.content.title } };
     });
-    if (parsed.ok) await this.#sink().writeDraft(id, parsed.content);
+    if (!parsed.ok) return;
+    this.changes.recordDraftWriter(id, p.username);
+    await this.#sink().writeDraft(id, parsed.content);
   }
 
-  /** An evidence pack for an auditor: recorded in the audit log, bound to a signed checkpoint. */
+  /**
+   * Exports an evidence pack for an auditor (a command: rate limited per user, recorded once in the audit
+   * log by the export itself, bound to a signed checkpoint).
+   */
+  exportEvidence(p: Principal, id: string): EvidencePack {
+    try {
+      const { change } = this.changes.load(id);
+      const d = decide(p, 'change.view', { kind: 'change', change: factsOf(change) });
+      if (!d.allowed) throw new AppError('forbidden', d.reason);
+      if (this.#exportLimit && !this.#exportLimit.take(`user:${p.userId}`)) {
+        throw new AppError('rate_limited', `too many evidence exports; try again in ${this.#exportLimit.retryAfterSeconds(`user:${p.userId}`)} s`);
+      }
+      return this.evidence(id, p.username);
+    } catch (err) {
+      this.#runner.refused(p, 'evidence.export', id, err);
+      throw err;
+    }
+  }
+
+  /** An evidence pack, recorded in the audit log and bound to a signed checkpoint (also the local CLI export). */
   evidence(id: string, actor = 'system'): EvidencePack {
     const { change } = this.changes.load(id);
     return exportEvidence(this.audit, this.#key, {

@@ -49,7 +49,8 @@ export class AnnotationService {
       authorize(p, 'annotation.create', change);
       const current = change.revisions.at(-1);
       const anchor = input.anchor;
-      if (anchor.kind === 'item' && !(current && anchor.itemId in current.itemHashes)) throw new AppError('invalid_payload', `no item ${anchor.itemId}`);
+      // Own keys only: `in` would accept "constructor" or "__proto__" as an item id (integrity finding 9).
+      if (anchor.kind === 'item' && !(current && Object.hasOwn(current.itemHashes, anchor.itemId))) throw new AppError('invalid_payload', `no item ${anchor.itemId}`);
       if (anchor.kind === 'line') {
         const rev = change.revisions[anchor.revision - 1];
         if (!rev) throw new AppError('invalid_payload', `no revision ${anchor.revision}`);

@@ -2,9 +2,10 @@ import type { Principal } from '../auth/roles.ts';
 import { decide, type ActionName, type ChangeFacts } from '../auth/permissions.ts';
 import { AccessInputError } from '../domain/access/model.ts';
 import { blastRadius } from '../domain/access/blast-radius.ts';
-import { hashContent, hashItems } from '../domain/review/canonical.ts';
+import { canonicalJson, hashContent, hashEnvelope, hashItems, sha256Hex } from '../domain/review/canonical.ts';
+import { describeRevisionChange } from '../domain/review/revision-diff.ts';
 import { parseChangeContent } from '../domain/review/content-schema.ts';
-import type { ChangeContent, ChangeRequest, Revision, VoteChoice } from '../domain/review/types.ts';
+import type { ChangeContent, ChangeRequest, Revision, Vote, VoteChoice } from '../domain/review/types.ts';
 import { AppError } from '../protocol/errors.ts';
 import type { FactName } from '../protocol/events.ts';
 import type { ChangeStore } from '../store/sqlite/change-store.ts';
@@ -16,13 +17,25 @@ export interface VoteInput {
   choice: VoteChoice;
   reason?: string;
   itemId?: string;
-  /** The revision the voter looked at: a vote on anything but the current revision is refused. */
-  revision: number;
+  /** The hash of the revision the voter looked at: a vote on anything but the current revision is refused. */
+  revisionHash: string;
+  /** Optional: the revision number the voter looked at; must agree with the hash when given. */
+  revision?: number;
+}
+
+/** The draft state a submitter saw: SHA-256 hex of the canonical JSON of the draft as read (change-docs.ts readDraft). */
+export function draftHashOf(draft: Record<string, unknown>): string {
+  return sha256Hex(canonicalJson(draft));
+}
+
+/** After a command committed: the fact, its detail, and whether the change's status moved (draft rights follow it). */
+export interface ChangedInfo {
+  statusChanged: boolean;
 }
 
 /** Hooks the service calls after a command committed: project the review document, tell live clients. */
 export interface ChangeEvents {
-  changed(changeId: string, fact: FactName, detail: Record<string, unknown>): void;
+  changed(changeId: string, fact: FactName, detail: Record<string, unknown>, info?: ChangedInfo): void;
   /** The draft must be read from its live document; the transport owns that. */
   readDraft(changeId: string): Promise<Record<string, unknown>>;
   writeDraft(changeId: string, content: ChangeContent): Promise<void>;
@@ -40,7 +53,24 @@ export function factsOf(change: ChangeRequest): ChangeFacts {
     authors: change.authors,
     status: change.status,
     recused: change.recusals.map((r) => r.reviewer),
+    revisionAuthors: change.revisions.at(-1)?.authors ?? [],
   };
+}
+
+/**
+ * Refuses unless `seen` is the current revision's hash: what a vote, recusal or sign-off binds to is what
+ * its maker looked at, never whatever happens to be current when the command arrives (finding 3).
+ */
+export function requireCurrent(change: ChangeRequest, seen: string, seenNumber?: number): Revision {
+  const current = change.revisions.at(-1);
+  if (!current) throw new AppError('conflict', 'no revision has been submitted yet');
+  if (seen === current.hash) {
+    if (seenNumber !== undefined && seenNumber !== current.number) {
+      throw new AppError('invalid_payload', `revision ${seenNumber} does not have hash ${seen}; revision ${current.number} does`);
+    }
+    return current;
+  }
+  throw new AppError('revision_changed', describeRevisionChange(change.revisions, seen, current));
 }
 
 /** Throws `forbidden` with the rule book's reason unless `p` may do `action` on `change`. */
@@ -51,6 +81,11 @@ export function authorize(p: Principal, action: ActionName, change: ChangeReques
 
 const now = () => new Date().toISOString();
 
+/** The same word on the same content: what a double click or a retry without an idempotency key sends. */
+function sameVote(a: Vote, b: Vote): boolean {
+  return a.choice === b.choice && a.revisionHash === b.revisionHash && a.itemHash === b.itemHash && (a.reason ?? '') === (b.reason ?? '');
+}
+
 /** Change requests: create, submit revisions, vote, recuse, withdraw, record apply. */
 export class ChangeService {
   readonly #store: ChangeStore;
@@ -58,6 +93,8 @@ export class ChangeService {
   readonly #inventories: Inventories;
   readonly #policy: PolicyEngine;
   readonly #events: ChangeEvents;
+  /** (change, writer) pairs known to be recorded in draft_writers. */
+  readonly #knownWriters = new Set<string>();
 
   constructor(store: ChangeStore, runner: CommandRunner, inventories: Inventories, policy: PolicyEngine, events: ChangeEvents) {
     this.#store = store;
@@ -94,7 +131,7 @@ export class ChangeService {
         revisions: [], votes: [], recusals: [], policy: '',
       };
       this.#store.insert(created, parsed.content.backend, parsed.content.title);
-      return { result: created, detail: { title: parsed.content.title, backend: parsed.content.backend, items: parsed.content.items.length } };
+      return { result: created, detail: { title: parsed.content.title, backend: parsed.content.backend, items: parsed.content.items.length, status: created.status } };
     }, input);
     if (!fresh) {
       // A replay: the first create may have committed and died before its draft was written.
@@ -102,7 +139,7 @@ export class ChangeService {
       return change;
     }
     if (parsed.ok) await this.#events.writeDraft(change.id, parsed.content);
-    this.#events.changed(change.id, 'change:created', {});
+    this.#events.changed(change.id, 'change:created', {}, { statusChanged: true });
     return change;
   }
 
@@ -110,7 +147,11 @@ export class ChangeService {
    * Snapshots the draft as revision N+1: validated against the schema and the backend's imported state,
    * rendered to the native form, with its blast radius and content hash. History is never rewritten.
    */
-  async submit(p: Principal, id: string, key?: string): Promise<Revision> {
+  /**
+   * `draftHash` names the draft state the submitter saw (draftHashOf of the draft as read): a draft that
+   * moved since is refused with `draft_changed`, so nobody submits content they have not seen (finding 2).
+   */
+  async submit(p: Principal, id: string, draftHash: string, key?: string): Promise<Revision> {
     // Check before touching the live draft: a refused submit must not even open a document.
     try {
       authorize(p, 'change.submit', this.load(id).change);
@@ -119,23 +160,56 @@ export class ChangeService {
       throw err;
     }
     const draft = await this.#events.readDraft(id);
+    let statusChanged = false;
     const revision = this.#runner.run(p, 'change.submit', id, key, () => {
       const { change, version } = this.load(id);
       authorize(p, 'change.submit', change);
+      const actual = draftHashOf(draft);
+      if (actual !== draftHash) {
+        throw new AppError('draft_changed', `the draft changed since you looked at it (you named draft ${draftHash.slice(0, 12)}, it is now ${actual.slice(0, 12)}): read it again, then submit what you have seen`);
+      }
       const parsed = parseChangeContent(draft);
       if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
+      const from = change.status;
       const rev = this.#buildRevision(change, parsed.content, p.username);
       const previous = change.revisions.at(-1);
       if (previous && previous.hash === rev.hash) throw new AppError('conflict', `nothing changed since revision ${previous.number}`);
       change.revisions.push(rev);
       change.status = 'in_review';
       change.policy = this.#policy.policyFor(change);
+      // The envelope binds the policy chosen for this revision and the inventory it was computed on.
+      rev.envelopeHash = hashEnvelope(rev.content, { policy: change.policy, inventoryVersion: this.#inventories.version(rev.content.backend) });
       this.#settle(change);
       this.#store.save(change, version, rev.content.title);
-      return { result: rev, detail: { revision: rev.number, hash: rev.hash, items: rev.content.items.length, status: change.status } };
+      statusChanged = from !== change.status;
+      return {
+        result: rev,
+        detail: {
+          revision: rev.number, hash: rev.hash, envelopeHash: rev.envelopeHash, itemHashes: rev.itemHashes, authors: rev.authors,
+          items: rev.content.items.length, status: change.status,
+        },
+      };
     });
-    this.#events.changed(id, 'revision:submitted', { revision: revision.number, hash: revision.hash });
+    this.#events.changed(id, 'revision:submitted', { revision: revision.number, hash: revision.hash }, { statusChanged });
     return revision;
+  }
+
+  /** Everyone who wrote any part of the next revision: requester, invited authors, every draft writer, the submitter. */
+  #revisionAuthors(change: ChangeRequest, submitter: string): string[] {
+    return [...new Set([change.requestedBy, ...change.authors, ...this.#store.draftWriters(change.id), submitter])].sort();
+  }
+
+  /**
+   * Records that `username` wrote into the change's draft (REST or Yjs), before the write is applied:
+   * from then on they are an author of every revision submitted, and never count as its approver.
+   * Audited once per writer and change.
+   */
+  recordDraftWriter(changeId: string, username: string): void {
+    const known = `${changeId}\0${username}`;
+    if (this.#knownWriters.has(known)) return; // a keystroke each: ask the database once per writer
+    this.#runner.observe(username, 'draft.contribute', changeId, () =>
+      this.#store.addDraftWriter(changeId, username, now()) ? { writer: username } : null);
+    this.#knownWriters.add(known);
   }
 
   #buildRevision(change: ChangeRequest, content: ChangeContent, by: string): Revision {
@@ -150,6 +224,7 @@ export class ChangeService {
         number: change.revisions.length + 1,
         hash: hashContent(content),
         itemHashes: hashItems(content.items),
+        authors: this.#revisionAuthors(change, by),
         content, submittedBy: by, submittedAt: now(), rendered, blast,
         highRisk: blast.gained.some((row) => row.highRisk),
       };
@@ -161,16 +236,17 @@ export class ChangeService {
 
   vote(p: Principal, id: string, input: VoteInput, key?: string): StatusResult {
     let fresh = false;
+    let statusChanged = false;
     const result = this.#runner.run(p, 'change.vote', id, key, () => {
       fresh = true;
       const { change, version } = this.load(id);
       authorize(p, 'change.vote', change);
-      const current = change.revisions.at(-1)!;
-      if (input.revision !== current.number) {
-        throw new AppError('conflict', `revision ${input.revision} is not current; vote on revision ${current.number}`);
-      }
+      const current = requireCurrent(change, input.revisionHash, input.revision);
       if (input.choice === 'approve' && (change.requestedBy === p.username || change.authors.includes(p.username))) {
         throw new AppError('forbidden', 'a requester or author never approves their own change');
+      }
+      if (input.choice === 'approve' && current.authors?.includes(p.username)) {
+        throw new AppError('forbidden', `you wrote part of revision ${current.number} (its draft), so your approval cannot count: authors never approve what they wrote`);
       }
       if (input.itemId !== undefined && current.itemHashes[input.itemId] === undefined) {
         throw new AppError('invalid_payload', `revision ${current.number} has no item ${input.itemId}`);
@@ -178,33 +254,48 @@ export class ChangeService {
       if (input.choice === 'reject' && !input.reason?.trim() && this.#policy.requiresRejectReason(change)) {
         throw new AppError('invalid_payload', 'the policy requires a reason with a reject');
       }
-      change.votes.push({
+      const vote: Vote = {
         voter: p.username, choice: input.choice, revision: current.number, revisionHash: current.hash, castAt: now(),
         ...(input.reason?.trim() ? { reason: input.reason.trim() } : {}),
-        ...(input.itemId !== undefined ? { itemId: input.itemId, itemHash: current.itemHashes[input.itemId] } : {}),
-      });
+        ...(input.itemId !== undefined ? {
+          itemId: input.itemId, itemHash: current.itemHashes[input.itemId],
+          ...(current.envelopeHash !== undefined ? { envelopeHash: current.envelopeHash } : {}),
+        } : {}),
+      };
+      // The same vote again (a double click, a retry without a key) is one fact, not two.
+      const latest = change.votes.findLast((v) => v.voter === p.username && v.itemId === vote.itemId);
+      if (latest && sameVote(latest, vote)) return { result: { id, status: change.status }, detail: { repeated: { castAt: latest.castAt }, status: change.status } };
+      const from = change.status;
+      change.votes.push(vote);
       this.#settle(change);
       this.#store.save(change, version, current.content.title);
-      return { result: { id, status: change.status }, detail: { choice: input.choice, revision: current.number, item: input.itemId ?? null, status: change.status } };
+      statusChanged = from !== change.status;
+      return { result: { id, status: change.status }, detail: { vote, status: change.status } };
     });
-    if (fresh) this.#events.changed(id, 'vote:recorded', { voter: p.username, choice: input.choice, status: result.status });
+    if (fresh) this.#events.changed(id, 'vote:recorded', { voter: p.username, choice: input.choice, status: result.status }, { statusChanged });
     return result;
   }
 
-  recuse(p: Principal, id: string, reason: string, key?: string): StatusResult {
+  /** `revisionHash`: the revision the reviewer looked at when recusing (a recusal changes the quorum of that content). */
+  recuse(p: Principal, id: string, reason: string, revisionHash: string, key?: string): StatusResult {
     let fresh = false; // a replay (same key) changed nothing: no second fact, no second minutes line
+    let statusChanged = false;
     const result = this.#runner.run(p, 'change.recuse', id, key, () => {
       fresh = true;
       const { change, version } = this.load(id);
       authorize(p, 'change.recuse', change);
+      requireCurrent(change, revisionHash);
       if (!reason.trim()) throw new AppError('invalid_payload', 'a recusal states its reason');
       if (change.recusals.some((r) => r.reviewer === p.username)) throw new AppError('conflict', 'you already recused yourself');
-      change.recusals.push({ reviewer: p.username, reason: reason.trim(), at: now() });
+      const from = change.status;
+      const recusal = { reviewer: p.username, reason: reason.trim(), at: now() };
+      change.recusals.push(recusal);
       this.#settle(change);
       this.#store.save(change, version, change.revisions.at(-1)!.content.title);
-      return { result: { id, status: change.status }, detail: { reason: reason.trim(), status: change.status } };
+      statusChanged = from !== change.status;
+      return { result: { id, status: change.status }, detail: { recusal, revisionHash, status: change.status } };
     });
-    if (fresh) this.#events.changed(id, 'reviewer:recused', { reviewer: p.username });
+    if (fresh) this.#events.changed(id, 'reviewer:recused', { reviewer: p.username }, { statusChanged });
     return result;
   }
 
@@ -245,9 +336,9 @@ export class ChangeService {
       const from = change.status;
       change.status = to;
       this.#store.save(change, version, change.revisions.at(-1)?.content.title);
-      return { result: { id, status: change.status }, detail: { ...detail, from, to } };
+      return { result: { id, status: change.status }, detail: { ...detail, from, to, status: to } };
     });
-    this.#events.changed(id, 'status:changed', { status: result.status });
+    this.#events.changed(id, 'status:changed', { status: result.status }, { statusChanged: true });
     return result;
   }
 

@@ -63,6 +63,19 @@ export class CommandRunner {
     }
   }
 
+  /**
+   * A fact the server observed that is not a command (e.g. who wrote into a draft over Yjs): `effect` runs
+   * in one transaction with its audit entry, written only when it returns a detail (null: nothing new).
+   */
+  observe(actor: string, action: string, subject: string, effect: () => Record<string, unknown> | null): void {
+    const run = (): void => {
+      const detail = effect();
+      if (detail) this.#audit.append({ actor, action, subject, outcome: 'ok', detail });
+    };
+    if (this.#db.isTransaction) run();
+    else inTransaction(this.#db, run);
+  }
+
   /** Records a refusal (its own transaction: the refused command's writes were rolled back). */
   refused(p: Principal, command: string, subject: string, err: unknown): void {
     if (!(err instanceof AppError)) return;

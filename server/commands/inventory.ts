@@ -35,6 +35,11 @@ export class Inventories {
     return model;
   }
 
+  /** The version of the backend's imported inventory (0 when none is imported). */
+  version(backendId: string): number {
+    return this.#store.inventory(backendId)?.version ?? 0;
+  }
+
   /** Validates by importing before storing: a file the backend cannot read is refused with its file and line. */
   put(backendId: string, files: { path: string; text: string }[], by: string): { version: number; warnings: number; grants: number } {
     let model: AccessModel;

@@ -4,7 +4,7 @@ import type { Passkeys } from '../auth/webauthn/passkeys.ts';
 import type { ChangeRequest } from '../domain/review/types.ts';
 import type { ChangeStore } from '../store/sqlite/change-store.ts';
 import type { CommandRunner } from './command-runner.ts';
-import { authorize, type ChangeEvents, type ChangeService } from './change-service.ts';
+import { authorize, requireCurrent, type ChangeEvents, type ChangeService } from './change-service.ts';
 import type { PolicyEngine } from './policy-engine.ts';
 import { classifyVotes } from '../domain/review/votes.ts';
 
@@ -40,17 +40,18 @@ export class SignOffService {
     this.#events = events;
   }
 
-  #target(change: ChangeRequest) {
-    const rev = change.revisions.at(-1)!;
+  /** The revision the approver names, which must be the current one (a sign-off binds to the hash its maker saw). */
+  #target(change: ChangeRequest, revisionHash: string) {
+    const rev = requireCurrent(change, revisionHash);
     return { changeId: change.id, revision: rev.number, revisionHash: rev.hash };
   }
 
-  /** WebAuthn request options whose challenge commits to the current revision's hash. */
-  async options(p: Principal, changeId: string): Promise<unknown> {
+  /** WebAuthn request options whose challenge commits to the revision hash the approver names (the current one). */
+  async options(p: Principal, changeId: string, revisionHash: string): Promise<unknown> {
     try {
       const { change } = this.#changes.load(changeId);
       authorize(p, 'change.signoff', change);
-      return await this.#passkeys.signOffOptions(p, this.#target(change));
+      return await this.#passkeys.signOffOptions(p, this.#target(change, revisionHash));
     } catch (err) {
       this.#runner.refused(p, 'change.signoff.options', changeId, err);
       throw err;
@@ -61,30 +62,36 @@ export class SignOffService {
    * Verifies the assertion (the passkey module refuses stale, replayed, foreign or forged ones), then
    * records the sign-off with what the approver was shown: revision, votes and unresolved annotations.
    */
-  async signOff(p: Principal, changeId: string, response: unknown): Promise<{ receipt: unknown; seen: Record<string, unknown> }> {
+  async signOff(p: Principal, changeId: string, response: unknown, revisionHash: string): Promise<{ receipt: unknown; seen: Record<string, unknown> }> {
     let target;
     try {
       const { change } = this.#changes.load(changeId);
       authorize(p, 'change.signoff', change);
-      target = this.#target(change);
+      target = this.#target(change, revisionHash);
     } catch (err) {
       this.#runner.refused(p, 'change.signoff', changeId, err);
       throw err;
     }
+    let seen: Record<string, unknown> = {};
     let verified;
     try {
-      verified = await this.#passkeys.verifySignOff(p, target, response);
+      verified = await this.#passkeys.verifySignOff(p, target, response, ({ signoff, receipt, assertion }) => {
+        // In the sign-off's own transaction, after the passkey check: the change may have moved meanwhile.
+        const { change } = this.#changes.load(changeId);
+        authorize(p, 'change.signoff', change);
+        this.#target(change, revisionHash);
+        seen = this.#seen(change);
+        // Everything an offline verifier needs to check this sign-off from the audit log alone (docs/audit.md).
+        this.#runner.observe(p.username, 'change.signoff', changeId, () => ({
+          ...target, approver: p.username, credentialId: signoff.credentialId, receipt, assertion, seen, ...this.#passkeys.relyingParty,
+        }));
+      });
     } catch (err) {
       this.#runner.refused(p, 'change.signoff', changeId, err);
       throw err;
     }
-    const result = this.#runner.run(p, 'change.signoff', changeId, undefined, () => {
-      const { change } = this.#changes.load(changeId);
-      const seen = this.#seen(change);
-      return { result: { receipt: verified.receipt, seen }, detail: { ...target, credentialId: verified.signoff.credentialId, receipt: verified.receipt, seen } };
-    });
     this.#events.changed(changeId, 'signoff:recorded', { approver: p.username, revision: target.revision });
-    return result;
+    return { receipt: verified.receipt, seen };
   }
 
   #seen(change: ChangeRequest): Record<string, unknown> {

@@ -8,14 +8,17 @@ import { AppError } from '../protocol/errors.ts';
 import type { Accord } from '../commands/accord.ts';
 import { CreateAnnotation } from '../commands/annotation-service.ts';
 import { id, key, parse, who } from './request.ts';
+import { DraftHash, RevisionHash } from '../protocol/hashes.ts';
 
 const VoteBody = z.strictObject({
   choice: z.enum(['approve', 'reject', 'abstain']),
   reason: z.string().max(2_000).optional(),
   item: z.string().min(1).max(200).optional(),
   revision: z.number().int().positive().optional(),
+  revisionHash: RevisionHash,
 });
-const ReasonBody = z.strictObject({ reason: z.string().trim().min(1).max(2_000) });
+const ReasonBody = z.strictObject({ reason: z.string().trim().min(1).max(2_000), revisionHash: RevisionHash });
+const SubmitBody = z.strictObject({ draftHash: DraftHash });
 const ApplyBody = z.strictObject({ outcome: z.enum(['applied', 'apply_failed']), note: z.string().max(2_000).default('') });
 const EditAnnotation = z.union([
   z.strictObject({ body: z.string().max(10_000) }),
@@ -24,6 +27,7 @@ const EditAnnotation = z.union([
 const InventoryBody = z.strictObject({
   files: z.array(z.strictObject({ path: z.string().min(1).max(300), text: z.string().max(20_000_000) })).min(1).max(50),
 });
+const EvidenceQuery = z.object({ format: z.enum(['json', 'html']).default('json') });
 const PolicyBody = z.strictObject({ yaml: z.string().min(1).max(200_000) });
 const ListQuery = z.object({
   status: z.enum(CHANGE_STATUSES).optional(),
@@ -57,19 +61,23 @@ export function changeRouter(accord: Accord): express.Router {
     if (!view) throw new AppError('not_found', 'no such change');
     res.json({ change: view });
   });
+  r.get('/changes/:id/draft', async (req, res) => {
+    res.json(await accord.draft(who(res), id(req)));
+  });
   r.put('/changes/:id/draft', async (req, res) => {
     await accord.replaceDraft(who(res), id(req), req.body);
     res.status(204).end();
   });
   r.post('/changes/:id/submit', async (req, res) => {
-    const revision = await accord.changes.submit(who(res), id(req), key(req));
+    const body = parse(SubmitBody, req.body ?? {});
+    const revision = await accord.changes.submit(who(res), id(req), body.draftHash, key(req));
     res.status(201).json({ revision, change: accord.view(id(req)) });
   });
   r.post('/changes/:id/votes', (req, res) => {
     const body = parse(VoteBody, req.body);
-    const current = accord.changes.load(id(req)).change.revisions.at(-1)?.number ?? 0;
     accord.changes.vote(who(res), id(req), {
-      choice: body.choice, revision: body.revision ?? current,
+      choice: body.choice, revisionHash: body.revisionHash,
+      ...(body.revision !== undefined ? { revision: body.revision } : {}),
       ...(body.reason !== undefined ? { reason: body.reason } : {}), ...(body.item !== undefined ? { itemId: body.item } : {}),
     }, key(req));
     res.status(201).json({ change: accord.view(id(req)) });
@@ -80,7 +88,8 @@ export function changeRouter(accord: Accord): express.Router {
     res.status(201).json({ change: accord.view(id(req)) });
   });
   r.post('/changes/:id/recusals', (req, res) => {
-    accord.changes.recuse(who(res), id(req), parse(ReasonBody, req.body).reason, key(req));
+    const body = parse(ReasonBody, req.body);
+    accord.changes.recuse(who(res), id(req), body.reason, body.revisionHash, key(req));
     res.status(201).json({ change: accord.view(id(req)) });
   });
   r.post('/changes/:id/withdraw', (req, res) => {
@@ -108,17 +117,23 @@ export function changeRouter(accord: Accord): express.Router {
     res.status(204).end();
   });
   r.post('/changes/:id/signoffs/options', async (req, res) => {
-    res.json({ options: await accord.signoffs.options(who(res), id(req)) });
+    const body = parse(z.strictObject({ revisionHash: RevisionHash }), req.body ?? {});
+    res.json({ options: await accord.signoffs.options(who(res), id(req), body.revisionHash) });
   });
   r.post('/changes/:id/signoffs', async (req, res) => {
-    const body = parse(z.strictObject({ response: z.record(z.string(), z.unknown()) }), req.body);
-    res.status(201).json(await accord.signoffs.signOff(who(res), id(req), body.response));
+    const body = parse(z.strictObject({ response: z.record(z.string(), z.unknown()), revisionHash: RevisionHash }), req.body);
+    res.status(201).json(await accord.signoffs.signOff(who(res), id(req), body.response, body.revisionHash));
   });
-  r.get('/changes/:id/evidence', (req, res) => {
-    const format = req.query.format === 'html' ? 'html' : 'json';
-    const pack = accord.evidence(id(req), who(res).username);
+  /** Exporting evidence writes (an audit entry, a signed checkpoint): a rate-limited command, never a GET. */
+  r.post('/changes/:id/evidence', (req, res) => {
+    const format = parse(EvidenceQuery, req.query).format;
+    const pack = accord.exportEvidence(who(res), id(req));
     if (format === 'html') res.type('html').send(accord.evidenceHtml(pack));
     else res.json(pack);
+  });
+  r.get('/changes/:id/evidence', (_req, res) => {
+    res.set('Allow', 'POST');
+    res.status(405).json({ error: { code: 'invalid_payload', message: 'exporting evidence records it in the audit log: use POST /api/changes/:id/evidence (?format=json|html)' } });
   });
 
   r.post('/passkeys/options', async (_req, res) => {

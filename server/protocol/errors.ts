@@ -5,6 +5,10 @@ export const ErrorCode = {
   Forbidden: 'forbidden',
   NotFound: 'not_found',
   Conflict: 'conflict',
+  /** The revision hash a vote, recusal or sign-off names is not the current revision's. */
+  RevisionChanged: 'revision_changed',
+  /** The draft moved since the hash a submit names. */
+  DraftChanged: 'draft_changed',
   UnknownKind: 'unknown_kind',
   NotJoined: 'not_joined',
   ReadOnly: 'read_only',
@@ -39,6 +43,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   not_joined: 409,
   conflict: 409,
+  revision_changed: 409,
+  draft_changed: 409,
   storage_failed: 503,
   rate_limited: 429,
   too_many_connections: 429,

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.ts';
 import type { ChangeContent } from '../domain/review/types.ts';
 import type { FactName } from '../protocol/events.ts';
-import type { ChangeEvents } from '../commands/change-service.ts';
+import type { ChangeEvents, ChangedInfo } from '../commands/change-service.ts';
 import type { ReviewView } from '../commands/review-view.ts';
 import { projectReview, readDraft, writeDraft } from './change-docs.ts';
 import type { Origin } from './origin.ts';
@@ -21,7 +21,6 @@ export class ChangeBridge implements ChangeEvents {
   readonly #log: Logger;
   readonly #view: (changeId: string) => ReviewView | null;
   #projecting = new Map<string, Promise<void>>();
-  readonly #lastStatus = new Map<string, string>();
 
   constructor(sync: SyncTransport, io: AccordServer, log: Logger, view: (changeId: string) => ReviewView | null) {
     this.#sync = sync;
@@ -49,14 +48,16 @@ export class ChangeBridge implements ChangeEvents {
     }
   }
 
-  changed(changeId: string, fact: FactName, detail: Record<string, unknown>): void {
+  /**
+   * `info.statusChanged` is decided by the command from the stored change (the status it read and the
+   * one it saved), never from memory of this process: after a restart the first status change still
+   * re-admits the sockets on the draft (integrity finding 10).
+   */
+  changed(changeId: string, fact: FactName, detail: Record<string, unknown>, info?: ChangedInfo): void {
     const view = this.#view(changeId);
     this.#io.to(`review:${changeId}`).to(CHANGES_ROOM).emit(fact, { ...detail, changeId, ...(view ? { status: view.status } : {}) });
-    if (fact === 'author:added') this.#sync.readmit(`draft:${changeId}`); // the new author may now write
-    else if (view && this.#lastStatus.get(changeId) !== view.status) {
-      if (this.#lastStatus.has(changeId)) this.#sync.readmit(`draft:${changeId}`); // draft rights follow the status
-      this.#lastStatus.set(changeId, view.status);
-    }
+    // A new author may now write; draft rights follow the status.
+    if (fact === 'author:added' || info?.statusChanged) this.#sync.readmit(`draft:${changeId}`);
     void this.project(changeId);
   }
 

@@ -14,6 +14,9 @@ import type { ChangeContent } from '../domain/review/types.ts';
 export function writeDraft(doc: Y.Doc, content: ChangeContent, origin: unknown): void {
   doc.transact(() => {
     const meta = doc.getMap('meta');
+    // The whole map is replaced: a key the content does not name (a removed ticket, a stray key) goes.
+    const keep = new Set(['title', 'backend', ...(['ticket', 'durationHours', 'environment'] as const).filter((k) => content[k] !== undefined)]);
+    for (const key of [...meta.keys()]) if (!keep.has(key)) meta.delete(key);
     meta.set('title', new Y.Text(content.title));
     meta.set('backend', content.backend);
     if (content.ticket !== undefined) meta.set('ticket', content.ticket);

@@ -6,6 +6,7 @@ import { TimerAction } from '../commands/session-service.ts';
 import { AppError, fail } from '../protocol/errors.ts';
 import type { CommandAck, CommandName } from '../protocol/events.ts';
 import { CHANGES_ROOM } from './change-bridge.ts';
+import { DraftHash, RevisionHash } from '../protocol/hashes.ts';
 import type { AccordServer } from './sync-transport.ts';
 
 const Key = z.string().regex(/^[A-Za-z0-9_-]{8,100}$/).optional();
@@ -15,11 +16,11 @@ const SessionId = z.string().min(1).max(64);
 /** One schema per command payload; the TypeScript type comes from it (STYLE.md §4). */
 const PAYLOADS = {
   'change:create': z.strictObject({ content: z.unknown(), idempotencyKey: Key }),
-  'change:submit': z.strictObject({ changeId: ChangeId, idempotencyKey: Key }),
+  'change:submit': z.strictObject({ changeId: ChangeId, draftHash: DraftHash, idempotencyKey: Key }),
   'change:withdraw': z.strictObject({ changeId: ChangeId, idempotencyKey: Key }),
-  'change:recuse': z.strictObject({ changeId: ChangeId, reason: z.string().max(2_000), idempotencyKey: Key }),
+  'change:recuse': z.strictObject({ changeId: ChangeId, reason: z.string().max(2_000), revisionHash: RevisionHash, idempotencyKey: Key }),
   'vote:cast': z.strictObject({
-    changeId: ChangeId, choice: z.enum(['approve', 'reject', 'abstain']), revision: z.number().int().positive(),
+    changeId: ChangeId, choice: z.enum(['approve', 'reject', 'abstain']), revisionHash: RevisionHash, revision: z.number().int().positive().optional(),
     reason: z.string().max(2_000).optional(), itemId: z.string().min(1).max(200).optional(), idempotencyKey: Key,
   }),
   'annotation:create': z.strictObject({ changeId: ChangeId, annotation: CreateAnnotation, idempotencyKey: Key }),
@@ -40,12 +41,12 @@ type Handler<C extends CommandName> = (accord: Accord, p: import('../auth/roles.
 
 const HANDLERS: { [C in CommandName]: Handler<C> } = {
   'change:create': async (a, p, x) => a.view((await a.changes.create(p, x.content, x.idempotencyKey)).id),
-  'change:submit': async (a, p, x) => (await a.changes.submit(p, x.changeId, x.idempotencyKey), a.view(x.changeId)),
+  'change:submit': async (a, p, x) => (await a.changes.submit(p, x.changeId, x.draftHash, x.idempotencyKey), a.view(x.changeId)),
   'change:withdraw': (a, p, x) => (a.changes.withdraw(p, x.changeId, x.idempotencyKey), a.view(x.changeId)),
-  'change:recuse': (a, p, x) => (a.changes.recuse(p, x.changeId, x.reason, x.idempotencyKey), a.view(x.changeId)),
+  'change:recuse': (a, p, x) => (a.changes.recuse(p, x.changeId, x.reason, x.revisionHash, x.idempotencyKey), a.view(x.changeId)),
   'vote:cast': (a, p, x) => {
     a.changes.vote(p, x.changeId, {
-      choice: x.choice, revision: x.revision,
+      choice: x.choice, revisionHash: x.revisionHash, ...(x.revision !== undefined ? { revision: x.revision } : {}),
       ...(x.reason !== undefined ? { reason: x.reason } : {}), ...(x.itemId !== undefined ? { itemId: x.itemId } : {}),
     }, x.idempotencyKey);
     return a.view(x.changeId);

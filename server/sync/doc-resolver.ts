@@ -9,21 +9,36 @@ type Resolution = { ok: true; access: DocAccess; create: boolean } | { ok: false
 
 const refuse = (code: ErrorBody['code'], message: string): Resolution => ({ ok: false, error: { code, message } });
 
+/** Bounds on who creates `notes:` documents: joining one that does not exist creates it (integrity finding 7). */
+export interface CreationLimit {
+  exists(docId: string): Promise<boolean>;
+  /** Counts one creation by this user; false when they are over their limit. */
+  take(principal: Principal): boolean;
+  /** What the refusal says, e.g. "60 new documents an hour". */
+  describe: string;
+}
+
 /** Who may join which document, decided by the rule book. Change and session documents are created by the server only. */
 export class AccordDocResolver implements DocResolver {
   readonly #changeFacts: (changeId: string) => ChangeFacts | null;
   readonly #sessionFacts: (sessionId: string) => SessionFacts | null;
+  readonly #creation: CreationLimit | undefined;
 
-  constructor(changeFacts: (changeId: string) => ChangeFacts | null, sessionFacts: (sessionId: string) => SessionFacts | null = () => null) {
+  constructor(changeFacts: (changeId: string) => ChangeFacts | null, sessionFacts: (sessionId: string) => SessionFacts | null = () => null, creation?: CreationLimit) {
     this.#changeFacts = changeFacts;
     this.#sessionFacts = sessionFacts;
+    this.#creation = creation;
   }
 
   async resolve(principal: Principal, doc: ParsedDocId): Promise<Resolution> {
     switch (doc.kind) {
       case 'notes': {
         const access = notesAccess(principal);
-        return access ? { ok: true, access, create: access === 'write' } : refuse('forbidden', 'you may not open these notes');
+        if (!access) return refuse('forbidden', 'you may not open these notes');
+        if (access === 'write' && this.#creation && !(await this.#creation.exists(doc.docId)) && !this.#creation.take(principal)) {
+          return refuse('rate_limited', `you may create at most ${this.#creation.describe}; open an existing document or try again later`);
+        }
+        return { ok: true, access, create: access === 'write' };
       }
       case 'review':
       case 'draft': {

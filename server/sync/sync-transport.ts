@@ -7,13 +7,14 @@ import { installFastPath, type FastPathStats } from './fast-messages.ts';
 import { writeToMany, type DirectWriteStats, type EngineSocket } from './direct-writes.ts';
 import type { Logger } from '../log.ts';
 import type { Principal } from '../auth/roles.ts';
-import { fail, type Ack, type ErrorBody, type ErrorCode } from '../protocol/errors.ts';
+import { AppError, fail, type Ack, type ErrorBody, type ErrorCode } from '../protocol/errors.ts';
 import { PROTOCOL_VERSION, type ClientToServerEvents, type DocAccess, type JoinInfo, type ServerToClientEvents } from '../protocol/events.ts';
 import type { DocumentStore } from '../store/ports.ts';
 import { DocumentRegistry, type RegistryOptions } from './document-registry.ts';
 import { parseDocId, type ParsedDocId } from './doc-kinds.ts';
 import type { LiveDocument } from './live-document.ts';
 import type { Origin } from './origin.ts';
+import type { UpdateGuard } from './update-guard.ts';
 import {
   encodeAwareness, frameAwareness, frameSync, MalformedMessageError, parseMessage, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE,
   type AwarenessEntry,
@@ -36,6 +37,8 @@ export interface TransportOptions extends RegistryOptions {
   resolver: DocResolver;
   /** Counters of direct writes (server/sync/direct-writes.ts), when they are installed. */
   directWrites?: DirectWriteStats;
+  /** Checks every client update before it is applied (size, draft shape, draft writers): server/sync/update-guard.ts. */
+  guard?: UpdateGuard;
 }
 
 /**
@@ -215,6 +218,12 @@ export class SyncTransport {
       case 'sync-step2':
       case 'sync-update': {
         if (session.access !== 'write') throw new RefusedError('read_only', 'this document is read-only for you');
+        try {
+          this.#options.guard?.beforeUpdate(doc, session.principal, parsed.update);
+        } catch (err) {
+          if (err instanceof AppError) throw new RefusedError(err.code, err.message);
+          throw err;
+        }
         const origin: Origin = { source: 'client', socketId: socket.id, userId: session.principal.userId };
         Y.applyUpdate(doc.doc, parsed.update, origin);
         return this.registry.batcher.whenDurable();

@@ -42,3 +42,30 @@ export const PROXMOX_CONTENT = {
     { id: 'i2', op: 'add', grant: { principal: 'carol@ldap', role: 'PVEVMUser', resource: '/vms/300', propagate: true, effect: 'allow' } },
   ],
 };
+
+type Api = ReturnType<typeof apiAs>;
+
+/** The draft's hash as the server reads it: what a submit names (`GET /changes/:id/draft`). */
+export async function draftHash(api: Api, changeId: string): Promise<string> {
+  const res = await api<{ draftHash: string }>('GET', `/changes/${changeId}/draft`);
+  if (res.status !== 200) throw new Error(`reading the draft failed: ${JSON.stringify(res.body)}`);
+  return res.body.draftHash;
+}
+
+/** Submits the draft as it stands now, naming its hash (as a person who just read it would). */
+export async function submitDraft<T = Record<string, unknown>>(api: Api, changeId: string, headers: Record<string, string> = {}): Promise<ApiResult<T>> {
+  return api<T>('POST', `/changes/${changeId}/submit`, { draftHash: await draftHash(api, changeId) }, headers);
+}
+
+/** The current revision's hash: what a vote, recusal or sign-off names. */
+export async function currentHash(api: Api, changeId: string): Promise<string> {
+  const res = await api<{ change: { revisions: { hash: string }[] } }>('GET', `/changes/${changeId}`);
+  const hash = res.body.change?.revisions.at(-1)?.hash;
+  if (!hash) throw new Error(`no current revision for ${changeId}: ${JSON.stringify(res.body)}`);
+  return hash;
+}
+
+/** Casts a vote on the current revision, naming its hash (body fields as in `POST /changes/:id/votes`). */
+export async function voteOnCurrent<T = Record<string, unknown>>(api: Api, changeId: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<ApiResult<T>> {
+  return api<T>('POST', `/changes/${changeId}/votes`, { ...body, revisionHash: await currentHash(api, changeId) }, headers);
+}

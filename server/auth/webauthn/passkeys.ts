@@ -174,7 +174,19 @@ export class Passkeys {
    * Verifies a sign-off assertion against the CURRENT revision of the change and, in one transaction,
    * marks the challenge used, advances the credential counter and stores the sign-off with its receipt.
    */
-  async verifySignOff(user: Principal, target: SignOffTarget, response: unknown): Promise<{ signoff: SignOffRecord; receipt: SignOffReceipt }> {
+  /** The relying party id and origins assertions are checked against (recorded with each sign-off for offline checks). */
+  get relyingParty(): { rpID: string; origins: string[] } {
+    return { rpID: this.#rpID, origins: Array.isArray(this.#origin) ? [...this.#origin] : [this.#origin] };
+  }
+
+  /**
+   * `record` runs inside the transaction that stores the sign-off (after every check): whatever it writes
+   * (the audit entry) commits or rolls back with the sign-off, and a throw refuses the sign-off.
+   */
+  async verifySignOff(
+    user: Principal, target: SignOffTarget, response: unknown,
+    record?: (stored: { signoff: SignOffRecord; receipt: SignOffReceipt; assertion: string }) => void,
+  ): Promise<{ signoff: SignOffRecord; receipt: SignOffReceipt }> {
     this.#requireApprover(user);
     checkTarget(target);
     const assertion = parseAssertion(response);
@@ -231,6 +243,7 @@ export class Passkeys {
         'INSERT INTO signoffs (change_id, revision, revision_hash, user_id, credential_id, assertion, receipt, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ).run(target.changeId, target.revision, target.revisionHash, user.userId, cred.id, stored, JSON.stringify(receipt), signedAt).lastInsertRowid);
       const signoff: SignOffRecord = { id, ...pick(target), userId: user.userId, approver: user.username, credentialId: cred.id, at: signedAt };
+      record?.({ signoff, receipt, assertion: stored });
       return { signoff, receipt };
     });
   }

@@ -14,6 +14,24 @@ export function hashContent(content: ChangeContent): string {
   return sha256Hex(canonicalJson(content));
 }
 
+/** What a revision is judged under besides its content: the policy chosen for it, the inventory it was computed on. */
+export interface EnvelopeContext {
+  policy: string;
+  /** Version of the backend's imported inventory the native form and blast radius were computed on. */
+  inventoryVersion: number;
+}
+
+/**
+ * The envelope hash: everything of a revision that is not an item (every content field but `items`,
+ * and its context). An item vote says "this item, in this setting": it carries over to a later
+ * revision only while the item's hash and this hash are both unchanged, so amending the duration,
+ * the justification or the environment makes every vote stale (integrity finding 1).
+ */
+export function hashEnvelope(content: ChangeContent, context: EnvelopeContext): string {
+  const { items: _items, ...envelope } = content;
+  return sha256Hex(canonicalJson({ type: 'accord-envelope/1', content: envelope, policy: context.policy, inventoryVersion: context.inventoryVersion }));
+}
+
 /** The hash of one item (id included): a vote on that item carries over while this stays equal. */
 export function hashItem(item: ChangeItem): string {
   return sha256Hex(canonicalJson(item));

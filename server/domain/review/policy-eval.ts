@@ -84,6 +84,7 @@ export function evaluate(input: EvaluationInput): Evaluation {
   exclude(change.requestedBy, 'requested this change');
   for (const a of change.authors) exclude(a, 'is an author of this change');
   if (current) exclude(current.submittedBy, `submitted revision ${current.number}`);
+  for (const a of current?.authors ?? []) exclude(a, `wrote part of revision ${current!.number}`);
   for (const b of input.beneficiaries) exclude(b, 'gains access through this change');
   for (const r of change.recusals) exclude(r.reviewer, `recused (${r.reason})`);
 
@@ -94,7 +95,10 @@ export function evaluate(input: EvaluationInput): Evaluation {
   const lastStale = new Map(stale.map((v) => [key(v), v]));
   for (const v of lastStale.values()) {
     if (countedKeys.has(key(v))) continue;
-    const what = v.itemId === undefined ? 'the revision changed' : current && Object.hasOwn(current.itemHashes, v.itemId) ? 'the item changed' : 'the item was removed';
+    const what = v.itemId === undefined ? 'the revision changed'
+      : !current || !Object.hasOwn(current.itemHashes, v.itemId) ? 'the item was removed'
+      : current.itemHashes[v.itemId] !== v.itemHash ? 'the item changed'
+      : 'what surrounds the items changed (title, justification, duration, environment, ticket, policy or inventory)';
     notes.push(`${v.voter}'s ${choiceWord(v)} is stale: ${what}`);
   }
 

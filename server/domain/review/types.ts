@@ -37,6 +37,15 @@ export interface Revision {
   hash: string;
   /** SHA-256 (hex) per item id over the canonical JSON of that item: votes on unchanged items carry over. */
   itemHashes: Record<string, string>;
+  /**
+   * SHA-256 (hex) over everything a reviewer sees that is not an item (server/domain/review/canonical.ts
+   * `hashEnvelope`): title, justification, backend, ticket, duration, environment, the governing policy,
+   * the inventory version the blast radius was computed on. Item votes carry over only while it is unchanged.
+   * Absent on revisions stored before it existed (they are read as having a unique envelope).
+   */
+  envelopeHash?: string;
+  /** Everyone who wrote any part of this revision: requester, invited authors, draft writers, submitter. */
+  authors?: string[];
   content: ChangeContent;
   submittedBy: string;
   submittedAt: string;
@@ -57,6 +66,8 @@ export interface Vote {
   itemId?: string;
   /** Hash of that item in the revision the vote was cast on. */
   itemHash?: string;
+  /** For an item vote: the envelope hash of the revision it was cast on (see Revision.envelopeHash). */
+  envelopeHash?: string;
   castAt: string;
 }
 

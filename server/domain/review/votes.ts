@@ -39,12 +39,20 @@ function voteKey(v: Vote): string {
   return JSON.stringify([v.voter, v.itemId ?? null]);
 }
 
+/**
+ * A whole-revision vote is current while the current revision has its hash. An item vote is current
+ * while the current revision has that item with that hash AND the same envelope (everything that is not
+ * an item: duration, justification, environment, policy...): a vote without an envelope binding (cast
+ * before envelopes existed) carries over to no other revision.
+ */
 export function isVoteCurrent(vote: Vote, current: Revision | undefined): boolean {
   if (!current) return false;
   if (vote.itemId === undefined) return vote.revisionHash === current.hash;
   if (vote.itemHash === undefined) return false;
   const itemHashes = current.itemHashes;
-  return Object.hasOwn(itemHashes, vote.itemId) && itemHashes[vote.itemId] === vote.itemHash;
+  if (!Object.hasOwn(itemHashes, vote.itemId) || itemHashes[vote.itemId] !== vote.itemHash) return false;
+  if (vote.revisionHash === current.hash) return true;
+  return vote.envelopeHash !== undefined && vote.envelopeHash === current.envelopeHash;
 }
 
 export function classifyVotes(change: Pick<ChangeRequest, 'revisions' | 'votes'>): ClassifiedVotes {

@@ -71,6 +71,18 @@ export class ChangeStore {
     return rows.map((row) => ({ ...row, highRisk: Number(row.highRisk) === 1 }));
   }
 
+  /** Everyone recorded as having written into the change's draft, by name. */
+  draftWriters(changeId: string): string[] {
+    const rows = this.#db.prepare('SELECT username FROM draft_writers WHERE change_id = ? ORDER BY username').all(changeId) as { username: string }[];
+    return rows.map((r) => r.username);
+  }
+
+  /** Records a draft writer; true when they were not recorded before. */
+  addDraftWriter(changeId: string, username: string, at: string): boolean {
+    const result = this.#db.prepare('INSERT INTO draft_writers (change_id, username, first_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(changeId, username, at);
+    return Number(result.changes) === 1;
+  }
+
   annotations(changeId: string): Annotation[] {
     const rows = this.#db.prepare('SELECT data FROM annotations WHERE change_id = ? ORDER BY rowid').all(changeId) as { data: string }[];
     return rows.map((r) => JSON.parse(r.data) as Annotation);

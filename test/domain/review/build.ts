@@ -1,7 +1,7 @@
 /** Test builders for changes, revisions and votes: hashes are computed, never hand-written. */
 import type { ChangeItem } from '../../../server/domain/access/model.ts';
 import type { ChangeContent, ChangeRequest, Reviewer, Revision, Vote, VoteChoice } from '../../../server/domain/review/types.ts';
-import { hashContent, hashItems } from '../../../server/domain/review/canonical.ts';
+import { hashContent, hashEnvelope, hashItems } from '../../../server/domain/review/canonical.ts';
 
 export function item(id: string, principal: string, resource = '/vms/100', role = 'PVEVMUser'): ChangeItem {
   return { id, op: 'add', grant: { principal, role, resource, propagate: false, effect: 'allow' } };
@@ -16,6 +16,7 @@ export function revision(number: number, c: ChangeContent, opts: { submittedBy?:
     number,
     hash: hashContent(c),
     itemHashes: hashItems(c.items),
+    envelopeHash: hashEnvelope(c, { policy: 'default', inventoryVersion: 1 }),
     content: c,
     submittedBy: opts.submittedBy ?? 'rita',
     submittedAt: `2025-01-0${number}T10:00:00Z`,
@@ -33,6 +34,7 @@ export function vote(voter: string, choice: VoteChoice, rev: Revision, opts: { i
     const h = rev.itemHashes[opts.itemId];
     if (h === undefined) throw new Error(`no item ${opts.itemId} in revision ${rev.number}`);
     v.itemHash = h;
+    if (rev.envelopeHash !== undefined) v.envelopeHash = rev.envelopeHash;
   }
   return v;
 }

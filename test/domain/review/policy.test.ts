@@ -42,7 +42,9 @@ const HIGH_RISK = example('high-risk');
 const r1 = twoItems();
 // r2 changes i2 only; r2b changes only the justification (every item unchanged).
 const r2 = revision(2, content([item('i1', 'ops'), item('i2', 'ana@pve', '/vms/201')]));
-const r2b = revision(2, content(r1.content.items, { justification: 'incident 43' }));
+const r2b = revision(2, content([...r1.content.items].reverse()));
+// Integrity finding 1: the same items with a longer duration and a new justification.
+const r2d = revision(2, content(r1.content.items, { justification: 'incident 43', durationHours: 8_760 }));
 
 interface Case {
   name: string;
@@ -96,7 +98,13 @@ const CASES: Case[] = [
   { name: 'presence: the requester present and voting is not counted', policy: SESSION, votes: [a('ana'), a('ben'), a('rita')], present: ['ana', 'rita'], decision: 'pending' },
   { name: 'presence does not hold up a veto', policy: SESSION, votes: [no('ana', 'no')], decision: 'rejected' },
   { name: 'amendment: whole approvals go stale', policy: DEFAULT_POLICY, revisions: [r1, r2], votes: [a('ana'), a('ben')], decision: 'pending', notes: ["ana's approve of revision 1 is stale: the revision changed", "ben's approve of revision 1 is stale: the revision changed"] },
-  { name: 'amendment: approving every item carries over when no item changed', policy: DEFAULT_POLICY, revisions: [r1, r2b], votes: [a('ana', r1, 'i1'), a('ana', r1, 'i2'), a('ben', r1, 'i1'), a('ben', r1, 'i2')], decision: 'approved', why: { approval: 'ana (by items), ben (by items)' } },
+  { name: 'amendment: approving every item carries over when only the item order changed', policy: DEFAULT_POLICY, revisions: [r1, r2b], votes: [a('ana', r1, 'i1'), a('ana', r1, 'i2'), a('ben', r1, 'i1'), a('ben', r1, 'i2')], decision: 'approved', why: { approval: 'ana (by items), ben (by items)' } },
+  { name: 'amendment: item approvals go stale when the duration and justification change', policy: DEFAULT_POLICY, revisions: [r1, r2d], votes: [a('ana', r1, 'i1'), a('ana', r1, 'i2'), a('ben', r1, 'i1'), a('ben', r1, 'i2')], decision: 'pending', notes: [
+    "ana's approve on item i1 (revision 1) is stale: what surrounds the items changed (title, justification, duration, environment, ticket, policy or inventory)",
+    "ana's approve on item i2 (revision 1) is stale: what surrounds the items changed (title, justification, duration, environment, ticket, policy or inventory)",
+    "ben's approve on item i1 (revision 1) is stale: what surrounds the items changed (title, justification, duration, environment, ticket, policy or inventory)",
+    "ben's approve on item i2 (revision 1) is stale: what surrounds the items changed (title, justification, duration, environment, ticket, policy or inventory)",
+  ] },
   { name: 'amendment: a changed item needs a new vote', policy: DEFAULT_POLICY, revisions: [r1, r2], votes: [a('ana', r1, 'i1'), a('ana', r1, 'i2'), a('ben', r1, 'i1'), a('ben', r1, 'i2'), a('ben', r2, 'i2')], decision: 'pending', why: { approval: '1 of 2 approvals from reviewers: ben (by items)' }, notes: ["ana's approve on item i2 (revision 1) is stale: the item changed"] },
   { name: 'item reject (advisory) withholds that voter\'s approval but does not veto', policy: DEFAULT_POLICY, votes: [a('ana'), no('ana', 'not i1', r1, 'i1'), a('ben')], decision: 'pending', notes: ["ana's approval does not count while ana still rejects item i1"] },
   { name: 'item reject vetoes when the policy says so', policy: HIGH_RISK, votes: [a('ana'), a('dora'), no('carl', 'console on the DC', r1, 'i2')], decision: 'rejected', why: { 'veto:security': 'vetoed by carl (security) on item i2: console on the DC' } },
