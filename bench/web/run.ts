@@ -21,7 +21,7 @@ import { gzipSync } from 'node:zlib';
 import * as Y from 'yjs';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import type { ChangeItem } from '../../server/domain/access/model.ts';
-import { apiAs } from '../../test/helpers/api.ts';
+import { apiAs, submitDraft } from '../../test/helpers/api.ts';
 import { cpuMs, LoopLag } from '../sync/stats.ts';
 import { join as joinDoc, pool, sleep, withTimeout, type Person } from './clients.ts';
 import { benchInventory, BENCH_POLICY, prose } from './fixtures.ts';
@@ -170,9 +170,11 @@ async function setupReview(url: string, tokens: Record<string, string>, particip
   });
   if (created.status !== 201) throw new Error(`create change: ${JSON.stringify(created.body)}`);
   const changeId = created.body.change.id;
-  const submitted = await rita<{ change: { revisions: { blast: { gained: unknown[] } }[] } }>('POST', `/changes/${changeId}/submit`);
+  const submitted = await submitDraft<{ change: { revisions: { hash: string; blast: { gained: unknown[] } }[] } }>(rita, changeId);
   if (submitted.status !== 201) throw new Error(`submit: ${JSON.stringify(submitted.body)}`);
   const blastGained = submitted.body.change.revisions.at(-1)!.blast.gained.length;
+  // Every vote names the revision its voter saw (as the web app sends it, from the change view).
+  const revisionHash = submitted.body.change.revisions.at(-1)!.hash;
 
   log(`connecting ${participants.length} participants to review:${changeId}`);
   const people = await pool(participants, 10, (name) => joinDoc(url, name, tokens[name]!, `review:${changeId}`));
@@ -189,11 +191,16 @@ async function setupReview(url: string, tokens: Record<string, string>, particip
   let annotations = 0;
   await pool(people, 8, async (p, i) => {
     const share = i / people.length;
-    if (share < 0.4) await p.command('vote:cast', { changeId, choice: 'approve', revision: 1 });
-    else if (share < 0.6) await p.command('vote:cast', { changeId, choice: 'abstain', revision: 1 });
-    else if (share < 0.7) await p.command('vote:cast', { changeId, choice: 'reject', revision: 1, reason: 'Too broad for one change: split the pool grants out.' });
+    if (share < 0.4) await p.command('vote:cast', { changeId, choice: 'approve', revisionHash, revision: 1 });
+    else if (share < 0.6) await p.command('vote:cast', { changeId, choice: 'abstain', revisionHash, revision: 1 });
+    else if (share < 0.7) await p.command('vote:cast', { changeId, choice: 'reject', revisionHash, revision: 1, reason: 'Too broad for one change: split the pool grants out.' });
     else {
-      for (let k = 0; k < 3; k++) await p.command('vote:cast', { changeId, choice: k === 2 ? 'reject' : 'approve', revision: 1, itemId: pick(itemIds), ...(k === 2 ? { reason: 'Not this VM.' } : {}) });
+      // Three distinct items: the same vote on the same item again would be one fact, not a second vote.
+      const items = new Set<string>();
+      while (items.size < 3) items.add(pick(itemIds));
+      for (const [k, itemId] of [...items].entries()) {
+        await p.command('vote:cast', { changeId, choice: k === 2 ? 'reject' : 'approve', revisionHash, revision: 1, itemId, ...(k === 2 ? { reason: 'Not this VM.' } : {}) });
+      }
       votes += 2;
     }
     votes += 1;

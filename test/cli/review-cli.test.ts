@@ -51,8 +51,22 @@ describe('accord submit, status, vote, export, audit verify', () => {
       const pending = await accord('status', id, ...conn('r1'));
       assert.equal(pending.stdout.trim().split('\n').at(-1), 'in_review');
       assert.match(pending.stdout, /policy default: pending/);
-      await accord('vote', id, 'approve', ...conn('r1'));
-      const second = await accord('vote', id, 'approve', '--reason', 'checked the blast radius', ...conn('r2'));
+      // A vote names the revision its voter reviewed: status prints the full hash.
+      const hash = /^status: in_review {2}revision 1 ([0-9a-f]{64})$/m.exec(pending.stdout)?.[1];
+      assert.ok(hash, `${backend}: status prints the revision's full hash: ${pending.stdout}`);
+      await assert.rejects(accord('vote', id, 'approve', ...conn('r1')), (err: { stderr: string }) => {
+        assert.match(err.stderr, /--revision/, 'a vote that names no revision is refused, not cast on whatever is current');
+        return true;
+      });
+      if (backend === 'proxmox') {
+        await assert.rejects(accord('vote', id, 'approve', '--revision', hash.slice(0, 12), ...conn('r1')), (err: { stderr: string }) => {
+          assert.match(err.stderr, /16/, 'a prefix shorter than 16 hex digits is refused');
+          return true;
+        });
+      }
+      await accord('vote', id, 'approve', '--revision', hash, ...conn('r1'));
+      // At least 16 leading hex digits name it too.
+      const second = await accord('vote', id, 'approve', '--revision', hash.slice(0, 16), '--reason', 'checked the blast radius', ...conn('r2'));
       assert.equal(second.stdout.trim().split('\n').at(-1), 'approved', `${backend}: ${second.stdout}`);
     }
 

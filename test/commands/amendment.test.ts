@@ -5,12 +5,13 @@ import type { ReviewView } from '../../server/commands/review-view.ts';
 import type { Annotation } from '../../server/domain/review/annotations.ts';
 import type { Fact } from '../../server/protocol/events.ts';
 import { SocketProvider, type AccordSocket } from '../../web/lib/socket-provider.ts';
-import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { apiAs, currentHash, draftHash, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { connect, connected, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 
 describe('amendments, stale votes and annotations over Socket.io', () => {
   let server: TestServer;
   const sockets: Record<string, AccordSocket> = {};
+  const api: Record<string, ReturnType<typeof apiAs>> = {};
   const teardown = suiteTeardown();
   let changeId = '';
 
@@ -19,6 +20,7 @@ describe('amendments, stale votes and annotations over Socket.io', () => {
     const tokens: Record<string, string> = {};
     for (const [name, role] of [['root', 'admin'], ['rita', 'reviewer'], ['ana', 'reviewer'], ['ben', 'reviewer'], ['vic', 'viewer']] as const) {
       tokens[name] = await server.user(name, role);
+      api[name] = apiAs(server.url, tokens[name]);
     }
     await importProxmox(server, tokens.root!);
     for (const name of ['rita', 'ana', 'ben', 'vic']) {
@@ -36,14 +38,16 @@ describe('amendments, stale votes and annotations over Socket.io', () => {
     const created = await command('rita', 'change:create', { content: PROXMOX_CONTENT });
     assert.equal(created.ok, true, JSON.stringify(created));
     changeId = (created.data as ReviewView).id;
-    const submitted = await command('rita', 'change:submit', { changeId });
+    const submitted = await command('rita', 'change:submit', { changeId, draftHash: await draftHash(api.rita!, changeId) });
     assert.equal(submitted.ok, true, JSON.stringify(submitted));
     await until(() => facts.some((f) => f.changeId === changeId && f.revision === 1), 'ana hears of revision 1');
   });
 
   it('carries item votes over an amendment of another item, and makes whole-revision votes stale', async () => {
-    assert.equal((await command('ana', 'vote:cast', { changeId, choice: 'approve', revision: 1, itemId: 'i1' })).ok, true);
-    assert.equal((await command('ben', 'vote:cast', { changeId, choice: 'approve', revision: 1 })).ok, true);
+    const revision1 = await currentHash(api.ben!, changeId);
+    // Ben approves item i1 only; ana approves the whole revision, then amends it (which makes her an author).
+    assert.equal((await command('ben', 'vote:cast', { changeId, choice: 'approve', revisionHash: revision1, revision: 1, itemId: 'i1' })).ok, true);
+    assert.equal((await command('ana', 'vote:cast', { changeId, choice: 'approve', revisionHash: revision1, revision: 1 })).ok, true);
 
     // Ana proposes an amendment in the live draft: item i2 now propagates differently.
     const draft = new SocketProvider(sockets.ana!, `draft:${changeId}`);
@@ -57,20 +61,25 @@ describe('amendments, stale votes and annotations over Socket.io', () => {
       items.insert(1, [{ ...i2, grant: { ...i2.grant, propagate: false } }]);
     });
     await draft.whenAcked();
-    const amended = await command('ana', 'change:submit', { changeId });
+    const amended = await command('ana', 'change:submit', { changeId, draftHash: await draftHash(api.ana!, changeId) });
     assert.equal(amended.ok, true, JSON.stringify(amended));
     const view = amended.data as ReviewView;
     assert.equal(view.revisions.length, 2);
     assert.equal(view.revisions[0]!.itemHashes.i1, view.revisions[1]!.itemHashes.i1);
     assert.notEqual(view.revisions[0]!.itemHashes.i2, view.revisions[1]!.itemHashes.i2);
-    const anaVote = view.votes.find((v) => v.voter === 'ana')!;
     const benVote = view.votes.find((v) => v.voter === 'ben')!;
-    assert.equal(anaVote.stale, false, 'the vote on unchanged item i1 carries over');
-    assert.equal(benVote.stale, true, 'the whole-revision vote on revision 1 is stale');
+    const anaVote = view.votes.find((v) => v.voter === 'ana')!;
+    assert.equal(benVote.stale, false, 'the vote on unchanged item i1 carries over');
+    assert.equal(anaVote.stale, true, 'the whole-revision vote on revision 1 is stale');
     assert.ok(view.evaluation!.notes.some((n) => /stale|revision 1/.test(n)), JSON.stringify(view.evaluation!.notes));
+    assert.ok(view.revisions[1]!.authors?.includes('ana'), `whoever writes into the draft is an author of the revision: ${JSON.stringify(view.revisions[1]!.authors)}`);
 
-    const stale = await command('ben', 'vote:cast', { changeId, choice: 'approve', revision: 1 });
-    assert.equal(stale.error?.code, 'conflict', 'a vote on a revision that is not current is refused');
+    const stale = await command('ben', 'vote:cast', { changeId, choice: 'approve', revisionHash: revision1, revision: 1 });
+    assert.equal(stale.error?.code, 'revision_changed', 'a vote on a revision that is not current is refused');
+    assert.match((stale.error as { message?: string } | undefined)?.message ?? '', /item i2 changed/, 'the refusal says what changed');
+    const revision2 = await currentHash(api.ben!, changeId);
+    const ownAmendment = await command('ana', 'vote:cast', { changeId, choice: 'approve', revisionHash: revision2 });
+    assert.equal(ownAmendment.error?.code, 'forbidden', 'ana wrote part of revision 2: she cannot approve it');
   });
 
   it('keeps the review document read-only for everyone and shows the new revision', async () => {
@@ -131,8 +140,12 @@ describe('amendments, stale votes and annotations over Socket.io', () => {
   });
 
   it('answers commands without an ack, with garbage payloads or unknown ids without crashing', async () => {
-    sockets.vic!.emit('vote:cast', { changeId, choice: 'approve', revision: 2 }, undefined as never);
-    for (const payload of [null, 42, 'x', [], { changeId: 5 }, { changeId, choice: 'maybe', revision: 2 }, { changeId: 'ch-none', choice: 'approve', revision: 1 }]) {
+    const revisionHash = await currentHash(api.vic!, changeId);
+    sockets.vic!.emit('vote:cast', { changeId, choice: 'approve', revisionHash, revision: 2 }, undefined as never);
+    for (const payload of [
+      null, 42, 'x', [], { changeId: 5 }, { changeId, choice: 'maybe', revisionHash, revision: 2 }, { changeId, choice: 'approve', revision: 2 },
+      { changeId, choice: 'approve', revisionHash: 'not-a-hash' }, { changeId: 'ch-none', choice: 'approve', revisionHash, revision: 1 },
+    ]) {
       const res = await command('ben', 'vote:cast', payload);
       assert.equal(res.ok, false);
       assert.ok(['invalid_payload', 'not_found'].includes(res.error!.code), JSON.stringify(res));

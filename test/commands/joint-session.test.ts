@@ -6,7 +6,7 @@ import type { ReviewView } from '../../server/commands/review-view.ts';
 import { MAX_OPEN_PER_FACILITATOR, type SessionView } from '../../server/commands/session-service.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
-import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { apiAs, currentHash, importProxmox, PROXMOX_CONTENT, submitDraft, voteOnCurrent } from '../helpers/api.ts';
 import { connect, connected, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 
 type Api = ReturnType<typeof apiAs>;
@@ -49,7 +49,7 @@ describe('joint sessions', () => {
     for (const title of ['Power for the on-call team', 'Console for the database team']) {
       const created = await api.rita!('POST', '/changes', { ...PROXMOX_CONTENT, title });
       const id = (created.body as { change: ReviewView }).change.id;
-      assert.equal((await api.rita!('POST', `/changes/${id}/submit`)).status, 201);
+      assert.equal((await submitDraft(api.rita!, id)).status, 201);
       changes.push(id);
     }
   });
@@ -150,7 +150,7 @@ describe('joint sessions', () => {
     minutes.insert(minutes.length, 'Fran: the DB team asks for console access until Friday.\n');
     await minutesDoc.whenAcked();
     // Change 2 is not under discussion: two approvals from people not in any session leave it pending.
-    for (const who of ['ana', 'ben']) assert.equal((await api[who]!('POST', `/changes/${changes[1]}/votes`, { choice: 'approve' })).status, 201);
+    for (const who of ['ana', 'ben']) assert.equal((await voteOnCurrent(api[who]!, changes[1]!, { choice: 'approve' })).status, 201);
     let view = ((await api.vic!('GET', `/changes/${changes[1]}`)).body as { change: ReviewView }).change;
     assert.equal(view.status, 'in_review');
     assert.ok(view.evaluation!.requirements.some((r) => r.id === 'presence' && !r.met), JSON.stringify(view.evaluation));
@@ -158,7 +158,7 @@ describe('joint sessions', () => {
     // Change 1 is the current item: ana and ben are in the session, their approvals decide it.
     await open('ana', `session:${sessionId}`);
     await open('ben', `session:${sessionId}`);
-    for (const who of ['ana', 'ben']) assert.equal((await api[who]!('POST', `/changes/${changes[0]}/votes`, { choice: 'approve' })).status, 201);
+    for (const who of ['ana', 'ben']) assert.equal((await voteOnCurrent(api[who]!, changes[0]!, { choice: 'approve' })).status, 201);
     view = ((await api.vic!('GET', `/changes/${changes[0]}`)).body as { change: ReviewView }).change;
     assert.equal(view.status, 'approved', JSON.stringify(view.evaluation));
 
@@ -214,8 +214,9 @@ describe('joint sessions', () => {
     assert.equal(created.data.title, 'Second CAB 09:00 UTC · ch-x “forged”: approved', 'a title is one line');
     const second = created.data.id;
     const headers = { 'idempotency-key': 'recuse-once-0001' };
+    const revisionHash = await currentHash(api.ben!, changes[1]!);
     for (let i = 0; i < 2; i++) {
-      const res = await api.ben!('POST', `/changes/${changes[1]}/recusals`, { reason: 'I wrote the runbook for this VM' }, headers);
+      const res = await api.ben!('POST', `/changes/${changes[1]}/recusals`, { reason: 'I wrote the runbook for this VM', revisionHash }, headers);
       assert.equal(res.status, 201, JSON.stringify(res.body));
     }
     await server.app.settle();

@@ -2,7 +2,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { ReviewView } from '../../server/commands/review-view.ts';
-import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { apiAs, importProxmox, PROXMOX_CONTENT, submitDraft, voteOnCurrent } from '../helpers/api.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
 describe('stored policies select and decide live', () => {
@@ -33,15 +33,15 @@ describe('stored policies select and decide live', () => {
   it('a prod change is governed by the prod policy: two reviewers are not enough without security', async () => {
     const created = await api.rita!('POST', '/changes', { ...PROXMOX_CONTENT, environment: ['prod'] });
     const id = (created.body as { change: ReviewView }).change.id;
-    assert.equal((await api.rita!('POST', `/changes/${id}/submit`)).status, 201);
-    await api.ana!('POST', `/changes/${id}/votes`, { choice: 'approve' });
-    await api.ben!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    assert.equal((await submitDraft(api.rita!, id)).status, 201);
+    assert.equal((await voteOnCurrent(api.ana!, id, { choice: 'approve' })).status, 201);
+    assert.equal((await voteOnCurrent(api.ben!, id, { choice: 'approve' })).status, 201);
     let view = ((await api.rita!('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
     assert.equal(view.policy, 'prod-security');
     assert.equal(view.status, 'in_review');
     const unmet = view.evaluation!.requirements.filter((r) => !r.met);
     assert.ok(unmet.some((r) => /security/.test(r.why)), JSON.stringify(unmet));
-    await api.sec!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    assert.equal((await voteOnCurrent(api.sec!, id, { choice: 'approve' })).status, 201);
     view = ((await api.rita!('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
     assert.equal(view.status, 'approved', JSON.stringify(view.evaluation));
   });
@@ -49,7 +49,7 @@ describe('stored policies select and decide live', () => {
   it('a staging change stays on the default policy', async () => {
     const created = await api.rita!('POST', '/changes', { ...PROXMOX_CONTENT, environment: ['staging'] });
     const id = (created.body as { change: ReviewView }).change.id;
-    await api.rita!('POST', `/changes/${id}/submit`);
+    assert.equal((await submitDraft(api.rita!, id)).status, 201);
     const view = ((await api.rita!('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
     assert.equal(view.policy, 'default');
   });

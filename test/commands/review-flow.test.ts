@@ -4,7 +4,7 @@ import type { ReviewView } from '../../server/commands/review-view.ts';
 import type { Revision } from '../../server/domain/review/types.ts';
 import type { Fact } from '../../server/protocol/events.ts';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
-import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { apiAs, currentHash, importProxmox, PROXMOX_CONTENT, submitDraft, voteOnCurrent } from '../helpers/api.ts';
 import { connect, connected, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 
@@ -33,7 +33,7 @@ describe('review workflow: from draft to signed off, through REST and live docum
     assert.equal(created.status, 201, JSON.stringify(created.body));
     changeId = (created.body as { change: ReviewView }).change.id;
     assert.equal((created.body as { change: ReviewView }).change.status, 'draft');
-    const submitted = await api.rita!('POST', `/changes/${changeId}/submit`);
+    const submitted = await submitDraft(api.rita!, changeId);
     assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
     const rev = (submitted.body as { revision: Revision }).revision;
     assert.equal(rev.number, 1);
@@ -62,7 +62,8 @@ describe('review workflow: from draft to signed off, through REST and live docum
     socket.on('vote:recorded', (f) => facts.push(f));
     const ana = connect(server.url, tokens.ana!);
     await connected(ana);
-    const ack = await ana.timeout(5_000).emitWithAck('vote:cast', { changeId, choice: 'approve', revision: 1 });
+    const revisionHash = await currentHash(api.ana!, changeId);
+    const ack = await ana.timeout(5_000).emitWithAck('vote:cast', { changeId, choice: 'approve', revisionHash, revision: 1 });
     assert.equal(ack.ok, true, JSON.stringify(ack));
     await until(() => facts.length === 1, 'the vote fact is broadcast');
     assert.equal(facts[0]!.voter, 'ana');
@@ -72,13 +73,17 @@ describe('review workflow: from draft to signed off, through REST and live docum
   it('refuses self-approval, forged voters, stale revisions and out-of-order transitions, recording only the refusal', async () => {
     const auditBefore = auditCounts(server);
     const before = (await api.rita!('GET', `/changes/${changeId}`)).body as { change: ReviewView };
+    const revisionHash = await currentHash(api.rita!, changeId);
     const cases: [Api, string, string, unknown, number, string][] = [
-      [api.rita!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve' }, 403, 'forbidden'],
-      [api.ben!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve', voter: 'paul' }, 400, 'invalid_payload'],
-      [api.ben!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve', revision: 7 }, 409, 'conflict'],
-      [api.ben!, 'POST', `/changes/${changeId}/votes`, { choice: 'reject' }, 400, 'invalid_payload'],
-      [api.vic!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve' }, 403, 'forbidden'],
-      [api.paul!, 'POST', `/changes/${changeId}/signoffs/options`, undefined, 409, 'conflict'],
+      [api.rita!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve', revisionHash }, 403, 'forbidden'],
+      [api.ben!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve', revisionHash, voter: 'paul' }, 400, 'invalid_payload'],
+      // A vote that does not name the revision it was cast on never lands on whatever is current (edge schema).
+      [api.ben!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve' }, 400, 'invalid_payload'],
+      [api.ben!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve', revisionHash: 'f'.repeat(64) }, 409, 'revision_changed'],
+      [api.ben!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve', revisionHash, revision: 7 }, 400, 'invalid_payload'],
+      [api.ben!, 'POST', `/changes/${changeId}/votes`, { choice: 'reject', revisionHash }, 400, 'invalid_payload'],
+      [api.vic!, 'POST', `/changes/${changeId}/votes`, { choice: 'approve', revisionHash }, 403, 'forbidden'],
+      [api.paul!, 'POST', `/changes/${changeId}/signoffs/options`, { revisionHash }, 409, 'conflict'],
       [api.root!, 'POST', `/changes/${changeId}/apply`, { outcome: 'applied' }, 409, 'conflict'],
       [api.ben!, 'POST', `/changes/${changeId}/withdraw`, undefined, 403, 'forbidden'],
       [api.ben!, 'POST', '/changes', { ...PROXMOX_CONTENT, items: [{ ...PROXMOX_CONTENT.items[0], grant: { ...PROXMOX_CONTENT.items[0]!.grant, propogate: true } }] }, 400, 'invalid_payload'],
@@ -93,8 +98,9 @@ describe('review workflow: from draft to signed off, through REST and live docum
     assert.equal(afterView.change.status, before.change.status);
     const auditAfter = auditCounts(server);
     assert.equal(auditAfter.ok, auditBefore.ok, 'no command succeeded');
-    // Every refusal that reached a command is audited; a payload that fails the edge schema never reaches one.
-    assert.equal(auditAfter.refused - auditBefore.refused, cases.length - 1);
+    // Every refusal that reached a command is audited; a payload that fails the edge schema (the forged voter,
+    // the vote naming no revision) never reaches one.
+    assert.equal(auditAfter.refused - auditBefore.refused, cases.length - 2);
   });
 
   it('a create replayed with its idempotency key returns the first change instead of a second one or a conflict', async () => {
@@ -122,12 +128,12 @@ describe('review workflow: from draft to signed off, through REST and live docum
   });
 
   it('does not count a beneficiary\'s approval, and approves on two counted approvals', async () => {
-    const carol = await api.carol!('POST', `/changes/${changeId}/votes`, { choice: 'approve' });
+    const carol = await voteOnCurrent(api.carol!, changeId, { choice: 'approve' });
     assert.equal(carol.status, 201);
     let view = ((await api.rita!('GET', `/changes/${changeId}`)).body as { change: ReviewView }).change;
     assert.equal(view.status, 'in_review', 'carol gains access through item i2: her approval does not count');
     assert.ok(view.evaluation!.notes.some((n) => n.includes('carol')), JSON.stringify(view.evaluation!.notes));
-    const ben = await api.ben!('POST', `/changes/${changeId}/votes`, { choice: 'approve', revision: 1 });
+    const ben = await voteOnCurrent(api.ben!, changeId, { choice: 'approve', revision: 1 });
     assert.equal(ben.status, 201);
     view = ((await api.rita!('GET', `/changes/${changeId}`)).body as { change: ReviewView }).change;
     assert.equal(view.status, 'approved');
@@ -139,9 +145,10 @@ describe('review workflow: from draft to signed off, through REST and live docum
     const regOptions = (await api.paul!('POST', '/passkeys/options')).body as { options: Parameters<SoftAuthenticator['createCredential']>[0] };
     const registered = await api.paul!('POST', '/passkeys', { response: authenticator.createCredential(regOptions.options, ORIGIN) });
     assert.equal(registered.status, 201, JSON.stringify(registered.body));
-    const options = (await api.paul!('POST', `/changes/${changeId}/signoffs/options`)).body as { options: Parameters<SoftAuthenticator['getAssertion']>[0] };
+    const revisionHash = await currentHash(api.paul!, changeId);
+    const options = (await api.paul!('POST', `/changes/${changeId}/signoffs/options`, { revisionHash })).body as { options: Parameters<SoftAuthenticator['getAssertion']>[0] };
     const assertion = authenticator.getAssertion(options.options, ORIGIN);
-    const signed = await api.paul!('POST', `/changes/${changeId}/signoffs`, { response: assertion });
+    const signed = await api.paul!('POST', `/changes/${changeId}/signoffs`, { response: assertion, revisionHash });
     assert.equal(signed.status, 201, JSON.stringify(signed.body));
     const { receipt, seen } = signed.body as { receipt: { revisionHash: string }; seen: { votes: unknown[] } };
     const view = ((await api.paul!('GET', `/changes/${changeId}`)).body as { change: ReviewView }).change;
@@ -149,7 +156,7 @@ describe('review workflow: from draft to signed off, through REST and live docum
     assert.deepEqual(seen.votes.map((v) => (v as { voter: string }).voter).sort(), ['ana', 'ben', 'carol'], 'the sign-off records the votes the approver saw');
     assert.equal(view.signoffs.length, 1);
     assert.equal(view.signoffs[0]!.valid, true);
-    const replay = await api.paul!('POST', `/changes/${changeId}/signoffs`, { response: assertion });
+    const replay = await api.paul!('POST', `/changes/${changeId}/signoffs`, { response: assertion, revisionHash });
     assert.ok(replay.status === 409 || replay.status === 401, JSON.stringify(replay.body));
   });
 
@@ -157,14 +164,17 @@ describe('review workflow: from draft to signed off, through REST and live docum
     const applied = await api.root!('POST', `/changes/${changeId}/apply`, { outcome: 'applied', note: 'pveum commands run by root' });
     assert.equal(applied.status, 200, JSON.stringify(applied.body));
     assert.equal((applied.body as { change: ReviewView }).change.status, 'applied');
-    const pack = await api.vic!('GET', `/changes/${changeId}/evidence`);
-    assert.equal(pack.status, 200);
+    // Exporting writes an audit entry: a GET (which a link or a prefetch can trigger) is refused.
+    const viaGet = await api.vic!('GET', `/changes/${changeId}/evidence`);
+    assert.equal(viaGet.status, 405, JSON.stringify(viaGet.body));
+    const pack = await api.vic!('POST', `/changes/${changeId}/evidence`);
+    assert.equal(pack.status, 200, JSON.stringify(pack.body));
     const { verifyEvidencePack } = await import('../../server/audit/verify-pack.ts');
-    const verified = verifyEvidencePack(pack.body);
+    const verified = await verifyEvidencePack(pack.body);
     assert.equal(verified.ok, true, JSON.stringify(verified));
     const forged = JSON.parse(JSON.stringify(pack.body)) as { change: { votes: { choice: string }[] } };
     forged.change.votes[0]!.choice = 'reject';
-    assert.equal(verifyEvidencePack(forged).ok, false, 'an edited vote breaks the pack');
+    assert.equal((await verifyEvidencePack(forged)).ok, false, 'an edited vote breaks the pack');
   });
 });
 

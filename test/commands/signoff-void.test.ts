@@ -1,7 +1,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReviewView } from '../../server/commands/review-view.ts';
-import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { apiAs, currentHash, importProxmox, PROXMOX_CONTENT, submitDraft, voteOnCurrent } from '../helpers/api.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 
@@ -19,7 +19,7 @@ describe('editing after sign-off voids it; "waiting for me" lists', () => {
     }
     await importProxmox(server, await server.user('importer', 'admin'));
     id = ((await api.rita!('POST', '/changes', PROXMOX_CONTENT)).body as { change: ReviewView }).change.id;
-    await api.rita!('POST', `/changes/${id}/submit`);
+    assert.equal((await submitDraft(api.rita!, id)).status, 201);
   });
 
   const waiting = async (who: string, kind: string) =>
@@ -30,9 +30,9 @@ describe('editing after sign-off voids it; "waiting for me" lists', () => {
     assert.deepEqual(await waiting('ana', 'vote'), [id]);
     assert.deepEqual(await waiting('rita', 'vote'), [], 'the requester never votes to approve her own change');
     assert.deepEqual(await waiting('paul', 'signoff'), [], 'nothing to sign yet');
-    await api.ana!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    assert.equal((await voteOnCurrent(api.ana!, id, { choice: 'approve' })).status, 201);
     assert.deepEqual(await waiting('ana', 'vote'), []);
-    await api.ben!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    assert.equal((await voteOnCurrent(api.ben!, id, { choice: 'approve' })).status, 201);
     assert.equal((await view()).status, 'approved');
     assert.deepEqual(await waiting('paul', 'signoff'), [id]);
   });
@@ -41,21 +41,27 @@ describe('editing after sign-off voids it; "waiting for me" lists', () => {
     const auth = new SoftAuthenticator();
     const reg = (await api.paul!('POST', '/passkeys/options')).body as { options: Parameters<SoftAuthenticator['createCredential']>[0] };
     assert.equal((await api.paul!('POST', '/passkeys', { response: auth.createCredential(reg.options, ORIGIN) })).status, 201);
-    const opts = (await api.paul!('POST', `/changes/${id}/signoffs/options`)).body as { options: Parameters<SoftAuthenticator['getAssertion']>[0] };
-    assert.equal((await api.paul!('POST', `/changes/${id}/signoffs`, { response: auth.getAssertion(opts.options, ORIGIN) })).status, 201);
+    const revisionHash = await currentHash(api.paul!, id);
+    const opts = (await api.paul!('POST', `/changes/${id}/signoffs/options`, { revisionHash })).body as { options: Parameters<SoftAuthenticator['getAssertion']>[0] };
+    assert.equal((await api.paul!('POST', `/changes/${id}/signoffs`, { response: auth.getAssertion(opts.options, ORIGIN), revisionHash })).status, 201);
     assert.deepEqual(await waiting('paul', 'signoff'), []);
 
     const amended = { ...PROXMOX_CONTENT, justification: `${PROXMOX_CONTENT.justification} Limited to the on-call rota.` };
     assert.equal((await api.rita!('PUT', `/changes/${id}/draft`, amended)).status, 204);
-    assert.equal((await api.rita!('POST', `/changes/${id}/submit`)).status, 201);
+    assert.equal((await submitDraft(api.rita!, id)).status, 201);
     let v = await view();
     assert.equal(v.status, 'in_review', 'a new revision reopens the decided change');
     assert.equal(v.signoffs[0]!.valid, false, 'the sign-off bound to revision 1 no longer counts');
     assert.ok(v.votes.every((vote) => vote.stale), 'whole-revision votes on revision 1 are stale');
     assert.equal((await api.root!('POST', `/changes/${id}/apply`, { outcome: 'applied' })).status, 409);
 
-    await api.ana!('POST', `/changes/${id}/votes`, { choice: 'approve' });
-    await api.ben!('POST', `/changes/${id}/votes`, { choice: 'approve' });
+    // A vote still naming revision 1 is refused, saying what changed; naming revision 2 counts.
+    const stale = await api.ana!('POST', `/changes/${id}/votes`, { choice: 'approve', revisionHash });
+    assert.equal(stale.status, 409, JSON.stringify(stale.body));
+    assert.equal(stale.body.error?.code, 'revision_changed');
+    assert.match(stale.body.error!.message, /justification changed/);
+    assert.equal((await voteOnCurrent(api.ana!, id, { choice: 'approve' })).status, 201);
+    assert.equal((await voteOnCurrent(api.ben!, id, { choice: 'approve' })).status, 201);
     v = await view();
     assert.equal(v.status, 'approved');
     const noSignOff = await api.root!('POST', `/changes/${id}/apply`, { outcome: 'applied' });
@@ -95,9 +101,9 @@ describe('co-authors', () => {
     await until(() => draft.access === 'write', 're-admitted as a writer');
     draft.doc.getText('justification').insert(0, 'Co-authored. ');
     await draft.whenAcked();
-    assert.equal((await api('cole')('POST', `/changes/${id}/submit`)).status, 201);
+    assert.equal((await submitDraft(api('cole'), id)).status, 201);
     const view = ((await api('rita')('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
     assert.match(view.revisions[0]!.content.justification, /^Co-authored\. /);
-    assert.equal((await api('cole')('POST', `/changes/${id}/votes`, { choice: 'approve' })).status, 403, 'an author never approves');
+    assert.equal((await voteOnCurrent(api('cole'), id, { choice: 'approve' })).status, 403, 'an author never approves');
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import type { ChangeSummary } from '../../server/store/sqlite/change-store.ts';
 import { BACKFILL_HIGH_RISK } from '../../server/store/sqlite/database.ts';
-import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { apiAs, importProxmox, PROXMOX_CONTENT, submitDraft } from '../helpers/api.ts';
 import { startTestServer } from '../helpers/server.ts';
 
 test('the change list filters by risk, title, requester, status and backend, on the server', async () => {
@@ -15,7 +15,7 @@ test('the change list filters by risk, title, requester, status and backend, on 
   const create = async (api: typeof rita, content: Record<string, unknown>, submit: boolean) => {
     const created = await api<{ change: ReviewView }>('POST', '/changes', content);
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    if (submit) assert.equal((await api('POST', `/changes/${created.body.change.id}/submit`)).status, 201);
+    if (submit) assert.equal((await submitDraft(api, created.body.change.id)).status, 201);
     return created.body.change.id;
   };
   // Console access is high risk; read-only audit access is not.

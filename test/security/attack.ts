@@ -13,7 +13,7 @@ import { accountRouter } from '../../server/http/account-routes.ts';
 import { apiRouter } from '../../server/http/routes.ts';
 import type { Config } from '../../server/config.ts';
 import type { AccordSocket } from '../../web/lib/socket-provider.ts';
-import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { apiAs, currentHash, draftHash, importProxmox, PROXMOX_CONTENT, submitDraft } from '../helpers/api.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { frameParser } from '../../server/protocol/frame-parser.ts';
 import { inReadTransaction } from '../../server/store/sqlite/database.ts';
@@ -43,11 +43,17 @@ export function concrete(path: string, w: { changeId: string; annotationId: stri
   return path.replace(':backend', 'proxmox').replace(':name', 'p1').replace(':id', path.startsWith('/annotations') ? w.annotationId : w.changeId);
 }
 
-/** A plausible body for each route, so the only thing wrong with the request is who sends it. */
-export function bodyFor(route: Route): unknown {
+/**
+ * A plausible body for each route, so the only thing wrong with the request is who sends it: commands that
+ * name what their maker saw carry the world's real revision and draft hashes.
+ */
+export function bodyFor(route: Route, w: { revisionHash: string; draftHash: string }): unknown {
   if (route.method === 'GET' || route.method === 'DELETE') return undefined;
-  if (route.path.endsWith('/votes')) return { choice: 'approve' };
-  if (route.path.endsWith('/recusals')) return { reason: 'conflict of interest' };
+  if (route.path.endsWith('/votes')) return { choice: 'approve', revisionHash: w.revisionHash };
+  if (route.path.endsWith('/recusals')) return { reason: 'conflict of interest', revisionHash: w.revisionHash };
+  if (route.path.endsWith('/submit')) return { draftHash: w.draftHash };
+  if (route.path.endsWith('/signoffs/options')) return { revisionHash: w.revisionHash };
+  if (route.path.endsWith('/signoffs')) return { response: {}, revisionHash: w.revisionHash };
   if (route.path.endsWith('/apply')) return { outcome: 'applied' };
   if (route.path.endsWith('/annotations')) return { anchor: { kind: 'item', itemId: 'i1' }, body: 'x' };
   if (route.path.startsWith('/annotations')) return { body: 'edited by someone else' };
@@ -63,6 +69,10 @@ export interface World {
   tokens: Record<'root' | 'rita' | 'ana' | 'ben' | 'paul' | 'vic', string>;
   api: Record<'root' | 'rita' | 'ana' | 'ben' | 'paul' | 'vic', Api>;
   changeId: string;
+  /** The hash of the change's current revision (revision 1): what a vote, recusal or sign-off on it names. */
+  revisionHash: string;
+  /** The hash of the change's draft as it stands after the submit: what a submit names. */
+  draftHash: string;
   /** ana's annotation on the change. */
   annotationId: string;
 }
@@ -84,11 +94,11 @@ export async function world(onTeardown: (fn: () => unknown) => void, overrides: 
   const created = await api.rita('POST', '/changes', PROXMOX_CONTENT);
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const changeId = (created.body as { change: { id: string } }).change.id;
-  assert.equal((await api.rita('POST', `/changes/${changeId}/submit`)).status, 201);
+  assert.equal((await submitDraft(api.rita, changeId)).status, 201);
   const note = await api.ana('POST', `/changes/${changeId}/annotations`, { anchor: { kind: 'item', itemId: 'i1' }, body: 'why console access?' });
   assert.equal(note.status, 201, JSON.stringify(note.body));
   const annotationId = (note.body as { annotation: { id: string } }).annotation.id;
-  return { server, tokens, api, changeId, annotationId };
+  return { server, tokens, api, changeId, revisionHash: await currentHash(api.rita, changeId), draftHash: await draftHash(api.rita, changeId), annotationId };
 }
 
 /**

@@ -27,7 +27,7 @@ describe('CSRF and cross-site WebSocket hijacking', () => {
     await unchangedBy(w.server.app, 0, async () => {
       for (const origin of [EVIL, 'null', `${ORIGIN}.evil.example`, 'http://localhost:8081']) {
         for (const [method, path, body] of [
-          ['POST', `/changes/${w.changeId}/votes`, { choice: 'reject' }],
+          ['POST', `/changes/${w.changeId}/votes`, { choice: 'reject', reason: 'csrf', revisionHash: w.revisionHash }],
           ['POST', `/changes/${w.changeId}/annotations`, { anchor: { kind: 'item', itemId: 'i1' }, body: 'csrf' }],
           ['PATCH', `/annotations/${w.annotationId}`, { body: 'csrf' }],
           ['DELETE', '/session', undefined],
@@ -39,13 +39,13 @@ describe('CSRF and cross-site WebSocket hijacking', () => {
       }
       // A form post (text/plain, no preflight) is the classic CSRF vehicle.
       const form = await fetch(`${w.server.url}/api/changes/${w.changeId}/votes`, {
-        method: 'POST', headers: { cookie, origin: EVIL, 'content-type': 'text/plain' }, body: '{"choice":"reject"}',
+        method: 'POST', headers: { cookie, origin: EVIL, 'content-type': 'text/plain' }, body: JSON.stringify({ choice: 'reject', reason: 'csrf', revisionHash: w.revisionHash }),
       });
       assert.equal(form.status, 403);
     });
     // The session still works (DELETE /session from evil did not sign the victim out), and from our own origin a write succeeds.
     assert.equal((await fetch(`${w.server.url}/api/me`, { headers: { cookie } })).status, 200);
-    const ok = await post(`/changes/${w.changeId}/votes`, { choice: 'abstain' }, ORIGIN);
+    const ok = await post(`/changes/${w.changeId}/votes`, { choice: 'abstain', revisionHash: w.revisionHash }, ORIGIN);
     assert.equal(ok.status, 201, await ok.text());
   });
 
@@ -83,7 +83,7 @@ describe('CSRF and cross-site WebSocket hijacking', () => {
     await unchangedBy(w.server.app, 0, async () => {
       for (const authorization of ['Basic YW5hOnB3', 'Bearer', 'token abc', '']) {
         const res = await fetch(`${w.server.url}/api/changes/${w.changeId}/votes`, {
-          method: 'POST', body: JSON.stringify({ choice: 'reject' }),
+          method: 'POST', body: JSON.stringify({ choice: 'reject', reason: 'csrf', revisionHash: w.revisionHash }),
           headers: { cookie, authorization, origin: EVIL, 'content-type': 'application/json' },
         });
         assert.equal(res.status, 403, `authorization ${JSON.stringify(authorization)}`);

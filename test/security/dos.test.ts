@@ -23,11 +23,11 @@ describe('malformed input and resource exhaustion', () => {
       const cases: [Response, number, string][] = [
         [await raw(votes, '{"choice":'), 400, 'invalid_payload'],
         [await raw(votes, '\u0000\u0001\u0002'), 400, 'invalid_payload'],
-        [await raw(votes, JSON.stringify({ choice: 'approve', reason: 'x'.repeat(300_000) })), 413, 'too_large'],
+        [await raw(votes, JSON.stringify({ choice: 'approve', revisionHash: w.revisionHash, reason: 'x'.repeat(300_000) })), 413, 'too_large'],
         [await raw(votes, `${'['.repeat(50_000)}${']'.repeat(50_000)}`), 400, 'invalid_payload'],
         [await raw(votes, '{"__proto__":{"polluted":true},"choice":"maybe"}'), 400, 'invalid_payload'],
         [await raw(votes, '{"constructor":{"prototype":{"polluted":true}}}'), 400, 'invalid_payload'],
-        [await raw(votes, '{"choice":"approve","revision":1e400}'), 400, 'invalid_payload'],
+        [await raw(votes, `{"choice":"approve","revisionHash":"${w.revisionHash}","revision":1e400}`), 400, 'invalid_payload'],
         [await raw(votes, new Uint8Array([0xff, 0xfe, 0xfd]), 'application/octet-stream'), 400, 'invalid_payload'],
         [await raw('/changes', JSON.stringify([1, 2, 3])), 400, 'invalid_payload'],
       ];

@@ -23,11 +23,11 @@ describe('forged, replayed and escalating commands', () => {
   it('refuses votes in another user’s name, and annotation edits of another user’s annotation, over REST and Socket.io', async () => {
     const ben = on(w.tokens.ben);
     assert.equal(await outcome(ben), 'connected');
-    const { changeId, annotationId } = w;
+    const { changeId, annotationId, revisionHash } = w;
     await unchangedBy(w.server.app, 'any', async () => {
       const rest: [keyof World['api'], string, string, unknown, number][] = [
-        ['ben', 'POST', `/changes/${changeId}/votes`, { choice: 'approve', voter: 'ana' }, 400],
-        ['ben', 'POST', `/changes/${changeId}/votes`, { choice: 'approve', user: 'ana', userId: 2 }, 400],
+        ['ben', 'POST', `/changes/${changeId}/votes`, { choice: 'approve', revisionHash, voter: 'ana' }, 400],
+        ['ben', 'POST', `/changes/${changeId}/votes`, { choice: 'approve', revisionHash, user: 'ana', userId: 2 }, 400],
         ['ben', 'PATCH', `/annotations/${annotationId}`, { body: 'ana never said this' }, 403],
         ['ben', 'DELETE', `/annotations/${annotationId}`, undefined, 403],
         ['ben', 'PATCH', `/annotations/${annotationId}`, { body: 'x', author: 'ben' }, 400],
@@ -39,7 +39,7 @@ describe('forged, replayed and escalating commands', () => {
         assert.equal(res.status, status, `${who} ${method} ${path} ${JSON.stringify(body)} → ${JSON.stringify(res.body)}`);
       }
       const commands: [string, unknown, string][] = [
-        ['vote:cast', { changeId, choice: 'approve', revision: 1, voter: 'ana' }, 'invalid_payload'],
+        ['vote:cast', { changeId, choice: 'approve', revisionHash, revision: 1, voter: 'ana' }, 'invalid_payload'],
         ['annotation:edit', { annotationId, body: 'ana never said this' }, 'forbidden'],
         ['annotation:delete', { annotationId }, 'forbidden'],
         ['annotation:create', { changeId, annotation: { anchor: { kind: 'item', itemId: 'i1' }, body: 'x', author: 'ana' } }, 'invalid_payload'],
@@ -75,9 +75,9 @@ describe('forged, replayed and escalating commands', () => {
     const audit = auditCounts(db);
     const before = votes();
     const key = 'vote-once-0001';
-    const first = await w.api.ana('POST', `/changes/${w.changeId}/votes`, { choice: 'approve' }, { 'idempotency-key': key });
+    const first = await w.api.ana('POST', `/changes/${w.changeId}/votes`, { choice: 'approve', revisionHash: w.revisionHash }, { 'idempotency-key': key });
     assert.equal(first.status, 201, JSON.stringify(first.body));
-    const again = await w.api.ana('POST', `/changes/${w.changeId}/votes`, { choice: 'approve' }, { 'idempotency-key': key });
+    const again = await w.api.ana('POST', `/changes/${w.changeId}/votes`, { choice: 'approve', revisionHash: w.revisionHash }, { 'idempotency-key': key });
     assert.equal(again.status, 201);
     assert.equal(votes(), before + 1);
     const ana = on(w.tokens.ana);
@@ -91,30 +91,35 @@ describe('forged, replayed and escalating commands', () => {
     assert.equal(Number(notes.n), 1);
     assert.equal(auditCounts(db).ok - audit.ok, 2, 'one audited success per command, none for the replays');
     // Another user's key is another user's: the same key from ben is a fresh command of ben's.
-    const ben = await w.api.ben('POST', `/changes/${w.changeId}/votes`, { choice: 'abstain' }, { 'idempotency-key': key });
+    const ben = await w.api.ben('POST', `/changes/${w.changeId}/votes`, { choice: 'abstain', revisionHash: w.revisionHash }, { 'idempotency-key': key });
     assert.equal(ben.status, 201);
     assert.equal(votes(), before + 2);
+    // The same vote again without a key (a double click, a retry) is the same fact: answered, not appended.
+    const repeated = await w.api.ben('POST', `/changes/${w.changeId}/votes`, { choice: 'abstain', revisionHash: w.revisionHash });
+    assert.equal(repeated.status, 201, JSON.stringify(repeated.body));
+    assert.equal(votes(), before + 2, 'a repeated identical vote is not appended again');
   });
 
   it('refuses a replayed passkey assertion and an assertion presented by another user', async () => {
     // ana approved above; ben's approval completes the policy.
-    assert.equal((await w.api.ben('POST', `/changes/${w.changeId}/votes`, { choice: 'approve' })).status, 201);
+    assert.equal((await w.api.ben('POST', `/changes/${w.changeId}/votes`, { choice: 'approve', revisionHash: w.revisionHash })).status, 201);
     const status = (await w.api.rita('GET', `/changes/${w.changeId}`)).body as { change: { status: string } };
     assert.equal(status.change.status, 'approved', JSON.stringify(status));
     const device = new SoftAuthenticator();
     const reg = (await w.api.paul('POST', '/passkeys/options')).body as { options: Parameters<SoftAuthenticator['createCredential']>[0] };
     assert.equal((await w.api.paul('POST', '/passkeys', { response: device.createCredential(reg.options, ORIGIN) })).status, 201);
-    const options = ((await w.api.paul('POST', `/changes/${w.changeId}/signoffs/options`)).body as { options: Opts }).options;
+    const { revisionHash } = w;
+    const options = ((await w.api.paul('POST', `/changes/${w.changeId}/signoffs/options`, { revisionHash })).body as { options: Opts }).options;
     const assertion = device.getAssertion(options, ORIGIN);
     // Presented by root (an admin, so allowed to sign off, but not the passkey's owner) before paul uses it.
     await unchangedBy(w.server.app, 'any', async () => {
-      const stolen = await w.api.root('POST', `/changes/${w.changeId}/signoffs`, { response: assertion });
+      const stolen = await w.api.root('POST', `/changes/${w.changeId}/signoffs`, { response: assertion, revisionHash });
       assert.ok([401, 403, 409].includes(stolen.status), JSON.stringify(stolen.body));
     });
-    const signed = await w.api.paul('POST', `/changes/${w.changeId}/signoffs`, { response: assertion });
+    const signed = await w.api.paul('POST', `/changes/${w.changeId}/signoffs`, { response: assertion, revisionHash });
     assert.equal(signed.status, 201, JSON.stringify(signed.body));
     await unchangedBy(w.server.app, 'any', async () => {
-      const replay = await w.api.paul('POST', `/changes/${w.changeId}/signoffs`, { response: assertion });
+      const replay = await w.api.paul('POST', `/changes/${w.changeId}/signoffs`, { response: assertion, revisionHash });
       assert.ok([401, 409].includes(replay.status), JSON.stringify(replay.body));
     });
   });
@@ -126,7 +131,7 @@ describe('forged, replayed and escalating commands', () => {
     await unchangedBy(w.server.app, 'any', async () => {
       const attempts: [string, string, unknown, number][] = [
         ['POST', '/changes', { role: 'admin' }, 400],
-        ['POST', `/changes/${w.changeId}/recusals`, { reason: 'x', role: 'admin' }, 400],
+        ['POST', `/changes/${w.changeId}/recusals`, { reason: 'x', revisionHash: w.revisionHash, role: 'admin' }, 400],
         ['PUT', '/inventories/proxmox', { files: [{ path: 'user.cfg', text: 'user:rita@pve:1:0::::::\nacl:1:/:rita@pve:Administrator:\n' }] }, 403],
         ['PUT', '/policies/p1', { yaml: 'name: p1\nrequire: []\n' }, 403],
         ['POST', `/changes/${w.changeId}/apply`, { outcome: 'applied' }, 403],

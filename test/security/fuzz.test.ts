@@ -15,7 +15,7 @@ const HTTP_REQUESTS = 20_000;
 const BATCH = 1_000;
 
 
-const KEYS = ['changeId', 'choice', 'revision', 'annotationId', 'body', 'reason', 'content', 'idempotencyKey', 'annotation', 'anchor',
+const KEYS = ['changeId', 'choice', 'revision', 'revisionHash', 'draftHash', 'annotationId', 'body', 'reason', 'content', 'idempotencyKey', 'annotation', 'anchor',
   'kind', 'itemId', 'resolved', 'voter', 'role', '__proto__', 'constructor', 'prototype', 'toString', 'response', 'files', 'yaml', ''];
 
 class Gen {
@@ -87,7 +87,8 @@ describe(`fuzzing: ${SOCKET_FRAMES + HTTP_REQUESTS} seeded frames and requests (
       const live = w.server.app.sync.registry.get(review);
       return live ? Buffer.from(Y.encodeStateVector(live.doc)).toString('base64') : null;
     };
-    const ids = [w.changeId, w.annotationId, 'notes:fuzz', review, `draft:${w.changeId}`, 'ch-0000', 'an-0000', '../../etc/passwd', '%00', ''];
+    // The real revision and draft hashes too, so commands that name what their maker saw get past their schemas.
+    const ids = [w.changeId, w.annotationId, w.revisionHash, w.draftHash, 'notes:fuzz', review, `draft:${w.changeId}`, 'ch-0000', 'an-0000', '../../etc/passwd', '%00', ''];
 
     // Socket.io: the viewer (joined read-only to the review and a notes document) and a reviewer with no stake
     // (who may legitimately write notes, so it only sends commands whose random payloads are invalid).

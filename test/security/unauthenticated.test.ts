@@ -48,7 +48,7 @@ describe('attacks without valid credentials', () => {
     await unchangedBy(w.server.app, 0, async () => {
       for (const route of routes) {
         for (const [name, headers] of Object.entries(credentials)) {
-          const body = bodyFor(route);
+          const body = bodyFor(route, w);
           const res = await fetch(`${w.server.url}/api${concrete(route.path, w)}`, {
             method: route.method,
             // Our own Origin throughout: the credential is the only thing wrong (CSRF has its own test).
@@ -106,8 +106,9 @@ describe('attacks without valid credentials', () => {
       assert.ok(frames.some((f) => f.startsWith('44') && f.includes('unauthorized')), `connect refused: ${frames.join(' | ')}`);
       // The attacker ignores the refusal and sends every event anyway.
       const payloads: Record<string, unknown> = {
-        'change:create': { content: {} }, 'change:submit': { changeId: w.changeId }, 'change:withdraw': { changeId: w.changeId },
-        'change:recuse': { changeId: w.changeId, reason: 'x' }, 'vote:cast': { changeId: w.changeId, choice: 'approve', revision: 1 },
+        'change:create': { content: {} }, 'change:submit': { changeId: w.changeId, draftHash: w.draftHash }, 'change:withdraw': { changeId: w.changeId },
+        'change:recuse': { changeId: w.changeId, reason: 'x', revisionHash: w.revisionHash },
+        'vote:cast': { changeId: w.changeId, choice: 'approve', revisionHash: w.revisionHash, revision: 1 },
         'annotation:create': { changeId: w.changeId, annotation: { anchor: { kind: 'item', itemId: 'i1' }, body: 'x' } },
         'annotation:edit': { annotationId: w.annotationId, body: 'mine now' }, 'annotation:delete': { annotationId: w.annotationId },
         'annotation:resolve': { annotationId: w.annotationId, resolved: true },
