@@ -50,8 +50,11 @@ export class SignOffService {
   async options(p: Principal, changeId: string, revisionHash: string): Promise<unknown> {
     try {
       const { change } = this.#changes.load(changeId);
+      // The hash first: an amendment reopens the review, and "it was amended: here is what changed" is
+      // what the approver needs to hear, not "only an approved change is signed off".
+      const target = this.#target(change, revisionHash);
       authorize(p, 'change.signoff', change);
-      return await this.#passkeys.signOffOptions(p, this.#target(change, revisionHash));
+      return await this.#passkeys.signOffOptions(p, target);
     } catch (err) {
       this.#runner.refused(p, 'change.signoff.options', changeId, err);
       throw err;
@@ -66,8 +69,8 @@ export class SignOffService {
     let target;
     try {
       const { change } = this.#changes.load(changeId);
-      authorize(p, 'change.signoff', change);
       target = this.#target(change, revisionHash);
+      authorize(p, 'change.signoff', change);
     } catch (err) {
       this.#runner.refused(p, 'change.signoff', changeId, err);
       throw err;
@@ -78,8 +81,8 @@ export class SignOffService {
       verified = await this.#passkeys.verifySignOff(p, target, response, ({ signoff, receipt, assertion }) => {
         // In the sign-off's own transaction, after the passkey check: the change may have moved meanwhile.
         const { change } = this.#changes.load(changeId);
-        authorize(p, 'change.signoff', change);
         this.#target(change, revisionHash);
+        authorize(p, 'change.signoff', change);
         seen = this.#seen(change);
         // Everything an offline verifier needs to check this sign-off from the audit log alone (docs/audit.md).
         this.#runner.observe(p.username, 'change.signoff', changeId, () => ({

@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { apiAs, importProxmox } from '../helpers/api.ts';
+import { voteOverRest } from './hash-helpers.ts';
 import { LIVE_MS, launchBrowser } from '../helpers/browser.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
@@ -131,7 +132,7 @@ describe('draft editor and evidence view in the browser', () => {
 
   it('verifies the evidence pack in the browser and reports a tampered vote', async () => {
     const rita = pages.rita!;
-    const voted = await apiAs(server.url, tokens.ben!)('POST', `/changes/${changeId}/votes`, { choice: 'approve' });
+    const voted = await voteOverRest(apiAs(server.url, tokens.ben!), changeId, { choice: 'approve' });
     assert.equal(voted.status, 201, JSON.stringify(voted.body));
     await rita.getByRole('link', { name: 'Evidence pack' }).click();
     await rita.getByRole('heading', { name: 'Evidence pack', level: 1 }).waitFor();

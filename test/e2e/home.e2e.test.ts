@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { submitDraft } from './hash-helpers.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 
@@ -32,7 +33,7 @@ describe('home page filters', () => {
       { ...PROXMOX_CONTENT, title: CALM, items: [{ id: 'i1', op: 'add', grant: { principal: 'devs', privileges: ['vm.view'], resource: '/vms/100', propagate: false, effect: 'allow' } }] },
     ]) {
       const created = await rita<{ change: ReviewView }>('POST', '/changes', content);
-      assert.equal((await rita('POST', `/changes/${created.body.change.id}/submit`)).status, 201);
+      assert.equal((await submitDraft(rita, created.body.change.id)).status, 201);
     }
     browser = await launchBrowser((fn) => teardown.push(fn));
     page = await newPage(browser, server.url);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { submitDraft } from './hash-helpers.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
@@ -32,7 +33,7 @@ describe('per-item votes in the browser', () => {
     const created = await rita<{ change: ReviewView }>('POST', '/changes', PROXMOX_CONTENT);
     assert.equal(created.status, 201, JSON.stringify(created.body));
     changeId = created.body.change.id;
-    assert.equal((await rita('POST', `/changes/${changeId}/submit`)).status, 201);
+    assert.equal((await submitDraft(rita, changeId)).status, 201);
 
     browser = await launchBrowser((fn) => teardown.push(fn));
     await Promise.all(['ana', 'ben'].map(async (name) => {
@@ -82,7 +83,7 @@ describe('per-item votes in the browser', () => {
     const rita = apiAs(server.url, tokens.rita!);
     const amended = { ...PROXMOX_CONTENT, items: [PROXMOX_CONTENT.items[0]!, { ...PROXMOX_CONTENT.items[1]!, grant: { ...PROXMOX_CONTENT.items[1]!.grant, propagate: false } }] };
     assert.equal((await rita('PUT', `/changes/${changeId}/draft`, amended)).status, 204);
-    assert.equal((await rita('POST', `/changes/${changeId}/submit`)).status, 201);
+    assert.equal((await submitDraft(rita, changeId)).status, 201);
     for (const page of [ana, ben]) {
       await item(page, 'i2').getByRole('list', { name: 'Stale votes on item i2' }).getByText('ana voted approve on revision 1').waitFor();
       await hasCount(count(page, 'i2', 'approve'), 0);

@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { SocketProvider } from '../../web/lib/socket-provider.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { submitDraft } from './hash-helpers.ts';
 import { LIVE_MS, launchBrowser, signIn } from '../helpers/browser.ts';
 import { connect, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 
@@ -69,7 +70,7 @@ describe('offline documents in the browser', () => {
     const rita = apiAs(server.url, tokens.rita!);
     const created = await rita<{ change: ReviewView }>('POST', '/changes', PROXMOX_CONTENT);
     changeId = created.body.change.id;
-    assert.equal((await rita('POST', `/changes/${changeId}/submit`)).status, 201);
+    assert.equal((await submitDraft(rita, changeId)).status, 201);
     browser = await launchBrowser((fn) => teardown.push(fn));
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: server.url });
     context.setDefaultTimeout(LIVE_MS);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { submitDraft } from './hash-helpers.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 
@@ -30,7 +31,7 @@ describe('typing indicators', () => {
     const rita = apiAs(server.url, tokens.rita!);
     const created = await rita<{ change: ReviewView }>('POST', '/changes', PROXMOX_CONTENT);
     changeId = created.body.change.id;
-    assert.equal((await rita('POST', `/changes/${changeId}/submit`)).status, 201);
+    assert.equal((await submitDraft(rita, changeId)).status, 201);
     browser = await launchBrowser((fn) => teardown.push(fn));
     for (const name of ['ana', 'ben']) {
       const page = await newPage(browser, server.url);

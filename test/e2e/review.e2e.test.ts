@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { submitDraft } from './hash-helpers.ts';
 import { LIVE_MS, launchBrowser } from '../helpers/browser.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
@@ -55,7 +56,7 @@ describe('review board in the browser', () => {
     const created = await rita<{ change: ReviewView }>('POST', '/changes', PROXMOX_CONTENT);
     assert.equal(created.status, 201, JSON.stringify(created.body));
     changeId = created.body.change.id;
-    const submitted = await rita('POST', `/changes/${changeId}/submit`);
+    const submitted = await submitDraft(rita, changeId);
     assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
 
     browser = await launchBrowser((fn) => teardown.push(fn));
@@ -131,7 +132,7 @@ describe('review board in the browser', () => {
     const rita = apiAs(server.url, tokens.rita!);
     const amended = { ...PROXMOX_CONTENT, items: [PROXMOX_CONTENT.items[0]!, { ...PROXMOX_CONTENT.items[1]!, grant: { ...PROXMOX_CONTENT.items[1]!.grant, propagate: false } }] };
     assert.equal((await rita('PUT', `/changes/${changeId}/draft`, amended)).status, 204);
-    const submitted = await rita('POST', `/changes/${changeId}/submit`);
+    const submitted = await submitDraft(rita, changeId);
     assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
     for (const page of [pages.ana!, pages.ben!]) {
       const stale = page.getByRole('list', { name: 'Stale votes' });

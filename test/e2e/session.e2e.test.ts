@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { submitDraft, voteOverRest } from './hash-helpers.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
 
@@ -43,7 +44,7 @@ describe('joint session in the browser', () => {
       const created = await rita<{ change: ReviewView }>('POST', '/changes', { ...PROXMOX_CONTENT, title });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       changes.push(created.body.change.id);
-      assert.equal((await rita('POST', `/changes/${created.body.change.id}/submit`)).status, 201);
+      assert.equal((await submitDraft(rita, created.body.change.id)).status, 201);
     }
     browser = await launchBrowser((fn) => teardown.push(fn));
     for (const name of ['fran', 'ana']) pages[name] = await newPage(browser, server.url, { width: 1360, height: 900 });
@@ -131,7 +132,7 @@ describe('joint session in the browser', () => {
 
     await ana.locator('.embedded-review').getByRole('button', { name: 'Approve', exact: true }).click();
     const ben = apiAs(server.url, tokens.ben!);
-    assert.equal((await ben('POST', `/changes/${changes[0]}/votes`, { choice: 'approve' })).status, 201);
+    assert.equal((await voteOverRest(ben, changes[0]!, { choice: 'approve' })).status, 201);
 
     for (const page of [fran, ana]) {
       await page.getByRole('list', { name: 'Decisions' }).getByText(/approved \(2 approve, 0 reject, 0 abstain\)/).waitFor();

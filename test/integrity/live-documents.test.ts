@@ -81,17 +81,27 @@ describe('integrity: live documents', () => {
     await provider.whenAcked();
     assert.equal((await submitDraft(api('rita'), id)).status, 201, 'the draft stayed submittable');
 
-    // A draft stored before the guard with a stray key: PUT /draft replaces the whole map and repairs it.
-    // (The submit re-admitted every socket on the draft, so take the document as it is loaded now.)
+    // A draft stored before the guard with a stray key (written into the store as an old server would have):
+    // submit names it, PUT /draft replaces the whole map and repairs it.
+    provider.destroy();
+    mal.disconnect();
+    raw.disconnect();
     const registry = server.app.sync.registry;
-    const reloaded = (await registry.acquire(`draft:${id}`, 'draft', true))!;
-    reloaded.doc.getMap('meta').set('legacy', true); // as an old server would have accepted it
+    await until(() => registry.get(`draft:${id}`) === undefined, 'the draft unloaded once nobody is on it');
+    const { SqliteDocumentStore } = await import('../../server/store/sqlite/sqlite-document-store.ts');
+    const store = new SqliteDocumentStore(server.app.db, { offThread: false });
+    const stored = (await store.load(`draft:${id}`))!;
+    const old = new Y.Doc();
+    for (const u of [stored.snapshot, ...stored.updates]) if (u) Y.applyUpdate(old, u);
+    const oldState = Y.encodeStateVector(old);
+    old.getMap('meta').set('legacy', true);
+    await store.append([{ docId: `draft:${id}`, update: Y.encodeStateAsUpdate(old, oldState) }]);
     const legacy = await submitDraft(api('rita'), id);
     assert.equal(legacy.status, 400);
     assert.match(legacy.body.error!.message, /legacy/);
     assert.equal((await api('rita')('PUT', `/changes/${id}/draft`, { ...PROXMOX_CONTENT, ticket: undefined })).status, 204);
-    assert.deepEqual(Object.keys(reloaded.doc.getMap('meta').toJSON()).sort(), ['backend', 'title'], 'stray and omitted keys are gone');
-    registry.release(reloaded);
+    const repaired = (await api('rita')<{ draft: Record<string, unknown> }>('GET', `/changes/${id}/draft`)).body.draft;
+    assert.deepEqual(Object.keys(repaired).sort(), ['backend', 'items', 'justification', 'title'], 'stray and omitted keys are gone');
     assert.equal((await submitDraft(api('rita'), id)).status, 201);
   });
 

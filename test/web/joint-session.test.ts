@@ -2,6 +2,7 @@ import './svelte-loader.ts';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { submitDraft } from '../e2e/hash-helpers.ts';
 import { connect, connected, startTestServer, until } from '../helpers/server.ts';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import type { SessionView } from '../../server/commands/session-service.ts';
@@ -43,7 +44,7 @@ describe('JointSession against a real server', () => {
     const ids: string[] = [];
     for (const title of ['First', 'Second']) {
       const created = await apiAs(server.url, fran)<{ change: ReviewView }>('POST', '/changes', { ...PROXMOX_CONTENT, title });
-      await apiAs(server.url, fran)('POST', `/changes/${created.body.change.id}/submit`);
+      assert.equal((await submitDraft(apiAs(server.url, fran), created.body.change.id)).status, 201);
       ids.push(created.body.change.id);
     }
     const made = await apiAs(server.url, fran)<{ session: SessionView }>('POST', '/joint-sessions', { title: 'CAB', agenda: ids });

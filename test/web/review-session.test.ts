@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
+import { amendAndSubmit, submitDraft } from '../e2e/hash-helpers.ts';
 import { connect, connected, startTestServer, until } from '../helpers/server.ts';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import type { QueuedCommand } from '../../web/state/command-queue.svelte.ts';
@@ -27,7 +28,7 @@ describe('ReviewSession item votes against a real server', () => {
     await importProxmox(server, root);
     const created = await apiAs(server.url, rita)<{ change: ReviewView }>('POST', '/changes', PROXMOX_CONTENT);
     const changeId = created.body.change.id;
-    await apiAs(server.url, rita)('POST', `/changes/${changeId}/submit`);
+    assert.equal((await submitDraft(apiAs(server.url, rita), changeId)).status, 201);
 
     const open = async (name: 'ana' | 'ben') => {
       const storage = new MemoryStorage();
@@ -55,10 +56,11 @@ describe('ReviewSession item votes against a real server', () => {
       // Offline: the item vote waits in the queue (and storage) with its idempotency key, then is sent once.
       ana.live.socket.disconnect();
       const rejected = ana.session.castItemVote('i1', 'reject', 'no console for devs');
-      assert.deepEqual(ana.session.pendingItemVote('i1'), { choice: 'reject' });
+      assert.deepEqual(ana.session.pendingItemVote('i1'), { choice: 'reject', revision: 1, revisionHash: ana.session.current!.hash });
       const stored = JSON.parse(ana.storage.getItem('accord:commands:ana')!) as QueuedCommand[];
       assert.equal(stored.length, 1);
-      assert.deepEqual(stored[0]!.payload, { changeId, choice: 'reject', revision: 1, itemId: 'i1', reason: 'no console for devs' });
+      const rev1 = ana.session.current!;
+      assert.deepEqual(stored[0]!.payload, { changeId, choice: 'reject', revisionHash: rev1.hash, revision: 1, itemId: 'i1', reason: 'no console for devs' });
       assert.match(stored[0]!.key, /^[A-Za-z0-9_-]{8,100}$/);
       ana.live.socket.connect();
       await connected(ana.live.socket);
@@ -68,8 +70,7 @@ describe('ReviewSession item votes against a real server', () => {
 
       // Amend item i2 only: ana's vote on i2 goes stale, her vote on the unchanged i1 carries over.
       const amended = { ...PROXMOX_CONTENT, items: [PROXMOX_CONTENT.items[0]!, { ...PROXMOX_CONTENT.items[1]!, grant: { ...PROXMOX_CONTENT.items[1]!.grant, propagate: false } }] };
-      assert.equal((await apiAs(server.url, rita)('PUT', `/changes/${changeId}/draft`, amended)).status, 204);
-      assert.equal((await apiAs(server.url, rita)('POST', `/changes/${changeId}/submit`)).status, 201);
+      await amendAndSubmit(apiAs(server.url, rita), changeId, amended);
       await until(() => ben.session.current?.number === 2 && ben.session.staleItemVotes('i2').length === 1, 'the i2 vote is stale for ben');
       const [stale] = ben.session.staleItemVotes('i2');
       assert.equal(stale!.voter, 'ana');

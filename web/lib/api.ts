@@ -58,9 +58,14 @@ export const api = {
   passkeys: () => call<{ passkeys: unknown[] }>('GET', '/passkeys').then((r) => r.passkeys),
   passkeyOptions: () => call<{ options: unknown }>('POST', '/passkeys/options').then((r) => r.options),
   registerPasskey: (response: unknown) => call<{ passkey: unknown }>('POST', '/passkeys', { response }),
-  signOffOptions: (id: string) => call<{ options: unknown }>('POST', `/changes/${encodeURIComponent(id)}/signoffs/options`).then((r) => r.options),
-  signOff: (id: string, response: unknown) =>
-    call<{ receipt: { revisionHash: string; signedAt?: string }; seen: Record<string, unknown> }>('POST', `/changes/${encodeURIComponent(id)}/signoffs`, { response }),
+  /** A challenge bound to the revision hash shown on the sign-off screen (refused `revision_changed` if it is not current). */
+  signOffOptions: (id: string, revisionHash: string) =>
+    call<{ options: unknown }>('POST', `/changes/${encodeURIComponent(id)}/signoffs/options`, { revisionHash }).then((r) => r.options),
+  /** The passkey's answer, naming the same revision hash as the challenge. */
+  signOff: (id: string, response: unknown, revisionHash: string) =>
+    call<{ receipt: { revisionHash: string; signedAt?: string }; seen: Record<string, unknown> }>('POST', `/changes/${encodeURIComponent(id)}/signoffs`, { response, revisionHash }),
+  /** The live draft as the server reads it, and the hash `submit` must name (REST clients; the web app hashes its own copy). */
+  draft: (id: string) => call<{ draft: Record<string, unknown>; draftHash: string }>('GET', `/changes/${encodeURIComponent(id)}/draft`),
   /** Creates a change in `draft` (reviewer+); the key makes a double click create one change, not two. */
   createChange: (content: NewChangeContent, key: string = newIdempotencyKey()) =>
     call<{ change: ReviewView }>('POST', '/changes', content, { 'idempotency-key': key }).then((r) => r.change),
@@ -68,7 +73,8 @@ export const api = {
     call<{ change: ReviewView }>('POST', `/changes/${encodeURIComponent(id)}/authors`, { username }, { 'idempotency-key': newIdempotencyKey() }).then((r) => r.change),
   inventory: (backend: string) => call<Inventory>('GET', `/inventories/${encodeURIComponent(backend)}`),
   preview: (backend: string, items: ChangeItem[], signal?: AbortSignal) => callPreview(backend, items, signal),
-  evidence: (id: string) => call<EvidencePack>('GET', `/changes/${encodeURIComponent(id)}/evidence?format=json`),
+  /** Exports the evidence pack: a POST, because the server records every export in the audit log (`GET` answers 405). */
+  evidence: (id: string) => call<EvidencePack>('POST', `/changes/${encodeURIComponent(id)}/evidence?format=json`),
   sessions: (status?: 'open' | 'closed') => call<{ sessions: SessionSummary[] }>('GET', `/joint-sessions${status ? `?status=${status}` : ''}`).then((r) => r.sessions),
   /** Opens a joint session that I facilitate; the key makes a double click open one session, not two. */
   createSession: (body: { title: string; agenda: string[]; minutesPerItem: number }, key: string = newIdempotencyKey()) =>

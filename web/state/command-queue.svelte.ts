@@ -1,20 +1,31 @@
 import type { AccordSocket } from '../lib/socket-provider.ts';
-import type { CommandName, ErrorBody } from '../lib/types.ts';
+import type { CommandName, CommandPayload, ErrorBody } from '../lib/types.ts';
 import { newIdempotencyKey } from '../lib/idempotency.ts';
 
-/** A command waiting for the server's answer; kept across reloads and disconnections. */
-export interface QueuedCommand {
+/** One command as queued: its payload is exactly what is sent (plus the idempotency key), typed per command. */
+export interface QueuedCommandOf<N extends CommandName> {
   /** Also the idempotency key: resending after a lost ack changes nothing on the server. */
   key: string;
-  name: CommandName;
-  payload: Record<string, unknown>;
+  name: N;
+  /**
+   * Fixed when the user acted: a vote queued offline keeps the revision hash it was cast with, so the
+   * server refuses it (`revision_changed`) if the change was amended meanwhile, instead of counting it.
+   */
+  payload: CommandPayload<N>;
   /** What the user did, in words: "Approve revision 2". */
   label: string;
   queuedAt: string;
 }
 
-export interface RefusedCommand extends QueuedCommand {
-  error: ErrorBody;
+/** A command waiting for the server's answer; kept across reloads and disconnections. */
+export type QueuedCommand = { [N in CommandName]: QueuedCommandOf<N> }[CommandName];
+
+export type RefusedCommand = QueuedCommand & { error: ErrorBody };
+
+/** The change a command is about, when its payload names one. */
+export function commandChangeId(command: QueuedCommand): string | undefined {
+  const id = (command.payload as { changeId?: unknown }).changeId;
+  return typeof id === 'string' ? id : undefined;
 }
 
 export type CommandOutcome = { ok: true; data: unknown } | { ok: false; error: ErrorBody };
@@ -68,8 +79,9 @@ export class CommandQueue {
   }
 
   /** Sends a command (or queues it while offline); resolves with the server's answer whenever it comes. */
-  send(name: CommandName, payload: Record<string, unknown>, label: string): Promise<CommandOutcome> {
-    const command: QueuedCommand = { key: newIdempotencyKey(), name, payload, label, queuedAt: new Date().toISOString() };
+  send<N extends CommandName>(name: N, payload: CommandPayload<N>, label: string): Promise<CommandOutcome> {
+    // A plain copy (what localStorage keeps anyway): the payload is fixed now, whatever happens to the caller's object.
+    const command = { key: newIdempotencyKey(), name, payload: JSON.parse(JSON.stringify(payload)) as CommandPayload<N>, label, queuedAt: new Date().toISOString() } as QueuedCommand;
     const outcome = new Promise<CommandOutcome>((resolve) => this.#waiters.set(command.key, resolve));
     this.#pending = [...this.#pending, command];
     this.#save();

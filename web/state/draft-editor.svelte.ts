@@ -1,8 +1,12 @@
 import * as Y from 'yjs';
+import { digest } from 'lib0/hash/sha256';
+import { readDraft } from '../../server/sync/change-docs.ts';
+import { canonicalJson } from '../lib/canonical.ts';
+import { compareContent, type ContentChanges } from '../lib/diff.ts';
 import type { SocketProvider, ProviderStatus } from '../lib/socket-provider.ts';
 import { applyTextEdit } from '../lib/ytext.ts';
 import { api, ApiError, type User } from '../lib/api.ts';
-import type { ChangeItem, Inventory, Preview, ReviewView } from '../lib/types.ts';
+import { DRAFT_CHANGED, isRefusal, type ChangeItem, type ErrorBody, type Inventory, type Preview, type ReviewView } from '../lib/types.ts';
 import type { LiveConnection } from './live-connection.svelte.ts';
 import type { CommandOutcome } from './command-queue.svelte.ts';
 import { liveDocSubscribers } from './live-doc.svelte.ts';
@@ -26,6 +30,30 @@ export interface Editor {
 export interface Problem {
   itemId: string | null;
   message: string;
+}
+
+/** The draft as the server reads it, and its hash: SHA-256 (lower-case hex) of its canonical JSON. */
+export interface DraftSnapshot {
+  draft: Record<string, unknown>;
+  draftHash: string;
+}
+
+/**
+ * Reads a draft document and hashes it, synchronously, exactly as the server does for `change:submit`
+ * (`readDraft` from server/sync/change-docs.ts, `canonicalJson`, SHA-256). lib0's SHA-256 rather than
+ * WebCrypto: it is synchronous, so the hash is fixed at the moment of the click, and it works outside
+ * secure contexts too.
+ */
+export function snapshotDraft(doc: Y.Doc): DraftSnapshot {
+  const draft = readDraft(doc);
+  const bytes = digest(new TextEncoder().encode(canonicalJson(draft)));
+  return { draft, draftHash: Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('') };
+}
+
+/** A submit the server refused, with the draft as it was when the user clicked. */
+export interface SubmitRefusal {
+  error: ErrorBody;
+  seen: DraftSnapshot;
 }
 
 /** A blank grant for a new item: the user fills it in; the preview says what is still missing. */
@@ -54,6 +82,7 @@ export class DraftEditor {
   #isPreviewing = $state(false);
   #isSubmitting = $state(false);
   #submitError = $state<string | null>(null);
+  #submitRefusal = $state.raw<SubmitRefusal | null>(null);
   #inviteResult = $state<{ ok: boolean; message: string } | null>(null);
   #editing: string | null = null;
   readonly #typing: TypingSignal;
@@ -159,6 +188,28 @@ export class DraftEditor {
   }
   get submitError(): string | null {
     return this.#submitError;
+  }
+  /** The last refused submit, with the draft as I saw it when I clicked. */
+  get submitRefusal(): SubmitRefusal | null {
+    return this.#submitRefusal;
+  }
+  /**
+   * After a `draft_changed` refusal: what differs between the draft I submitted and the draft now on
+   * screen (live: someone else's edit may reach this page a moment after the refusal). Null otherwise.
+   */
+  get draftChanges(): ContentChanges | null {
+    const refusal = this.#submitRefusal;
+    if (!refusal || !isRefusal(refusal.error, DRAFT_CHANGED)) return null;
+    this.#reads.doc();
+    return compareContent(refusal.seen.draft, readDraft(this.#provider.doc));
+  }
+  /** The draft as it is on screen now, hashed as the server hashes it. */
+  snapshot(): DraftSnapshot {
+    return snapshotDraft(this.#provider.doc);
+  }
+  dismissSubmitRefusal(): void {
+    this.#submitRefusal = null;
+    this.#submitError = null;
   }
   get inviteResult() {
     return this.#inviteResult;
@@ -268,17 +319,29 @@ export class DraftEditor {
   }
 
   /**
-   * Submits the draft as the next revision. Waits until every edit is durably stored first: the
-   * server snapshots the document it holds, so an edit still in flight would be left out.
+   * Submits the draft as the next revision, naming the hash of the draft on screen at the click (taken
+   * before anything else can change it). Then waits until every edit of mine is durably stored (after
+   * the next sync, when offline): the
+   * server snapshots the document it holds, so an edit still in flight would be left out. If someone
+   * else's edit reached the server in between, the hashes differ and the server refuses (`draft_changed`):
+   * `draftChanges` then says what moved, and the user submits again after reading it.
    */
   async submit(): Promise<CommandOutcome> {
+    if (this.#isSubmitting) return { ok: false, error: { code: 'conflict', message: 'A submit is already on its way.' } };
     this.#isSubmitting = true;
     this.#submitError = null;
+    this.#submitRefusal = null;
     try {
+      const seen = this.snapshot();
+      if (this.#provider.status === 'refused') throw new Error(this.#provider.lastError?.message ?? 'Accord refused this draft');
+      // Offline: wait for the reconnection's sync, which sends the edits made meanwhile (acked below), so
+      // the server holds my edits before the command names them. Anything else that arrives counts as new.
+      await this.#provider.whenSynced();
       await this.#provider.whenAcked();
-      const outcome = await this.#live.commands.send('change:submit', { changeId: this.changeId }, `Submit ${this.changeId}`);
+      const outcome = await this.#live.commands.send('change:submit', { changeId: this.changeId, draftHash: seen.draftHash }, `Submit ${this.changeId}`);
       if (!outcome.ok) {
         this.#submitError = outcome.error.message;
+        this.#submitRefusal = { error: outcome.error, seen };
         // Shown here, next to the button; not again in the global list of refused commands.
         for (const r of this.#live.commands.refused) if (r.name === 'change:submit' && r.payload.changeId === this.changeId) this.#live.commands.dismissRefusal(r.key);
       }

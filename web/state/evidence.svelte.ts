@@ -1,11 +1,25 @@
-import { api, ApiError } from '../lib/api.ts';
+import { ApiError } from '../lib/api.ts';
 import { verifyPack, type PackVerdict } from '../lib/evidence-verify.ts';
 import type { EvidencePack } from '../lib/types.ts';
+import type { ErrorBody } from '../../server/protocol/errors.ts';
 
 /**
- * One change's evidence pack (`GET /api/changes/:id/evidence?format=json`) and its verification in
- * this browser: nothing is trusted because the server said so; the chain, the signature and the
- * content digest are recomputed here.
+ * Exports the change's evidence: `POST /api/changes/:id/evidence?format=json|html`. A POST because every
+ * export is a command (recorded in the audit log once, rate limited); GET is refused.
+ */
+async function exportEvidence(changeId: string, format: 'json' | 'html'): Promise<Response> {
+  const res = await fetch(`/api/changes/${encodeURIComponent(changeId)}/evidence?format=${format}`, { method: 'POST', credentials: 'same-origin' });
+  if (!res.ok) {
+    const body = (await res.json().catch(() => ({}))) as { error?: ErrorBody };
+    throw new ApiError(body.error ?? { code: 'internal', message: res.statusText });
+  }
+  return res;
+}
+
+/**
+ * One change's evidence pack and its verification in this browser: nothing is trusted because the
+ * server said so; the chain, the signature, the content digest, the content against the audit entries
+ * and the sign-off receipts are recomputed here (the passkey signatures by `accord audit verify`).
  */
 export class EvidenceState {
   readonly changeId: string;
@@ -13,6 +27,8 @@ export class EvidenceState {
   #loadError = $state<string | null>(null);
   #verdict = $state.raw<PackVerdict | null>(null);
   #isVerifying = $state(false);
+  #isDownloading = $state(false);
+  #downloadError = $state<string | null>(null);
 
   constructor(changeId: string) {
     this.changeId = changeId;
@@ -31,18 +47,46 @@ export class EvidenceState {
   get isVerifying(): boolean {
     return this.#isVerifying;
   }
-  get htmlUrl(): string {
-    return `/api/changes/${encodeURIComponent(this.changeId)}/evidence?format=html`;
+  get isDownloading(): boolean {
+    return this.#isDownloading;
+  }
+  get downloadError(): string | null {
+    return this.#downloadError;
   }
 
-  /** Fetches a fresh pack (each export is itself recorded in the audit log). */
+  /** Exports a fresh pack (each export is itself recorded in the audit log). */
   async load(): Promise<void> {
     this.#verdict = null;
     try {
-      this.#pack = await api.evidence(this.changeId);
+      this.#pack = (await (await exportEvidence(this.changeId, 'json')).json()) as EvidencePack;
       this.#loadError = null;
     } catch (err) {
       this.#loadError = err instanceof ApiError ? err.message : 'Accord is not reachable';
+    }
+  }
+
+  /** Exports the pack as a self-contained HTML page and saves it (a POST, so no plain link). */
+  async downloadHtml(): Promise<void> {
+    this.#isDownloading = true;
+    this.#downloadError = null;
+    try {
+      const blob = await (await exportEvidence(this.changeId, 'html')).blob();
+      const url = URL.createObjectURL(blob);
+      try {
+        const a = document.createElement('a');
+        a.href = url;
+        a.download = `evidence-${this.changeId}.html`;
+        document.body.append(a);
+        a.click();
+        a.remove();
+      } finally {
+        // After the click has handed the blob to the download.
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      }
+    } catch (err) {
+      this.#downloadError = err instanceof ApiError ? err.message : 'Accord is not reachable';
+    } finally {
+      this.#isDownloading = false;
     }
   }
 

@@ -1,11 +1,13 @@
 import * as Y from 'yjs';
 import type { SocketProvider, ProviderStatus } from '../lib/socket-provider.ts';
-import type {
-  Annotation, AnnotationAnchor, Evaluation, Recusal, ReviewView, Revision, Vote, VoteChoice,
+import {
+  REVISION_CHANGED, isRefusal, revisionAuthors,
+  type Annotation, type AnnotationAnchor, type Evaluation, type Recusal, type ReviewView, type Revision, type Vote, type VoteChoice,
 } from '../lib/types.ts';
 import type { User } from '../lib/api.ts';
+import { compareRevisions, type ContentChanges } from '../lib/diff.ts';
 import type { LiveConnection } from './live-connection.svelte.ts';
-import type { CommandOutcome } from './command-queue.svelte.ts';
+import { commandChangeId, type CommandOutcome, type RefusedCommand } from './command-queue.svelte.ts';
 import { liveDocSubscribers } from './live-doc.svelte.ts';
 import { TypingSignal, isTyping } from '../lib/typing.ts';
 
@@ -32,6 +34,34 @@ export interface Participant {
 export interface Thread {
   root: Annotation;
   replies: Annotation[];
+}
+
+/** A vote or recusal of mine the server refused because the revision it named was no longer current. */
+export interface OutdatedDecision {
+  /** The refused command's key (dismiss it with `dismissRefusal`). */
+  key: string;
+  kind: 'vote' | 'item-vote' | 'recusal';
+  /** What I did, in words ("Approve revision 1"). */
+  label: string;
+  /** The server's explanation. */
+  message: string;
+  choice?: VoteChoice;
+  itemId?: string;
+  reason?: string;
+  /** For an item vote: false when the current revision no longer has that item (nothing to vote on again). */
+  stillThere: boolean;
+}
+
+/** My refused decisions that named one revision, and what changed from it to the current one. */
+export interface OutdatedGroup {
+  /** The hash the decisions named: the revision I was looking at when I clicked. */
+  seenHash: string;
+  /** That revision, when this page knows it (the review document keeps every revision). */
+  seen: Revision | undefined;
+  current: Revision;
+  /** What changed from `seen` to `current`; null when `seen` is unknown here. */
+  changes: ContentChanges | null;
+  decisions: OutdatedDecision[];
 }
 
 const ROLE_RANK = ['viewer', 'reviewer', 'approver', 'admin'];
@@ -168,8 +198,22 @@ export class ReviewSession {
   get isAuthor(): boolean {
     return this.requestedBy === this.me.username || this.authors.includes(this.me.username);
   }
+  /** I wrote part of the current revision (I edited its draft): I may reject or abstain, never approve or sign it off. */
+  get isRevisionAuthor(): boolean {
+    return revisionAuthors(this.current).includes(this.me.username);
+  }
   get canVote(): boolean {
     return this.status === 'in_review' && atLeast(this.me.role, 'reviewer') && !this.isRecused;
+  }
+  /** Approve is offered only to those who did not write what they would approve (the server refuses it anyway). */
+  get canApprove(): boolean {
+    return this.canVote && !this.isAuthor && !this.isRevisionAuthor;
+  }
+  /** Why Approve is not offered to me although I may vote, in words; null when it is. */
+  get whyNoApprove(): string | null {
+    if (!this.canVote || this.canApprove) return null;
+    if (this.isAuthor) return 'You are an author of this change: you can reject or abstain, not approve.';
+    return `You edited the draft of revision ${this.current?.number}, so you are one of its authors: you can reject or abstain, not approve.`;
   }
   get canAnnotate(): boolean {
     return this.status !== undefined && !['withdrawn', 'applied'].includes(this.status) && (atLeast(this.me.role, 'reviewer') || this.isAuthor);
@@ -178,7 +222,7 @@ export class ReviewSession {
     return atLeast(this.me.role, 'reviewer');
   }
   get canSignOff(): boolean {
-    return this.status === 'approved' && atLeast(this.me.role, 'approver') && !this.isAuthor;
+    return this.status === 'approved' && atLeast(this.me.role, 'approver') && !this.isAuthor && !this.isRevisionAuthor;
   }
   get hasSignedOff(): boolean {
     return this.signoffs.some((s) => s.approver === this.me.username && s.valid);
@@ -192,15 +236,57 @@ export class ReviewSession {
     return 'connected';
   }
   get queued(): number {
-    return this.#live.commands.pending.filter((c) => c.payload.changeId === this.changeId || c.name.startsWith('annotation:')).length;
+    return this.#live.commands.pending.filter((c) => commandChangeId(c) === this.changeId || c.name.startsWith('annotation:')).length;
   }
-  /** My vote on one item that the server has not answered yet (queued offline or in flight). */
-  pendingItemVote(itemId: string): { choice: VoteChoice } | undefined {
-    const command = this.#live.commands.pending.findLast((c) => c.name === 'vote:cast' && c.payload.changeId === this.changeId && c.payload.itemId === itemId);
-    return command ? { choice: command.payload.choice as VoteChoice } : undefined;
+  /** My vote on one item that the server has not answered yet (queued offline or in flight), with the revision it names. */
+  pendingItemVote(itemId: string): { choice: VoteChoice; revision?: number; revisionHash: string } | undefined {
+    for (const c of this.#live.commands.pending.toReversed()) {
+      if (c.name === 'vote:cast' && c.payload.changeId === this.changeId && c.payload.itemId === itemId) {
+        return { choice: c.payload.choice, revision: c.payload.revision, revisionHash: c.payload.revisionHash };
+      }
+    }
+    return undefined;
   }
-  get refused() {
+  get refused(): readonly RefusedCommand[] {
     return this.#live.commands.refused;
+  }
+  /** Whether a refusal is one `outdated` explains (the page shows it next to the vote panel). */
+  isOutdatedRefusal(command: RefusedCommand): boolean {
+    return isRefusal(command.error, REVISION_CHANGED) && commandChangeId(command) === this.changeId && (command.name === 'vote:cast' || command.name === 'change:recuse');
+  }
+  /**
+   * My votes and recusals on this change that the server refused as `revision_changed` (the revision I
+   * looked at when I clicked was amended before the command arrived, e.g. while it waited offline),
+   * grouped by the revision they named, each with what changed from it to the current revision. Nothing
+   * here is re-sent: the page offers to vote again, and the user decides.
+   */
+  get outdated(): OutdatedGroup[] {
+    const current = this.current;
+    if (!current) return [];
+    const groups = new Map<string, OutdatedGroup>();
+    for (const c of this.refused) {
+      if (!this.isOutdatedRefusal(c)) continue;
+      if (c.name !== 'vote:cast' && c.name !== 'change:recuse') continue;
+      const seenHash = c.payload.revisionHash;
+      let group = groups.get(seenHash);
+      if (!group) {
+        const seen = this.revisions.find((r) => r.hash === seenHash);
+        group = { seenHash, seen, current, changes: seen && seen.hash !== current.hash ? compareRevisions(seen, current) : null, decisions: [] };
+        groups.set(seenHash, group);
+      }
+      const base = { key: c.key, label: c.label, message: c.error.message, reason: c.payload.reason };
+      if (c.name === 'change:recuse') group.decisions.push({ ...base, kind: 'recusal', stillThere: true });
+      else if (c.payload.itemId === undefined) group.decisions.push({ ...base, kind: 'vote', choice: c.payload.choice, stillThere: true });
+      else {
+        const itemId = c.payload.itemId;
+        group.decisions.push({ ...base, kind: 'item-vote', choice: c.payload.choice, itemId, stillThere: current.content.items.some((i) => i.id === itemId) });
+      }
+    }
+    return [...groups.values()];
+  }
+  /** Refused decisions on one item that named an older revision (ItemVote says so next to the item). */
+  outdatedItemVote(itemId: string): OutdatedDecision | undefined {
+    return this.outdated.flatMap((g) => g.decisions).findLast((d) => d.kind === 'item-vote' && d.itemId === itemId);
   }
   dismissRefusal(key: string): void {
     this.#live.commands.dismissRefusal(key);
@@ -252,25 +338,45 @@ export class ReviewSession {
     this.#provider.awareness.setLocalStateField('looking', itemId);
   }
 
-  castVote(choice: VoteChoice, reason?: string): Promise<CommandOutcome> {
-    const revision = this.current?.number ?? 0;
+  /**
+   * A vote on the whole revision. `seen` is the revision on screen when the user clicked (the current one
+   * unless the caller captured it earlier, e.g. when a reason form opened): its hash goes into the command
+   * now, so a vote that waits offline still names what the user saw, and the server refuses it
+   * (`revision_changed`) rather than count it for a revision they never saw.
+   */
+  castVote(choice: VoteChoice, reason?: string, seen: Revision | undefined = this.current): Promise<CommandOutcome> {
+    if (!seen) return Promise.resolve(noRevision());
     const word = choice === 'approve' ? 'Approve' : choice === 'reject' ? 'Reject' : 'Abstain';
-    return this.#live.commands.send('vote:cast', { changeId: this.changeId, choice, revision, ...(reason ? { reason } : {}) }, `${word} revision ${revision}`);
-  }
-
-  /** A vote bound to one item (and that item's hash): it stays counted while the item is unchanged. */
-  castItemVote(itemId: string, choice: VoteChoice, reason?: string): Promise<CommandOutcome> {
-    const revision = this.current?.number ?? 0;
-    const word = choice === 'approve' ? 'Approve' : choice === 'reject' ? 'Reject' : 'Abstain on';
+    this.#supersede((d) => d.kind === 'vote');
     return this.#live.commands.send(
       'vote:cast',
-      { changeId: this.changeId, choice, revision, itemId, ...(reason ? { reason } : {}) },
-      `${word} item ${itemId} (revision ${revision})`,
+      { changeId: this.changeId, choice, revisionHash: seen.hash, revision: seen.number, ...(reason ? { reason } : {}) },
+      `${word} revision ${seen.number}`,
     );
   }
 
-  recuse(reason: string): Promise<CommandOutcome> {
-    return this.#live.commands.send('change:recuse', { changeId: this.changeId, reason }, 'Recuse');
+  /** A vote bound to one item (and that item's hash): it stays counted while the item and the rest of the change are unchanged. */
+  castItemVote(itemId: string, choice: VoteChoice, reason?: string, seen: Revision | undefined = this.current): Promise<CommandOutcome> {
+    if (!seen) return Promise.resolve(noRevision());
+    const word = choice === 'approve' ? 'Approve' : choice === 'reject' ? 'Reject' : 'Abstain on';
+    this.#supersede((d) => d.kind === 'item-vote' && d.itemId === itemId);
+    return this.#live.commands.send(
+      'vote:cast',
+      { changeId: this.changeId, choice, revisionHash: seen.hash, revision: seen.number, itemId, ...(reason ? { reason } : {}) },
+      `${word} item ${itemId} (revision ${seen.number})`,
+    );
+  }
+
+  /** Recuses me from this change; names the revision I was looking at, like a vote. */
+  recuse(reason: string, seen: Revision | undefined = this.current): Promise<CommandOutcome> {
+    if (!seen) return Promise.resolve(noRevision());
+    this.#supersede((d) => d.kind === 'recusal');
+    return this.#live.commands.send('change:recuse', { changeId: this.changeId, reason, revisionHash: seen.hash }, `Recuse (revision ${seen.number})`);
+  }
+
+  /** A new decision replaces my refused one on the same thing: its notice goes. */
+  #supersede(same: (d: OutdatedDecision) => boolean): void {
+    for (const d of this.outdated.flatMap((g) => g.decisions)) if (same(d)) this.dismissRefusal(d.key);
   }
 
   annotate(anchor: AnnotationAnchor, body: string, parentId?: string): Promise<CommandOutcome> {
@@ -289,4 +395,8 @@ export class ReviewSession {
     this.#typing.dispose();
     this.#provider.destroy();
   }
+}
+
+function noRevision(): CommandOutcome {
+  return { ok: false, error: { code: 'invalid_payload', message: 'This change has no submitted revision to decide on yet.' } };
 }
