@@ -78,6 +78,9 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     rpID: publicUrl.hostname,
     origins: [publicUrl.origin],
     exportLimit: new RateLimiter(config.evidenceExportsPerMinute, 60_000),
+    dataDir: config.dataDir,
+    auditWitness: config.auditWitness,
+    onAnchorError: (err) => log.error({ err }, 'writing the audit anchor failed'),
     // Present: in the change's live review, or in a joint session while the change is its current item.
     present: (changeId): string[] | undefined => {
       const rooms: string[] = [`review:${changeId}`, ...accord.sessions.discussing(changeId).map((id) => `session:${id}`)];
@@ -85,6 +88,9 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
       return live.length ? [...new Set(live.flatMap((doc) => [...doc.sessions.values()].map((s) => s.principal.username)))] : undefined;
     },
   });
+
+  // An upgraded log gets its head signed and anchored once at start (docs/audit.md).
+  accord.audit.checkpoint();
 
   const web = express();
   web.disable('x-powered-by');
@@ -181,6 +187,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
         await new Promise<void>((res) => io.close(() => res()));
         await sync.registry.closeAll();
         await documents.close();
+        await accord.audit.close();
         db.close();
       })()),
   };

@@ -16,7 +16,7 @@ const USAGE = `usage: accord <command>
   status ID --url URL --token TOKEN [--json]               a change's status and policy requirements
   vote ID approve|reject|abstain --revision HASH [--reason R] [--item I] --url URL --token TOKEN
   export ID --format json|html [--out FILE] [--data DIR | --url URL --token TOKEN]   an evidence pack
-  audit verify [--data DIR] [--pack FILE] [--public-key FILE]   check the audit chain or an evidence pack
+  audit verify [--data DIR] [--witness FILE | --no-anchor] [--pack FILE] [--public-key FILE]   check the audit chain (and its anchor) or an evidence pack
   audit public-key [--data DIR] > server-public.pem          the server's public key, for pinning`;
 
 async function withUsers<T>(data: string | undefined, fn: (users: UserStore, dataDir: string) => Promise<T>): Promise<T> {

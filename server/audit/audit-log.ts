@@ -1,7 +1,9 @@
 /**
  * The append-only audit log (DESIGN.md §4, docs/audit.md). Every command appends one entry whose hash
- * chains to the previous entry; every `checkpointEvery` entries, and on demand, the server signs the
- * latest hash with its Ed25519 key.
+ * chains to the previous entry. In the same transaction the server signs the new head (seq, hash, at)
+ * with its Ed25519 key into the one-row table `audit_head`, and every `checkpointEvery` entries it also
+ * keeps that signature as a checkpoint row. After the transaction commits, the signed head is appended
+ * to the anchor file (and the witness file) outside the database: anchor.ts.
  *
  * append() is synchronous and MUST run in the same transaction as the state change it records: when
  * the caller has a transaction open on `db` (e.g. inside inTransaction()), the entry is written in it
@@ -10,9 +12,11 @@
  * inserting after it cannot interleave with another writer.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { AnchorFile } from './anchor.ts';
 import { canonicalJson } from './canonical.ts';
-import { DEFAULT_CHECKPOINT_EVERY, GENESIS_HASH, entryHash, signCheckpoint } from './entry.ts';
+import { DEFAULT_CHECKPOINT_EVERY, GENESIS_HASH, checkpointSignatureValid, entryHash, signCheckpoint } from './entry.ts';
 import type { AuditCheckpoint, AuditEntry, AuditEntryInput, AuditOutcome } from './entry.ts';
 
 export type { AuditCheckpoint, AuditEntry, AuditEntryInput, AuditOutcome } from './entry.ts';
@@ -24,10 +28,22 @@ export interface AuditSigner {
 }
 
 export interface AuditLogOptions {
-  /** Sign a checkpoint every N entries (default 100); 0 disables automatic checkpoints. */
+  /** Keep a checkpoint row every N entries (default 100); 0 disables them. The head is signed at every append regardless. */
   checkpointEvery?: number;
   /** Clock, for tests. */
   now?: () => Date;
+  /**
+   * Append every committed signed head to this file: the data directory's `audit-anchor.jsonl`
+   * (ANCHOR_FILE). Absent: no anchor (unit tests).
+   */
+  anchorPath?: string;
+  /** And to this file too: a witness on other storage than the data directory (docs/audit.md). Absent or '': none. */
+  witnessPath?: string;
+  /**
+   * Called with each anchor error (a failed write, fsync or lock; a head behind the anchor file). The
+   * next flushAnchor() or close() also rejects with the first of them. Default: process.emitWarning.
+   */
+  onAnchorError?: (err: Error) => void;
 }
 
 export interface AuditRow {
@@ -64,62 +80,113 @@ export function rowToCheckpoint(row: CheckpointRow): AuditCheckpoint {
   return { seq: row.seq, hash: row.hash, signature: row.signature, keyId: row.key_id, at: row.at };
 }
 
+interface HeadRow {
+  seq: number;
+  at: string;
+  hash: string;
+}
+
 export class AuditLog {
   readonly #db: DatabaseSync;
   readonly #key: AuditSigner;
+  readonly #publicKey: KeyObject;
   readonly #every: number;
   readonly #now: () => Date;
-  readonly #head: StatementSync;
+  readonly #last: StatementSync;
   readonly #insert: StatementSync;
   readonly #insertCheckpoint: StatementSync;
+  readonly #signedHead: StatementSync;
+  readonly #updateHead: StatementSync;
+  readonly #insertHead: StatementSync;
+  readonly #anchors: AnchorFile[];
+  readonly #onAnchorError: (err: Error) => void;
+  /** The anchor flush that is scheduled and has not run yet (resolves when it ran). */
+  #pendingFlush: { done: Promise<void>; resolve: () => void } | null = null;
+  /** The first anchor error since the last flushAnchor(): it rejects the next one. */
+  #anchorError: Error | undefined;
 
   constructor(db: DatabaseSync, key: AuditSigner, options: AuditLogOptions = {}) {
     const every = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     if (!Number.isInteger(every) || every < 0) throw new RangeError('checkpointEvery must be a non-negative integer');
     this.#db = db;
     this.#key = key;
+    this.#publicKey = createPublicKey(key.privateKey);
     this.#every = every;
     this.#now = options.now ?? (() => new Date());
-    this.#head = db.prepare('SELECT seq, at, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+    this.#last = db.prepare('SELECT seq, at, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
     this.#insert = db.prepare(`INSERT INTO audit_log (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.#insertCheckpoint = db.prepare(
       'INSERT INTO audit_checkpoints (seq, hash, signature, key_id, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING',
     );
+    this.#signedHead = db.prepare('SELECT seq, hash, signature, key_id, at FROM audit_head ORDER BY rowid DESC LIMIT 1');
+    this.#updateHead = db.prepare('UPDATE audit_head SET seq = ?, hash = ?, signature = ?, key_id = ?, at = ?');
+    this.#insertHead = db.prepare('INSERT INTO audit_head (seq, hash, signature, key_id, at) VALUES (?, ?, ?, ?, ?)');
+    // '' means none too (the configuration's default for the witness).
+    this.#anchors = [options.anchorPath, options.witnessPath].filter((p) => p !== undefined && p !== '').map((p) => new AnchorFile(p!));
+    this.#onAnchorError = options.onAnchorError ?? ((err) => process.emitWarning(err));
   }
 
-  /** Appends one entry (and a checkpoint when its seq is a multiple of checkpointEvery). */
+  /**
+   * Appends one entry and signs the new head, in one transaction (a checkpoint row too when its seq is
+   * a multiple of checkpointEvery); the head is anchored once the transaction has committed.
+   */
   append(input: AuditEntryInput): AuditEntry {
     if (input.outcome !== 'ok' && input.outcome !== 'refused') throw new TypeError(`audit outcome must be ok or refused`);
     for (const field of ['actor', 'action', 'subject'] as const) {
       if (typeof input[field] !== 'string' || input[field] === '') throw new TypeError(`audit ${field} must be a non-empty string`);
     }
     const detailText = canonicalJson(input.detail ?? null);
-    return this.#inTransaction(() => {
-      const head = this.#head.get() as { seq: number; at: string; hash: string } | undefined;
+    const appended = this.#inTransaction(() => {
+      const last = this.#last.get() as HeadRow | undefined;
       const now = this.#now().toISOString();
       // Never earlier than the previous entry, so `at` is monotonic even if the clock steps back.
-      const at = head && head.at > now ? head.at : now;
+      const at = last && last.at > now ? last.at : now;
       const fields = {
-        seq: (head?.seq ?? 0) + 1, at, actor: input.actor, action: input.action, subject: input.subject,
-        outcome: input.outcome, detail: JSON.parse(detailText) as unknown, prevHash: head?.hash ?? GENESIS_HASH,
+        seq: (last?.seq ?? 0) + 1, at, actor: input.actor, action: input.action, subject: input.subject,
+        outcome: input.outcome, detail: JSON.parse(detailText) as unknown, prevHash: last?.hash ?? GENESIS_HASH,
       };
       const entry: AuditEntry = { ...fields, hash: entryHash(fields) };
       this.#insert.run(entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.outcome, detailText, entry.prevHash, entry.hash);
-      if (this.#every > 0 && entry.seq % this.#every === 0) this.#sign(entry.seq, entry.hash, entry.at);
+      const head = this.#signHead(entry.seq, entry.hash, entry.at);
+      if (this.#every > 0 && entry.seq % this.#every === 0) {
+        this.#insertCheckpoint.run(head.seq, head.hash, head.signature, head.keyId, head.at);
+      }
       return entry;
     });
+    this.#scheduleAnchor();
+    return appended;
   }
 
-  /** Signs the latest entry's hash now (idempotent per seq); null while the log is empty. */
+  /**
+   * The signed head: the server's signature (checkpoint format) over the last entry; null while the log
+   * is empty. Signs it now when the head row is missing or not the last entry's (a log written before
+   * heads were signed); otherwise returns the row. Evidence packs embed it as their checkpoint.
+   */
   checkpoint(): AuditCheckpoint | null {
-    return this.#inTransaction(() => {
-      const head = this.#head.get() as { seq: number; at: string; hash: string } | undefined;
-      if (!head) return null;
-      const existing = this.#db.prepare('SELECT seq, hash, signature, key_id, at FROM audit_checkpoints WHERE seq = ?').get(head.seq);
-      if (existing) return rowToCheckpoint(existing as unknown as CheckpointRow);
+    const head = this.#inTransaction(() => {
+      const last = this.#last.get() as HeadRow | undefined;
+      if (!last) return null;
+      const signed = this.head();
+      if (signed && signed.seq === last.seq && signed.hash === last.hash && signed.keyId === this.#key.keyId) return signed;
       const now = this.#now().toISOString();
-      return this.#sign(head.seq, head.hash, head.at > now ? head.at : now);
+      return this.#signHead(last.seq, last.hash, last.at > now ? last.at : now);
     });
+    if (head) this.#scheduleAnchor();
+    return head;
+  }
+
+  /** The signed head row as stored (null when there is none). */
+  head(): AuditCheckpoint | null {
+    const row = this.#signedHead.get() as CheckpointRow | undefined;
+    return row ? rowToCheckpoint(row) : null;
+  }
+
+  /**
+   * Runs `fn` in the caller's open transaction, or in its own BEGIN IMMEDIATE one: for reads that must
+   * see the log as the entries appended in `fn` will follow it (exportEvidence).
+   */
+  transaction<T>(fn: () => T): T {
+    return this.#inTransaction(fn);
   }
 
   /** Every entry about `subject`, in order. */
@@ -148,11 +215,98 @@ export class AuditLog {
     return rows.map((r) => rowToCheckpoint(r as unknown as CheckpointRow));
   }
 
-  #sign(seq: number, hash: string, at: string): AuditCheckpoint {
-    const checkpoint = signCheckpoint({ seq, hash, keyId: this.#key.keyId, at }, this.#key.privateKey);
-    this.#insertCheckpoint.run(checkpoint.seq, checkpoint.hash, checkpoint.signature, checkpoint.keyId, checkpoint.at);
-    return checkpoint;
+  /**
+   * Resolves when every head committed so far is in the anchor (and witness) files and fsynced; rejects
+   * with the first anchor error since the last call. While a transaction stays open on the connection
+   * it waits for it to end (an uncommitted head is never anchored).
+   */
+  async flushAnchor(): Promise<void> {
+    while (this.#pendingFlush) await this.#pendingFlush.done;
+    await Promise.all(this.#anchors.map((file) => file.synced()));
+    const err = this.#anchorError;
+    this.#anchorError = undefined;
+    if (err) throw err;
   }
+
+  /** For shutdown: flushAnchor(), then closes the anchor files (an append after it opens them again). */
+  async close(): Promise<void> {
+    try {
+      await this.flushAnchor();
+    } finally {
+      await Promise.all(this.#anchors.map((file) => file.close()));
+    }
+  }
+
+  #signHead(seq: number, hash: string, at: string): AuditCheckpoint {
+    const head = signCheckpoint({ seq, hash, keyId: this.#key.keyId, at }, this.#key.privateKey);
+    const values = [head.seq, head.hash, head.signature, head.keyId, head.at] as const;
+    // An update, not delete-and-insert: a second row someone inserted stays visible to verification.
+    if (Number(this.#updateHead.run(...values).changes) === 0) this.#insertHead.run(...values);
+    return head;
+  }
+
+  /**
+   * Schedules one anchor flush for this turn: every append of the turn shares it, so a burst of appends
+   * makes one line. It runs as a microtask, after the synchronous code that appended (and committed).
+   */
+  #scheduleAnchor(): void {
+    if (this.#anchors.length === 0 || this.#pendingFlush) return;
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => { resolve = r; });
+    this.#pendingFlush = { done, resolve };
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const pending = this.#pendingFlush!;
+    try {
+      // Never anchor an uncommitted head: a transaction still open (the caller's, which may yet roll
+      // back) is waited out. Command transactions are synchronous, so this is rare and short.
+      if (this.#db.isTransaction) {
+        setTimeout(() => this.#flush(), 1);
+        return;
+      }
+      this.#pendingFlush = null;
+      this.#writeAnchors();
+    } catch (err) {
+      this.#pendingFlush = null;
+      this.#report(err);
+    }
+    pending.resolve();
+  }
+
+  /**
+   * Appends the committed head to each anchor file. Under the database's write lock (BEGIN IMMEDIATE,
+   * nothing written): another process appending to the same log and anchor (a CLI export while the
+   * server runs) cannot commit a later head and anchor it between this read and this write, so the
+   * lines of all writers keep non-decreasing seqs.
+   */
+  #writeAnchors(): void {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const head = this.head();
+      if (!head) return;
+      if (head.keyId !== this.#key.keyId || !checkpointSignatureValid(head, this.#publicKey)) {
+        throw new Error(`audit anchor: the signed head in the database (entry ${head.seq}) does not verify with the server key, so it is not anchored (was audit_head edited?)`);
+      }
+      for (const file of this.#anchors) {
+        try {
+          file.write(head, this.#report);
+        } catch (err) {
+          // The next commit's flush writes its own head, which catches this file up.
+          this.#report(new Error(`audit anchor ${file.path}: cannot append the signed head of entry ${head.seq}: ${(err as Error).message}`, { cause: err }));
+        }
+      }
+    } finally {
+      this.#db.exec('COMMIT');
+    }
+  }
+
+  readonly #report = (err: unknown): void => {
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.#anchorError ??= error;
+    this.#onAnchorError(error);
+  };
 
   #select(sql: string, ...params: (string | number)[]): AuditEntry[] {
     return this.#db.prepare(sql).all(...params).map((r) => rowToEntry(r as unknown as AuditRow));

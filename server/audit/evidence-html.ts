@@ -8,7 +8,8 @@ import type { ChangeItem, GrantSpec } from '../domain/access/model.ts';
 import type { Revision, Vote } from '../domain/review/types.ts';
 import type { EvidencePack } from './evidence.ts';
 
-export const EVIDENCE_HTML_VERSION = 'accord-evidence-html/1';
+/** The renderer's version: verifying a page requires it to be byte for byte this renderer's output. /2 renders accord-evidence/2 packs. */
+export const EVIDENCE_HTML_VERSION = 'accord-evidence-html/2';
 
 const CSS = `body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#111;background:#fff}
 h1{font-size:1.5rem}h2{border-bottom:2px solid #333;padding-bottom:.2rem;margin-top:2.5rem}
@@ -150,7 +151,7 @@ ${dl([
     ['High risk', latest?.highRisk ? '<strong>YES: the latest revision gains a high-risk privilege</strong>' : 'no'],
     ['Votes', esc(ch.votes.length)], ['Sign-offs', esc(pack.signoffs.length)],
     ['Audit segment', esc(`entries ${first?.seq ?? '?'} to ${pack.audit.checkpoint.seq}`)],
-    ['Signed checkpoint', esc(`entry ${pack.audit.checkpoint.seq} at ${pack.audit.checkpoint.at}`)],
+    ['Signed head', esc(`entry ${pack.audit.checkpoint.seq} at ${pack.audit.checkpoint.at}`)],
     ['Server key id', `<code>${esc(pack.audit.keyId)}</code>`],
   ])}
 </section>
@@ -172,13 +173,13 @@ ${pack.annotations.length ? pack.annotations.map((a, i) => `<h3>Annotation ${i +
 <section id="audit"><h2>Audit trail</h2>
 <p>Entries ${esc(first?.seq ?? '?')} to ${esc(pack.audit.checkpoint.seq)} of the server's hash-chained log. Entries about other subjects are included (marked “context”) because the chain runs through them. Refused commands are marked “refused”.</p>
 ${table(['seq', 'at', 'actor', 'action', 'subject', 'outcome', 'detail', 'hash'], auditRows(pack), 'No entries.')}
-<p>Checkpoint: entry ${esc(pack.audit.checkpoint.seq)}, hash <code>${esc(pack.audit.checkpoint.hash)}</code>, signed by key <code>${esc(pack.audit.keyId)}</code>, signature <code>${esc(pack.audit.checkpoint.signature)}</code>.</p>
+<p>Signed head: entry ${esc(pack.audit.checkpoint.seq)}, hash <code>${esc(pack.audit.checkpoint.hash)}</code>, signed by key <code>${esc(pack.audit.keyId)}</code>, signature <code>${esc(pack.audit.checkpoint.signature)}</code>.</p>
 <pre>${esc(pack.audit.publicKeyPem)}</pre>
 </section>
 <section id="verify"><h2>How to verify</h2>
 <p>This page carries its evidence pack as inert JSON. With Accord (no server, no network needed):</p>
 <pre>npm run accord -- audit verify --pack THIS-FILE.html --public-key SERVER-PUBLIC-KEY.pem</pre>
-<p>The command recomputes every audit entry's hash and the chain, checks the Ed25519 signature of the checkpoint, checks that the content of this pack (revisions, votes, annotations, sign-offs) is the content recorded by its <code>evidence.export</code> entry, and that the page is exactly the rendering of that pack. Compare the key id <code>${esc(pack.audit.keyId)}</code> with the one your organisation published; without <code>--public-key</code> the command trusts the key inside the pack. It names the first broken entry if anything was changed.</p>
+<p>The command recomputes every audit entry's hash and the chain, checks the server's Ed25519 signature over the last entry, checks that the content of this pack (revisions, votes, annotations, sign-offs) is the content recorded by its <code>evidence.export</code> entry, that the revisions (and their hashes, recomputed from their content), votes, recusals, status and sign-offs are exactly those the change's audit entries record, that each sign-off's receipt is signed by the server key and its passkey assertion verifies, and that the page is exactly the rendering of that pack. Compare the key id <code>${esc(pack.audit.keyId)}</code> with the one your organisation published; without <code>--public-key</code> the command trusts the key inside the pack. It names the first broken entry, vote or sign-off if anything was changed.</p>
 </section>
 <script type="application/json" id="evidence">${embedded}</script>
 </body>

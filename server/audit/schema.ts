@@ -24,3 +24,19 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
   at TEXT NOT NULL
 );
 `;
+
+/**
+ * The signed head: one row, rewritten in the transaction of every append, holding the server's signature
+ * (checkpoint format) over the last entry. No key column on purpose: the verifier requires exactly one
+ * row, so an inserted second row is visible rather than shadowed. The store's last migration creates
+ * this same table (server/store/sqlite/database.ts; test/audit checks the two agree).
+ */
+export const AUDIT_HEAD_SCHEMA: string = `
+CREATE TABLE IF NOT EXISTS audit_head (
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  signature TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+`;

@@ -2,21 +2,31 @@
  * Offline verification of an exported evidence pack (JSON, or the HTML page that embeds it), with nothing
  * but the pack and optionally a pinned public key (docs/audit.md).
  */
+import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { verifySignOffEvidence } from '../auth/webauthn/evidence.ts';
+import type { SignOffReceipt } from '../auth/webauthn/receipt.ts';
 import { broken, checkCheckpoint, verifyEntries } from './chain.ts';
 import type { Broken, RawEntry } from './chain.ts';
-import { EVIDENCE_FORMAT, bindingEntry, evidenceDigest } from './evidence.ts';
+import { EVIDENCE_FORMAT, bindingEntry, checkAgainstEntries, evidenceDigest } from './evidence.ts';
 import type { EvidencePack } from './evidence.ts';
 import { renderEvidenceHtml } from './evidence-html.ts';
-import { publicKeyFrom, type VerifyResult } from './verify.ts';
+import type { RecordedSignOff } from './pack-content.ts';
+import { publicKeyFrom } from './verify.ts';
 
 const entrySchema = z.looseObject({ seq: z.number() });
 const packSchema = z.object({
   format: z.literal(EVIDENCE_FORMAT),
   change: z.looseObject({
     id: z.string(),
-    revisions: z.array(z.looseObject({ number: z.number(), hash: z.string() })),
+    status: z.string(),
+    requestedBy: z.string(),
+    revisions: z.array(z.looseObject({
+      number: z.number(), hash: z.string(), itemHashes: z.record(z.string(), z.string()), submittedBy: z.string(),
+      content: z.looseObject({ items: z.array(z.looseObject({ id: z.string() })) }),
+    })),
     votes: z.array(z.looseObject({ voter: z.string(), revision: z.number(), revisionHash: z.string() })),
+    recusals: z.array(z.looseObject({ reviewer: z.string() })),
   }),
   annotations: z.array(z.unknown()),
   signoffs: z.array(z.unknown()),
@@ -34,8 +44,34 @@ export interface PackVerifyOptions {
   publicKeyPem?: string;
 }
 
-/** Verifies an exported pack offline, with only the pack (and optionally a pinned public key). */
-export function verifyEvidencePack(pack: unknown, options: PackVerifyOptions = {}): VerifyResult {
+export interface PackVerified {
+  ok: true;
+  /** Entries in the pack's audit segment, and the last one's seq (the export entry, signed by the head). */
+  entries: number;
+  lastSeq: number;
+  checkpointSeq: number;
+  keyId: string;
+  /** What was checked against the change's audit entries. */
+  revisions: number;
+  votes: number;
+  recusals: number;
+  /** Sign-offs whose receipt and passkey assertion verified. */
+  signoffs: number;
+}
+
+export type PackVerifyResult = PackVerified | Broken;
+
+const V1 = 'accord-evidence/1';
+
+/**
+ * Verifies an exported pack offline, with only the pack (and optionally a pinned public key): its audit
+ * segment and signed head, the content digest its export entry recorded, that its content is what the
+ * change's audit entries record, and every sign-off's receipt and WebAuthn assertion.
+ */
+export async function verifyEvidencePack(pack: unknown, options: PackVerifyOptions = {}): Promise<PackVerifyResult> {
+  if ((pack as { format?: unknown } | null)?.format === V1) {
+    return broken(null, `this is an ${V1} pack: its votes and sign-offs are not bound to audit entries, so it cannot be verified; export the change again (${EVIDENCE_FORMAT})`);
+  }
   const parsed = packSchema.safeParse(pack);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -68,13 +104,26 @@ export function verifyEvidencePack(pack: unknown, options: PackVerifyOptions = {
   if ((binding.detail as { digest?: unknown } | null)?.digest !== evidenceDigest(p)) {
     return broken(binding.seq, 'the pack\'s content (change, votes, annotations, sign-offs) differs from what this export recorded');
   }
-  for (const vote of change.votes) {
-    const revision = change.revisions.find((r) => r.number === vote.revision);
-    if (!revision || revision.hash !== vote.revisionHash) {
-      return broken(binding.seq, `vote by ${vote.voter} names revision ${vote.revision}, whose hash is not ${vote.revisionHash}`);
-    }
+  // The content is what the server bound; now check it is what the change's entries record.
+  const pk = p as unknown as EvidencePack;
+  const content = checkAgainstEntries(pk.change, pk.signoffs, checked, pub.keyId, binding.seq);
+  if (!content.ok) return content;
+  for (const s of content.signoffs) {
+    const problems = await signOffProblems(s, pub.key);
+    if (problems.length > 0) return broken(null, `the sign-off by ${s.approver} (revision ${s.revision}) in entry ${s.entry.seq} does not verify: ${problems.join('; ')}`);
   }
-  return { ok: true, entries: checked.length, checkpoints: 1, lastSeq: last.seq, lastCheckpointSeq: cp.seq, keyId: pub.keyId };
+  return {
+    ok: true, entries: checked.length, lastSeq: last.seq, checkpointSeq: cp.seq, keyId: pub.keyId,
+    revisions: content.revisions, votes: content.votes, recusals: content.recusals, signoffs: content.signoffs.length,
+  };
+}
+
+/**
+ * The server's receipt signature (the same Ed25519 key that signs the head), and the approver's passkey
+ * assertion against the RP ID and origins the sign-off entry recorded (docs/signoff.md).
+ */
+function signOffProblems(s: RecordedSignOff, serverPublicKey: KeyObject): Promise<string[]> {
+  return verifySignOffEvidence({ receipt: s.receipt as unknown as SignOffReceipt, assertion: s.assertion, serverPublicKey, origin: s.origins, rpID: s.rpID });
 }
 
 const EMBED = /<script type="application\/json" id="evidence">([^<]*)<\/script>/;
@@ -94,10 +143,10 @@ export function extractEvidenceJson(html: string): { ok: true; pack: unknown } |
  * Verifies an evidence HTML page: its embedded pack, and that the readable page is exactly what
  * renderEvidenceHtml makes of that pack (so an edit to the visible tables fails too).
  */
-export function verifyEvidenceHtml(html: string, options: PackVerifyOptions = {}): VerifyResult {
+export async function verifyEvidenceHtml(html: string, options: PackVerifyOptions = {}): Promise<PackVerifyResult> {
   const extracted = extractEvidenceJson(html);
   if (!extracted.ok) return extracted;
-  const result = verifyEvidencePack(extracted.pack, options);
+  const result = await verifyEvidencePack(extracted.pack, options);
   if (!result.ok) return result;
   const expected = renderEvidenceHtml(extracted.pack as EvidencePack);
   if (expected !== html) {

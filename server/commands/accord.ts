@@ -1,5 +1,8 @@
 import type { DatabaseSync } from 'node:sqlite';
+import { join } from 'node:path';
 import { AuditLog } from '../audit/audit-log.ts';
+import { ANCHOR_FILE } from '../audit/anchor.ts';
+import { EvidenceRefused } from '../audit/evidence.ts';
 import { exportEvidence, renderEvidenceHtml, type EvidencePack } from '../audit/evidence.ts';
 import type { ServerKey } from '../audit/server-key.ts';
 import { Passkeys } from '../auth/webauthn/passkeys.ts';
@@ -38,6 +41,12 @@ export interface AccordOptions {
   present: (changeId: string) => string[] | undefined;
   /** Evidence exports per user (each writes an audit entry): absent = unlimited (tests of the services alone). */
   exportLimit?: RateLimiter;
+  /** The data directory: the audit anchor file lives there (docs/audit.md). */
+  dataDir: string;
+  /** A file on other storage that receives a copy of every anchor line ('' = none). */
+  auditWitness?: string;
+  /** Where a failed anchor write is reported (it never fails the command that was already committed). */
+  onAnchorError?: (err: unknown) => void;
 }
 
 /**
@@ -65,7 +74,11 @@ export class Accord {
     this.#users = o.users;
     this.#exportLimit = o.exportLimit;
     this.store = new ChangeStore(o.db);
-    this.audit = new AuditLog(o.db, o.key);
+    this.audit = new AuditLog(o.db, o.key, {
+      anchorPath: join(o.dataDir, ANCHOR_FILE),
+      witnessPath: o.auditWitness ?? '',
+      ...(o.onAnchorError ? { onAnchorError: o.onAnchorError } : {}),
+    });
     this.inventories = new Inventories(this.store);
     this.policy = new StoredPolicyEngine(this.store, o.users, o.present);
     this.passkeys = new Passkeys(o.db, { rpID: o.rpID, rpName: 'Accord', origin: o.origins, signer: ed25519Signer(o.key.privateKey, o.key.keyId) });
@@ -184,8 +197,10 @@ export class Accord {
       }
       return this.evidence(id, p.username);
     } catch (err) {
-      this.#runner.refused(p, 'evidence.export', id, err);
-      throw err;
+      // The stored change disagrees with its audit entries: no pack vouches for that (docs/audit.md).
+      const refusal = err instanceof EvidenceRefused ? new AppError('conflict', err.message, { cause: err }) : err;
+      this.#runner.refused(p, 'evidence.export', id, refusal);
+      throw refusal;
     }
   }
 

@@ -8,9 +8,13 @@ import { Accord } from './accord.ts';
 export async function exportLocal(dataDir: string, changeId: string, format: 'json' | 'html'): Promise<string> {
   const db = openDatabase(dataDir);
   try {
-    const accord = new Accord({ db, users: new UserStore(db), key: loadOrCreateServerKey(dataDir), rpID: 'localhost', origins: [], present: () => undefined });
-    const pack = accord.evidence(changeId, 'cli');
-    return format === 'html' ? accord.evidenceHtml(pack) : evidenceJson(pack);
+    const accord = new Accord({ db, users: new UserStore(db), key: loadOrCreateServerKey(dataDir), rpID: 'localhost', origins: [], present: () => undefined, dataDir });
+    try {
+      const pack = accord.evidence(changeId, 'cli');
+      return format === 'html' ? accord.evidenceHtml(pack) : evidenceJson(pack);
+    } finally {
+      await accord.audit.close(); // the export's anchor line is written before the database closes
+    }
   } finally {
     db.close();
   }

@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { AuditLog } from '../../server/audit/audit-log.ts';
 import { canonicalJson } from '../../server/audit/canonical.ts';
 import { GENESIS_HASH, checkpointMessage, entryHash } from '../../server/audit/entry.ts';
+import { AUDIT_HEAD_SCHEMA } from '../../server/audit/schema.ts';
 import { keyIdOf, loadOrCreateServerKey, loadServerKey } from '../../server/audit/server-key.ts';
+import { openDatabase } from '../../server/store/sqlite/database.ts';
 import { openAuditDb, tempDir } from './fixtures.ts';
 
 describe('canonicalJson', () => {
@@ -93,11 +96,55 @@ describe('AuditLog', () => {
     assert.equal(onDemand.seq, 7);
     assert.equal(onDemand.hash, entries[6]!.hash);
     assert.deepEqual(log.checkpoint(), onDemand, 'idempotent while no entry is appended');
+    assert.deepEqual(onDemand, log.head(), 'on demand, the signed head');
+    assert.deepEqual(log.checkpoints().map((c) => c.seq), [3, 6], 'no checkpoint row beyond the periodic ones');
+    assert.ok(verify(null, checkpointMessage(onDemand), createPublicKey(key.publicKeyPem), Buffer.from(onDemand.signature, 'base64')));
     for (const c of log.checkpoints()) {
       assert.equal(c.keyId, key.keyId);
       assert.equal(c.hash, entries[c.seq - 1]!.hash);
       assert.ok(verify(null, checkpointMessage(c), createPublicKey(key.publicKeyPem), Buffer.from(c.signature, 'base64')));
     }
+  });
+
+  it('signs the head in the transaction of every append: a rollback restores the previous head', () => {
+    const dir = tempDir();
+    const db = openAuditDb(dir);
+    const key = loadOrCreateServerKey(dir);
+    const log = new AuditLog(db, key);
+    assert.equal(log.head(), null);
+    const e1 = log.append({ actor: 'a', action: 'x', subject: 's', outcome: 'ok' });
+    const head1 = log.head();
+    assert.deepEqual(head1 && { seq: head1.seq, hash: head1.hash, at: head1.at, keyId: head1.keyId }, { seq: 1, hash: e1.hash, at: e1.at, keyId: key.keyId });
+    assert.ok(verify(null, checkpointMessage(head1!), createPublicKey(key.publicKeyPem), Buffer.from(head1!.signature, 'base64')));
+    db.exec('BEGIN IMMEDIATE');
+    const e2 = log.append({ actor: 'a', action: 'x', subject: 's', outcome: 'ok' });
+    assert.equal(log.head()?.hash, e2.hash);
+    db.exec('ROLLBACK');
+    assert.deepEqual(log.head(), head1);
+    assert.equal((db.prepare('SELECT count(*) AS n FROM audit_head').get() as { n: number }).n, 1);
+  });
+
+  it('signs the head of a log written before heads were signed when asked for a checkpoint', () => {
+    const dir = tempDir();
+    const db = openAuditDb(dir);
+    const log = new AuditLog(db, loadOrCreateServerKey(dir));
+    const last = Array.from({ length: 3 }, () => log.append({ actor: 'a', action: 'x', subject: 's', outcome: 'ok' })).at(-1)!;
+    db.exec('DELETE FROM audit_head');
+    const head = log.checkpoint();
+    assert.equal(head?.seq, 3);
+    assert.equal(head?.hash, last.hash);
+    assert.deepEqual(log.head(), head);
+  });
+
+  it('the store migration creates the audit_head table of AUDIT_HEAD_SCHEMA', () => {
+    const dir = tempDir();
+    const migrated = openDatabase(dir);
+    const plain = new DatabaseSync(':memory:');
+    plain.exec(AUDIT_HEAD_SCHEMA);
+    const columns = (d: DatabaseSync) => d.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info('audit_head')").all();
+    assert.deepEqual(columns(migrated), columns(plain));
+    assert.equal(columns(plain).length, 5);
+    migrated.close();
   });
 
   it('keeps `at` monotonic when the clock steps back', () => {

@@ -50,7 +50,7 @@ describe('verifyAudit on a real SQLite file', () => {
   it('accepts an untouched log and reports counts', () => {
     const { dir, db, pem } = seeded();
     const r = verifyAudit(db, pem, opts);
-    assert.deepEqual(r, { ok: true, entries: 25, checkpoints: 3, lastSeq: 25, lastCheckpointSeq: 25, keyId: loadServerKey(dir).keyId });
+    assert.deepEqual(r, { ok: true, entries: 25, checkpoints: 2, lastSeq: 25, lastCheckpointSeq: 25, head: 25, keyId: loadServerKey(dir).keyId, anchors: [] });
   });
 
   it('accepts an empty log', () => {
@@ -86,10 +86,17 @@ describe('verifyAudit on a real SQLite file', () => {
     assertBroken(db, pem, 12, /missing \(the log jumps from entry 11 to 13\)/);
   });
 
-  it('catches a truncated tail through the checkpoint that signed it', () => {
+  it('catches a truncated tail through the signed head', () => {
     const { db, pem } = seeded();
     db.exec('DELETE FROM audit_log WHERE seq >= 23');
-    assertBroken(db, pem, 25, /missing \(a checkpoint signs entry 25, but the log ends at 22\)/);
+    assertBroken(db, pem, 23, /^missing \(the log ends at entry 22 but its signed head is entry 25: entries 23 to 25 were deleted\)$/);
+  });
+
+  it('accepts a checkpoint row copied from the signed head: a true statement, harmless', () => {
+    const { db, pem } = seeded();
+    db.exec('INSERT INTO audit_checkpoints SELECT * FROM audit_head');
+    const r = verifyAudit(db, pem, opts);
+    assert.equal(r.ok && r.checkpoints, 3);
   });
 
   it('names the first of two entries whose seq were swapped', () => {

@@ -139,7 +139,8 @@ describe('draft editor and evidence view in the browser', () => {
     await rita.getByRole('table', { name: 'Votes' }).getByText('ben').waitFor();
     await rita.getByRole('button', { name: 'Verify evidence pack' }).click();
     await rita.getByRole('status').getByText(/Verified/).waitFor();
-    assert.match(await rita.getByRole('link', { name: 'Download HTML pack' }).getAttribute('href') ?? '', /evidence\?format=html$/);
+    // Exporting is a command (POST, audited once): the download is a button, not a link anyone can prefetch.
+    await rita.getByRole('button', { name: 'Download HTML pack' }).waitFor();
     await rita.screenshot({ path: `${SHOTS}evidence.png`, fullPage: true });
 
     // Tamper in transit: ben's approval becomes a rejection.

@@ -1,25 +1,14 @@
-import { ApiError } from '../lib/api.ts';
+import { api, ApiError } from '../lib/api.ts';
 import { verifyPack, type PackVerdict } from '../lib/evidence-verify.ts';
 import type { EvidencePack } from '../lib/types.ts';
 import type { ErrorBody } from '../../server/protocol/errors.ts';
 
 /**
- * Exports the change's evidence: `POST /api/changes/:id/evidence?format=json|html`. A POST because every
- * export is a command (recorded in the audit log once, rate limited); GET is refused.
- */
-async function exportEvidence(changeId: string, format: 'json' | 'html'): Promise<Response> {
-  const res = await fetch(`/api/changes/${encodeURIComponent(changeId)}/evidence?format=${format}`, { method: 'POST', credentials: 'same-origin' });
-  if (!res.ok) {
-    const body = (await res.json().catch(() => ({}))) as { error?: ErrorBody };
-    throw new ApiError(body.error ?? { code: 'internal', message: res.statusText });
-  }
-  return res;
-}
-
-/**
  * One change's evidence pack and its verification in this browser: nothing is trusted because the
  * server said so; the chain, the signature, the content digest, the content against the audit entries
  * and the sign-off receipts are recomputed here (the passkey signatures by `accord audit verify`).
+ * Every export is a command (`POST /api/changes/:id/evidence?format=json|html`: recorded in the audit
+ * log once, rate limited; GET is refused), so the HTML download is a POST too, saved from a blob.
  */
 export class EvidenceState {
   readonly changeId: string;
@@ -58,7 +47,7 @@ export class EvidenceState {
   async load(): Promise<void> {
     this.#verdict = null;
     try {
-      this.#pack = (await (await exportEvidence(this.changeId, 'json')).json()) as EvidencePack;
+      this.#pack = await api.evidence(this.changeId);
       this.#loadError = null;
     } catch (err) {
       this.#loadError = err instanceof ApiError ? err.message : 'Accord is not reachable';
@@ -70,7 +59,12 @@ export class EvidenceState {
     this.#isDownloading = true;
     this.#downloadError = null;
     try {
-      const blob = await (await exportEvidence(this.changeId, 'html')).blob();
+      const res = await fetch(`/api/changes/${encodeURIComponent(this.changeId)}/evidence?format=html`, { method: 'POST', credentials: 'same-origin' });
+      if (!res.ok) {
+        const body = (await res.json().catch(() => ({}))) as { error?: ErrorBody };
+        throw new ApiError(body.error ?? { code: 'internal', message: res.statusText });
+      }
+      const blob = await res.blob();
       const url = URL.createObjectURL(blob);
       try {
         const a = document.createElement('a');

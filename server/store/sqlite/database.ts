@@ -131,6 +131,14 @@ const MIGRATIONS: readonly string[] = [
      first_at TEXT NOT NULL,
      PRIMARY KEY (change_id, username)
    ) WITHOUT ROWID;`,
+  // The audit log's signed head: one row, re-signed with every append (AUDIT_HEAD_SCHEMA in server/audit/schema.ts).
+  `CREATE TABLE IF NOT EXISTS audit_head (
+     seq INTEGER NOT NULL,
+     hash TEXT NOT NULL,
+     signature TEXT NOT NULL,
+     key_id TEXT NOT NULL,
+     at TEXT NOT NULL
+   );`,
 ];
 
 /** Per-connection settings: every connection to the file (the main one, the document writer's) uses them. */
