@@ -47,14 +47,20 @@ const DraftItem = z.strictObject({
  * change's content (content-schema.ts), but an unfinished title or item is allowed; `submit` then
  * checks the content in full.
  */
-export const DraftShape = z.strictObject({
+const META = {
   title: Text(200).optional(),
   backend: z.enum(BACKEND_IDS).optional(),
   ticket: Text(500).optional(),
   durationHours: z.number().positive().max(24 * 366).optional(),
   environment: z.array(Text(64)).max(20).optional(),
-  justification: Text(20_000),
-  items: z.array(DraftItem).max(2_000),
+};
+const MAX_JUSTIFICATION = 20_000;
+const MAX_ITEMS = 2_000;
+const DraftMeta = z.strictObject(META);
+export const DraftShape = z.strictObject({
+  ...META,
+  justification: Text(MAX_JUSTIFICATION),
+  items: z.array(DraftItem).max(MAX_ITEMS),
 });
 
 const DRAFT_ROOTS = new Set(['meta', 'justification', 'items']);
@@ -74,6 +80,49 @@ export function draftProblems(doc: Y.Doc): string[] {
   if (problems.length) return problems;
   const parsed = DraftShape.safeParse(readDraft(doc));
   return parsed.success ? [] : describeIssues(parsed.error);
+}
+
+/** The root a (possibly nested) shared type hangs from, by name; null for a type of no known root. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types every shared type's events differently
+function rootName(doc: Y.Doc, type: Y.AbstractType<any>): string | null {
+  let t = type;
+  while (t._item) t = t._item.parent as Y.AbstractType<Y.YEvent<Y.AbstractType<unknown>>>;
+  for (const [name, root] of doc.share) if (root === t) return name;
+  return null;
+}
+
+/**
+ * What one update made unreadable, judged on what it touched (the rest was readable before it, or the
+ * full check ran): the `meta` map if it changed, the justification's length, the items it inserted.
+ * O(what changed), not O(draft): a keystroke in a 2,000-item draft does not re-read 2,000 items.
+ */
+function touchedProblems(doc: Y.Doc, roots: ReadonlySet<string>, inserted: readonly unknown[]): string[] {
+  const problems: string[] = [];
+  if (roots.has('meta')) {
+    const meta = doc.getMap('meta');
+    for (const [key, value] of meta.entries()) {
+      if (value instanceof Y.AbstractType && !(key === 'title' && value instanceof Y.Text)) problems.push(`meta.${key}: only the title is shared text`);
+    }
+    if (problems.length === 0) {
+      const parsed = DraftMeta.safeParse(meta.toJSON());
+      if (!parsed.success) problems.push(...describeIssues(parsed.error).map((p) => `meta.${p}`));
+    }
+  }
+  if (roots.has('justification')) {
+    const text = doc.getText('justification');
+    if (text._map.size > 0) problems.push('justification: holds keys, not only text');
+    if (text.length > MAX_JUSTIFICATION) problems.push(`justification: longer than ${MAX_JUSTIFICATION} characters`);
+  }
+  if (roots.has('items')) {
+    const count = doc.getArray('items').length;
+    if (count > MAX_ITEMS) problems.push(`items: more than ${MAX_ITEMS}`);
+    inserted.forEach((item) => {
+      if (item instanceof Y.AbstractType) return void problems.push('items: an item is a plain object, not a shared type');
+      const parsed = DraftItem.safeParse(item);
+      if (!parsed.success) problems.push(...describeIssues(parsed.error).map((p) => `item ${JSON.stringify((item as { id?: unknown } | null)?.id ?? '?')}: ${p}`));
+    });
+  }
+  return problems;
 }
 
 export interface GuardOptions {
@@ -129,17 +178,42 @@ export class AccordUpdateGuard implements UpdateGuard {
    */
   #checkDraft(doc: LiveDocument, update: Uint8Array): boolean {
     let shadow = this.#shadow.get(doc);
+    let full = false;
     if (!shadow) {
       shadow = new Y.Doc({ gc: true });
+      // The readable roots exist up front, so a root the update brings in is noticed as new.
+      shadow.getMap('meta');
+      shadow.getText('justification');
+      shadow.getArray('items');
       this.#shadow.set(doc, shadow);
       doc.doc.once('destroy', () => shadow!.destroy());
+      full = true; // a new shadow: judge the whole draft once
     }
     // Catch up with what the live document received meanwhile (server writes, other clients): only the difference.
     Y.applyUpdate(shadow, Y.encodeStateAsUpdate(doc.doc, Y.encodeStateVector(shadow)));
-    const before = JSON.stringify(readDraft(shadow));
-    Y.applyUpdate(shadow, update);
-    const problems = draftProblems(shadow);
-    if (problems.length === 0) return JSON.stringify(readDraft(shadow)) !== before;
+    // What this update touches: the roots its changes hang from, and the items it inserts.
+    const roots = new Set<string>();
+    const inserted: unknown[] = [];
+    const share = shadow.share.size;
+    const onTransaction = (tr: Y.Transaction): void => {
+      for (const type of tr.changed.keys()) roots.add(rootName(shadow!, type) ?? '(unknown)');
+    };
+    const onItems = (event: Y.YArrayEvent<unknown>): void => {
+      for (const d of event.changes.delta) if (Array.isArray(d.insert)) inserted.push(...(d.insert as unknown[]));
+    };
+    const items = shadow.getArray('items');
+    shadow.on('afterTransaction', onTransaction);
+    items.observe(onItems);
+    try {
+      Y.applyUpdate(shadow, update);
+    } finally {
+      shadow.off('afterTransaction', onTransaction);
+      items.unobserve(onItems);
+    }
+    full ||= shadow.share.size !== share || [...roots].some((r) => !DRAFT_ROOTS.has(r));
+    const problems = full ? draftProblems(shadow) : touchedProblems(shadow, roots, inserted);
+    // Opening a draft sends a sync step 2 that may carry nothing new: it changes no type.
+    if (problems.length === 0) return roots.size > 0;
     // The shadow now holds the update: start it again from the live document next time.
     shadow.destroy();
     this.#shadow.delete(doc);
