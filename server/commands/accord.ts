@@ -126,6 +126,7 @@ export class Accord {
       if (kind === 'vote') {
         if (!can(p, 'change.vote', { kind: 'change', change: factsOf(change) })) return false;
         if (change.requestedBy === p.username || change.authors.includes(p.username)) return false;
+        if (change.revisions.at(-1)?.authors?.includes(p.username)) return false; // wrote part of it: never approves it
         return !classifyVotes(change).counted.some((v) => v.voter === p.username && v.itemId === undefined);
       }
       if (!can(p, 'change.signoff', { kind: 'change', change: factsOf(change) })) return false;

@@ -126,6 +126,8 @@ describe('integrity: decisions bind to what their makers saw', () => {
     assert.equal(own.status, 403, JSON.stringify(own.body));
     assert.match(own.body.error!.message, /wrote part of revision 2/);
     // A vote the policy would otherwise count: make sure the evaluation also excludes the writer.
+    const waiting = (await api.mal!<{ changes: { id: string }[] }>('GET', '/changes?waitingFor=vote')).body.changes.map((c) => c.id);
+    assert.ok(!waiting.includes(id), 'the change does not wait for the vote of someone who wrote part of it');
     const rejectOk = await api.mal!('POST', `/changes/${id}/votes`, { choice: 'abstain', revisionHash: hash });
     assert.equal(rejectOk.status, 201, 'an author may still abstain or reject');
     assert.ok(auditOf(id).some((e) => e.action === 'draft.contribute' && e.actor === 'mal'), 'the first write is audited');
