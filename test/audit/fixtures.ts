@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
-import { AuditLog } from '../../server/audit/audit-log.ts';
+import { AuditLog, type AuditRow } from '../../server/audit/audit-log.ts';
 import { entryHash, signCheckpoint } from '../../server/audit/entry.ts';
 import { evidenceDigest, evidenceJson, exportEvidence } from '../../server/audit/evidence.ts';
 import type { EvidencePack } from '../../server/audit/evidence.ts';
@@ -191,4 +191,15 @@ export function reseal(pack: EvidencePack, signer: { privateKey: KeyObject; keyI
   pack.audit.keyId = signer.keyId;
   pack.audit.checkpoint = signCheckpoint({ seq: last.seq, hash: last.hash, keyId: signer.keyId, at: last.at }, signer.privateKey);
   return pack;
+}
+
+/** What an attacker without the key can do: rewrite rows from `from` on with consistent hashes (the chain is unkeyed SHA-256). */
+export function rechain(db: DatabaseSync, from: number): void {
+  const rows = db.prepare('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq').all(from) as unknown as AuditRow[];
+  let prev = (db.prepare('SELECT hash FROM audit_log WHERE seq = ?').get(from - 1) as { hash: string }).hash;
+  for (const r of rows) {
+    const fields = { seq: r.seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, outcome: r.outcome as 'ok', detail: JSON.parse(r.detail) as unknown, prevHash: prev };
+    prev = entryHash(fields);
+    db.prepare('UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?').run(fields.prevHash, prev, r.seq);
+  }
 }

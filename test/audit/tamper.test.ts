@@ -16,7 +16,7 @@ import { loadOrCreateServerKey } from '../../server/audit/server-key.ts';
 import type { ServerKey } from '../../server/audit/server-key.ts';
 import { verifyAudit } from '../../server/audit/verify.ts';
 import type { VerifyResult } from '../../server/audit/verify.ts';
-import { openAuditDb, tempDir } from './fixtures.ts';
+import { openAuditDb, rechain, tempDir } from './fixtures.ts';
 
 const EVERY = 10;
 
@@ -59,16 +59,6 @@ function assertBroken(r: VerifyResult, seq: number | null, reason: RegExp): void
   assert.match(r.reason, reason);
 }
 
-/** A consistent rewrite from `from` on, as anyone can compute it: the chain is unkeyed SHA-256. */
-function rechain(db: DatabaseSync, from: number): void {
-  const rows = db.prepare('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq').all(from) as unknown as AuditRow[];
-  let prev = (db.prepare('SELECT hash FROM audit_log WHERE seq = ?').get(from - 1) as { hash: string }).hash;
-  for (const r of rows) {
-    const fields = { seq: r.seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, outcome: r.outcome as 'ok', detail: JSON.parse(r.detail) as unknown, prevHash: prev };
-    prev = entryHash(fields);
-    db.prepare('UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?').run(fields.prevHash, prev, r.seq);
-  }
-}
 
 const anchorLines = (path: string): { seq: number; hash: string; signature: string; keyId: string; at: string }[] =>
   readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { seq: number; hash: string; signature: string; keyId: string; at: string });

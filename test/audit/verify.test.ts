@@ -10,7 +10,7 @@ import { canonicalJson } from '../../server/audit/canonical.ts';
 import { entryHash, signCheckpoint } from '../../server/audit/entry.ts';
 import { loadOrCreateServerKey, loadServerKey } from '../../server/audit/server-key.ts';
 import { verifyAudit } from '../../server/audit/verify.ts';
-import { openAuditDb, tempDir } from './fixtures.ts';
+import { openAuditDb, rechain, tempDir } from './fixtures.ts';
 
 /** 25 entries over three subjects, checkpoints every 10 (10, 20) and one on demand (25). */
 function seeded(): { dir: string; db: DatabaseSync; pem: string } {
@@ -35,16 +35,6 @@ function assertBroken(db: DatabaseSync, pem: string, seq: number | null, reason:
   assert.match(r.reason, reason);
 }
 
-/** What an attacker without the key can do: rewrite rows from `from` on with consistent hashes. */
-function rechain(db: DatabaseSync, from: number): void {
-  const rows = db.prepare('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq').all(from) as unknown as AuditRow[];
-  let prev = (db.prepare('SELECT hash FROM audit_log WHERE seq = ?').get(from - 1) as { hash: string }).hash;
-  for (const r of rows) {
-    const fields = { seq: r.seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, outcome: r.outcome as 'ok', detail: JSON.parse(r.detail) as unknown, prevHash: prev };
-    prev = entryHash(fields);
-    db.prepare('UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?').run(fields.prevHash, prev, r.seq);
-  }
-}
 
 describe('verifyAudit on a real SQLite file', () => {
   it('accepts an untouched log and reports counts', () => {
