@@ -5,8 +5,8 @@ import { z } from 'zod';
 export const defaults = {
   /** TCP port for HTTP, the web app and Socket.io. 0 picks a free port (tests). */
   port: 8080,
-  /** Interface to listen on. */
-  host: '0.0.0.0',
+  /** Interface to listen on: loopback unless told otherwise (`--host 0.0.0.0` for every interface). */
+  host: '127.0.0.1',
   /** Where the embedded SQLite database lives. */
   dataDir: './data',
   /** Largest single Socket.io message (and so Yjs update) accepted, in bytes. Bounds hostile clients. */

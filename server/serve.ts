@@ -9,7 +9,10 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const app = createApp(config, log);
   const { port } = await app.listen();
-  log.info({ port, dataDir: config.dataDir, sqliteWriter: app.sqliteWriter }, `Accord listening on http://localhost:${port}`);
+  const where = config.host === '127.0.0.1' || config.host === '::1' || config.host === 'localhost'
+    ? `http://localhost:${port} (this machine only; --host 0.0.0.0 listens on every interface)`
+    : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ host: config.host, port, dataDir: config.dataDir, sqliteWriter: app.sqliteWriter }, `Accord listening on ${where}`);
   // Node writes its compile cache at exit; a server that is killed never exits: write it now.
   flushCompileCache();
   let stopping = false;

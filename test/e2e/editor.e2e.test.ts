@@ -6,14 +6,13 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { apiAs, importProxmox } from '../helpers/api.ts';
 import { voteOverRest } from './hash-helpers.ts';
-import { LIVE_MS, launchBrowser } from '../helpers/browser.ts';
+import { LIVE_MS, launchBrowser, screenshotDir } from '../helpers/browser.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
-const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const SHOTS = screenshotDir();
 const PASSWORD = 'draft-editor-pass';
 const DESKTOP = { width: 1280, height: 900 };
 const TITLE = 'Carol may view VM 100 during the migration';

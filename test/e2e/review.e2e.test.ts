@@ -7,15 +7,14 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { submitDraft } from './hash-helpers.ts';
-import { LIVE_MS, launchBrowser } from '../helpers/browser.ts';
+import { LIVE_MS, launchBrowser, screenshotDir } from '../helpers/browser.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
-const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const SHOTS = screenshotDir();
 const PASSWORD = 'review-board-pass';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };

@@ -8,15 +8,14 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { submitDraft, voteOverRest } from './hash-helpers.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
-import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
+import { launchBrowser, newPage, signIn, screenshotDir } from '../helpers/browser.ts';
 
-const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const SHOTS = screenshotDir();
 const PASSWORD = 'review-board-pass';
 const TITLES = ['Power for the on-call team', 'Console for the database team'];
 /** In review but not on the agenda at first: the facilitator adds it later. */

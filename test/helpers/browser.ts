@@ -2,6 +2,9 @@
  * Real headless Chromium for the e2e tests: Debian's `chromium` driven by playwright-core (`.ci/run`
  * installs it; `ACCORD_CHROMIUM` points elsewhere), one launch per suite, one context per person.
  */
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
@@ -30,4 +33,14 @@ export async function signIn(page: Page, username: string, password: string): Pr
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Reviews', level: 1 }).waitFor();
+}
+
+/**
+ * Where the e2e tests write their screenshots: a directory under the system's temp dir, so `npm test`
+ * leaves the tree clean. `ACCORD_SCREENSHOTS=docs/screenshots` refreshes the README's copies on purpose.
+ */
+export function screenshotDir(): string {
+  const dir = process.env.ACCORD_SCREENSHOTS ? resolve(process.env.ACCORD_SCREENSHOTS) : join(tmpdir(), 'accord-screenshots');
+  mkdirSync(dir, { recursive: true });
+  return `${dir}/`;
 }
