@@ -8,8 +8,10 @@ import { writeFileSync } from 'node:fs';
 import { exportRemote, statusCommand, submitCommand, voteCommand } from './cli-client.ts';
 
 const USAGE = `usage: accord <command>
-  user add NAME --role ROLE [--password PW] [--groups G1,G2] [--data DIR]   create a user; prints an API token last
-  user passwd NAME --password PW | user disable NAME | user enable NAME [--data DIR]
+  user add NAME --role ROLE [--password-stdin] [--groups G1,G2] [--data DIR]   create a user; prints an API token last
+  user passwd NAME --password-stdin | user disable NAME | user enable NAME [--data DIR]
+      --password-stdin reads the password from standard input (asks for it, hidden, on a terminal);
+      --password PW still works but puts it on a command line that npm echoes
   token add NAME --scope read|vote|signoff|admin|full [--expires-days N] [--label L] | token list NAME | token revoke NAME ID
   access import|effective|render|impact --backend B ...     the access model (docs/backends.md)
   submit FILE --url URL --token TOKEN                      submit a change file (JSON or YAML); prints its id last
@@ -18,6 +20,42 @@ const USAGE = `usage: accord <command>
   export ID --format json|html [--out FILE] [--data DIR | --url URL --token TOKEN]   an evidence pack
   audit verify [--data DIR] [--witness FILE | --no-anchor] [--pack FILE] [--public-key FILE]   check the audit chain (and its anchor) or an evidence pack
   audit public-key [--data DIR] > server-public.pem          the server's public key, for pinning`;
+
+/**
+ * A password from standard input: on a terminal it asks, without echoing what is typed; from a pipe
+ * (`printf %s "$PW" | accord user add ...`) it reads the first line. Never from the command line.
+ */
+async function readPassword(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    let text = '';
+    for await (const chunk of stdin) text += String(chunk);
+    const line = text.split(/\r?\n/)[0] ?? '';
+    if (!line) throw new AppError('invalid_payload', '--password-stdin: standard input held no password');
+    return line;
+  }
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  let typed = '';
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      stdin.on('data', (chunk: Buffer) => {
+        for (const ch of chunk.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') return resolve(typed);
+          if (ch === '\u0003') return reject(new AppError('invalid_payload', 'cancelled'));
+          if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
+          else typed += ch;
+        }
+      });
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    stdin.removeAllListeners('data');
+    process.stderr.write('\n');
+  }
+}
 
 async function withUsers<T>(data: string | undefined, fn: (users: UserStore, dataDir: string) => Promise<T>): Promise<T> {
   const config = loadConfig(data ? ['--data', data] : []);
@@ -34,14 +72,16 @@ async function userCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { role: { type: 'string' }, password: { type: 'string' }, groups: { type: 'string' }, data: { type: 'string' } },
+    options: { role: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, groups: { type: 'string' }, data: { type: 'string' } },
   });
   const [verb, name] = positionals;
   if (!name || !['add', 'passwd', 'disable', 'enable'].includes(verb ?? '')) throw new AppError('invalid_payload', USAGE);
+  if (values.password !== undefined && values['password-stdin']) throw new AppError('invalid_payload', 'give --password or --password-stdin, not both');
+  const password = values['password-stdin'] ? await readPassword(`Password for ${name}: `) : values.password;
   return withUsers(values.data, async (users, dataDir) => {
     if (verb === 'passwd') {
-      if (!values.password) throw new AppError('invalid_payload', 'give the new password with --password');
-      await users.setPassword(name, values.password);
+      if (!password) throw new AppError('invalid_payload', 'give the new password with --password-stdin');
+      await users.setPassword(name, password);
       process.stdout.write(`password of ${name} reset; their sessions ended\n`);
       return 0;
     }
@@ -51,7 +91,7 @@ async function userCommand(args: string[]): Promise<number> {
       return 0;
     }
     if (!isRole(values.role)) throw new AppError('invalid_payload', `--role must be one of ${ROLES.join(', ')}`);
-    const { principal, token } = await users.addUser(name, values.role, values.password);
+    const { principal, token } = await users.addUser(name, values.role, password);
     if (values.groups) users.addToGroups(principal.userId, values.groups.split(',').map((g) => g.trim()).filter(Boolean));
     process.stdout.write(`created ${principal.role} ${principal.username} in ${dataDir}\nAPI token (shown once):\n${token}\n`);
     return 0;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect, connected, spawnServer, tempDir } from '../helpers/server.ts';
 
@@ -31,5 +31,22 @@ describe('accord user add', () => {
     });
     await run(process.execPath, ['server/cli.ts', 'user', 'add', 'dup', '--role', 'viewer', '--data', dataDir]);
     await assert.rejects(run(process.execPath, ['server/cli.ts', 'user', 'add', 'dup', '--role', 'viewer', '--data', dataDir]), /already exists/);
+  });
+
+  it('--password-stdin reads the password from standard input, so it never stands on a command line npm echoes', async () => {
+    const dataDir = tempDir();
+    const child = spawn(process.execPath, ['server/cli.ts', 'user', 'add', 'fay', '--role', 'approver', '--password-stdin', '--data', dataDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end('a long piped secret\n');
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0);
+    const server = await spawnServer(dataDir);
+    const signIn = (password: string) => fetch(`${server.url}/api/session`, {
+      method: 'POST', headers: { 'content-type': 'application/json', origin: server.url }, body: JSON.stringify({ username: 'fay', password }),
+    });
+    assert.equal((await signIn('a long piped secret')).status, 200, 'the piped password (without its newline) signs in');
+    assert.equal((await signIn('a long piped secret\n')).status, 401);
+    server.child.kill('SIGTERM');
+    await server.exited;
+    await assert.rejects(run(process.execPath, ['server/cli.ts', 'user', 'add', 'gus', '--role', 'viewer', '--password', 'x', '--password-stdin', '--data', dataDir]), /not both/);
   });
 });
