@@ -56,6 +56,15 @@ describe('CommandQueue against a real server', () => {
     const view = (await apiAs(server.url, ana)<{ change: ReviewView }>('GET', `/changes/${changeId}`)).body.change;
     assert.equal(view.votes.filter((v) => v.voter === 'ana').length, 1);
 
+    // A double click: the same vote twice while the first is pending is one command, answered to both.
+    const before = (await apiAs(server.url, ana)<{ change: ReviewView }>('GET', `/changes/${changeId}`)).body.change.votes.length;
+    const clicks = [1, 2].map(() => queue.send('vote:cast', { changeId, choice: 'abstain', revisionHash: rev1.hash, revision: 1 }, 'Abstain revision 1'));
+    assert.equal(queue.pending.length, 1, 'queued once');
+    const answers = await Promise.all(clicks);
+    assert.deepEqual(answers.map((a) => a.ok), [true, true]);
+    const afterClicks = (await apiAs(server.url, ana)<{ change: ReviewView }>('GET', `/changes/${changeId}`)).body.change.votes.length;
+    assert.equal(afterClicks, before + 1, 'one vote recorded');
+
     const refused = await queue.send('vote:cast', { changeId, choice: 'reject', revisionHash: rev1.hash, revision: 1 }, 'Reject revision 1');
     assert.equal(refused.ok, false);
     await until(() => queue.refused.length === 1, 'refusal kept');

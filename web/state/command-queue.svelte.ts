@@ -1,6 +1,7 @@
 import type { AccordSocket } from '../lib/socket-provider.ts';
 import type { CommandName, CommandPayload, ErrorBody } from '../lib/types.ts';
 import { newIdempotencyKey } from '../lib/idempotency.ts';
+import { canonicalJson } from '../lib/canonical.ts';
 
 /** One command as queued: its payload is exactly what is sent (plus the idempotency key), typed per command. */
 export interface QueuedCommandOf<N extends CommandName> {
@@ -53,7 +54,7 @@ export class CommandQueue {
   readonly #storageKey: string;
   /** Keys sent on the current connection and not yet answered; cleared on disconnect. */
   #inFlight = new Set<string>();
-  #waiters = new Map<string, (outcome: CommandOutcome) => void>();
+  #waiters = new Map<string, ((outcome: CommandOutcome) => void)[]>();
   #generation = 0;
 
   constructor(socket: AccordSocket, storageKey: string, storage: KeyValueStore | null = globalThis.localStorage ?? null) {
@@ -78,11 +79,18 @@ export class CommandQueue {
     return this.#connected;
   }
 
-  /** Sends a command (or queues it while offline); resolves with the server's answer whenever it comes. */
+  /**
+   * Sends a command (or queues it while offline); resolves with the server's answer whenever it comes.
+   * The same command again while the first is still pending (a double click) is that command: it is not
+   * sent twice, and both callers get its answer.
+   */
   send<N extends CommandName>(name: N, payload: CommandPayload<N>, label: string): Promise<CommandOutcome> {
     // A plain copy (what localStorage keeps anyway): the payload is fixed now, whatever happens to the caller's object.
-    const command = { key: newIdempotencyKey(), name, payload: JSON.parse(JSON.stringify(payload)) as CommandPayload<N>, label, queuedAt: new Date().toISOString() } as QueuedCommand;
-    const outcome = new Promise<CommandOutcome>((resolve) => this.#waiters.set(command.key, resolve));
+    const copy = JSON.parse(JSON.stringify(payload)) as CommandPayload<N>;
+    const same = this.#pending.find((c) => c.name === name && canonicalJson(c.payload) === canonicalJson(copy));
+    if (same) return new Promise<CommandOutcome>((resolve) => this.#waiters.set(same.key, [...(this.#waiters.get(same.key) ?? []), resolve]));
+    const command = { key: newIdempotencyKey(), name, payload: copy, label, queuedAt: new Date().toISOString() } as QueuedCommand;
+    const outcome = new Promise<CommandOutcome>((resolve) => this.#waiters.set(command.key, [resolve]));
     this.#pending = [...this.#pending, command];
     this.#save();
     this.#flush();
@@ -117,7 +125,7 @@ export class CommandQueue {
     this.#pending = this.#pending.filter((c) => c.key !== command.key);
     if (!outcome.ok) this.#refused = [...this.#refused, { ...command, error: outcome.error }];
     this.#save();
-    this.#waiters.get(command.key)?.(outcome);
+    for (const resolve of this.#waiters.get(command.key) ?? []) resolve(outcome);
     this.#waiters.delete(command.key);
   }
 
