@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import type { Principal } from '../auth/roles.ts';
 import { decide } from '../auth/permissions.ts';
 import type { Annotation } from '../domain/review/annotations.ts';
@@ -8,17 +7,9 @@ import type { ChangeStore } from '../store/sqlite/change-store.ts';
 import type { CommandRunner } from './command-runner.ts';
 import { authorize, factsOf, type ChangeEvents, type ChangeService } from './change-service.ts';
 
-const Anchor = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('item'), itemId: z.string().min(1).max(200) }),
-  z.strictObject({ kind: z.literal('line'), revision: z.number().int().positive(), line: z.number().int().positive() }),
-  z.strictObject({ kind: z.literal('text'), start: z.string().min(1).max(200), end: z.string().min(1).max(200), quote: z.string().max(500) }),
-]);
-export const CreateAnnotation = z.strictObject({
-  anchor: Anchor,
-  body: z.string().trim().min(1).max(10_000),
-  parentId: z.string().max(40).optional(),
-});
-export type CreateAnnotation = z.infer<typeof CreateAnnotation>;
+import { CreateAnnotation } from '../protocol/commands.ts';
+
+export { CreateAnnotation };
 
 const now = () => new Date().toISOString();
 

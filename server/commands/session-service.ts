@@ -1,4 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
+import { TimerAction } from '../protocol/commands.ts';
 import { z } from 'zod';
 import type { Principal } from '../auth/roles.ts';
 import { decide, type ActionName, type SessionFacts } from '../auth/permissions.ts';
@@ -32,7 +33,7 @@ export const CreateSession = z.strictObject({
   minutesPerItem: z.number().int().min(1).max(240).default(10),
 });
 export const SetAgenda = z.strictObject({ agenda: AgendaInput, minutesPerItem: z.number().int().min(1).max(240).default(10) });
-export const TimerAction = z.enum(['start', 'pause', 'reset']);
+export { TimerAction };
 /** One line: a note cannot add lines of its own to the minutes (that would read as Accord's records). */
 export const NoteText = z.string().max(2_000).transform(oneLine).pipe(z.string().min(1));
 

@@ -8,17 +8,13 @@ import { AppError } from '../protocol/errors.ts';
 import type { Accord } from '../commands/accord.ts';
 import { CreateAnnotation } from '../commands/annotation-service.ts';
 import { id, key, parse, who } from './request.ts';
-import { DraftHash, RevisionHash } from '../protocol/hashes.ts';
+import { RevisionHash } from '../protocol/hashes.ts';
+import { COMMAND_PAYLOADS } from '../protocol/commands.ts';
 
-const VoteBody = z.strictObject({
-  choice: z.enum(['approve', 'reject', 'abstain']),
-  reason: z.string().max(2_000).optional(),
-  item: z.string().min(1).max(200).optional(),
-  revision: z.number().int().positive().optional(),
-  revisionHash: RevisionHash,
-});
+/** The `vote:cast` command's payload (server/protocol/commands.ts), as REST has always named the item: `item`. */
+const VoteBody = COMMAND_PAYLOADS['vote:cast'].omit({ changeId: true, idempotencyKey: true, itemId: true }).extend({ item: z.string().min(1).max(200).optional() });
 const ReasonBody = z.strictObject({ reason: z.string().trim().min(1).max(2_000), revisionHash: RevisionHash });
-const SubmitBody = z.strictObject({ draftHash: DraftHash });
+const SubmitBody = COMMAND_PAYLOADS['change:submit'].pick({ draftHash: true });
 const ApplyBody = z.strictObject({ outcome: z.enum(['applied', 'apply_failed']), note: z.string().max(2_000).default('') });
 const EditAnnotation = z.union([
   z.strictObject({ body: z.string().max(10_000) }),

@@ -1,42 +1,15 @@
-import { z } from 'zod';
 import type { Logger } from '../log.ts';
 import type { Accord } from '../commands/accord.ts';
-import { CreateAnnotation } from '../commands/annotation-service.ts';
-import { TimerAction } from '../commands/session-service.ts';
 import { AppError, fail } from '../protocol/errors.ts';
 import type { CommandAck, CommandName } from '../protocol/events.ts';
 import { CHANGES_ROOM } from './change-bridge.ts';
-import { DraftHash, RevisionHash } from '../protocol/hashes.ts';
+import { COMMAND_PAYLOADS, type CommandInput } from '../protocol/commands.ts';
 import type { AccordServer } from './sync-transport.ts';
 
-const Key = z.string().regex(/^[A-Za-z0-9_-]{8,100}$/).optional();
-const ChangeId = z.string().min(1).max(64);
-const SessionId = z.string().min(1).max(64);
+/** One schema per command payload, declared once in server/protocol/commands.ts (shared with the web app). */
+const PAYLOADS = COMMAND_PAYLOADS;
 
-/** One schema per command payload; the TypeScript type comes from it (STYLE.md §4). */
-const PAYLOADS = {
-  'change:create': z.strictObject({ content: z.unknown(), idempotencyKey: Key }),
-  'change:submit': z.strictObject({ changeId: ChangeId, draftHash: DraftHash, idempotencyKey: Key }),
-  'change:withdraw': z.strictObject({ changeId: ChangeId, idempotencyKey: Key }),
-  'change:recuse': z.strictObject({ changeId: ChangeId, reason: z.string().max(2_000), revisionHash: RevisionHash, idempotencyKey: Key }),
-  'vote:cast': z.strictObject({
-    changeId: ChangeId, choice: z.enum(['approve', 'reject', 'abstain']), revisionHash: RevisionHash, revision: z.number().int().positive().optional(),
-    reason: z.string().max(2_000).optional(), itemId: z.string().min(1).max(200).optional(), idempotencyKey: Key,
-  }),
-  'annotation:create': z.strictObject({ changeId: ChangeId, annotation: CreateAnnotation, idempotencyKey: Key }),
-  'annotation:edit': z.strictObject({ annotationId: z.string().max(40), body: z.string().max(10_000), idempotencyKey: Key }),
-  'annotation:delete': z.strictObject({ annotationId: z.string().max(40), idempotencyKey: Key }),
-  'annotation:resolve': z.strictObject({ annotationId: z.string().max(40), resolved: z.boolean(), idempotencyKey: Key }),
-  // Session bodies (title, agenda) are validated by the session service, the same for REST and sockets.
-  'session:create': z.strictObject({ session: z.unknown(), idempotencyKey: Key }),
-  'session:agenda': z.strictObject({ sessionId: SessionId, agenda: z.unknown(), minutesPerItem: z.unknown().optional(), idempotencyKey: Key }),
-  'session:goto': z.strictObject({ sessionId: SessionId, index: z.number().int().min(0).max(1_000), idempotencyKey: Key }),
-  'session:timer': z.strictObject({ sessionId: SessionId, action: TimerAction, idempotencyKey: Key }),
-  'session:note': z.strictObject({ sessionId: SessionId, text: z.string().max(2_000), idempotencyKey: Key }),
-  'session:close': z.strictObject({ sessionId: SessionId, idempotencyKey: Key }),
-} satisfies Record<CommandName, z.ZodType>;
-
-type Payload<C extends CommandName> = z.infer<(typeof PAYLOADS)[C]>;
+type Payload<C extends CommandName> = CommandInput<C>;
 type Handler<C extends CommandName> = (accord: Accord, p: import('../auth/roles.ts').Principal, payload: Payload<C>) => Promise<unknown> | unknown;
 
 const HANDLERS: { [C in CommandName]: Handler<C> } = {

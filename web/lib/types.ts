@@ -42,42 +42,14 @@ export interface Preview {
  * maker saw, captured when they clicked, so a command queued offline still names what they saw and is
  * refused (`revision_changed`, `draft_changed`) if the content moved meanwhile.
  */
-export interface VoteCastPayload {
-  changeId: string;
-  choice: import('../../server/domain/review/types.ts').VoteChoice;
-  /** The hash of the revision on screen when the user clicked (64 lower-case hex). */
-  revisionHash: string;
-  /** That revision's number; the server checks it agrees with the hash. */
-  revision?: number;
-  reason?: string;
-  itemId?: string;
-}
-export interface RecusePayload {
-  changeId: string;
-  reason: string;
-  revisionHash: string;
-}
-export interface SubmitPayload {
-  changeId: string;
-  /** SHA-256 (lower-case hex) of `canonicalJson(readDraft(doc))` of the draft on screen. */
-  draftHash: string;
-}
-export interface AnnotationCreatePayload {
-  changeId: string;
-  annotation: { anchor: import('../../server/domain/review/annotations.ts').AnnotationAnchor; body: string; parentId?: string };
-}
-export interface AnnotationResolvePayload {
-  annotationId: string;
-  resolved: boolean;
-}
-/** The payload of each command; commands the web app does not send through the queue stay loosely typed. */
-export type CommandPayload<N extends import('../../server/protocol/events.ts').CommandName> =
-  N extends 'vote:cast' ? VoteCastPayload
-  : N extends 'change:recuse' ? RecusePayload
-  : N extends 'change:submit' ? SubmitPayload
-  : N extends 'annotation:create' ? AnnotationCreatePayload
-  : N extends 'annotation:resolve' ? AnnotationResolvePayload
-  : Record<string, unknown>;
+export type { CommandPayload } from '../../server/protocol/commands.ts';
+/** `vote:cast`: `revisionHash` is the hash of the revision on screen when the user clicked; `revision`, if sent, must agree. */
+export type VoteCastPayload = import('../../server/protocol/commands.ts').CommandPayload<'vote:cast'>;
+export type RecusePayload = import('../../server/protocol/commands.ts').CommandPayload<'change:recuse'>;
+/** `change:submit`: `draftHash` is SHA-256 (lower-case hex) of `canonicalJson(readDraft(doc))` of the draft on screen. */
+export type SubmitPayload = import('../../server/protocol/commands.ts').CommandPayload<'change:submit'>;
+export type AnnotationCreatePayload = import('../../server/protocol/commands.ts').CommandPayload<'annotation:create'>;
+export type AnnotationResolvePayload = import('../../server/protocol/commands.ts').CommandPayload<'annotation:resolve'>;
 
 /** Refusals the web app explains in place rather than only listing: the content named by the command's hash is no longer current. */
 export const REVISION_CHANGED = 'revision_changed';
