@@ -7,15 +7,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DatabaseSync } from 'node:sqlite';
 import { ANCHOR_FILE, readAnchorFile } from './anchor.ts';
 import type { AnchorInput } from './anchor.ts';
 import type { Broken } from './chain.ts';
 import { loadServerKey } from './server-key.ts';
-import { verifyAudit } from './verify.ts';
+import { verifyAuditStore } from './verify.ts';
 import { verifyEvidenceHtml, verifyEvidencePack } from './verify-pack.ts';
 import type { PackVerifyResult } from './verify-pack.ts';
 import type { VerifyResult } from './verify.ts';
+import { SqliteAuditRepository, openDatabaseFile } from '../store/sqlite/audit-repository.ts';
 
 export const AUDIT_USAGE = `usage: accord audit verify [--data DIR] [--witness FILE | --no-anchor] [--pack FILE] [--public-key FILE] [--checkpoint-every N]
   verify                  check the audit log in DIR (default ./data): accord.sqlite against server-key.pem,
@@ -64,15 +64,13 @@ function verifyDatabase(dataDir: string, pinnedPem: string | undefined, checkpoi
   const anchors: AnchorInput[] = [];
   if (!anchor.skip) anchors.push(readAnchor(join(dataDir, ANCHOR_FILE), `the anchor file ${join(dataDir, ANCHOR_FILE)}`));
   if (anchor.witness !== undefined) anchors.push(readAnchor(anchor.witness, `the witness file ${anchor.witness}`));
-  const db = new DatabaseSync(path);
+  const db = openDatabaseFile(path);
   try {
-    db.exec('PRAGMA busy_timeout = 5000');
-    const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").get();
-    if (!table) throw new CliError(`no audit log in ${path}`);
+    if (!SqliteAuditRepository.hasAuditLog(db)) throw new CliError(`no audit log in ${path}`);
+    const store = new SqliteAuditRepository(db);
     // One read transaction: a consistent snapshot even while the server appends.
-    db.exec('BEGIN');
-    try {
-      const result = verifyAudit(db, publicKeyPem, { checkpointEvery, anchors });
+    return store.readTransaction(() => {
+      const result = verifyAuditStore(store, publicKeyPem, { checkpointEvery, anchors });
       if (!result.ok) return { result, summary: describeFailure(result, 'the log') };
       let summary = result.head === null
         ? `audit: ok: 0 entries (the log is empty), key ${result.keyId}`
@@ -83,9 +81,7 @@ function verifyDatabase(dataDir: string, pinnedPem: string | undefined, checkpoi
       }
       if (anchor.skip) summary += '; anchor not checked (--no-anchor): a truncated tail with an older signed head put back would go unnoticed';
       return { result, summary };
-    } finally {
-      db.exec('COMMIT');
-    }
+    });
   } finally {
     db.close();
   }

@@ -9,15 +9,17 @@
  * the caller has a transaction open on `db` (e.g. inside inTransaction()), the entry is written in it
  * and commits or rolls back with it; otherwise append opens its own BEGIN IMMEDIATE transaction.
  * Callers should open their transactions with BEGIN IMMEDIATE so that reading the chain's head and
- * inserting after it cannot interleave with another writer.
+ * inserting after it cannot interleave with another writer. Every statement on the audit tables, and
+ * these transactions, are SqliteAuditRepository's (server/store/sqlite/audit-repository.ts).
  */
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { AnchorFile } from './anchor.ts';
 import { canonicalJson } from './canonical.ts';
 import { DEFAULT_CHECKPOINT_EVERY, GENESIS_HASH, checkpointSignatureValid, entryHash, signCheckpoint } from './entry.ts';
-import type { AuditCheckpoint, AuditEntry, AuditEntryInput, AuditOutcome } from './entry.ts';
+import type { AuditCheckpoint, AuditEntry, AuditEntryInput } from './entry.ts';
+import { SqliteAuditRepository, decodeCheckpoint, decodeEntry } from '../store/sqlite/audit-repository.ts';
 
 export type { AuditCheckpoint, AuditEntry, AuditEntryInput, AuditOutcome } from './entry.ts';
 
@@ -66,38 +68,23 @@ export interface CheckpointRow {
   at: string;
 }
 
-const ENTRY_COLUMNS = 'seq, at, actor, action, subject, outcome, detail, prev_hash, hash';
-
+/** An audit_log row as an entry (decoded by the store: a column of the wrong type throws, naming it). */
 export function rowToEntry(row: AuditRow): AuditEntry {
-  return {
-    seq: row.seq, at: row.at, actor: row.actor, action: row.action, subject: row.subject,
-    outcome: row.outcome as AuditOutcome, detail: JSON.parse(row.detail) as unknown,
-    prevHash: row.prev_hash, hash: row.hash,
-  };
+  return decodeEntry({ ...row });
 }
 
+/** An audit_checkpoints row as a checkpoint (decoded by the store). */
 export function rowToCheckpoint(row: CheckpointRow): AuditCheckpoint {
-  return { seq: row.seq, hash: row.hash, signature: row.signature, keyId: row.key_id, at: row.at };
-}
-
-interface HeadRow {
-  seq: number;
-  at: string;
-  hash: string;
+  return decodeCheckpoint({ ...row }, 'audit_checkpoints');
 }
 
 export class AuditLog {
-  readonly #db: DatabaseSync;
+  /** Every statement on the audit tables, and the transactions they run in. */
+  readonly #store: SqliteAuditRepository;
   readonly #key: AuditSigner;
   readonly #publicKey: KeyObject;
   readonly #every: number;
   readonly #now: () => Date;
-  readonly #last: StatementSync;
-  readonly #insert: StatementSync;
-  readonly #insertCheckpoint: StatementSync;
-  readonly #signedHead: StatementSync;
-  readonly #updateHead: StatementSync;
-  readonly #insertHead: StatementSync;
   readonly #anchors: AnchorFile[];
   readonly #onAnchorError: (err: Error) => void;
   /** The anchor flush that is scheduled and has not run yet (resolves when it ran). */
@@ -110,19 +97,11 @@ export class AuditLog {
   constructor(db: DatabaseSync, key: AuditSigner, options: AuditLogOptions = {}) {
     const every = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     if (!Number.isInteger(every) || every < 0) throw new RangeError('checkpointEvery must be a non-negative integer');
-    this.#db = db;
+    this.#store = new SqliteAuditRepository(db);
     this.#key = key;
     this.#publicKey = createPublicKey(key.privateKey);
     this.#every = every;
     this.#now = options.now ?? (() => new Date());
-    this.#last = db.prepare('SELECT seq, at, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-    this.#insert = db.prepare(`INSERT INTO audit_log (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    this.#insertCheckpoint = db.prepare(
-      'INSERT INTO audit_checkpoints (seq, hash, signature, key_id, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING',
-    );
-    this.#signedHead = db.prepare('SELECT seq, hash, signature, key_id, at FROM audit_head ORDER BY rowid DESC LIMIT 1');
-    this.#updateHead = db.prepare('UPDATE audit_head SET seq = ?, hash = ?, signature = ?, key_id = ?, at = ?');
-    this.#insertHead = db.prepare('INSERT INTO audit_head (seq, hash, signature, key_id, at) VALUES (?, ?, ?, ?, ?)');
     // '' means none too (the configuration's default for the witness).
     this.#anchors = [options.anchorPath, options.witnessPath].filter((p) => p !== undefined && p !== '').map((p) => new AnchorFile(p!));
     this.#onAnchorError = options.onAnchorError ?? ((err) => process.emitWarning(err));
@@ -138,8 +117,8 @@ export class AuditLog {
       if (typeof input[field] !== 'string' || input[field] === '') throw new TypeError(`audit ${field} must be a non-empty string`);
     }
     const detailText = canonicalJson(input.detail ?? null);
-    const appended = this.#inTransaction(() => {
-      const last = this.#last.get() as HeadRow | undefined;
+    const appended = this.#store.transaction(() => {
+      const last = this.#store.last();
       const now = this.#now().toISOString();
       // Never earlier than the previous entry, so `at` is monotonic even if the clock steps back.
       const at = last && last.at > now ? last.at : now;
@@ -148,11 +127,9 @@ export class AuditLog {
         outcome: input.outcome, detail: JSON.parse(detailText) as unknown, prevHash: last?.hash ?? GENESIS_HASH,
       };
       const entry: AuditEntry = { ...fields, hash: entryHash(fields) };
-      this.#insert.run(entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.outcome, detailText, entry.prevHash, entry.hash);
+      this.#store.insertEntry(entry, detailText);
       const head = this.#signHead(entry.seq, entry.hash, entry.at);
-      if (this.#every > 0 && entry.seq % this.#every === 0) {
-        this.#insertCheckpoint.run(head.seq, head.hash, head.signature, head.keyId, head.at);
-      }
+      if (this.#every > 0 && entry.seq % this.#every === 0) this.#store.insertCheckpoint(head);
       return entry;
     });
     this.#scheduleAnchor();
@@ -165,8 +142,8 @@ export class AuditLog {
    * heads were signed); otherwise returns the row. Evidence packs embed it as their checkpoint.
    */
   checkpoint(): AuditCheckpoint | null {
-    const head = this.#inTransaction(() => {
-      const last = this.#last.get() as HeadRow | undefined;
+    const head = this.#store.transaction(() => {
+      const last = this.#store.last();
       if (!last) return null;
       const signed = this.head();
       if (signed && signed.seq === last.seq && signed.hash === last.hash && signed.keyId === this.#key.keyId) return signed;
@@ -179,8 +156,7 @@ export class AuditLog {
 
   /** The signed head row as stored (null when there is none). */
   head(): AuditCheckpoint | null {
-    const row = this.#signedHead.get() as CheckpointRow | undefined;
-    return row ? rowToCheckpoint(row) : null;
+    return this.#store.head();
   }
 
   /**
@@ -188,33 +164,31 @@ export class AuditLog {
    * see the log as the entries appended in `fn` will follow it (exportEvidence).
    */
   transaction<T>(fn: () => T): T {
-    return this.#inTransaction(fn);
+    return this.#store.transaction(fn);
   }
 
   /** Every entry about `subject`, in order. */
   entriesFor(subject: string): AuditEntry[] {
-    return this.#select(`SELECT ${ENTRY_COLUMNS} FROM audit_log WHERE subject = ? ORDER BY seq`, subject);
+    return this.#store.entriesFor(subject);
   }
 
   /** Every entry, in order. */
   all(): AuditEntry[] {
-    return this.#select(`SELECT ${ENTRY_COLUMNS} FROM audit_log ORDER BY seq`);
+    return this.#store.all();
   }
 
   /** Entries fromSeq..toSeq inclusive, in order. */
   range(fromSeq: number, toSeq: number): AuditEntry[] {
-    return this.#select(`SELECT ${ENTRY_COLUMNS} FROM audit_log WHERE seq BETWEEN ? AND ? ORDER BY seq`, fromSeq, toSeq);
+    return this.#store.range(fromSeq, toSeq);
   }
 
   /** The seq of the first entry about `subject`, if any. */
   firstSeqFor(subject: string): number | undefined {
-    const row = this.#db.prepare('SELECT MIN(seq) AS seq FROM audit_log WHERE subject = ?').get(subject) as { seq: number | null } | undefined;
-    return row?.seq ?? undefined;
+    return this.#store.firstSeqFor(subject);
   }
 
   checkpoints(): AuditCheckpoint[] {
-    const rows = this.#db.prepare('SELECT seq, hash, signature, key_id, at FROM audit_checkpoints ORDER BY seq').all();
-    return rows.map((r) => rowToCheckpoint(r as unknown as CheckpointRow));
+    return this.#store.checkpoints();
   }
 
   /**
@@ -242,9 +216,8 @@ export class AuditLog {
   #signHead(seq: number, hash: string, at: string): AuditCheckpoint {
     const head = signCheckpoint({ seq, hash, keyId: this.#key.keyId, at }, this.#key.privateKey);
     this.#lastSigned = head;
-    const values = [head.seq, head.hash, head.signature, head.keyId, head.at] as const;
     // An update, not delete-and-insert: a second row someone inserted stays visible to verification.
-    if (Number(this.#updateHead.run(...values).changes) === 0) this.#insertHead.run(...values);
+    this.#store.putHead(head);
     return head;
   }
 
@@ -265,7 +238,7 @@ export class AuditLog {
     try {
       // Never anchor an uncommitted head: a transaction still open (the caller's, which may yet roll
       // back) is waited out. Command transactions are synchronous, so this is rare and short.
-      if (this.#db.isTransaction) {
+      if (this.#store.isTransaction) {
         setTimeout(() => this.#flush(), 1);
         return;
       }
@@ -285,8 +258,7 @@ export class AuditLog {
    * lines of all writers keep non-decreasing seqs.
    */
   #writeAnchors(): void {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
+    this.#store.underWriteLock(() => {
       const head = this.head();
       if (!head) return;
       // A head this process signed is taken as is; any other (written by another process, or edited) is verified.
@@ -302,9 +274,7 @@ export class AuditLog {
           this.#report(new Error(`audit anchor ${file.path}: cannot append the signed head of entry ${head.seq}: ${(err as Error).message}`, { cause: err }));
         }
       }
-    } finally {
-      this.#db.exec('COMMIT');
-    }
+    });
   }
 
   readonly #report = (err: unknown): void => {
@@ -312,21 +282,4 @@ export class AuditLog {
     this.#anchorError ??= error;
     this.#onAnchorError(error);
   };
-
-  #select(sql: string, ...params: (string | number)[]): AuditEntry[] {
-    return this.#db.prepare(sql).all(...params).map((r) => rowToEntry(r as unknown as AuditRow));
-  }
-
-  #inTransaction<T>(fn: () => T): T {
-    if (this.#db.isTransaction) return fn();
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = fn();
-      this.#db.exec('COMMIT');
-      return result;
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
-  }
 }

@@ -5,10 +5,12 @@
 import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
+import { SqliteAuditRepository } from '../store/sqlite/audit-repository.ts';
+import type { RawAuditEntryRow, RawCheckpointRow } from '../store/sqlite/audit-repository.ts';
 import { verifyAnchor } from './anchor.ts';
 import type { AnchorInput, AnchorVerified } from './anchor.ts';
 import { broken, checkCheckpoint, firstBroken, verifyEntries } from './chain.ts';
-import type { Broken, RawEntry } from './chain.ts';
+import type { Broken } from './chain.ts';
 import { DEFAULT_CHECKPOINT_EVERY, checkpointSignatureValid } from './entry.ts';
 import type { AuditCheckpoint, AuditEntry } from './entry.ts';
 import { keyIdOf } from './server-key.ts';
@@ -56,18 +58,42 @@ export function publicKeyFrom(pem: string): { key: KeyObject; keyId: string } | 
   }
 }
 
-/** Verifies every entry, checkpoint and the signed head in the database (and the anchors given) against the server's public key. */
+/**
+ * What verification reads: the audit tables' rows as stored, undecoded (SqliteAuditRepository's raw
+ * reads). Checking every field is the verifier's job, so that a malformed row is reported as broken.
+ */
+export interface AuditRows {
+  rawEntries(): RawAuditEntryRow[];
+  rawCheckpoints(): RawCheckpointRow[];
+  rawHeads(): RawCheckpointRow[];
+}
+
+/**
+ * Verifies every entry, checkpoint and the signed head in the database (and the anchors given) against the
+ * server's public key. Its reads should see one commit: run it in a read transaction while a server may append.
+ */
 export function verifyAudit(db: DatabaseSync, publicKeyPem: string, options: VerifyOptions = {}): VerifyResult {
   const pub = publicKeyFrom(publicKeyPem);
   if ('ok' in pub) return pub;
-  const raws = db.prepare('SELECT seq, at, actor, action, subject, outcome, detail, prev_hash AS prevHash, hash FROM audit_log ORDER BY seq').all() as unknown as RawEntry[];
+  return verifyRows(new SqliteAuditRepository(db), pub, options);
+}
+
+/** verifyAudit on the rows of a store (`accord audit verify` reads them in its own read transaction). */
+export function verifyAuditStore(store: AuditRows, publicKeyPem: string, options: VerifyOptions = {}): VerifyResult {
+  const pub = publicKeyFrom(publicKeyPem);
+  if ('ok' in pub) return pub;
+  return verifyRows(store, pub, options);
+}
+
+function verifyRows(store: AuditRows, pub: { key: KeyObject; keyId: string }, options: VerifyOptions): VerifyResult {
+  const raws = store.rawEntries();
   const { entries, failure: entryFailure } = verifyEntries(raws, true, 1);
   // Signatures are judged against the entries that verified; past a failure only lower seqs matter.
   const bySeq = new Map(entries.map((e) => [e.seq, e]));
   const unverifiedFrom = entryFailure?.seq ?? Number.POSITIVE_INFINITY;
   const lastRaw = raws.at(-1);
   const lastSeq = typeof lastRaw?.seq === 'number' ? lastRaw.seq : 0;
-  const rows = db.prepare('SELECT seq, hash, signature, key_id AS keyId, at FROM audit_checkpoints ORDER BY seq').all() as Record<string, unknown>[];
+  const rows = store.rawCheckpoints();
   let checkpointFailure: Broken | undefined;
   const signed = new Set<number>();
   for (const row of rows) {
@@ -83,7 +109,7 @@ export function verifyAudit(db: DatabaseSync, publicKeyPem: string, options: Ver
       if (!signed.has(s)) { missingCheckpoint = broken(s, `its checkpoint is missing (one is signed every ${every} entries)`); break; }
     }
   }
-  const heads = db.prepare('SELECT seq, hash, signature, key_id AS keyId, at FROM audit_head').all() as Record<string, unknown>[];
+  const heads = store.rawHeads();
   const head = checkHead(heads, { publicKey: pub.key, keyId: pub.keyId, bySeq, lastSeq, unverifiedFrom });
   const anchors: AnchorVerified[] = [];
   let anchorFailure: Broken | undefined;
@@ -115,7 +141,7 @@ interface HeadContext {
  * verifying key, and signing the last entry. It is what catches entries deleted from the end, or
  * rewritten after the last checkpoint, or appended, by someone without the key.
  */
-function checkHead(rows: Record<string, unknown>[], ctx: HeadContext): AuditCheckpoint | Broken | null {
+function checkHead(rows: readonly RawCheckpointRow[], ctx: HeadContext): AuditCheckpoint | Broken | null {
   const { lastSeq } = ctx;
   if (rows.length > 1) return broken(null, `the signed head table audit_head holds ${rows.length} rows, not one (rows were inserted)`);
   const row = rows[0];
@@ -124,11 +150,12 @@ function checkHead(rows: Record<string, unknown>[], ctx: HeadContext): AuditChec
       'the signed head (table audit_head) is missing: it was deleted, or the log was written by an Accord version that did not sign ' +
       'its head and nothing was appended since (starting the server signs it)');
   }
-  const seq = typeof row.seq === 'number' && Number.isSafeInteger(row.seq) ? row.seq : null;
-  if (seq === null || !['hash', 'signature', 'keyId', 'at'].every((f) => typeof row[f] === 'string')) {
+  const { seq, hash, signature, keyId, at } = row;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || typeof hash !== 'string' || typeof signature !== 'string' ||
+    typeof keyId !== 'string' || typeof at !== 'string') {
     return broken(null, 'the signed head (table audit_head) is malformed');
   }
-  const head = row as unknown as AuditCheckpoint;
+  const head: AuditCheckpoint = { seq, hash, signature, keyId, at };
   if (head.keyId !== ctx.keyId) return broken(seq, `the signed head is signed by key ${head.keyId}, not by the verifying key ${ctx.keyId}`);
   if (!checkpointSignatureValid(head, ctx.publicKey)) return broken(seq, "the signed head's signature does not verify (forged or edited)");
   if (lastSeq === 0) return broken(1, `missing (the log is empty but its signed head records entry ${seq}: every entry was deleted)`);

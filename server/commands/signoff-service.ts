@@ -3,6 +3,7 @@ import type { Principal } from '../auth/roles.ts';
 import type { Passkeys } from '../auth/webauthn/passkeys.ts';
 import type { ChangeRequest } from '../domain/review/types.ts';
 import type { ChangeStore } from '../store/sqlite/change-store.ts';
+import { PasskeyRepository } from '../store/sqlite/passkey-repository.ts';
 import type { CommandRunner } from './command-runner.ts';
 import { authorize, requireCurrent, type ChangeEvents, type ChangeService } from './change-service.ts';
 import type { PolicyEngine } from './policy-engine.ts';
@@ -22,7 +23,8 @@ export interface SignOffView {
 
 /** Remote sign-off with a passkey whose challenge commits to the current revision hash. */
 export class SignOffService {
-  readonly #db: DatabaseSync;
+  /** Reads the stored sign-offs (server/store/sqlite/passkey-repository.ts). */
+  readonly #repo: PasskeyRepository;
   readonly #passkeys: Passkeys;
   readonly #runner: CommandRunner;
   readonly #changes: ChangeService;
@@ -31,7 +33,7 @@ export class SignOffService {
   readonly #events: Pick<ChangeEvents, 'changed'>;
 
   constructor(db: DatabaseSync, passkeys: Passkeys, runner: CommandRunner, changes: ChangeService, store: ChangeStore, policy: PolicyEngine, events: Pick<ChangeEvents, 'changed'>) {
-    this.#db = db;
+    this.#repo = new PasskeyRepository(db);
     this.#passkeys = passkeys;
     this.#runner = runner;
     this.#changes = changes;
@@ -112,13 +114,10 @@ export class SignOffService {
 
   list(change: ChangeRequest): SignOffView[] {
     const current = change.revisions.at(-1);
-    const rows = this.#db.prepare(`SELECT s.revision, s.revision_hash, s.credential_id, s.assertion, s.receipt, s.at, u.username
-      FROM signoffs s JOIN users u ON u.id = s.user_id WHERE s.change_id = ? ORDER BY s.id`).all(change.id) as
-      { revision: number; revision_hash: string; credential_id: string; assertion: string; receipt: string; at: string; username: string }[];
-    return rows.map((r) => ({
-      approver: r.username, revision: Number(r.revision), revisionHash: r.revision_hash, credentialId: r.credential_id, at: r.at,
-      valid: current !== undefined && r.revision_hash === current.hash,
-      receipt: JSON.parse(r.receipt) as unknown, assertion: JSON.parse(r.assertion) as unknown,
+    return this.#repo.signOffsOf(change.id).map((r) => ({
+      approver: r.approver, revision: r.revision, revisionHash: r.revisionHash, credentialId: r.credentialId, at: r.at,
+      valid: current !== undefined && r.revisionHash === current.hash,
+      receipt: r.receipt, assertion: r.assertion,
     }));
   }
 

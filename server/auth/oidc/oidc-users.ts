@@ -3,25 +3,13 @@ import type { DatabaseSync } from 'node:sqlite';
 import { AppError } from '../../protocol/errors.ts';
 import { atLeast, isRole, type Principal, type Role } from '../roles.ts';
 import type { UserStore } from '../user-store.ts';
+import { OidcRepository } from '../../store/sqlite/oidc-repository.ts';
+import { UserRepository } from '../../store/sqlite/user-repository.ts';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-/**
- * Links provider identities to Accord users. The link is the pair (issuer, subject), never the
- * username: a provider account called "root" must not become the local admin "root".
- * `groups` remembers which Accord groups the provider granted, so a group the provider drops is
- * removed at the next sign-in while groups an admin added by hand stay.
- */
-export const OIDC_SCHEMA = `
-CREATE TABLE IF NOT EXISTS oidc_identities (
-  issuer TEXT NOT NULL,
-  subject TEXT NOT NULL,
-  user_id INTEGER NOT NULL REFERENCES users(id),
-  groups TEXT NOT NULL DEFAULT '[]',
-  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-  last_login_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-  PRIMARY KEY (issuer, subject)
-);`;
+/** The table's DDL lives with its repository; re-exported here for the migrations (server/store/sqlite/database.ts). */
+export { OIDC_SCHEMA } from '../../store/sqlite/schema/oidc.ts';
 
 /** Lower-cases and folds a provider name into `^[a-z0-9][a-z0-9._-]{0,63}$`, or null when nothing usable is left. */
 export function sanitiseName(raw: string): string | null {
@@ -51,15 +39,16 @@ export interface SignedIn {
   groups: string[];
 }
 
-/** Just-in-time users for OIDC sign-in (docs/sso.md). */
+/** Just-in-time users for OIDC sign-in (docs/sso.md). Links are kept by OidcRepository, users by UserRepository. */
 export class OidcUsers {
-  readonly #db: DatabaseSync;
+  readonly #links: OidcRepository;
+  readonly #accounts: UserRepository;
   readonly #users: UserStore;
 
   constructor(db: DatabaseSync, users: UserStore) {
-    this.#db = db;
+    this.#links = new OidcRepository(db);
+    this.#accounts = new UserRepository(db);
     this.#users = users;
-    db.exec(OIDC_SCHEMA);
   }
 
   /**
@@ -69,43 +58,33 @@ export class OidcUsers {
   signIn(identity: OidcIdentity, policy: OidcUserPolicy, record?: (result: SignedIn) => void): SignedIn {
     const groups = accordGroups(identity.groups, policy.groupMapping);
     const mapped = mappedRole(identity.groups, policy.roleMapping);
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const link = this.#db.prepare('SELECT user_id, groups FROM oidc_identities WHERE issuer = ? AND subject = ?')
-        .get(identity.issuer, identity.subject) as { user_id: number; groups: string } | undefined;
+    return this.#links.inTransaction(() => {
+      const link = this.#links.link(identity.issuer, identity.subject);
       let userId: number;
       let created = false;
       let previous: string[] = [];
       if (link) {
-        userId = Number(link.user_id);
-        previous = JSON.parse(link.groups) as string[];
+        userId = link.userId;
+        previous = link.groups;
         // With a role mapping the provider is authoritative: leaving the admins' group demotes at the next sign-in.
-        if (policy.roleMapping) this.#db.prepare('UPDATE users SET role = ? WHERE id = ?').run(mapped ?? policy.defaultRole, userId);
-        this.#db.prepare("UPDATE oidc_identities SET groups = ?, last_login_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE issuer = ? AND subject = ?")
-          .run(JSON.stringify(groups), identity.issuer, identity.subject);
+        if (policy.roleMapping) this.#accounts.setRole(userId, mapped ?? policy.defaultRole);
+        this.#links.updateLink(identity.issuer, identity.subject, groups);
       } else {
         const username = this.#freeUsername(identity);
-        userId = Number(this.#db.prepare('INSERT INTO users (username, role, password_hash) VALUES (?, ?, NULL)')
-          .run(username, mapped ?? policy.defaultRole).lastInsertRowid);
-        this.#db.prepare('INSERT INTO oidc_identities (issuer, subject, user_id, groups) VALUES (?, ?, ?, ?)')
-          .run(identity.issuer, identity.subject, userId, JSON.stringify(groups));
+        userId = this.#accounts.insertUser(username, mapped ?? policy.defaultRole, null);
+        this.#links.insertLink(identity.issuer, identity.subject, userId, groups);
         created = true;
       }
       const dropped = previous.filter((g) => !groups.includes(g));
-      const remove = this.#db.prepare('DELETE FROM user_groups WHERE user_id = ? AND group_name = ?');
-      for (const g of dropped) remove.run(userId, g);
+      for (const g of dropped) this.#accounts.removeFromGroup(userId, g);
       this.#users.addToGroups(userId, groups);
-      const row = this.#db.prepare('SELECT id, username, role, disabled FROM users WHERE id = ?').get(userId) as
-        { id: number; username: string; role: string; disabled: number };
+      const row = this.#accounts.userById(userId);
+      if (!row) throw new Error(`oidc_identities: user ${userId} linked to ${identity.issuer} ${identity.subject} does not exist`);
       if (row.disabled || !isRole(row.role)) throw new AppError('unauthorized', 'this account is disabled');
-      const result: SignedIn = { principal: { userId: Number(row.id), username: row.username, role: row.role }, created, groups };
+      const result: SignedIn = { principal: { userId: row.id, username: row.username, role: row.role }, created, groups };
       record?.(result); // the audit entry commits or rolls back with the user it records
-      this.#db.exec('COMMIT');
       return result;
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
+    });
   }
 
   /**
@@ -116,11 +95,10 @@ export class OidcUsers {
   #freeUsername(identity: OidcIdentity): string {
     const digest = createHash('sha256').update(`${identity.issuer}\n${identity.subject}`).digest('hex');
     const base = identity.preferredUsername ? sanitiseName(identity.preferredUsername) : null;
-    const taken = this.#db.prepare('SELECT 1 FROM users WHERE username = ?');
     const candidates = base
       ? [base, ...[2, 3, 4, 5, 6, 7, 8, 9].map((n) => `${base.slice(0, 61)}-${n}`), `${base.slice(0, 55)}-${digest.slice(0, 8)}`]
       : [`sso-${digest.slice(0, 12)}`];
-    const free = candidates.find((name) => !taken.get(name));
+    const free = candidates.find((name) => !this.#accounts.usernameTaken(name));
     if (!free) throw new AppError('conflict', 'no free username for this identity; ask an admin');
     return free;
   }

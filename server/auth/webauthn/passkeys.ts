@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
-import { inTransaction } from '../../store/sqlite/database.ts';
+import { PasskeyRepository, type ChallengeRecord } from '../../store/sqlite/passkey-repository.ts';
 import { atLeast, type Principal } from '../roles.ts';
 import { NONCE_BYTES, REVISION_HASH, signOffChallenge } from './challenge.ts';
 import { canonicalJson, sha256Hex, signReceipt, type ReceiptSigner, type SignOffReceipt } from './receipt.ts';
@@ -50,30 +50,10 @@ export interface PasskeyInfo {
   createdAt: string;
 }
 
-interface ChallengeRow {
-  challenge: string;
-  user_id: number;
-  purpose: string;
-  change_id: string | null;
-  revision: number | null;
-  revision_hash: string | null;
-  nonce: string | null;
-  expires_at: number;
-  used: number;
-}
-
-interface CredentialRow {
-  id: string;
-  user_id: number;
-  public_key: Uint8Array;
-  counter: number;
-  transports: string;
-  created_at: string;
-}
-
 /** Passkey registration and revision-bound sign-off (DESIGN.md §4, docs/signoff.md). */
 export class Passkeys {
-  readonly #db: DatabaseSync;
+  /** Every statement on the passkey tables (server/store/sqlite/passkey-repository.ts). */
+  readonly #repo: PasskeyRepository;
   readonly #rpID: string;
   readonly #rpName: string;
   readonly #origin: string | string[];
@@ -81,7 +61,7 @@ export class Passkeys {
   readonly #now: () => number;
 
   constructor(db: DatabaseSync, options: PasskeysOptions) {
-    this.#db = db;
+    this.#repo = new PasskeyRepository(db);
     this.#rpID = options.rpID;
     this.#rpName = options.rpName;
     this.#origin = options.origin;
@@ -91,9 +71,7 @@ export class Passkeys {
 
   /** The user's registered passkeys. */
   credentials(user: Principal): PasskeyInfo[] {
-    return this.#credentialRows(user.userId).map((r) => ({
-      id: r.id, transports: JSON.parse(r.transports) as string[], counter: Number(r.counter), createdAt: r.created_at,
-    }));
+    return this.#repo.credentialsOf(user.userId).map((r) => ({ id: r.id, transports: r.transports, counter: r.counter, createdAt: r.createdAt }));
   }
 
   /** Options for navigator.credentials.create(); the challenge is stored, single-use, for 5 minutes. */
@@ -107,7 +85,7 @@ export class Passkeys {
       challenge: new Uint8Array(randomBytes(32)),
       timeout: CHALLENGE_TTL_MS,
       attestationType: 'none',
-      excludeCredentials: this.#credentialRows(user.userId).map((r) => ({ id: r.id, transports: JSON.parse(r.transports) as string[] })),
+      excludeCredentials: this.#repo.credentialsOf(user.userId).map((r) => ({ id: r.id, transports: r.transports })),
       authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
       supportedAlgorithmIDs: ALGORITHMS,
     });
@@ -134,15 +112,13 @@ export class Passkeys {
     }
     if (!result.verified) throw new PasskeyRefusal('unauthorized', 'attestation_invalid', 'passkey registration refused: attestation did not verify');
     const { credential } = result.registrationInfo;
-    const transports = JSON.stringify(parsed.response.transports ?? credential.transports ?? []);
-    return inTransaction(this.#db, () => {
+    const transports = parsed.response.transports ?? credential.transports ?? [];
+    return this.#repo.inTransaction(() => {
       this.#consume(row.challenge);
-      if (this.#db.prepare('SELECT 1 FROM webauthn_credentials WHERE id = ?').get(credential.id)) {
+      if (this.#repo.credentialExists(credential.id)) {
         throw new PasskeyRefusal('conflict', 'credential_exists', 'this passkey is already registered');
       }
-      this.#db
-        .prepare('INSERT INTO webauthn_credentials (id, user_id, public_key, counter, transports) VALUES (?, ?, ?, ?, ?)')
-        .run(credential.id, user.userId, credential.publicKey, credential.counter, transports);
+      this.#repo.insertCredential({ id: credential.id, userId: user.userId, publicKey: credential.publicKey, counter: credential.counter, transports });
       return this.credentials(user).find((c) => c.id === credential.id)!;
     });
   }
@@ -154,7 +130,7 @@ export class Passkeys {
     if (this.#signedOff(user, target)) {
       throw new PasskeyRefusal('conflict', 'already_signed_off', `${user.username} already signed off revision ${target.revision} of ${target.changeId}`);
     }
-    const creds = this.#credentialRows(user.userId);
+    const creds = this.#repo.credentialsOf(user.userId);
     if (creds.length === 0) throw new PasskeyRefusal('forbidden', 'no_passkey', 'register a passkey before signing off');
     const nonce = randomBytes(NONCE_BYTES);
     const challenge = signOffChallenge(target.changeId, target.revision, target.revisionHash, nonce);
@@ -163,7 +139,7 @@ export class Passkeys {
       challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
       timeout: CHALLENGE_TTL_MS,
       userVerification: 'required',
-      allowCredentials: creds.map((r) => ({ id: r.id, transports: JSON.parse(r.transports) as string[] })),
+      allowCredentials: creds.map((r) => ({ id: r.id, transports: r.transports })),
     });
     if (options.challenge !== challenge) throw new Error('sign-off challenge was re-encoded unexpectedly');
     this.#storeChallenge(challenge, user, 'signoff', { ...target, nonce: nonce.toString('base64url') });
@@ -191,18 +167,18 @@ export class Passkeys {
     checkTarget(target);
     const assertion = parseAssertion(response);
     const row = this.#openChallenge(user, 'signoff', clientChallenge(assertion.response.clientDataJSON));
-    if (row.change_id !== target.changeId || row.revision !== target.revision || row.revision_hash !== target.revisionHash) {
+    if (row.changeId !== target.changeId || row.revision !== target.revision || row.revisionHash !== target.revisionHash) {
       throw new PasskeyRefusal('conflict', 'stale_revision',
-        `the challenge was issued for revision ${row.revision} of ${row.change_id} (${row.revision_hash}), ` +
+        `the challenge was issued for revision ${row.revision} of ${row.changeId} (${row.revisionHash}), ` +
         `not the current revision ${target.revision} of ${target.changeId} (${target.revisionHash}): request a new sign-off challenge`);
     }
-    const cred = this.#db.prepare('SELECT * FROM webauthn_credentials WHERE id = ?').get(assertion.id) as CredentialRow | undefined;
+    const cred = this.#repo.credential(assertion.id);
     if (!cred) throw new PasskeyRefusal('unauthorized', 'unknown_credential', 'unknown passkey');
-    if (Number(cred.user_id) !== user.userId) {
+    if (cred.userId !== user.userId) {
       throw new PasskeyRefusal('forbidden', 'credential_other_user', `the passkey used does not belong to ${user.username}`);
     }
     const counter = signCount(assertion.response.authenticatorData);
-    if (!counterAdvances(Number(cred.counter), counter)) {
+    if (!counterAdvances(cred.counter, counter)) {
       throw new PasskeyRefusal('unauthorized', 'counter_not_increased', `passkey signature counter did not increase (${counter} after ${cred.counter}): possible cloned authenticator`);
     }
     let verified: boolean;
@@ -212,7 +188,7 @@ export class Passkeys {
         expectedChallenge: row.challenge,
         expectedOrigin: this.#origin,
         expectedRPID: this.#rpID,
-        credential: { id: cred.id, publicKey: new Uint8Array(cred.public_key), counter: Number(cred.counter), transports: JSON.parse(cred.transports) as string[] },
+        credential: { id: cred.id, publicKey: new Uint8Array(cred.publicKey), counter: cred.counter, transports: cred.transports },
         requireUserVerification: true,
       });
       verified = result.verified && result.authenticationInfo.userVerified;
@@ -225,23 +201,24 @@ export class Passkeys {
     const signedAt = new Date(this.#now()).toISOString();
     const receipt = signReceipt({
       v: 1, ...pick(target), approver: user.username, approverId: user.userId,
-      credentialId: cred.id, credentialPublicKey: Buffer.from(cred.public_key).toString('base64url'),
+      credentialId: cred.id, credentialPublicKey: Buffer.from(cred.publicKey).toString('base64url'),
       challenge: row.challenge, nonce: row.nonce!, signedAt, assertionHash: sha256Hex(stored), keyId: this.#signer.keyId,
     }, this.#signer);
-    return inTransaction(this.#db, () => {
+    return this.#repo.inTransaction(() => {
       this.#consume(row.challenge);
       // Re-read inside the transaction: a concurrent sign-off may have advanced the counter meanwhile.
-      const now = this.#db.prepare('SELECT counter FROM webauthn_credentials WHERE id = ?').get(cred.id) as { counter: number };
-      if (!counterAdvances(Number(now.counter), counter)) {
+      const now = this.#repo.counter(cred.id);
+      if (now === null) throw new PasskeyRefusal('unauthorized', 'unknown_credential', 'unknown passkey');
+      if (!counterAdvances(now, counter)) {
         throw new PasskeyRefusal('unauthorized', 'counter_not_increased', 'passkey signature counter did not increase');
       }
       if (this.#signedOff(user, target)) {
         throw new PasskeyRefusal('conflict', 'already_signed_off', `${user.username} already signed off revision ${target.revision} of ${target.changeId}`);
       }
-      this.#db.prepare('UPDATE webauthn_credentials SET counter = ? WHERE id = ?').run(counter, cred.id);
-      const id = Number(this.#db.prepare(
-        'INSERT INTO signoffs (change_id, revision, revision_hash, user_id, credential_id, assertion, receipt, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ).run(target.changeId, target.revision, target.revisionHash, user.userId, cred.id, stored, JSON.stringify(receipt), signedAt).lastInsertRowid);
+      this.#repo.setCounter(cred.id, counter);
+      const id = this.#repo.insertSignOff({
+        ...pick(target), userId: user.userId, credentialId: cred.id, assertion: stored, receipt: JSON.stringify(receipt), at: signedAt,
+      });
       const signoff: SignOffRecord = { id, ...pick(target), userId: user.userId, approver: user.username, credentialId: cred.id, at: signedAt };
       record?.({ signoff, receipt, assertion: stored });
       return { signoff, receipt };
@@ -257,36 +234,32 @@ export class Passkeys {
     return new Uint8Array(createHash('sha256').update(`accord-user:${this.#rpID}:${user.userId}`).digest());
   }
 
-  #credentialRows(userId: number): CredentialRow[] {
-    return this.#db.prepare('SELECT * FROM webauthn_credentials WHERE user_id = ? ORDER BY created_at, id').all(userId) as unknown as CredentialRow[];
-  }
-
   #signedOff(user: Principal, t: SignOffTarget): boolean {
-    return this.#db.prepare('SELECT 1 FROM signoffs WHERE change_id = ? AND revision = ? AND user_id = ?').get(t.changeId, t.revision, user.userId) !== undefined;
+    return this.#repo.hasSignedOff(t.changeId, t.revision, user.userId);
   }
 
   #storeChallenge(challenge: string, user: Principal, purpose: 'register' | 'signoff', bound: (SignOffTarget & { nonce: string }) | null): void {
     const now = this.#now();
-    this.#db.prepare('DELETE FROM webauthn_challenges WHERE expires_at < ?').run(now - PRUNE_AFTER_MS);
-    this.#db.prepare(
-      'INSERT INTO webauthn_challenges (challenge, user_id, purpose, change_id, revision, revision_hash, nonce, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    ).run(challenge, user.userId, purpose, bound?.changeId ?? null, bound?.revision ?? null, bound?.revisionHash ?? null, bound?.nonce ?? null, now + CHALLENGE_TTL_MS);
+    this.#repo.pruneChallenges(now - PRUNE_AFTER_MS);
+    this.#repo.insertChallenge({
+      challenge, userId: user.userId, purpose, changeId: bound?.changeId ?? null, revision: bound?.revision ?? null,
+      revisionHash: bound?.revisionHash ?? null, nonce: bound?.nonce ?? null, expiresAt: now + CHALLENGE_TTL_MS,
+    });
   }
 
   /** The stored challenge the response answers, if it is this user's, of this purpose, unused and unexpired. */
-  #openChallenge(user: Principal, purpose: 'register' | 'signoff', challenge: string): ChallengeRow {
-    const row = this.#db.prepare('SELECT * FROM webauthn_challenges WHERE challenge = ?').get(challenge) as ChallengeRow | undefined;
+  #openChallenge(user: Principal, purpose: 'register' | 'signoff', challenge: string): ChallengeRecord {
+    const row = this.#repo.challenge(challenge);
     if (!row || row.purpose !== purpose) throw new PasskeyRefusal('unauthorized', 'unknown_challenge', `unknown ${purpose === 'signoff' ? 'sign-off' : 'registration'} challenge`);
-    if (Number(row.user_id) !== user.userId) throw new PasskeyRefusal('forbidden', 'challenge_other_user', 'this challenge was issued to another user');
+    if (row.userId !== user.userId) throw new PasskeyRefusal('forbidden', 'challenge_other_user', 'this challenge was issued to another user');
     if (row.used) throw new PasskeyRefusal('conflict', 'challenge_used', 'this challenge was already used (replayed response)');
-    if (Number(row.expires_at) <= this.#now()) throw new PasskeyRefusal('unauthorized', 'challenge_expired', 'the challenge has expired: request a new one');
-    return { ...row, revision: row.revision === null ? null : Number(row.revision) };
+    if (row.expiresAt <= this.#now()) throw new PasskeyRefusal('unauthorized', 'challenge_expired', 'the challenge has expired: request a new one');
+    return row;
   }
 
   /** Marks a challenge used; fails if a concurrent request used it first. Call inside a transaction. */
   #consume(challenge: string): void {
-    const { changes } = this.#db.prepare('UPDATE webauthn_challenges SET used = 1 WHERE challenge = ? AND used = 0').run(challenge);
-    if (Number(changes) !== 1) throw new PasskeyRefusal('conflict', 'challenge_used', 'this challenge was already used (replayed response)');
+    if (!this.#repo.consumeChallenge(challenge)) throw new PasskeyRefusal('conflict', 'challenge_used', 'this challenge was already used (replayed response)');
   }
 }
 

@@ -1,9 +1,9 @@
 import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { AUDIT_SCHEMA } from '../../audit/schema.ts';
-import { WEBAUTHN_SCHEMA } from '../../auth/webauthn/schema.ts';
-import { OIDC_SCHEMA } from '../../auth/oidc/oidc-users.ts';
+import { AUDIT_HEAD_SCHEMA, AUDIT_SCHEMA } from './schema/audit.ts';
+import { WEBAUTHN_SCHEMA } from './schema/webauthn.ts';
+import { OIDC_SCHEMA } from './schema/oidc.ts';
 
 /** Sets `changes.high_risk` from each change's stored current revision (the migration that added it). */
 export const BACKFILL_HIGH_RISK = `UPDATE changes SET high_risk = EXISTS (
@@ -131,14 +131,8 @@ const MIGRATIONS: readonly string[] = [
      first_at TEXT NOT NULL,
      PRIMARY KEY (change_id, username)
    ) WITHOUT ROWID;`,
-  // The audit log's signed head: one row, re-signed with every append (AUDIT_HEAD_SCHEMA in server/audit/schema.ts).
-  `CREATE TABLE IF NOT EXISTS audit_head (
-     seq INTEGER NOT NULL,
-     hash TEXT NOT NULL,
-     signature TEXT NOT NULL,
-     key_id TEXT NOT NULL,
-     at TEXT NOT NULL
-   );`,
+  // The audit log's signed head: one row, re-signed with every append.
+  AUDIT_HEAD_SCHEMA,
 ];
 
 /** Per-connection settings: every connection to the file (the main one, the document writer's) uses them. */
