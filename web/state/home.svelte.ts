@@ -36,6 +36,7 @@ export class HomeState {
   #changes = $state.raw<ChangeSummary[]>([]);
   #waitingVote = $state.raw<ChangeSummary[]>([]);
   #waitingSignOff = $state.raw<ChangeSummary[]>([]);
+  #inReview = $state.raw<ChangeSummary[]>([]);
   #filter = $state<HomeFilter>({ status: '', backend: '', requester: '', risk: '', search: '' });
   #searchTimer: ReturnType<typeof setTimeout> | undefined;
   #loading = $state(true);
@@ -70,6 +71,18 @@ export class HomeState {
   get waitingForMySignOff(): ChangeSummary[] {
     return this.#waitingSignOff;
   }
+  /**
+   * Every change in review (the filters apply): everyone reads along, and a viewer's home is this list.
+   * Fetched on its own (`status=in_review`), so a busy board's drafts and decisions never crowd it out.
+   */
+  get inReview(): ChangeSummary[] {
+    return this.#inReview;
+  }
+  /** For reviewers and above: the changes in review that no other list of mine shows (I voted already, or it waits for others). */
+  readonly alsoInReview = $derived.by(() => {
+    const shown = new Set([...this.#waitingVote, ...this.myOpen].map((c) => c.id));
+    return this.#inReview.filter((c) => !shown.has(c.id));
+  });
   readonly recentDecisions = $derived(this.#changes.filter((c) => DECIDED.includes(c.status)).slice(0, 10));
 
   setStatusFilter(status: string): void {
@@ -112,11 +125,11 @@ export class HomeState {
     const generation = ++this.#generation;
     const f = { ...this.#filter };
     try {
-      const [changes, voteAll, signOffAll] = await Promise.all([
-        api.changes({
-          status: f.status || undefined, backend: f.backend || undefined, requester: f.requester || undefined,
-          risk: f.risk || undefined, q: f.search || undefined, limit: 200,
-        }),
+      const narrow = { backend: f.backend || undefined, requester: f.requester || undefined, risk: f.risk || undefined, q: f.search || undefined };
+      const [changes, inReview, voteAll, signOffAll] = await Promise.all([
+        api.changes({ ...narrow, status: f.status || undefined, limit: 200 }),
+        // A status filter other than "in review" leaves nothing in review to list.
+        !f.status || f.status === 'in_review' ? api.changes({ ...narrow, status: 'in_review', limit: 200 }) : Promise.resolve([]),
         atLeast(this.#me.role, 'reviewer') ? api.changes({ waitingFor: 'vote' }) : Promise.resolve([]),
         atLeast(this.#me.role, 'approver') ? api.changes({ waitingFor: 'signoff' }) : Promise.resolve([]),
       ]);
@@ -127,6 +140,7 @@ export class HomeState {
       // A later refresh started while this one awaited: its answer is newer, drop this one.
       if (generation !== this.#generation) return;
       this.#changes = changes;
+      this.#inReview = inReview;
       this.#waitingVote = vote;
       this.#waitingSignOff = signOff;
       this.#error = null;
