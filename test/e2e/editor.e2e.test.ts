@@ -82,8 +82,9 @@ describe('draft editor and evidence view in the browser', () => {
     await principal.fill('carol@ldap');
     const started = Date.now();
     await item(rita, 'i1').getByLabel('Resource').fill('/vms/100');
-    // carol audits everything already (PVEAuditor on /): power is what she gains.
-    await item(rita, 'i1').getByText(/^Privileges:/).click();
+    // carol audits everything already (PVEAuditor on /): power is what she gains. A new item grants
+    // nothing until a privilege is chosen: its list of privileges is open, waiting for a choice.
+    await item(rita, 'i1').getByText(/Privileges: none chosen/).waitFor();
     await item(rita, 'i1').getByLabel('vm.power').check();
 
     // ana sees the item, its presence marker, and the preview follow rita's typing.
@@ -108,6 +109,7 @@ describe('draft editor and evidence view in the browser', () => {
     await ana.getByRole('button', { name: 'Add item' }).click();
     await item(ana, 'i2').getByLabel('Principal').fill('nobody@pve');
     await item(ana, 'i2').getByLabel('Resource').fill('/vms/100');
+    await item(ana, 'i2').getByLabel('vm.view').check();
     const problems = ana.getByRole('list', { name: 'Problems with item i2' });
     await problems.getByText(/unknown user 'nobody@pve'/).waitFor();
     await rita.getByRole('list', { name: 'Problems with item i2' }).getByText(/unknown user/).waitFor();

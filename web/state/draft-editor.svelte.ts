@@ -11,9 +11,15 @@ import type { LiveConnection } from './live-connection.svelte.ts';
 import type { CommandOutcome } from './command-queue.svelte.ts';
 import { liveDocSubscribers } from './live-doc.svelte.ts';
 import { TypingSignal, isTyping } from '../lib/typing.ts';
+import { ChangeItemSchema } from '../../server/domain/access/change-schema.ts';
 
 /** How long the editor waits after the last keystroke before asking for a preview. */
 const PREVIEW_DEBOUNCE_MS = 250;
+/**
+ * The backends stop at the first item they refuse: the editor sets that item aside and asks again for
+ * the rest, so every item gets its own verdict. At most this many rounds per preview.
+ */
+const MAX_PREVIEW_ROUNDS = 20;
 
 export interface Editor {
   clientId: number;
@@ -26,10 +32,15 @@ export interface Editor {
   isMe: boolean;
 }
 
-/** A refusal from the preview, attached to the item it names when it names one. */
+/**
+ * A problem with the draft, attached to the item it names when it names one. `incomplete`: the item is
+ * not filled in yet (found here, with the shared schema); `refused`: Accord refused it (the preview, which
+ * knows the inventory: an unknown principal, role or path).
+ */
 export interface Problem {
   itemId: string | null;
   message: string;
+  kind?: 'incomplete' | 'refused';
 }
 
 /** The draft as the server reads it, and its hash: SHA-256 (lower-case hex) of its canonical JSON. */
@@ -56,9 +67,68 @@ export interface SubmitRefusal {
   seen: DraftSnapshot;
 }
 
-/** A blank grant for a new item: the user fills it in; the preview says what is still missing. */
+/**
+ * A blank grant for a new item: it grants nothing until the user chooses what (no silent defaults in an
+ * access request); the item says what is still missing. The live draft accepts it while it is being
+ * filled in (server/sync/update-guard.ts `DraftGrant`); submitting it is refused.
+ */
 export function blankGrant(): ChangeItem & { op: 'add' } {
-  return { id: '', op: 'add', grant: { principal: '', privileges: ['vm.view'], resource: '', propagate: false, effect: 'allow' } };
+  return { id: '', op: 'add', grant: { principal: '', privileges: [], resource: '', propagate: false, effect: 'allow' } };
+}
+
+const FIELD_NAMES: Record<string, string> = {
+  principal: 'Principal', resource: 'Resource', role: 'Role', privileges: 'Privileges', effect: 'Effect',
+  expiresAt: 'Expires', propagate: 'Propagate to children', id: 'Item id', op: 'Operation',
+};
+
+/** One schema issue of an item, in words: which field and what to do. */
+function describeItemIssue(item: Record<string, unknown>, issue: { code: string; path: PropertyKey[]; message: string; keys?: string[] }): string {
+  const [part, field] = issue.path.map(String);
+  // In a replace the same field exists twice: say which side.
+  const prefix = part === 'from' ? 'From: ' : part === 'to' ? 'To: ' : '';
+  const side = (text: string) => (prefix ? `${prefix}${text}` : `${text.charAt(0).toUpperCase()}${text.slice(1)}`);
+  const grant = (part && typeof item[part] === 'object' ? item[part] : undefined) as { role?: unknown; privileges?: unknown } | undefined;
+  if (issue.code === 'unrecognized_keys') {
+    return side(`this editor does not know ${issue.keys?.length === 1 ? 'the field' : 'the fields'} ${issue.keys?.join(', ')}: remove the item and add it again.`);
+  }
+  if (part === 'op') return 'Operation: choose add, remove or replace.';
+  if (part === 'id') return 'This item has no id: remove it and add it again.';
+  if ((part === 'grant' || part === 'from' || part === 'to') && field === undefined) {
+    if (issue.code === 'invalid_type') return side('nothing is filled in: name a principal, a resource and what it grants.');
+    if (grant?.role !== undefined && grant?.privileges !== undefined) return side('choose either privileges or a native role, not both.');
+    return side('nothing is granted yet. Choose at least one privilege, or switch Grants to a native role and name it.');
+  }
+  switch (field) {
+    case 'principal': return side('Principal is empty: name the user, group or token.');
+    case 'resource': return side('Resource is empty: name the VM, pool, path or other resource.');
+    case 'privileges':
+      return issue.code === 'too_small'
+        ? side('No privilege chosen. Choose at least one privilege, or switch Grants to a native role.')
+        : side('Privileges: one of them is not a privilege Accord knows; untick it and choose from the list.');
+    case 'role': return side('Role is empty: name a native role, or switch Grants to common privileges.');
+    case 'expiresAt': return side('Expires is not a complete date and time: fill it in or clear it.');
+    case 'effect': return side('Effect: choose allow or deny.');
+    case 'propagate': return side('Propagate to children: tick it or leave it unticked.');
+    default: return side(`${FIELD_NAMES[field ?? ''] ?? field ?? 'This item'}: ${issue.message}.`);
+  }
+}
+
+/**
+ * What is still missing or wrong in one item, judged on its own with the shared schema
+ * (server/domain/access/change-schema.ts, the one `submit` and the preview use), in words. Empty when
+ * the item is complete; whether Accord accepts it (known principal, role, path) is the preview's call.
+ */
+export function itemProblems(item: unknown): string[] {
+  const parsed = ChangeItemSchema.safeParse(item);
+  if (parsed.success) return [];
+  const record = (item && typeof item === 'object' ? item : {}) as Record<string, unknown>;
+  return [...new Set(parsed.error.issues.map((issue) => describeItemIssue(record, issue as Parameters<typeof describeItemIssue>[1])))];
+}
+
+/** `i1`, `items i1 and i2`, `items i1, i2 and i3`. */
+export function nameItems(ids: readonly string[]): string {
+  if (ids.length === 1) return `item ${ids[0]}`;
+  return `items ${ids.slice(0, -1).join(', ')} and ${ids.at(-1)}`;
 }
 
 /**
@@ -78,7 +148,12 @@ export class DraftEditor {
   #view = $state.raw<ReviewView | null>(null);
   #inventory = $state.raw<Inventory | null>(null);
   #preview = $state.raw<Preview | null>(null);
-  #problems = $state.raw<Problem[]>([]);
+  /** Refusals from the last preview (the server's, per item, and any that name no item). */
+  #refusals = $state.raw<Problem[]>([]);
+  /** Items the preview on screen leaves out (incomplete, or refused): it shows what the others do. */
+  #previewLeftOut = $state.raw<string[]>([]);
+  /** The last preview failed as a whole: the one on screen is older than the draft. */
+  #previewStale = $state(false);
   #isPreviewing = $state(false);
   #isSubmitting = $state(false);
   #submitError = $state<string | null>(null);
@@ -90,6 +165,9 @@ export class DraftEditor {
   #previewTimer: ReturnType<typeof setTimeout> | undefined;
   #previewAbort: AbortController | null = null;
   #previewGeneration = 0;
+  /** Counts changes of `items` (observer), so the per-item check runs once per change, not per read. */
+  #itemsVersion = 0;
+  #incompleteCache: { version: number; map: Map<string, string[]> } | null = null;
   #stopFacts: () => void;
 
   constructor(changeId: string, me: User, live: LiveConnection) {
@@ -175,11 +253,43 @@ export class DraftEditor {
   get preview(): Preview | null {
     return this.#preview;
   }
+  /**
+   * What each item still lacks, judged item by item as it is typed (no round trip): one incomplete item
+   * never hides the others' problems. Recomputed once per change of the items (a plain Yjs observer
+   * counts them), read reactively through the document's subscriber.
+   */
+  get #incomplete(): Map<string, string[]> {
+    this.#reads.doc();
+    if (this.#incompleteCache?.version !== this.#itemsVersion) {
+      const map = new Map<string, string[]>();
+      for (const item of this.#items.toArray()) {
+        const problems = itemProblems(item);
+        if (problems.length) map.set(item.id, [...(map.get(item.id) ?? []), ...problems]);
+      }
+      this.#incompleteCache = { version: this.#itemsVersion, map };
+    }
+    return this.#incompleteCache.map;
+  }
+  /** Every problem on screen: each item's own (incomplete, refused), then those that name no item. */
   get problems(): Problem[] {
-    return this.#problems;
+    const out: Problem[] = [];
+    for (const item of this.items) out.push(...this.problemsFor(item.id));
+    return [...out, ...this.generalProblems];
   }
   /** Refusals that name no item (they are shown above the preview). */
-  readonly generalProblems = $derived(this.#problems.filter((p) => p.itemId === null));
+  readonly generalProblems = $derived(this.#refusals.filter((p) => p.itemId === null));
+  /** Ids of the items the preview on screen leaves out, in draft order. */
+  get previewLeftOut(): string[] {
+    return this.#previewLeftOut;
+  }
+  /** True when the preview on screen is an older one (the latest could not be made). */
+  get previewStale(): boolean {
+    return this.#previewStale;
+  }
+  /** Items not complete yet, in draft order: submitting is refused while there are any. */
+  get incompleteItems(): string[] {
+    return [...this.#incomplete.keys()];
+  }
   get isPreviewing(): boolean {
     return this.#isPreviewing;
   }
@@ -230,8 +340,14 @@ export class DraftEditor {
   get canInvite(): boolean {
     return this.canEdit && (this.requestedBy === this.me.username || this.me.role === 'admin');
   }
+  /**
+   * One item's problems: what it still lacks (at once, as typed) or, once complete, what Accord refused
+   * in it (from the last preview; a refusal of an earlier, incomplete state is not shown).
+   */
   problemsFor(itemId: string): Problem[] {
-    return this.#problems.filter((p) => p.itemId === itemId);
+    const incomplete = this.#incomplete.get(itemId);
+    if (incomplete) return incomplete.map((message) => ({ itemId, message, kind: 'incomplete' }));
+    return this.#refusals.filter((p) => p.itemId === itemId);
   }
   get editors(): Editor[] {
     this.#reads.presence();
@@ -333,6 +449,13 @@ export class DraftEditor {
     this.#submitRefusal = null;
     try {
       const seen = this.snapshot();
+      // No item goes for review half filled in (an item that grants nothing chosen, an empty principal):
+      // refused here, naming the items, before anything is sent. The server refuses it too.
+      const refusal = incompleteRefusal(seen.draft.items);
+      if (refusal) {
+        this.#submitError = refusal;
+        return { ok: false, error: { code: 'invalid_payload', message: refusal } };
+      }
       if (this.#provider.status === 'refused') throw new Error(this.#provider.lastError?.message ?? 'Accord refused this draft');
       // Offline: wait for the reconnection's sync, which sends the edits made meanwhile (acked below), so
       // the server holds my edits before the command names them. Anything else that arrives counts as new.
@@ -340,7 +463,7 @@ export class DraftEditor {
       await this.#provider.whenAcked();
       const outcome = await this.#live.commands.send('change:submit', { changeId: this.changeId, draftHash: seen.draftHash }, `Submit ${this.changeId}`);
       if (!outcome.ok) {
-        this.#submitError = outcome.error.message;
+        this.#submitError = outcome.error.code === 'invalid_payload' ? describeSubmitRefusal(outcome.error.message, seen.draft.items) : outcome.error.message;
         this.#submitRefusal = { error: outcome.error, seen };
         // Shown here, next to the button; not again in the global list of refused commands.
         for (const r of this.#live.commands.refused) if (r.name === 'change:submit' && r.payload.changeId === this.changeId) this.#live.commands.dismissRefusal(r.key);
@@ -374,6 +497,7 @@ export class DraftEditor {
   };
 
   #onItemsChanged = (): void => {
+    this.#itemsVersion++;
     this.#repairDuplicateIds();
     this.#schedulePreview();
   };
@@ -413,6 +537,13 @@ export class DraftEditor {
     this.#previewTimer = setTimeout(() => void this.#runPreview(), PREVIEW_DEBOUNCE_MS);
   }
 
+  /**
+   * Previews the draft item by item, as far as the server allows: incomplete items are left out (they
+   * say what they lack), the rest go to `POST /api/preview` together. A backend stops at the first item
+   * it refuses, so that item is set aside with its refusal and the rest are asked again, until the
+   * preview passes: every item gets its own verdict, and the preview shows what the others do (naming
+   * the items it leaves out).
+   */
   async #runPreview(): Promise<void> {
     const backend = this.#meta.get('backend');
     if (typeof backend !== 'string') return;
@@ -420,16 +551,41 @@ export class DraftEditor {
     const generation = ++this.#previewGeneration;
     this.#previewAbort?.abort();
     const abort = (this.#previewAbort = new AbortController());
+    const current = () => generation === this.#previewGeneration && !abort.signal.aborted;
     this.#isPreviewing = true;
+    let candidates = items.filter((item) => itemProblems(item).length === 0);
+    const refused: Problem[] = [];
     try {
-      const preview = await api.preview(backend, items, abort.signal);
-      if (generation !== this.#previewGeneration) return;
-      this.#preview = preview;
-      this.#problems = [];
-    } catch (err) {
-      if (generation !== this.#previewGeneration) return;
-      // The preview keeps showing the last good result; the refusal is shown next to its item.
-      this.#problems = err instanceof ApiError ? toProblems(err.message, items) : [{ itemId: null, message: 'The preview is not reachable right now.' }];
+      for (let round = 1; ; round++) {
+        try {
+          const preview = await api.preview(backend, candidates, abort.signal);
+          if (!current()) return;
+          const shown = new Set(candidates.map((i) => i.id));
+          this.#preview = preview;
+          this.#previewLeftOut = items.filter((i) => !shown.has(i.id)).map((i) => i.id);
+          this.#previewStale = false;
+          this.#refusals = refused;
+          return;
+        } catch (err) {
+          if (!current()) return;
+          if (!(err instanceof ApiError)) {
+            this.#refusals = [...refused, { itemId: null, message: 'The preview is not reachable right now: the native form and blast radius below are from before your last edit.' }];
+            this.#previewStale = true;
+            return;
+          }
+          const parts = toProblems(err.message, candidates).map((p): Problem => ({ ...p, kind: 'refused' }));
+          const named = parts.filter((p) => p.itemId !== null);
+          if (named.length === 0 || round >= MAX_PREVIEW_ROUNDS) {
+            const more = named.length > 0 ? [{ itemId: null, message: 'Other items may have problems too: Accord checks them once these are fixed.' }] : [];
+            this.#refusals = [...refused, ...parts, ...more];
+            this.#previewStale = true;
+            return;
+          }
+          refused.push(...named);
+          const setAside = new Set(named.map((p) => p.itemId));
+          candidates = candidates.filter((i) => !setAside.has(i.id));
+        }
+      }
     } finally {
       if (generation === this.#previewGeneration) this.#isPreviewing = false;
     }
@@ -448,15 +604,45 @@ export class DraftEditor {
 
 /**
  * Splits the server's refusal into problems and attaches each to an item: backends name the item
- * (`change item i3: unknown user ...`), the schema names its index (`items.2.grant.principal: ...`).
+ * (Proxmox and XAPI `change item i3: unknown user ...`, libvirt `item i3: ...`, vSphere
+ * `/items/2/grant/principal (item "i3"): ...`), the schema names its index (`items.2.grant.principal: ...`).
  */
 export function toProblems(message: string, items: readonly ChangeItem[]): Problem[] {
+  const known = (id: string | undefined) => id !== undefined && items.some((i) => i.id === id);
   return message.split('; ').map((part) => {
-    const named = /^change item (\S+?): (.*)$/s.exec(part);
-    if (named && items.some((i) => i.id === named[1])) return { itemId: named[1]!, message: named[2]! };
+    const named = /^(?:change )?item (\S+?): (.*)$/s.exec(part);
+    if (named && known(named[1])) return { itemId: named[1]!, message: named[2]! };
+    const pointed = /^\/items\/\d+\S* \(item ("(?:[^"\\]|\\.)*")\): (.*)$/s.exec(part);
+    const pointedId = pointed ? (JSON.parse(pointed[1]!) as string) : undefined;
+    if (pointed && known(pointedId)) return { itemId: pointedId!, message: pointed[2]! };
     const indexed = /^items\.(\d+)\.?(.*)$/s.exec(part);
     const item = indexed ? items[Number(indexed[1])] : undefined;
-    if (indexed && item) return { itemId: item.id, message: indexed[2]!.replace(/^(grant|from|to)\./, '$1 ') };
+    if (indexed && item) {
+      const words = itemProblems(item);
+      return { itemId: item.id, message: words.length ? words.join(' ') : indexed[2]!.replace(/^(grant|from|to)\./, '$1 ') };
+    }
     return { itemId: null, message: part };
   });
+}
+
+/** The refusal of a submit with incomplete items, naming them and what the first one lacks; null when every item is complete. */
+export function incompleteRefusal(items: unknown): string | null {
+  if (!Array.isArray(items)) return null;
+  const incomplete = items.flatMap((item: unknown) => {
+    const problems = itemProblems(item);
+    const id = (item as { id?: unknown } | null)?.id;
+    return problems.length ? [{ id: typeof id === 'string' && id ? id : '(without id)', problems }] : [];
+  });
+  if (!incomplete.length) return null;
+  const [first] = incomplete;
+  if (incomplete.length === 1) return `Not submitted: item ${first!.id} is not complete. ${first!.problems.join(' ')}`;
+  return `Not submitted: ${nameItems(incomplete.map((i) => i.id))} are not complete; each says what it still needs.`;
+}
+
+/** A submit the server refused as invalid, in words: the items it names, by id. */
+function describeSubmitRefusal(message: string, items: unknown): string {
+  const list = Array.isArray(items) ? (items as ChangeItem[]) : [];
+  const problems = toProblems(message, list);
+  if (!problems.some((p) => p.itemId !== null)) return message;
+  return `Not submitted: ${problems.map((p) => (p.itemId ? `item ${p.itemId}: ${p.message}` : p.message)).join('; ')}`;
 }
