@@ -17,7 +17,7 @@ export const MAX_AGENDA = 50;
 /** Open sessions one person may facilitate at once, and notes one session may hold: bounds what every vote reads. */
 export const MAX_OPEN_PER_FACILITATOR = 20;
 export const MAX_NOTES = 500;
-/** One line in the minutes: titles and notes cannot add lines that read as Accord's own records. */
+/** One line: titles and notes cannot add lines that read as records of their own. */
 const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
 
 const AgendaInput = z.array(z.union([
@@ -34,7 +34,7 @@ export const CreateSession = z.strictObject({
 });
 export const SetAgenda = z.strictObject({ agenda: AgendaInput, minutesPerItem: z.number().int().min(1).max(240).default(10) });
 export { TimerAction };
-/** One line: a note cannot add lines of its own to the minutes (that would read as Accord's records). */
+/** One line: a note is one entry of the decision record, never several. */
 export const NoteText = z.string().max(2_000).transform(oneLine).pipe(z.string().min(1));
 
 /** What the `session:` document and REST show: the session plus each agenda item's title and status. */
@@ -42,9 +42,13 @@ export interface SessionView extends Omit<JointSession, 'agenda'> {
   agenda: (AgendaEntry & { title: string; status: string; backend: string; revision: number })[];
 }
 
-/** Hooks after a session changed: project the `session:` document and append lines to the minutes. */
+/**
+ * Hooks after a session changed: project the `session:` document. `seed`: the opening lines of the shared
+ * minutes, given once when the session opens; after that the prose is the participants' alone (Accord's
+ * decisions are kept in `decisions`, the read-only record, and never written into the prose).
+ */
 export interface SessionEvents {
-  sessionChanged(sessionId: string, minutes: readonly string[]): void;
+  sessionChanged(sessionId: string, seed?: readonly string[]): void;
 }
 
 const now = () => Date.now();
@@ -58,6 +62,16 @@ function factsOf(s: JointSession): SessionFacts {
 function authorize(p: Principal, action: ActionName, s?: JointSession): void {
   const d = decide(p, action, s ? { kind: 'session', session: factsOf(s) } : { kind: 'none' });
   if (!d.allowed) throw new AppError(d.kind === 'state' ? 'conflict' : 'forbidden', d.reason);
+}
+
+function statusWords(status: string): string {
+  return status.replaceAll('_', ' ');
+}
+
+/** The revision a decision is about, by number and content hash: `number`, or the current one. */
+function revisionOf(change: ChangeRequest | undefined, number?: number): Pick<SessionDecision, 'revision' | 'revisionHash'> {
+  const rev = number === undefined ? change?.revisions.at(-1) : change?.revisions.find((r) => r.number === number);
+  return rev ? { revision: rev.number, revisionHash: rev.hash } : {};
 }
 
 function tallyText(change: ChangeRequest): string {
@@ -108,8 +122,11 @@ export class SessionService {
     const found = this.#sessions.get(id);
     if (!found) return null;
     const { agenda, ...rest } = found.session;
+    // A session closed before closing cleared them may still hold a current item: closed means none.
+    const closed = rest.status === 'closed' ? { current: null, timer: { running: false, startedAt: null } } : {};
     return {
       ...rest,
+      ...closed,
       agenda: agenda.map((entry) => {
         const change = this.#changes.get(entry.changeId)?.change;
         const rev = change?.revisions.at(-1);
@@ -125,7 +142,7 @@ export class SessionService {
 
   create(p: Principal, input: unknown, key?: string): JointSession {
     const id = newId('s-', p, key, 6);
-    const minutes: string[] = [];
+    const seed: string[] = [];
     const created = this.#runner.run(p, 'session.create', id, key, () => {
       authorize(p, 'session.create');
       const body = this.#parse(CreateSession, input);
@@ -137,11 +154,11 @@ export class SessionService {
         agenda: this.#agenda(body.agenda, body.minutesPerItem, []), current: null, timer: { running: false, startedAt: null }, decisions: [],
       };
       this.#sessions.insert(session);
-      minutes.push(`Minutes: ${session.title}`, `Facilitator: ${p.username} · opened ${session.createdAt.slice(0, 10)} ${clock(session.createdAt)}`, 'Agenda:',
+      seed.push(`Minutes: ${session.title}`, `Facilitator: ${p.username} · opened ${session.createdAt.slice(0, 10)} ${clock(session.createdAt)}`, 'Agenda:',
         ...session.agenda.map((e, i) => `  ${i + 1}. ${this.#label(e.changeId)}`), '');
       return { result: session, detail: { title: session.title, agenda: session.agenda.map((e) => e.changeId) } };
     }, input);
-    this.#events?.sessionChanged(id, minutes);
+    this.#events?.sessionChanged(id, seed);
     return created;
   }
 
@@ -155,7 +172,7 @@ export class SessionService {
       s.agenda = agenda;
       s.current = nextCurrent < 0 ? null : nextCurrent;
       if (s.current === null) s.timer = { running: false, startedAt: null };
-      return { detail: { agenda: agenda.map((e) => e.changeId) }, minutes: [] };
+      return { detail: { agenda: agenda.map((e) => e.changeId) } };
     });
   }
 
@@ -167,8 +184,7 @@ export class SessionService {
       stopClock(s, t);
       s.current = index;
       startClock(s, t);
-      const entry = s.agenda[index]!;
-      return { detail: { index, changeId: entry.changeId }, minutes: [`${clock(iso(t))} · Item ${index + 1}: ${this.#label(entry.changeId)}`] };
+      return { detail: { index, changeId: s.agenda[index]!.changeId } };
     });
   }
 
@@ -186,7 +202,7 @@ export class SessionService {
         s.agenda[s.current]!.spentMs = 0;
         if (running) startClock(s, t);
       }
-      return { detail: { action, item: s.current }, minutes: [] };
+      return { detail: { action, item: s.current } };
     });
   }
 
@@ -196,31 +212,43 @@ export class SessionService {
       const body = this.#parse(NoteText, text);
       if (s.decisions.filter((d) => d.kind === 'note').length >= MAX_NOTES) throw new AppError('conflict', `this session holds ${MAX_NOTES} notes: write further ones into the minutes`);
       const changeId = s.current === null ? null : s.agenda[s.current]!.changeId;
-      const at = iso(now());
-      s.decisions.push({ at, changeId, kind: 'note', text: body, by: p.username });
-      const subject = changeId ? `${changeId}: ` : '';
-      return { detail: { changeId, text: body }, minutes: [`${clock(at)} · ${subject}${body} (${p.username})`] };
+      // Bound to the revision on the table when it was recorded (the audit entry keeps the text too).
+      const bound = changeId === null ? {} : revisionOf(this.#changes.get(changeId)?.change);
+      s.decisions.push({ at: iso(now()), changeId, kind: 'note', text: body, by: p.username, ...bound });
+      return { detail: { changeId, text: body, ...bound } };
     });
   }
 
+  /**
+   * Ends the session: the current item's clock stops (its time is kept), nothing stays under discussion,
+   * and each agenda item's status at this moment joins the decision record as its outcome.
+   */
   close(p: Principal, id: string, key?: string): JointSession {
     return this.#command(p, 'session.close', id, key, (s) => {
       const t = now();
       stopClock(s, t);
+      s.current = null;
       s.status = 'closed';
       s.closedAt = iso(t);
-      const summary = s.agenda.map((e, i) => `  ${i + 1}. ${this.#label(e.changeId)}: ${this.#changes.get(e.changeId)?.change.status ?? 'missing'}`);
-      return { detail: { decisions: s.decisions.length }, minutes: ['', `${clock(s.closedAt)} · Session closed by ${p.username}. Outcome:`, ...summary] };
+      for (const e of s.agenda) {
+        const change = this.#changes.get(e.changeId)?.change;
+        s.decisions.push({
+          at: s.closedAt, changeId: e.changeId, kind: 'outcome', by: p.username,
+          text: `${change ? statusWords(change.status) : 'missing'} when the session closed`, ...revisionOf(change),
+        });
+      }
+      return { detail: { decisions: s.decisions.length } };
     });
   }
 
   /**
    * A committed command touched a change: every open session with it on the agenda records what was
-   * decided (a new status, a new revision, a sign-off) in its decisions and its minutes.
+   * decided (a new status, a new revision, a sign-off, a recusal) in its decision record, each entry
+   * bound to the revision it is about.
    */
   onChangeFact(changeId: string, fact: FactName, detail: Record<string, unknown>): void {
     if (!['vote:recorded', 'status:changed', 'revision:submitted', 'signoff:recorded', 'reviewer:recused'].includes(fact)) return;
-    const touched: { id: string; minutes: string[] }[] = [];
+    const touched: string[] = [];
     inTransaction(this.#db, () => {
       const change = this.#changes.get(changeId)?.change;
       if (!change) return;
@@ -232,37 +260,39 @@ export class SessionService {
         const at = iso(now());
         const by = String(detail.voter ?? detail.approver ?? detail.reviewer ?? 'accord');
         const found: SessionDecision[] = [];
-        const revision = change.revisions.at(-1)?.number ?? 0;
+        const current = revisionOf(change);
+        const revision = current.revision ?? 0;
         if (revision !== entry.lastRevision) {
-          found.push({ at, changeId, kind: 'revision', by, text: `revision ${revision} submitted; votes on changed items are stale` });
+          found.push({ at, changeId, kind: 'revision', by, text: `revision ${revision} submitted; votes on changed items are stale`, ...current });
           entry.lastRevision = revision;
         }
         if (change.status !== entry.lastStatus) {
-          found.push({ at, changeId, kind: 'status', by, text: `${change.status.replace('_', ' ')}${tallyText(change)}` });
+          found.push({ at, changeId, kind: 'status', by, text: `${statusWords(change.status)}${tallyText(change)}`, ...current });
           entry.lastStatus = change.status;
         }
-        if (fact === 'signoff:recorded') found.push({ at, changeId, kind: 'signoff', by, text: `signed off by ${by} (revision ${String(detail.revision)})` });
-        if (fact === 'reviewer:recused') found.push({ at, changeId, kind: 'note', by, text: `${by} recused` });
+        if (fact === 'signoff:recorded') {
+          const signed = revisionOf(change, Number(detail.revision));
+          found.push({ at, changeId, kind: 'signoff', by, text: `signed off by ${by} (revision ${String(detail.revision)})`, ...signed });
+        }
+        if (fact === 'reviewer:recused') found.push({ at, changeId, kind: 'note', by, text: `${by} recused`, ...current });
         if (found.length === 0) continue;
         s.decisions.push(...found);
         this.#sessions.save(s, version);
-        touched.push({ id: s.id, minutes: found.map((d) => `${clock(d.at)} · ${changeId} ${this.#title(change)}: ${d.text}`) });
+        touched.push(s.id);
       }
     });
-    for (const t of touched) this.#events?.sessionChanged(t.id, t.minutes);
+    for (const id of touched) this.#events?.sessionChanged(id);
   }
 
-  #command(p: Principal, action: string, id: string, key: string | undefined, fn: (s: JointSession) => { detail: Record<string, unknown>; minutes: string[] }): JointSession {
-    let minutes: string[] = [];
+  #command(p: Principal, action: string, id: string, key: string | undefined, fn: (s: JointSession) => { detail: Record<string, unknown> }): JointSession {
     const result = this.#runner.run(p, action, id, key, () => {
       const { session, version } = this.load(id);
       authorize(p, 'session.facilitate', session);
       const out = fn(session);
-      minutes = out.minutes;
       this.#sessions.save(session, version);
       return { result: session, detail: out.detail };
     });
-    this.#events?.sessionChanged(id, minutes);
+    this.#events?.sessionChanged(id);
     return result;
   }
 

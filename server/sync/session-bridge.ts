@@ -8,8 +8,10 @@ import type { SyncTransport } from './sync-transport.ts';
 
 /**
  * Writes joint sessions into live documents with a server origin: `session:<id>` (Y.Map `session`, one
- * JSON value per key, only changed keys written) from the database after every session command, and
- * decision lines appended to the minutes, `notes:session-<id>` (Y.Text `body`), as they happen.
+ * JSON value per key, only changed keys written) from the database after every session command and
+ * decision; its `decisions` are the read-only record. The shared minutes, `notes:session-<id>` (Y.Text
+ * `body`), get their opening lines once when the session opens and nothing from the server after that:
+ * their prose is the participants', and no decision of Accord's is mixed into it.
  */
 export class SessionBridge implements SessionEvents {
   readonly #sync: SyncTransport;
@@ -23,22 +25,22 @@ export class SessionBridge implements SessionEvents {
     this.#log = log;
   }
 
-  /** A committed change command: sessions with the change on their agenda minute what was decided. */
+  /** A committed change command: sessions with the change on their agenda record what was decided. */
   changeFact(changeId: string, fact: FactName, detail: Record<string, unknown>): void {
     try {
       this.#sessions.onChangeFact(changeId, fact, detail);
     } catch (err) {
-      // The change's own command committed and was acknowledged; the minutes line is what is lost. Say so.
+      // The change's own command committed and was acknowledged; the session's record of it is what is lost. Say so.
       this.#log.error({ err, changeId, fact }, 'recording a session decision failed');
     }
   }
 
-  sessionChanged(sessionId: string, minutes: readonly string[]): void {
+  sessionChanged(sessionId: string, seed: readonly string[] = []): void {
     const previous = this.#pending.get(sessionId) ?? Promise.resolve();
     const next = previous.then(async () => {
       const view = this.#sessions.view(sessionId);
       if (view) await this.#write(`session:${sessionId}`, 'session', (doc) => projectSession(doc, view), 'session');
-      if (minutes.length > 0) await this.#write(`notes:${minutesDocName(sessionId)}`, 'notes', (doc) => appendLines(doc.getText('body'), minutes), 'minutes');
+      if (seed.length > 0) await this.#write(`notes:${minutesDocName(sessionId)}`, 'notes', (doc) => appendLines(doc.getText('body'), seed), 'minutes');
     }).catch((err: unknown) => this.#log.error({ err, sessionId }, 'projecting a session failed'));
     this.#pending.set(sessionId, next);
     void next.finally(() => {
@@ -68,7 +70,7 @@ export function projectSession(doc: Y.Doc, view: SessionView): void {
   }
 }
 
-/** Appends whole lines at the end of the minutes, after whatever participants wrote. */
+/** Appends whole lines at the end of a text, after whatever is there (the minutes' opening lines). */
 export function appendLines(text: Y.Text, lines: readonly string[]): void {
   const current = text.toString();
   const prefix = current.length === 0 || current.endsWith('\n') ? '' : '\n';

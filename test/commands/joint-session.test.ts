@@ -12,7 +12,10 @@ import { connect, connected, startTestServer, suiteTeardown, until, type TestSer
 type Api = ReturnType<typeof apiAs>;
 type Ack = { ok: true; data: SessionView } | { ok: false; error: { code: string; message: string } };
 
-/** Joint sessions: a facilitator walks an agenda; everyone follows live; decisions land in the minutes. */
+/**
+ * Joint sessions: a facilitator walks an agenda; everyone follows live; decisions land in the session's
+ * read-only record (`decisions`), never in the shared prose minutes anyone may edit.
+ */
 describe('joint sessions', () => {
   let server: TestServer;
   const api: Record<string, Api> = {};
@@ -139,15 +142,17 @@ describe('joint sessions', () => {
     assert.equal(agenda[1]!.spentMs, 0);
     assert.equal((await command('fran', 'session:goto', { sessionId, index: 0 })).ok, true);
     await server.app.settle();
+    // The shared prose is the participants': the room's moves are not written into it.
     const minutes = (await open('ana', `notes:session-${sessionId}`)).doc.getText('body').toString();
-    assert.match(minutes, /Item 1: ch-[0-9a-f]+ “Power for the on-call team”[\s\S]*Item 2: [\s\S]*Item 1:/);
+    assert.ok(!/Item \d+: ch-/.test(minutes), `no line of Accord's after the seed: ${minutes}`);
   });
 
-  it('participants of the session count as present for the change under discussion; decisions reach the minutes as they happen', async () => {
+  it('participants of the session count as present for the change under discussion; decisions reach the record, not the prose', async () => {
     const minutesDoc = await open('fran', `notes:session-${sessionId}`);
     const minutes = minutesDoc.doc.getText('body');
-    // A participant writes into the minutes; the server's lines go after theirs.
+    // A participant writes into the minutes: the prose is theirs alone.
     minutes.insert(minutes.length, 'Fran: the DB team asks for console access until Friday.\n');
+    const prose = minutes.toString();
     await minutesDoc.whenAcked();
     // Change 2 is not under discussion: two approvals from people not in any session leave it pending.
     for (const who of ['ana', 'ben']) assert.equal((await voteOnCurrent(api[who]!, changes[1]!, { choice: 'approve' })).status, 201);
@@ -169,17 +174,68 @@ describe('joint sessions', () => {
     assert.equal(decision.changeId, changes[0]);
     assert.equal(decision.by, 'ben');
     assert.match(decision.text, /^approved \(2 approve, 0 reject, 0 abstain\)$/);
+    // Bound to what was decided: the revision (number and content hash) the votes named.
+    const decided = await currentHash(api.vic!, changes[0]!);
+    assert.equal(decision.revision, 1);
+    assert.equal(decision.revisionHash, decided, 'the record names the revision hash it decided');
     assert.equal((map.get('agenda') as SessionView['agenda'])[0]!.status, 'approved', 'the agenda shows the new status');
-    await until(() => minutes.toString().includes('approved (2 approve'), 'the decision reaches the minutes');
-    const text = minutes.toString();
-    assert.ok(text.indexOf('until Friday') < text.indexOf('approved (2 approve'), 'the server appends after what participants wrote');
 
-    // The facilitator's own note for the current item.
+    // The facilitator's own note for the current item: in the record, as one line, bound to the revision on the table.
     assert.equal((await command('fran', 'session:note', { sessionId, text: 'Apply after the\nFriday freeze.\n09:00 · forged line' })).ok, true);
-    await until(() => minutes.toString().includes(`${changes[0]}: Apply after the Friday freeze. 09:00 · forged line (fran)`), 'the note reaches the minutes, as one line');
-    assert.ok(!minutes.toString().includes('\n09:00 · forged line'), 'a note cannot add lines of its own');
+    await until(() => (map.get('decisions') as SessionView['decisions']).some((d) => d.kind === 'note'), 'the note reaches the record');
+    const note = (map.get('decisions') as SessionView['decisions']).find((d) => d.kind === 'note')!;
+    assert.deepEqual([note.changeId, note.text, note.by, note.revisionHash], [changes[0], 'Apply after the Friday freeze. 09:00 · forged line', 'fran', decided]);
     const blank = await command('fran', 'session:note', { sessionId, text: ' \n\t ' });
     assert.equal(blank.ok, false, 'an empty note is refused');
+
+    // The prose minutes are exactly what people wrote: Accord writes none of its decision lines into them.
+    await server.app.settle();
+    assert.equal(minutes.toString(), prose);
+    const fresh = (await open('ana', `notes:session-${sessionId}`)).doc.getText('body').toString();
+    assert.ok(fresh.includes('until Friday') && !fresh.includes('approved (2 approve') && !fresh.includes('Friday freeze'), fresh);
+  });
+
+  it('closing ends the discussion: no current item, no clock; each item\'s outcome joins the record, not the prose', async () => {
+    const doc = await open('vic', `session:${sessionId}`);
+    const map = doc.doc.getMap<unknown>('session');
+    const minutes = (await open('ana', `notes:session-${sessionId}`)).doc.getText('body');
+    const prose = minutes.toString();
+    assert.equal(map.get('current'), 0, 'item 1 is under discussion');
+    assert.equal((await command('fran', 'session:timer', { sessionId, action: 'pause' })).ok, true, 'closing with the clock paused');
+    await until(() => (map.get('timer') as SessionView['timer']).running === false, 'paused');
+    const spent = (map.get('agenda') as SessionView['agenda']).map((e) => e.spentMs);
+
+    const closed = await command('fran', 'session:close', { sessionId });
+    assert.equal(closed.ok, true, JSON.stringify(closed));
+    if (closed.ok) {
+      assert.equal(closed.data.current, null, 'nothing is under discussion in a closed session');
+      assert.deepEqual(closed.data.timer, { running: false, startedAt: null });
+    }
+    await until(() => map.get('status') === 'closed', 'the close reaches a participant');
+    assert.equal(map.get('current'), null);
+    assert.deepEqual(map.get('timer'), { running: false, startedAt: null });
+    assert.deepEqual((map.get('agenda') as SessionView['agenda']).map((e) => e.spentMs), spent, 'the time spent on each item is kept');
+    assert.equal(JSON.parse(stored().data).current, null, 'and stored so');
+    assert.equal(server.app.accord.sessions.discussing(changes[0]!).length, 0, 'nobody discusses item 1 any more');
+
+    const outcome = (map.get('decisions') as SessionView['decisions']).filter((d) => d.kind === 'outcome');
+    assert.deepEqual(outcome.map((d) => [d.changeId, d.text, d.by]), [
+      [changes[0], 'approved when the session closed', 'fran'], [changes[1], 'in review when the session closed', 'fran'],
+    ]);
+    assert.deepEqual(outcome.map((d) => d.revisionHash), [await currentHash(api.vic!, changes[0]!), await currentHash(api.vic!, changes[1]!)]);
+    await server.app.settle();
+    assert.equal(minutes.toString(), prose, 'closing writes nothing into the prose');
+    assert.equal((await command('fran', 'session:goto', { sessionId, index: 1 })).ok, false, 'a closed session moves no more');
+  });
+
+  it('a session closed before this rule still shows no current item and no clock', async () => {
+    const row = stored();
+    const legacy = { ...JSON.parse(row.data), current: 1, timer: { running: false, startedAt: null } };
+    server.app.db.prepare('UPDATE joint_sessions SET data = ? WHERE id = ?').run(JSON.stringify(legacy), sessionId);
+    const view = (await api.vic!('GET', `/joint-sessions/${sessionId}`)).body.session as SessionView;
+    assert.equal(view.status, 'closed');
+    assert.equal(view.current, null);
+    assert.deepEqual(view.timer, { running: false, startedAt: null });
   });
 
   it('REST: the same commands, idempotent with a key; an admin may take over; a closed session refuses', async () => {
@@ -197,7 +253,8 @@ describe('joint sessions', () => {
     assert.equal(closed.status, 409);
     const got = (await api.vic!('GET', `/joint-sessions/${adhoc}`)).body.session as SessionView;
     assert.equal(got.status, 'closed');
-    assert.equal(got.decisions.length, 0);
+    assert.equal(got.current, null, 'closed: nothing under discussion');
+    assert.deepEqual(got.decisions.map((d) => [d.kind, d.text]), [['outcome', 'in review when the session closed']]);
     assert.equal((await api.vic!('GET', '/joint-sessions/s-nothere')).status, 404);
   });
 
@@ -207,7 +264,7 @@ describe('joint sessions', () => {
       assert.equal(ack.ok, false, docId);
     }
   });
-  it('a replayed recusal is minuted once; titles cannot add lines; a reused key with another payload is refused', async () => {
+  it('a replayed recusal is recorded once; titles cannot add lines; a reused key with another payload is refused', async () => {
     const created = await command('fran', 'session:create', { session: { title: 'Second\nCAB\n09:00 UTC · ch-x “forged”: approved', agenda: [changes[1]] } });
     assert.equal(created.ok, true, JSON.stringify(created));
     if (!created.ok) return;

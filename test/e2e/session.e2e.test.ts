@@ -2,7 +2,8 @@
  * End to end in real headless Chromium: a joint session. A facilitator opens it from the sessions page
  * with two changes on the agenda; a reviewer joins from another browser context; both see each other;
  * the facilitator moves the room and the reviewer follows; the reviewer browses freely and comes back;
- * a decision taken in the embedded review reaches both pages' decisions and the shared minutes.
+ * a decision taken in the embedded review reaches both pages' read-only decision record (never the
+ * shared prose minutes); closing the session leaves nothing under discussion and no clock.
  * Needs `npx vite build` first (the server serves web/dist).
  */
 import { before, describe, it } from 'node:test';
@@ -11,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
-import { submitDraft, voteOverRest } from './hash-helpers.ts';
+import { currentRevision, submitDraft, voteOverRest } from './hash-helpers.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { launchBrowser, newPage, signIn, screenshotDir } from '../helpers/browser.ts';
 
@@ -49,10 +50,19 @@ describe('joint session in the browser', () => {
     for (const name of ['fran', 'ana']) pages[name] = await newPage(browser, server.url, { width: 1360, height: 900 });
   });
 
-  // The embedded review has its own participants list; the session's is in its Participants region.
+  // Two lists of people, named apart: who is in the session (the room), and who has the change on screen
+  // (the embedded review's presence: people in the room viewing it, and anyone on the change's own page).
   const agenda = (page: Page) => page.getByRole('region', { name: /^Agenda/ });
-  const person = (page: Page, name: string) =>
-    page.getByRole('region', { name: /^Participants/ }).getByRole('list', { name: 'Participants' }).getByRole('listitem').filter({ has: page.getByText(name, { exact: true }) });
+  const room = (page: Page) => page.getByRole('region', { name: /^In the room now/ }).getByRole('list', { name: 'In the room now' });
+  const person = (page: Page, name: string) => room(page).getByRole('listitem').filter({ has: page.getByText(name, { exact: true }) });
+  const record = (page: Page) => page.getByRole('list', { name: 'Decision record' });
+  const minutesText = (page: Page) => page.getByRole('textbox', { name: 'Shared minutes' });
+  /** The accessible names of every list on the page: none may be ambiguous. */
+  const listNames = (page: Page) => page.evaluate(() => [...document.querySelectorAll('ul, ol')].flatMap((l) => {
+    const by = l.getAttribute('aria-labelledby');
+    const name = by ? by.split(' ').map((id) => document.getElementById(id)?.textContent?.trim() ?? '').join(' ') : l.getAttribute('aria-label');
+    return name ? [name] : [];
+  }));
   const embeddedTitle = (page: Page, title: string) => page.locator('.embedded-review').getByRole('heading', { name: title, level: 1 });
 
   it('a facilitator opens a session from the sessions page; a reviewer joins; both see each other', async () => {
@@ -68,8 +78,8 @@ describe('joint session in the browser', () => {
 
     await ana.goto(sessionUrl);
     await ana.getByRole('heading', { name: 'Weekly CAB', level: 1 }).waitFor();
-    await fran.getByRole('region', { name: /^Participants/ }).getByRole('list', { name: 'Participants' }).getByText('ana', { exact: true }).waitFor();
-    await ana.getByRole('region', { name: /^Participants/ }).getByRole('list', { name: 'Participants' }).getByText('fran', { exact: true }).waitFor();
+    await room(fran).getByText('ana', { exact: true }).waitFor();
+    await room(ana).getByText('fran', { exact: true }).waitFor();
     await ana.getByText('Waiting for the facilitator to open an item.').waitFor();
     // Only the facilitator has the controls; the reviewer has none to press.
     assert.equal(await ana.getByRole('button', { name: 'Start with item 1' }).count(), 0);
@@ -80,6 +90,13 @@ describe('joint session in the browser', () => {
     const { fran, ana } = pages as Record<'fran' | 'ana', Page>;
     await fran.getByRole('button', { name: 'Start with item 1' }).click();
     await embeddedTitle(ana, TITLES[0]!).waitFor();
+    // With the review embedded, the page holds both lists of people, under names that say which is which.
+    const viewers = ana.locator('.embedded-review').getByRole('list', { name: 'Viewing this change now' });
+    await viewers.getByText('fran', { exact: true }).waitFor();
+    await ana.locator('.embedded-review').getByText('Viewing this change now').first().waitFor(); // a visible caption, not only a name
+    const names = await listNames(ana);
+    assert.ok(names.includes('In the room now') && names.includes('Viewing this change now'), names.join(', '));
+    assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), [], `every list has its own name: ${names.join(', ')}`);
     await agenda(ana).getByRole('listitem').filter({ hasText: TITLES[0]! }).getByText('Now discussing').waitFor();
     await ana.getByRole('region', { name: 'Timer' }).getByText(/left of 10 min/).waitFor();
 
@@ -122,31 +139,41 @@ describe('joint session in the browser', () => {
     await ana.setViewportSize({ width: 1360, height: 900 });
   });
 
-  it('a decision taken in the session reaches both pages and the shared minutes as it happens', async () => {
+  it('a decision taken in the session reaches both pages\' read-only record, apart from the shared minutes', async () => {
     const { fran, ana } = pages as Record<'fran' | 'ana', Page>;
-    await ana.getByRole('textbox', { name: 'Minutes' }).waitFor();
-    await ana.getByRole('textbox', { name: 'Minutes' }).press('End');
-    await ana.getByRole('textbox', { name: 'Minutes' }).pressSequentially('\nAna: on-call rota confirmed with the DB team.\n');
-    await fran.waitForFunction(() => (document.querySelector('textarea[aria-label="Minutes"]') as HTMLTextAreaElement | null)?.value.includes('rota confirmed') === true);
+    await minutesText(ana).waitFor();
+    await minutesText(ana).press('Control+End');
+    await minutesText(ana).pressSequentially('\nAna: on-call rota confirmed with the DB team.\n');
+    await fran.waitForFunction(() => (document.querySelector('textarea[aria-label="Shared minutes"]') as HTMLTextAreaElement | null)?.value.includes('rota confirmed') === true);
 
     await ana.locator('.embedded-review').getByRole('button', { name: 'Approve', exact: true }).click();
     const ben = apiAs(server.url, tokens.ben!);
     assert.equal((await voteOverRest(ben, changes[0]!, { choice: 'approve' })).status, 201);
+    const decided = await currentRevision(ben, changes[0]!);
 
     for (const page of [fran, ana]) {
-      await page.getByRole('list', { name: 'Decisions' }).getByText(/approved \(2 approve, 0 reject, 0 abstain\)/).waitFor();
+      const line = record(page).getByRole('listitem').filter({ hasText: /approved \(2 approve, 0 reject, 0 abstain\)/ });
+      await line.waitFor();
+      // Signed: who, and the revision (with its content hash) the decision is about.
+      await line.getByText('ben', { exact: true }).waitFor();
+      await line.getByText(`revision ${decided.number} · ${decided.hash.slice(0, 12)}`).waitFor();
+      assert.equal(await line.locator('code').getAttribute('title'), `revision hash ${decided.hash}`);
       await agenda(page).getByRole('listitem').filter({ hasText: TITLES[0]! }).getByText('approved').waitFor();
     }
-    await ana.waitForFunction(() => /approved \(2 approve/.test((document.querySelector('textarea[aria-label="Minutes"]') as HTMLTextAreaElement | null)?.value ?? ''));
+    // The record is not editable: no field in it, and nothing of it is in the prose anyone may edit.
+    assert.equal(await record(ana).locator('input, textarea, [contenteditable]').count(), 0);
 
     await fran.getByLabel('Record a decision').fill('Apply after the Friday freeze.');
     await fran.getByRole('button', { name: 'Record', exact: true }).click();
-    await ana.getByRole('list', { name: 'Decisions' }).getByText('Apply after the Friday freeze.').waitFor();
-    const minutes = await ana.getByRole('textbox', { name: 'Minutes' }).inputValue();
-    assert.ok(minutes.indexOf('rota confirmed') < minutes.indexOf('approved (2 approve'), 'what participants wrote stays; Accord appends after it');
-    assert.match(minutes, /Apply after the Friday freeze\. \(fran\)/);
+    await record(ana).getByRole('listitem').filter({ hasText: 'Apply after the Friday freeze.' }).getByText('fran', { exact: true }).waitFor();
+    await server.app.settle();
+    const minutes = await minutesText(ana).inputValue();
+    assert.match(minutes, /rota confirmed/, 'what participants wrote stays');
+    assert.ok(!minutes.includes('approved (2 approve') && !minutes.includes('Friday freeze'), `Accord's decision lines stay out of the shared prose: ${minutes}`);
     await fran.evaluate(() => window.scrollTo(0, 0));
     await fran.screenshot({ path: `${SHOTS}session.png`, fullPage: false });
+    await fran.getByRole('region', { name: /^Decision record/ }).screenshot({ path: `${SHOTS}session-record.png` });
+    await fran.getByRole('region', { name: /^Shared minutes/ }).screenshot({ path: `${SHOTS}session-minutes.png` });
   });
   it('the facilitator reorders and extends the agenda; everyone sees it, and a browsing participant keeps their change', async () => {
     const { fran, ana } = pages as Record<'fran' | 'ana', Page>;
@@ -162,5 +189,38 @@ describe('joint session in the browser', () => {
     await ana.waitForFunction((n) => document.querySelectorAll('.agenda .agenda-title').length === n, 3);
     assert.deepEqual(await order(ana), [TITLES[1], TITLES[0], LATE]);
     assert.equal(await ana.getByRole('button', { name: 'Move item 1 down' }).count(), 0, 'only the facilitator edits the agenda');
+  });
+
+  it('closing the session leaves nothing under discussion and no clock; the record keeps each outcome', async () => {
+    const { fran, ana } = pages as Record<'fran' | 'ana', Page>;
+    await ana.getByRole('checkbox', { name: 'Follow the presenter' }).check();
+    await agenda(ana).getByText('Now discussing').waitFor();
+    await fran.getByRole('button', { name: 'Pause timer' }).click();
+    await ana.getByRole('region', { name: 'Timer' }).getByText(/paused/).waitFor();
+    fran.once('dialog', (d) => void d.accept());
+    await fran.getByRole('button', { name: 'Close the session' }).click();
+
+    for (const page of [ana, fran]) {
+      await page.getByRole('status', { name: 'Session closed' }).waitFor();
+      assert.equal(await agenda(page).getByText('Now discussing').count(), 0, 'no item is under discussion');
+      assert.equal(await page.getByText(/paused/).count(), 0, 'no paused timer');
+      assert.equal(await page.getByRole('button', { name: /timer/ }).count(), 0, 'no clock to run');
+      assert.equal(await page.getByRole('checkbox', { name: 'Follow the presenter' }).count(), 0, 'nobody to follow');
+      for (const title of [TITLES[1]!, TITLES[0]!, LATE]) {
+        await record(page).getByRole('listitem').filter({ hasText: new RegExp(`${title}.*when the session closed`) }).waitFor();
+      }
+    }
+    // Every item can still be read.
+    await ana.getByRole('button', { name: `View item 2: ${TITLES[0]}` }).click();
+    await embeddedTitle(ana, TITLES[0]!).waitFor();
+    for (const width of [1280, 390]) {
+      await ana.setViewportSize({ width, height: 900 });
+      await ana.evaluate(() => window.scrollTo(0, 0));
+      await ana.screenshot({ path: `${SHOTS}session-closed-${width}.png`, fullPage: false });
+      await ana.getByRole('region', { name: /^Decision record/ }).screenshot({ path: `${SHOTS}session-closed-record-${width}.png` });
+      const overflow = await ana.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `no sideways scroll at ${width} px: ${overflow}`);
+    }
+    await ana.setViewportSize({ width: 1360, height: 900 });
   });
 });

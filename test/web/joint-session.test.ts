@@ -83,6 +83,23 @@ describe('JointSession against a real server', () => {
     assert.match(follower.actionError ?? '', /facilitator/);
     assert.equal(follower.current, 1);
 
+    // Closing the session: nothing is under discussion any more, no clock runs or waits paused, there is
+    // nobody to follow, and each item's outcome joins the read-only record with the revision it names.
+    assert.equal(await runner.timerAction('pause'), true);
+    await until(() => follower.timer?.running === false, 'the clock is paused');
+    assert.equal(await runner.close(), true);
+    await until(() => follower.status === 'closed', 'the close reaches the follower');
+    assert.equal(follower.current, null, 'no current item');
+    assert.equal(follower.timer, null, 'no paused timer');
+    assert.equal(follower.viewedIndex, null, 'nothing to follow');
+    assert.equal(follower.following, false);
+    assert.equal(runner.canFacilitate, false, 'a closed session has no controls');
+    const outcomes = follower.decisions.filter((d) => d.kind === 'outcome');
+    assert.deepEqual(outcomes.map((d) => d.changeId), ids);
+    assert.ok(outcomes.every((d) => /^[0-9a-f]{64}$/.test(d.revisionHash ?? '')), JSON.stringify(outcomes));
+    follower.browse(0);
+    assert.equal(follower.viewedChange?.title, 'First', 'any item can still be read');
+
     sockets.fran.disconnect();
     assert.equal(await runner.timerAction('pause'), false, 'offline, the facilitator is told, not queued');
     assert.match(runner.actionError ?? '', /offline/);

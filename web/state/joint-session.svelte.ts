@@ -107,13 +107,22 @@ export class JointSession {
   get status(): 'open' | 'closed' {
     return this.#get<'open' | 'closed'>('status') ?? 'open';
   }
+  get isClosed(): boolean {
+    return this.status === 'closed';
+  }
+  /** When the facilitator closed it (server time, ISO), or null while open. */
+  get closedAt(): string | null {
+    return this.#get<string>('closedAt') ?? null;
+  }
   get agenda(): AgendaItem[] {
     return this.#get<AgendaItem[]>('agenda') ?? [];
   }
-  /** The item the facilitator has the room on, or null before the first. */
+  /** The item the facilitator has the room on: null before the first, and once the session is closed. */
   get current(): number | null {
+    if (this.isClosed) return null;
     return this.#get<number | null>('current') ?? null;
   }
+  /** The decision record: written by the server only, read-only here, apart from the shared prose minutes. */
   get decisions(): SessionDecision[] {
     return this.#get<SessionDecision[]>('decisions') ?? [];
   }
@@ -126,12 +135,13 @@ export class JointSession {
     return this.status === 'open' && (this.facilitator === this.me.username || this.me.role === 'admin');
   }
 
+  /** Following the presenter; a closed session has nobody to follow. */
   get following(): boolean {
-    return this.#following;
+    return this.#following && !this.isClosed;
   }
   /** The agenda item on my screen: the presenter's while following, my pick while browsing. */
   get viewedIndex(): number | null {
-    if (this.#following || this.#browsing === null) return this.current;
+    if (this.following || this.#browsing === null) return this.current;
     const index = this.agenda.findIndex((a) => a.changeId === this.#browsing);
     return index >= 0 ? index : this.current; // a change taken off the agenda: back to the room's
   }
@@ -163,9 +173,10 @@ export class JointSession {
   }
   #announce(): void {
     const viewing = this.viewedChange?.changeId ?? null;
+    const following = this.following;
     const state = this.#provider.awareness.getLocalState() as { viewing?: string | null; following?: boolean } | null;
-    if (state?.viewing === viewing && state?.following === this.#following) return;
-    this.#provider.awareness.setLocalState({ ...state, viewing, following: this.#following });
+    if (state?.viewing === viewing && state?.following === following) return;
+    this.#provider.awareness.setLocalState({ ...state, viewing, following });
   }
 
   get participants(): SessionParticipant[] {
@@ -185,8 +196,9 @@ export class JointSession {
     return out.sort((a, b) => Number(b.isFacilitator) - Number(a.isFacilitator) || a.name.localeCompare(b.name));
   }
 
-  /** The current item's clock, re-read every second. */
+  /** The current item's clock, re-read every second; null before the first item and once closed. */
   get timer(): TimerReading | null {
+    if (this.current === null) return null;
     this.#tick();
     return readTimer({ agenda: this.agenda, current: this.current, timer: this.#get<SessionView['timer']>('timer') ?? { running: false, startedAt: null } }, Date.now());
   }

@@ -17,16 +17,28 @@ export interface AgendaEntry {
   lastRevision: number;
 }
 
-export type DecisionKind = 'status' | 'revision' | 'signoff' | 'note';
+/** `outcome`: an item's status when the session closed. A recusal is a `note` by the reviewer who recused. */
+export type DecisionKind = 'status' | 'revision' | 'signoff' | 'note' | 'outcome';
 
+/**
+ * One line of the session's decision record: written by the server only (from committed commands and the
+ * facilitator's notes), read-only for every client, and never copied into the shared prose minutes.
+ */
 export interface SessionDecision {
   at: string;
   changeId: string | null;
   kind: DecisionKind;
-  /** One line, as it appears in the minutes. */
+  /** One line. */
   text: string;
   /** Who caused it when the fact names them (the facilitator for notes, the voter, approver or recusing reviewer); `accord` otherwise (a new revision, a withdrawal, an apply). */
   by: string;
+  /**
+   * The revision of `changeId` the decision is about, by number and content hash: the revision voted on,
+   * signed or submitted, or the one on the table when a note was recorded. Absent for a note on no item,
+   * and in records written before decisions kept it.
+   */
+  revision?: number;
+  revisionHash?: string;
 }
 
 export interface JointSession {
@@ -37,9 +49,9 @@ export interface JointSession {
   createdAt: string;
   closedAt?: string;
   agenda: AgendaEntry[];
-  /** Index into `agenda` of the item under discussion, or null before the first one. */
+  /** Index into `agenda` of the item under discussion: null before the first one, and once closed. */
   current: number | null;
-  /** The current item's clock: running since `startedAt` (server time), on top of its `spentMs`. */
+  /** The current item's clock: running since `startedAt` (server time), on top of its `spentMs`; stopped once closed. */
   timer: { running: boolean; startedAt: string | null };
   decisions: SessionDecision[];
 }
