@@ -95,3 +95,85 @@ describe('ReviewSession item votes against a real server', () => {
     }
   });
 });
+
+describe('LiveConnection notices a lost network itself', () => {
+  async function setup() {
+    const server = await startTestServer();
+    const root = await server.user('root', 'admin');
+    const rita = await server.user('rita', 'reviewer');
+    const ana = await server.user('ana', 'reviewer');
+    await importProxmox(server, root);
+    const created = await apiAs(server.url, rita)<{ change: ReviewView }>('POST', '/changes', PROXMOX_CONTENT);
+    const changeId = created.body.change.id;
+    assert.equal((await submitDraft(apiAs(server.url, rita), changeId)).status, 201);
+    const votesOf = async (voter: string) => (await apiAs(server.url, root)<{ change: ReviewView }>('GET', `/changes/${changeId}`)).body.change.votes.filter((v) => v.voter === voter);
+    return { server, ana, changeId, votesOf };
+  }
+
+  it('is offline the moment the browser says so, says what waits, and sends it once when back', async () => {
+    const { server, ana, changeId, votesOf } = await setup();
+    const network = new EventTarget();
+    const live = new LiveConnection('ana', { socket: connect(server.url, ana), storage: new MemoryStorage(), network, probe: async () => true });
+    const session = new ReviewSession(changeId, { id: 0, username: 'ana', role: 'reviewer' }, live);
+    try {
+      await until(() => session.isLoaded && session.connection === 'connected', 'the review is live');
+      assert.equal(session.connectionLabel, 'Connected');
+
+      network.dispatchEvent(new Event('offline'));
+      // At once, not after Socket.io's heartbeat gives up (up to 45 s).
+      assert.equal(live.isConnected, false);
+      assert.equal(session.connection, 'offline');
+      assert.equal(session.connectionLabel, 'Offline');
+
+      const voted = session.castVote('abstain');
+      const annotated = session.annotate({ kind: 'item', itemId: 'i1' }, 'Is the console needed?');
+      assert.deepEqual(session.queuedCommands.map((c) => c.label), ['Abstain revision 1', 'Annotate item i1']);
+      assert.equal(session.queuedSummary, '1 vote and 1 annotation');
+      assert.equal(session.connectionLabel, 'Offline — 2 queued (1 vote and 1 annotation)');
+
+      network.dispatchEvent(new Event('online'));
+      assert.equal((await voted).ok, true);
+      assert.equal((await annotated).ok, true);
+      await until(() => session.connection === 'connected', 'back online');
+      assert.equal(session.connectionLabel, 'Connected');
+      assert.equal((await votesOf('ana')).length, 1);
+    } finally {
+      session.dispose();
+      live.dispose();
+    }
+  });
+
+  it('is offline about a second after a command goes unanswered while Accord does not answer either, and resends it on the next connection', async () => {
+    const { server, ana, changeId, votesOf } = await setup();
+    const probeMs = 1_000;
+    let reachable = true;
+    const probe = () => new Promise<boolean>((resolve) => (reachable ? resolve(true) : setTimeout(() => resolve(false), probeMs)));
+    const live = new LiveConnection('ana', { socket: connect(server.url, ana), storage: new MemoryStorage(), network: null, probe });
+    const session = new ReviewSession(changeId, { id: 0, username: 'ana', role: 'reviewer' }, live);
+    try {
+      await until(() => session.isLoaded && session.connection === 'connected', 'the review is live');
+      // The network swallows what this connection sends, without closing it; the health check times out.
+      const engine = live.socket.io.engine as unknown as { write: (...args: unknown[]) => void };
+      engine.write = () => {};
+      reachable = false;
+      // What the badge says the moment the connection is dropped (Socket.io reconnects quickly here).
+      let shown = '';
+      live.socket.once('disconnect', () => (shown = session.connectionLabel));
+      const start = Date.now();
+      const voted = session.castVote('approve');
+      await until(() => shown !== '', 'offline after the unanswered vote', 5_000);
+      const after = Date.now() - start;
+      assert.ok(after < probeMs + 300, `offline after ${after} ms`);
+      assert.equal(shown, 'Offline — 1 queued (1 vote)');
+
+      // Socket.io reconnects on its own (a new transport): the vote goes out again, with the same key, once.
+      reachable = true;
+      assert.equal((await voted).ok, true);
+      await until(() => session.connection === 'connected', 'back');
+      assert.equal((await votesOf('ana')).length, 1);
+    } finally {
+      session.dispose();
+      live.dispose();
+    }
+  });
+});

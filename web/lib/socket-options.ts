@@ -8,12 +8,18 @@ import { frameParser } from '../../server/protocol/frame-parser.ts';
  * down a client tries about once a second (a refused TCP connect costs nothing), and once it is back
  * every client is in within about a second. A longer cap leaves the last clients of a room waiting
  * seconds after the server is up (bench:sync scenario F).
+ *
+ * A connection attempt that has not completed its handshake in 5 s is abandoned and retried (Socket.io's
+ * default waits 20 s): an attempt made while the network silently drops packets would otherwise keep a
+ * user offline for 20 s after the network is back. A refused connection (server down) fails at once and
+ * is not affected; a handshake takes milliseconds.
  */
 export const SOCKET_OPTIONS = {
   transports: ['websocket'],
   reconnectionDelay: 100,
   reconnectionDelayMax: 1_000,
   randomizationFactor: 0.5,
+  timeout: 5_000,
   /** Must match the server's: binary events travel as one frame. */
   parser: frameParser,
 } satisfies Partial<ManagerOptions & SocketOptions>;

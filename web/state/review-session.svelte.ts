@@ -7,9 +7,11 @@ import {
 import type { User } from '../lib/api.ts';
 import { compareRevisions, type ContentChanges } from '../lib/diff.ts';
 import type { LiveConnection } from './live-connection.svelte.ts';
-import { commandChangeId, type CommandOutcome, type RefusedCommand } from './command-queue.svelte.ts';
+import { commandChangeId, type CommandOutcome, type QueuedCommand, type RefusedCommand } from './command-queue.svelte.ts';
 import { liveDocSubscribers } from './live-doc.svelte.ts';
 import { TypingSignal, isTyping } from '../lib/typing.ts';
+import { ACTIONS, decide, type ActionName, type ChangeFacts, type Decision } from '../../server/auth/permissions.ts';
+import { isRole, isScope, type Principal } from '../../server/auth/roles.ts';
 
 export type VoteWithStale = Vote & { stale: boolean };
 export type Tally = NonNullable<ReviewView['tally']>;
@@ -64,8 +66,41 @@ export interface OutdatedGroup {
   decisions: OutdatedDecision[];
 }
 
-const ROLE_RANK = ['viewer', 'reviewer', 'approver', 'admin'];
-const atLeast = (role: string, min: string) => ROLE_RANK.indexOf(role) >= ROLE_RANK.indexOf(min);
+/**
+ * Who is looking at the review. A web session is always of `full` scope; a user signed in with a
+ * narrower credential carries its `scope`, and the rule book narrows the answers by it.
+ */
+export type ReviewUser = User & { scope?: string };
+
+/** The rule book's answer to one "may I" question, and its reason in words when the answer is no. */
+export interface Permission {
+  allowed: boolean;
+  /** A sentence for people ("Voting needs the reviewer role."); null when allowed. */
+  why: string | null;
+}
+
+/** What a refusal "the change is <status>" closes, for the sentence shown instead of the button. */
+const CLOSED: Partial<Record<ActionName, string>> = {
+  'change.recuse': 'Recusal is closed',
+  'annotation.create': 'Annotations are closed',
+  'annotation.resolve': 'Threads are closed',
+  'draft.write': 'Amending is closed',
+  'change.submit': 'Submitting is closed',
+};
+
+/**
+ * The rule book's reason as a sentence: capitalised, statuses in words ("in review", not `in_review`),
+ * and a bare "the change is withdrawn" says what it closes. The reason itself is the server's.
+ */
+export function explainRefusal(action: ActionName, decision: Extract<Decision, { allowed: false }>): string {
+  let text = decision.reason.replace(/\b(in_review|apply_failed)\b/g, (status) => status.replace('_', ' '));
+  if (decision.kind === 'state' && /^the change is /.test(text)) text = `${CLOSED[action] ?? 'Closed'}: ${text}`;
+  text = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
+/** The rule book may one day answer "may I approve" itself (today the vote command checks it): then it is asked. */
+const APPROVE_ACTION = (ACTIONS as readonly string[]).includes('change.approve') ? ('change.approve' as ActionName) : null;
 
 /** A human label for an anchor: "item i1" or "line 3". */
 export function anchorLabel(anchor: AnnotationAnchor): string {
@@ -80,7 +115,7 @@ export function anchorLabel(anchor: AnnotationAnchor): string {
  */
 export class ReviewSession {
   readonly changeId: string;
-  readonly me: User;
+  readonly me: ReviewUser;
   readonly #live: LiveConnection;
   readonly #provider: SocketProvider;
   readonly #review: Y.Map<unknown>;
@@ -91,7 +126,7 @@ export class ReviewSession {
   #replyTo = $state<string | null>(null);
   readonly #typing: TypingSignal;
 
-  constructor(changeId: string, me: User, live: LiveConnection) {
+  constructor(changeId: string, me: ReviewUser, live: LiveConnection) {
     this.changeId = changeId;
     this.me = me;
     this.#live = live;
@@ -202,27 +237,87 @@ export class ReviewSession {
   get isRevisionAuthor(): boolean {
     return revisionAuthors(this.current).includes(this.me.username);
   }
+
+  /** Me as the rule book sees me; null for a role this version of Accord does not know (it then allows nothing). */
+  get principal(): Principal | null {
+    const { id, username, role, scope } = this.me;
+    if (!isRole(role)) return null;
+    return { userId: id, username, role, scope: isScope(scope) ? scope : 'full' };
+  }
+  /** What the rule book needs to know about this change, read from the review document; null until it is loaded. */
+  get changeFacts(): ChangeFacts | null {
+    const status = this.status;
+    if (!status) return null;
+    return {
+      requestedBy: this.requestedBy,
+      authors: this.authors,
+      status,
+      recused: this.recusals.map((r) => r.reviewer),
+      revisionAuthors: revisionAuthors(this.current),
+    };
+  }
+  /** The server's rule book (server/auth/permissions.ts, shared, not copied) on one action for this change. */
+  decide(action: ActionName): Decision {
+    const p = this.principal;
+    if (!p) return { allowed: false, kind: 'forbidden', reason: `your role (${this.me.role}) is not one this page knows; reload it` };
+    const change = this.changeFacts;
+    if (!change) return { allowed: false, kind: 'state', reason: 'the review is still loading' };
+    return decide(p, action, { kind: 'change', change });
+  }
+  /** May I do `action` here, and if not, why (in words)? Every button of the review page asks this first. */
+  may(action: ActionName): Permission {
+    const d = this.decide(action);
+    return d.allowed ? { allowed: true, why: null } : { allowed: false, why: explainRefusal(action, d) };
+  }
+  /**
+   * May I approve (the whole revision or an item)? Approving is voting, and the rule book answers that;
+   * it has no separate "approve" question yet, and the vote command itself refuses an approve from anyone
+   * who wrote the change or the current revision (server/commands/change-service.ts `vote`). Until the
+   * rule book answers it (then it is asked, see APPROVE_ACTION), the page says the same as that refusal.
+   */
+  get mayApprove(): Permission {
+    const vote = this.may('change.vote');
+    if (!vote.allowed) return vote;
+    if (APPROVE_ACTION) return this.may(APPROVE_ACTION);
+    if (this.isAuthor) return { allowed: false, why: 'You are an author of this change: you can reject or abstain, not approve.' };
+    if (this.isRevisionAuthor) {
+      return { allowed: false, why: `You edited the draft of revision ${this.current?.number}, so you are one of its authors: you can reject or abstain, not approve.` };
+    }
+    return vote;
+  }
+  /** May I recuse myself? Not twice: once recused, the page says so instead. */
+  get mayRecuse(): Permission {
+    if (this.isRecused) return { allowed: false, why: 'You recused yourself from this change.' };
+    return this.may('change.recuse');
+  }
+
   get canVote(): boolean {
-    return this.status === 'in_review' && atLeast(this.me.role, 'reviewer') && !this.isRecused;
+    return this.may('change.vote').allowed;
   }
   /** Approve is offered only to those who did not write what they would approve (the server refuses it anyway). */
   get canApprove(): boolean {
-    return this.canVote && !this.isAuthor && !this.isRevisionAuthor;
+    return this.mayApprove.allowed;
   }
-  /** Why Approve is not offered to me although I may vote, in words; null when it is. */
+  /** Why Approve is not offered to me although I may vote, in words; null when it is (or when I may not vote at all). */
   get whyNoApprove(): string | null {
-    if (!this.canVote || this.canApprove) return null;
-    if (this.isAuthor) return 'You are an author of this change: you can reject or abstain, not approve.';
-    return `You edited the draft of revision ${this.current?.number}, so you are one of its authors: you can reject or abstain, not approve.`;
+    return this.canVote ? this.mayApprove.why : null;
   }
   get canAnnotate(): boolean {
-    return this.status !== undefined && !['withdrawn', 'applied'].includes(this.status) && (atLeast(this.me.role, 'reviewer') || this.isAuthor);
+    return this.may('annotation.create').allowed;
   }
   get canResolve(): boolean {
-    return atLeast(this.me.role, 'reviewer');
+    return this.may('annotation.resolve').allowed;
   }
   get canSignOff(): boolean {
-    return this.status === 'approved' && atLeast(this.me.role, 'approver') && !this.isAuthor && !this.isRevisionAuthor;
+    return this.may('change.signoff').allowed;
+  }
+  /** Why I may not sign off, in words; null when I may. */
+  get whyNoSignOff(): string | null {
+    return this.may('change.signoff').why;
+  }
+  /** May I amend the draft (the rule book's `draft.write`)? */
+  get mayAmend(): Permission {
+    return this.may('draft.write');
   }
   get hasSignedOff(): boolean {
     return this.signoffs.some((s) => s.approver === this.me.username && s.valid);
@@ -235,8 +330,27 @@ export class ReviewSession {
     if (!this.canAnnotate && !this.canVote && !this.canSignOff) return 'read-only';
     return 'connected';
   }
+  /** My decisions and annotations on this change that the server has not answered yet (queued offline or in flight), oldest first. */
+  get queuedCommands(): readonly QueuedCommand[] {
+    return this.#live.commands.pending.filter((c) => commandChangeId(c) === this.changeId || c.name.startsWith('annotation:'));
+  }
   get queued(): number {
-    return this.#live.commands.pending.filter((c) => commandChangeId(c) === this.changeId || c.name.startsWith('annotation:')).length;
+    return this.queuedCommands.length;
+  }
+  /** What waits, by kind, in words: "1 vote and 1 annotation"; empty when nothing does. */
+  get queuedSummary(): string {
+    return summarizeQueued(this.queuedCommands);
+  }
+  /** The connection badge's words: the state, and while anything waits, how many and what. */
+  get connectionLabel(): string {
+    const n = this.queued;
+    const waiting = n ? ` ${n} queued (${this.queuedSummary})` : '';
+    switch (this.connection) {
+      case 'offline': return n ? `Offline —${waiting}` : 'Offline';
+      case 'syncing': return `Syncing…${waiting}`;
+      case 'read-only': return 'Read-only';
+      default: return 'Connected';
+    }
   }
   /** My vote on one item that the server has not answered yet (queued offline or in flight), with the revision it names. */
   pendingItemVote(itemId: string): { choice: VoteChoice; revision?: number; revisionHash: string } | undefined {
@@ -395,6 +509,32 @@ export class ReviewSession {
     this.#typing.dispose();
     this.#provider.destroy();
   }
+}
+
+/** One queued command's kind, as a countable noun (singular, plural). */
+function queuedKind(c: QueuedCommand): [string, string] {
+  switch (c.name) {
+    case 'vote:cast': return ['vote', 'votes'];
+    case 'change:recuse': return ['recusal', 'recusals'];
+    case 'annotation:create': return c.payload.annotation.parentId ? ['reply', 'replies'] : ['annotation', 'annotations'];
+    case 'annotation:resolve': return c.payload.resolved ? ['thread to resolve', 'threads to resolve'] : ['thread to reopen', 'threads to reopen'];
+    case 'annotation:edit': return ['annotation edit', 'annotation edits'];
+    case 'annotation:delete': return ['annotation to delete', 'annotations to delete'];
+    default: return ['other action', 'other actions'];
+  }
+}
+
+/** "1 vote", "2 votes and 1 annotation", "1 vote, 1 recusal and 2 replies" (in the order first queued). */
+export function summarizeQueued(commands: readonly QueuedCommand[]): string {
+  const counts = new Map<string, { n: number; forms: [string, string] }>();
+  for (const c of commands) {
+    const forms = queuedKind(c);
+    const entry = counts.get(forms[0]) ?? { n: 0, forms };
+    entry.n += 1;
+    counts.set(forms[0], entry);
+  }
+  const parts = [...counts.values()].map(({ n, forms }) => `${n} ${n === 1 ? forms[0] : forms[1]}`);
+  return parts.length <= 1 ? parts.join('') : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
 }
 
 function noRevision(): CommandOutcome {
