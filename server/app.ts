@@ -5,11 +5,10 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from 'socket.io';
-import type { DatabaseSync } from 'node:sqlite';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
-import { openDatabase } from './store/sqlite/database.ts';
-import { SqliteDocumentStore } from './store/sqlite/sqlite-document-store.ts';
+import { openStorage, type Storage } from './store/open.ts';
+import type { Database } from './store/sql.ts';
 import { UserStore } from './auth/user-store.ts';
 import { apiRouter, errorHandler } from './http/routes.ts';
 import { staticWeb } from './http/static-web.ts';
@@ -39,7 +38,9 @@ const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 export interface App {
   readonly config: Config;
   readonly log: Logger;
-  readonly db: DatabaseSync;
+  /** The transaction port every repository uses (SQLite or PostgreSQL: `storage.kind`). */
+  readonly db: Database;
+  readonly storage: Storage;
   readonly users: UserStore;
   readonly sync: SyncTransport;
   readonly accord: Accord;
@@ -48,7 +49,7 @@ export interface App {
   settle(): Promise<void>;
   /** Disconnects sockets whose credential was revoked or expired (also runs every 15 s). */
   revalidateSockets(): void;
-  /** Where document commits run: on the writer thread or on the event loop (config `sqliteWriter`). */
+  /** SQLite only: where document commits run, on the writer thread or on the event loop (config `sqliteWriter`). */
   readonly sqliteWriter: 'thread' | 'inline';
   /** Messages written straight to a WebSocket, and those that took Engine.IO's path (sync/direct-writes.ts). */
   readonly directWrites: DirectWriteStats;
@@ -56,12 +57,19 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** The composition root: storage, auth, HTTP, Socket.io and sync wired together. */
-export function createApp(config: Config, log: Logger = createLogger(config.logLevel)): App {
-  const db = openDatabase(config.dataDir);
-  const users = new UserStore(db);
+/**
+ * The composition root: storage, auth, HTTP, Socket.io and sync wired together. Opens (and migrates) the
+ * configured database first: PostgreSQL that cannot be reached rejects with its URL and the cause.
+ */
+export async function createApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
   const sqliteWriter = config.sqliteWriter === 'thread' || (config.sqliteWriter === 'auto' && availableParallelism() > 1) ? 'thread' : 'inline';
-  const documents = new SqliteDocumentStore(db, { offThread: sqliteWriter === 'thread' });
+  const storage = await openStorage({
+    dataDir: config.dataDir, databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema,
+    offThread: sqliteWriter === 'thread',
+    onError: (err) => log.error({ err }, 'storage: an idle connection failed, or work after a commit threw'),
+  });
+  const { db, documents } = storage;
+  const users = new UserStore(db);
   const key = loadOrCreateServerKey(config.dataDir);
   let ready = false;
   let sync: SyncTransport | undefined;
@@ -82,15 +90,15 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
     auditWitness: config.auditWitness,
     onAnchorError: (err) => log.error({ err }, 'writing the audit anchor failed'),
     // Present: in the change's live review, or in a joint session while the change is its current item.
-    present: (changeId): string[] | undefined => {
-      const rooms: string[] = [`review:${changeId}`, ...accord.sessions.discussing(changeId).map((id) => `session:${id}`)];
+    present: async (changeId): Promise<string[] | undefined> => {
+      const rooms: string[] = [`review:${changeId}`, ...(await accord.sessions.discussing(changeId)).map((id) => `session:${id}`)];
       const live = rooms.map((docId) => sync?.registry.get(docId)).filter((doc) => doc !== undefined);
       return live.length ? [...new Set(live.flatMap((doc) => [...doc.sessions.values()].map((s) => s.principal.username)))] : undefined;
     },
   });
 
   // An upgraded log gets its head signed and anchored once at start (docs/audit.md).
-  accord.audit.checkpoint();
+  await accord.audit.checkpoint();
 
   const web = express();
   web.disable('x-powered-by');
@@ -155,7 +163,10 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
   const sessionBridge = new SessionBridge(sync, accord.sessions, log);
   accord.sessions.attach(sessionBridge);
   accord.attach({
-    changed: (id, fact, detail, info) => (bridge.changed(id, fact, detail, info), sessionBridge.changeFact(id, fact, detail)),
+    changed: async (id, fact, detail, info) => {
+      await bridge.changed(id, fact, detail, info);
+      await sessionBridge.changeFact(id, fact, detail);
+    },
     readDraft: (id) => bridge.readDraft(id),
     writeDraft: (id, content) => bridge.writeDraft(id, content),
   });
@@ -163,7 +174,7 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
 
   let closing: Promise<void> | undefined;
   return {
-    config, log, db, users, sync, io, accord, sqliteWriter, directWrites,
+    config, log, db, storage, users, sync, io, accord, sqliteWriter, directWrites,
     revalidateSockets: () => gate?.revalidate(),
     settle: async () => {
       await bridge.settled();
@@ -186,9 +197,8 @@ export function createApp(config: Config, log: Logger = createLogger(config.logL
         // Stop accepting, disconnect clients, then store everything and close the database.
         await new Promise<void>((res) => io.close(() => res()));
         await sync.registry.closeAll();
-        await documents.close();
         await accord.audit.close();
-        db.close();
+        await storage.close();
       })()),
   };
 }

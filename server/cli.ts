@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
-import { openDatabase } from './store/sqlite/database.ts';
+import { openStorage, type Storage } from './store/open.ts';
 import { UserStore } from './auth/user-store.ts';
 import { isRole, isScope, ROLES, SCOPES } from './auth/roles.ts';
 import { AppError } from './protocol/errors.ts';
@@ -8,8 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { exportRemote, statusCommand, submitCommand, voteCommand } from './cli-client.ts';
 
 const USAGE = `usage: accord <command>
-  user add NAME --role ROLE [--password-stdin] [--groups G1,G2] [--data DIR]   create a user; prints an API token last
-  user passwd NAME --password-stdin | user disable NAME | user enable NAME [--data DIR]
+  user add NAME --role ROLE [--password-stdin] [--groups G1,G2]    create a user; prints an API token last
+  user passwd NAME --password-stdin | user disable NAME | user enable NAME
       --password-stdin reads the password from standard input (asks for it, hidden, on a terminal);
       --password PW still works but puts it on a command line that npm echoes
   token add NAME --scope read|vote|signoff|admin|full [--expires-days N] [--label L] | token list NAME | token revoke NAME ID
@@ -17,7 +17,11 @@ const USAGE = `usage: accord <command>
   submit FILE --url URL --token TOKEN                      submit a change file (JSON or YAML); prints its id last
   status ID --url URL --token TOKEN [--json]               a change's status and policy requirements
   vote ID approve|reject|abstain --revision HASH [--reason R] [--item I] --url URL --token TOKEN
-  export ID --format json|html [--out FILE] [--data DIR | --url URL --token TOKEN]   an evidence pack
+  export ID --format json|html [--out FILE] [--url URL --token TOKEN]   an evidence pack (local storage without --url)
+  db migrate                                               create or upgrade the database's tables (also done at start)
+  db copy --to postgres://... [--to-schema S]              copy a SQLite installation into an empty PostgreSQL database
+  Commands that open storage take [--data DIR] [--database-url URL] [--database-schema S] (or ACCORD_DATA,
+  ACCORD_DATABASE_URL, ACCORD_DATABASE_SCHEMA): SQLite in DIR unless a PostgreSQL URL is given (docs/storage.md).
   audit verify [--data DIR] [--witness FILE | --no-anchor] [--pack FILE] [--public-key FILE]   check the audit chain (and its anchor) or an evidence pack
   audit public-key [--data DIR] > server-public.pem          the server's public key, for pinning`;
 
@@ -57,14 +61,37 @@ async function readPassword(prompt: string): Promise<string> {
   }
 }
 
-async function withUsers<T>(data: string | undefined, fn: (users: UserStore, dataDir: string) => Promise<T>): Promise<T> {
-  const config = loadConfig(data ? ['--data', data] : []);
-  const db = openDatabase(config.dataDir);
+/** The options every command that opens storage takes. */
+const STORAGE_OPTIONS = { data: { type: 'string' }, 'database-url': { type: 'string' }, 'database-schema': { type: 'string' } } as const;
+
+interface StorageArgs {
+  data?: string | undefined;
+  'database-url'?: string | undefined;
+  'database-schema'?: string | undefined;
+}
+
+/** Config from the environment and these flags (flags win), as the server would read it. */
+function storageConfig(values: StorageArgs) {
+  return loadConfig([
+    ...(values.data ? ['--data', values.data] : []),
+    ...(values['database-url'] ? ['--database-url', values['database-url']] : []),
+    ...(values['database-schema'] ? ['--database-schema', values['database-schema']] : []),
+  ]);
+}
+
+/** Opens the configured storage (migrating it), runs `fn`, closes it. `where` names it for messages. */
+async function withStorage<T>(values: StorageArgs, fn: (storage: Storage, dataDir: string, where: string) => Promise<T>): Promise<T> {
+  const config = storageConfig(values);
+  const storage = await openStorage({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, poolSize: 2 });
   try {
-    return await fn(new UserStore(db), config.dataDir);
+    return await fn(storage, config.dataDir, storage.kind === 'postgres' ? storage.db.target : config.dataDir);
   } finally {
-    db.close();
+    await storage.close();
   }
+}
+
+async function withUsers<T>(values: StorageArgs, fn: (users: UserStore, where: string) => Promise<T>): Promise<T> {
+  return withStorage(values, (storage, _dataDir, where) => fn(new UserStore(storage.db), where));
 }
 
 /** `accord user add|passwd|disable|enable NAME`: whoever can run this on the data directory is the admin. */
@@ -72,13 +99,13 @@ async function userCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { role: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, groups: { type: 'string' }, data: { type: 'string' } },
+    options: { role: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, groups: { type: 'string' }, ...STORAGE_OPTIONS },
   });
   const [verb, name] = positionals;
   if (!name || !['add', 'passwd', 'disable', 'enable'].includes(verb ?? '')) throw new AppError('invalid_payload', USAGE);
   if (values.password !== undefined && values['password-stdin']) throw new AppError('invalid_payload', 'give --password or --password-stdin, not both');
   const password = values['password-stdin'] ? await readPassword(`Password for ${name}: `) : values.password;
-  return withUsers(values.data, async (users, dataDir) => {
+  return withUsers(values, async (users, where) => {
     if (verb === 'passwd') {
       if (!password) throw new AppError('invalid_payload', 'give the new password with --password-stdin');
       await users.setPassword(name, password);
@@ -86,14 +113,14 @@ async function userCommand(args: string[]): Promise<number> {
       return 0;
     }
     if (verb === 'disable' || verb === 'enable') {
-      users.setDisabled(name, verb === 'disable');
+      await users.setDisabled(name, verb === 'disable');
       process.stdout.write(`${name} ${verb}d\n`);
       return 0;
     }
     if (!isRole(values.role)) throw new AppError('invalid_payload', `--role must be one of ${ROLES.join(', ')}`);
     const { principal, token } = await users.addUser(name, values.role, password);
-    if (values.groups) users.addToGroups(principal.userId, values.groups.split(',').map((g) => g.trim()).filter(Boolean));
-    process.stdout.write(`created ${principal.role} ${principal.username} in ${dataDir}\nAPI token (shown once):\n${token}\n`);
+    if (values.groups) await users.addToGroups(principal.userId, values.groups.split(',').map((g) => g.trim()).filter(Boolean));
+    process.stdout.write(`created ${principal.role} ${principal.username} in ${where}\nAPI token (shown once):\n${token}\n`);
     return 0;
   });
 }
@@ -103,29 +130,29 @@ async function tokenCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { scope: { type: 'string' }, 'expires-days': { type: 'string' }, label: { type: 'string' }, data: { type: 'string' } },
+    options: { scope: { type: 'string' }, 'expires-days': { type: 'string' }, label: { type: 'string' }, ...STORAGE_OPTIONS },
   });
   const [verb, name, id] = positionals;
   if (!name || !['add', 'list', 'revoke'].includes(verb ?? '')) throw new AppError('invalid_payload', USAGE);
-  return withUsers(values.data, async (users) => {
-    const userId = users.userId(name);
+  return withUsers(values, async (users) => {
+    const userId = await users.userId(name);
     if (userId === null) throw new AppError('not_found', `no user "${name}"`);
     if (verb === 'list') {
-      for (const t of users.tokens(userId)) {
+      for (const t of await users.tokens(userId)) {
         const expires = t.expiresAt ? new Date(t.expiresAt).toISOString() : 'never';
         process.stdout.write(`${t.id}  ${t.scope.padEnd(7)}  ${t.revoked ? 'revoked' : `expires ${expires}`}  last used ${t.lastUsedAt ?? 'never'}  ${t.label}\n`);
       }
       return 0;
     }
     if (verb === 'revoke') {
-      if (!id || users.revokeToken(userId, id) === 0) throw new AppError('not_found', 'no such token: give the id `token list` shows');
+      if (!id || (await users.revokeToken(userId, id)) === 0) throw new AppError('not_found', 'no such token: give the id `token list` shows');
       process.stdout.write(`revoked ${id}\n`);
       return 0;
     }
     if (!isScope(values.scope)) throw new AppError('invalid_payload', `--scope must be one of ${SCOPES.join(', ')}`);
     const days = values['expires-days'] === undefined ? undefined : Number(values['expires-days']);
     if (days !== undefined && !(Number.isInteger(days) && days > 0)) throw new AppError('invalid_payload', '--expires-days takes a whole number of days');
-    const token = users.issueToken(userId, values.label ?? 'cli', values.scope, days ? Date.now() + days * 86_400_000 : undefined);
+    const token = await users.issueToken(userId, values.label ?? 'cli', values.scope, days ? Date.now() + days * 86_400_000 : undefined);
     process.stdout.write(`${values.scope} token for ${name}${days ? `, expires in ${days} days` : ''} (shown once):\n${token}\n`);
     return 0;
   });
@@ -134,14 +161,14 @@ async function tokenCommand(args: string[]): Promise<number> {
 async function exportCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
-    options: { format: { type: 'string', default: 'json' }, out: { type: 'string' }, data: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' } },
+    options: { format: { type: 'string', default: 'json' }, out: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' }, ...STORAGE_OPTIONS },
   });
   const [id] = positionals;
   const format = values.format;
   if (!id || (format !== 'json' && format !== 'html')) throw new AppError('invalid_payload', 'usage: accord export ID --format json|html [--out FILE] [--data DIR | --url URL --token TOKEN]');
   if (values.url || process.env.ACCORD_URL) return exportRemote(id, format, values, values.out, print);
   const { exportLocal } = await import('./commands/export-local.ts');
-  const text = await exportLocal(loadConfig(values.data ? ['--data', values.data] : []).dataDir, id, format);
+  const text = await withStorage(values, (storage, dataDir) => exportLocal(storage, dataDir, id, format));
   if (values.out) writeFileSync(values.out, text);
   else print(text);
   return 0;
@@ -155,6 +182,38 @@ async function publicKeyCommand(args: string[]): Promise<number> {
   process.stderr.write(`key id ${key.keyId}\n`);
   print(key.publicKeyPem);
   return 0;
+}
+
+/** `accord db migrate` and `accord db copy --to postgres://...` (docs/storage.md). */
+async function dbCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { ...STORAGE_OPTIONS, to: { type: 'string' }, 'to-schema': { type: 'string' } },
+  });
+  const [verb] = positionals;
+  if (verb === 'migrate') {
+    return withStorage(values, async (_storage, _dataDir, where) => {
+      print(`${where}: tables are up to date`);
+      return 0;
+    });
+  }
+  if (verb === 'copy') {
+    if (!values.to) throw new AppError('invalid_payload', 'usage: accord db copy --to postgres://... [--to-schema S] [--data DIR]');
+    const target = loadConfig(['--database-url', values.to, ...(values['to-schema'] ? ['--database-schema', values['to-schema']] : [])]);
+    const { copyStorage } = await import('./store/copy.ts');
+    return withStorage({ ...values, 'database-url': undefined }, async (source, dataDir) => {
+      if (source.kind !== 'sqlite') throw new AppError('invalid_payload', 'db copy reads a SQLite installation (--data DIR)');
+      const to = await openStorage({ dataDir, databaseUrl: target.databaseUrl, databaseSchema: target.databaseSchema, poolSize: 2 });
+      try {
+        const report = await copyStorage(source, to, dataDir);
+        for (const line of report) print(line);
+        return 0;
+      } finally {
+        await to.close();
+      }
+    });
+  }
+  throw new AppError('invalid_payload', USAGE);
 }
 
 const print = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
@@ -178,6 +237,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'user':
       return userCommand(rest);
+    case 'db':
+      return dbCommand(rest);
     case 'token':
       return tokenCommand(rest);
     case 'access': {

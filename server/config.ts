@@ -7,8 +7,15 @@ export const defaults = {
   port: 8080,
   /** Interface to listen on: loopback unless told otherwise (`--host 0.0.0.0` for every interface). */
   host: '127.0.0.1',
-  /** Where the embedded SQLite database lives. */
+  /** Where the embedded SQLite database lives (and, on any database, the server's signing key and audit anchor). */
   dataDir: './data',
+  /**
+   * A PostgreSQL URL (`postgres://user:secret@host:5432/db`): all of Accord's state lives there instead of
+   * SQLite. Empty: the embedded SQLite database in `dataDir` (docs/storage.md).
+   */
+  databaseUrl: '',
+  /** PostgreSQL schema for Accord's tables (created if missing). Empty: the first of the role's search_path. */
+  databaseSchema: '',
   /** Largest single Socket.io message (and so Yjs update) accepted, in bytes. Bounds hostile clients. */
   maxMessageBytes: 1_048_576,
   /**
@@ -63,6 +70,8 @@ const schema = z.object({
   port: z.coerce.number().int().min(0).max(65_535),
   host: z.string().min(1),
   dataDir: z.string().min(1),
+  databaseUrl: z.union([z.literal(''), z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL')]),
+  databaseSchema: z.union([z.literal(''), z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lower-case letters, digits and _')]),
   maxMessageBytes: z.coerce.number().int().min(1_024).max(64 * 1_048_576),
   commitWindowMs: z.coerce.number().int().min(0).max(1_000),
   sqliteWriter: z.enum(['auto', 'thread', 'inline']),
@@ -87,6 +96,8 @@ const FLAGS: Record<string, keyof Config> = {
   '--port': 'port',
   '--host': 'host',
   '--data': 'dataDir',
+  '--database-url': 'databaseUrl',
+  '--database-schema': 'databaseSchema',
   '--max-message-bytes': 'maxMessageBytes',
   '--log-level': 'logLevel',
   '--public-url': 'publicUrl',
@@ -98,6 +109,8 @@ const ENV: Record<string, keyof Config> = {
   PORT: 'port',
   HOST: 'host',
   ACCORD_DATA: 'dataDir',
+  ACCORD_DATABASE_URL: 'databaseUrl',
+  ACCORD_DATABASE_SCHEMA: 'databaseSchema',
   ACCORD_MAX_MESSAGE_BYTES: 'maxMessageBytes',
   ACCORD_LOG_LEVEL: 'logLevel',
   ACCORD_COMMIT_WINDOW_MS: 'commitWindowMs',

@@ -7,12 +7,13 @@ import { createLogger } from './log.ts';
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2));
   const log = createLogger(config.logLevel);
-  const app = createApp(config, log);
+  const app = await createApp(config, log);
   const { port } = await app.listen();
   const where = config.host === '127.0.0.1' || config.host === '::1' || config.host === 'localhost'
     ? `http://localhost:${port} (this machine only; --host 0.0.0.0 listens on every interface)`
     : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  log.info({ host: config.host, port, dataDir: config.dataDir, sqliteWriter: app.sqliteWriter }, `Accord listening on ${where}`);
+  const storage = app.storage.kind === 'postgres' ? { database: app.db.target } : { dataDir: config.dataDir, sqliteWriter: app.sqliteWriter };
+  log.info({ host: config.host, port, ...storage }, `Accord listening on ${where} (state in ${app.storage.kind === 'postgres' ? app.db.target : config.dataDir})`);
   // Node writes its compile cache at exit; a server that is killed never exits: write it now.
   flushCompileCache();
   let stopping = false;

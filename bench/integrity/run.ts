@@ -20,7 +20,7 @@ import { AuditLog } from '../../server/audit/audit-log.ts';
 import { ANCHOR_FILE } from '../../server/audit/anchor.ts';
 import { loadOrCreateServerKey } from '../../server/audit/server-key.ts';
 import type { Principal } from '../../server/auth/roles.ts';
-import { openDatabase } from '../../server/store/sqlite/database.ts';
+import { openStorage } from '../../server/store/open.ts';
 import { writeDraft } from '../../server/sync/change-docs.ts';
 import { LiveDocument } from '../../server/sync/live-document.ts';
 import { AccordUpdateGuard } from '../../server/sync/update-guard.ts';
@@ -37,17 +37,16 @@ const us = (ns: bigint) => Number(ns) / 1_000;
 async function auditAppend(withAnchor: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-integrity-'));
   try {
-    const db = openDatabase(dir);
-    const log = new AuditLog(db, loadOrCreateServerKey(dir), withAnchor ? { anchorPath: join(dir, ANCHOR_FILE) } : {});
+    const storage = await openStorage({ dataDir: dir });
+    const log = new AuditLog(storage.db, loadOrCreateServerKey(dir), withAnchor ? { anchorPath: join(dir, ANCHOR_FILE) } : {});
     const times: number[] = [];
     for (let i = 0; i < APPENDS; i++) {
       const start = process.hrtime.bigint();
-      log.append({ actor: 'ana', action: 'change.vote', subject: `ch-${i % 50}`, outcome: 'ok', detail: { vote: { choice: 'approve', revision: 1 }, status: 'in_review' } });
-      await Promise.resolve(); // the anchor flush runs as a microtask after the committing code, as after a command
+      await log.append({ actor: 'ana', action: 'change.vote', subject: `ch-${i % 50}`, outcome: 'ok', detail: { vote: { choice: 'approve', revision: 1 }, status: 'in_review' } });
       times.push(us(process.hrtime.bigint() - start));
     }
     await log.close();
-    db.close();
+    await storage.close();
     return median(times);
   } finally {
     rmSync(dir, { recursive: true, force: true });

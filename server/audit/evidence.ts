@@ -142,32 +142,36 @@ export interface ExportKey {
 }
 
 /**
- * Exports a change's evidence, in one transaction (the caller's, when one is open): checks the stored
- * change and sign-offs against the change's audit entries and refuses (throws EvidenceRefused,
- * appending nothing) when they disagree; otherwise records the export (one `evidence.export` entry holding the content digest)
- * and builds the pack from the change's first entry to the signed head, which is that entry.
- * `signoffs` is SignOffService.list(change).
+ * Exports a change's evidence, in one unit of work (the caller's, when one is open) holding the audit
+ * chain's write lock: checks the stored change and sign-offs against the change's audit entries and
+ * refuses (throws EvidenceRefused, appending nothing) when they disagree; otherwise records the export
+ * (one `evidence.export` entry holding the content digest) and builds the pack from the change's first
+ * entry to the signed head, which is that entry. `signoffs` is SignOffService.list(change). Load the
+ * change and its sign-offs in the same unit of work (call this inside `db.transaction`): a command that
+ * commits between that read and this check is otherwise refused here as a disagreement.
  */
-export function exportEvidence(
+export async function exportEvidence(
   log: AuditLog,
   key: ExportKey,
   input: { change: ChangeRequest; annotations: unknown[]; signoffs: unknown[]; actor: string },
-): EvidencePack {
+): Promise<EvidencePack> {
   const content = {
     format: EVIDENCE_FORMAT, change: JSON.parse(JSON.stringify(input.change)) as ChangeRequest,
     annotations: JSON.parse(JSON.stringify(input.annotations)) as unknown, signoffs: JSON.parse(JSON.stringify(input.signoffs)) as unknown[],
   };
   const id = content.change.id;
-  return log.transaction(() => {
-    const checked = checkAgainstEntries(content.change, content.signoffs, log.entriesFor(id), key.keyId, undefined, true);
+  // Under the chain's lock from the first read: no entry about the change can land between the check
+  // and the export entry (on PostgreSQL another node could otherwise append one).
+  return log.transaction(async () => {
+    const checked = checkAgainstEntries(content.change, content.signoffs, await log.entriesFor(id), key.keyId, undefined, true);
     if (!checked.ok) throw new EvidenceRefused(`evidence: refusing to export ${id}: ${checked.reason}`);
-    log.append({ actor: input.actor, action: EXPORT_ACTION, subject: id, outcome: 'ok', detail: { format: EVIDENCE_FORMAT, digest: evidenceDigest(content) } });
-    const checkpoint = log.checkpoint();
-    const firstSeq = log.firstSeqFor(id);
+    await log.append({ actor: input.actor, action: EXPORT_ACTION, subject: id, outcome: 'ok', detail: { format: EVIDENCE_FORMAT, digest: evidenceDigest(content) } });
+    const checkpoint = await log.checkpoint();
+    const firstSeq = await log.firstSeqFor(id);
     if (!checkpoint || firstSeq === undefined) throw new Error('evidence: the audit log is empty');
     return buildEvidencePack({
       change: content.change, annotations: input.annotations, signoffs: content.signoffs,
-      auditEntries: log.range(firstSeq, checkpoint.seq), checkpoint, publicKeyPem: key.publicKeyPem, keyId: key.keyId,
+      auditEntries: await log.range(firstSeq, checkpoint.seq), checkpoint, publicKeyPem: key.publicKeyPem, keyId: key.keyId,
     });
   });
 }

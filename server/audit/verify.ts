@@ -4,9 +4,9 @@
  */
 import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { DatabaseSync } from 'node:sqlite';
-import { SqliteAuditRepository } from '../store/sqlite/audit-repository.ts';
-import type { RawAuditEntryRow, RawCheckpointRow } from '../store/sqlite/audit-repository.ts';
+import { AuditRepository } from '../store/repositories/audit-repository.ts';
+import type { RawAuditEntryRow, RawCheckpointRow } from '../store/repositories/audit-repository.ts';
+import type { Database } from '../store/sql.ts';
 import { verifyAnchor } from './anchor.ts';
 import type { AnchorInput, AnchorVerified } from './anchor.ts';
 import { broken, checkCheckpoint, firstBroken, verifyEntries } from './chain.ts';
@@ -59,41 +59,43 @@ export function publicKeyFrom(pem: string): { key: KeyObject; keyId: string } | 
 }
 
 /**
- * What verification reads: the audit tables' rows as stored, undecoded (SqliteAuditRepository's raw
- * reads). Checking every field is the verifier's job, so that a malformed row is reported as broken.
+ * What verification reads: the audit tables' rows as stored, undecoded (AuditRepository's raw reads).
+ * Checking every field is the verifier's job, so that a malformed row is reported as broken.
  */
 export interface AuditRows {
-  rawEntries(): RawAuditEntryRow[];
-  rawCheckpoints(): RawCheckpointRow[];
-  rawHeads(): RawCheckpointRow[];
+  rawEntries(): Promise<RawAuditEntryRow[]>;
+  rawCheckpoints(): Promise<RawCheckpointRow[]>;
+  rawHeads(): Promise<RawCheckpointRow[]>;
 }
 
 /**
- * Verifies every entry, checkpoint and the signed head in the database (and the anchors given) against the
- * server's public key. Its reads should see one commit: run it in a read transaction while a server may append.
+ * Verifies every entry, checkpoint and the signed head in the database (SQLite or PostgreSQL) and the
+ * anchors given, against the server's public key. Its reads run in one read-only unit of work (or the
+ * caller's), so they see one commit even while a server appends.
  */
-export function verifyAudit(db: DatabaseSync, publicKeyPem: string, options: VerifyOptions = {}): VerifyResult {
+export async function verifyAudit(db: Database, publicKeyPem: string, options: VerifyOptions = {}): Promise<VerifyResult> {
   const pub = publicKeyFrom(publicKeyPem);
   if ('ok' in pub) return pub;
-  return verifyRows(new SqliteAuditRepository(db), pub, options);
+  const store = new AuditRepository(db);
+  return store.readTransaction(() => verifyRows(store, pub, options));
 }
 
-/** verifyAudit on the rows of a store (`accord audit verify` reads them in its own read transaction). */
-export function verifyAuditStore(store: AuditRows, publicKeyPem: string, options: VerifyOptions = {}): VerifyResult {
+/** verifyAudit on the rows of a store, read as they come: the caller provides the snapshot (a read transaction). */
+export async function verifyAuditStore(store: AuditRows, publicKeyPem: string, options: VerifyOptions = {}): Promise<VerifyResult> {
   const pub = publicKeyFrom(publicKeyPem);
   if ('ok' in pub) return pub;
   return verifyRows(store, pub, options);
 }
 
-function verifyRows(store: AuditRows, pub: { key: KeyObject; keyId: string }, options: VerifyOptions): VerifyResult {
-  const raws = store.rawEntries();
+async function verifyRows(store: AuditRows, pub: { key: KeyObject; keyId: string }, options: VerifyOptions): Promise<VerifyResult> {
+  const raws = await store.rawEntries();
   const { entries, failure: entryFailure } = verifyEntries(raws, true, 1);
   // Signatures are judged against the entries that verified; past a failure only lower seqs matter.
   const bySeq = new Map(entries.map((e) => [e.seq, e]));
   const unverifiedFrom = entryFailure?.seq ?? Number.POSITIVE_INFINITY;
   const lastRaw = raws.at(-1);
   const lastSeq = typeof lastRaw?.seq === 'number' ? lastRaw.seq : 0;
-  const rows = store.rawCheckpoints();
+  const rows = await store.rawCheckpoints();
   let checkpointFailure: Broken | undefined;
   const signed = new Set<number>();
   for (const row of rows) {
@@ -109,7 +111,7 @@ function verifyRows(store: AuditRows, pub: { key: KeyObject; keyId: string }, op
       if (!signed.has(s)) { missingCheckpoint = broken(s, `its checkpoint is missing (one is signed every ${every} entries)`); break; }
     }
   }
-  const heads = store.rawHeads();
+  const heads = await store.rawHeads();
   const head = checkHead(heads, { publicKey: pub.key, keyId: pub.keyId, bySeq, lastSeq, unverifiedFrom });
   const anchors: AnchorVerified[] = [];
   let anchorFailure: Broken | undefined;

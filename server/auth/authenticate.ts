@@ -42,9 +42,10 @@ export function presentedCredential(headers: IncomingHttpHeaders, handshakeToken
 
 /**
  * The one way a request or socket becomes a principal: an API token (Bearer header, or the
- * Socket.io handshake's `auth.token`) or a web session cookie. Returns null when neither is valid.
+ * Socket.io handshake's `auth.token`) or a web session cookie. Resolves to null when neither is valid;
+ * rejects only when the credential could not be checked (the database is unavailable: `storage_unavailable`).
  */
-export function authenticate(users: UserStore, headers: IncomingHttpHeaders, handshakeToken?: unknown): Principal | null {
+export async function authenticate(users: UserStore, headers: IncomingHttpHeaders, handshakeToken?: unknown): Promise<Principal | null> {
   const credential = presentedCredential(headers, handshakeToken);
   if (!credential) return null;
   if (credential.kind === 'token') return credential.token.length <= 256 ? users.byToken(credential.token) : null;

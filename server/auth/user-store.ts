@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { DatabaseSync } from 'node:sqlite';
 import { AppError } from '../protocol/errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { isRole, type Principal, type Role, type Scope } from './roles.ts';
 import type { Reviewer } from '../domain/review/types.ts';
-import { UserRepository, type UserRecord } from '../store/sqlite/user-repository.ts';
+import { TOKEN_TOUCH_EVERY_MS, UserRepository, type UserRecord } from '../store/repositories/user-repository.ts';
+import { isUniqueViolation, type Database } from '../store/sql.ts';
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -27,98 +27,118 @@ export const DEFAULT_SESSION_IDLE_MS = 30 * 60 * 1000;
 /** last_seen_at is written at most this often per session, not on every request. */
 const TOUCH_EVERY_MS = 30_000;
 
-/** Users, API tokens and web sessions; their rows are kept by UserRepository (server/store/sqlite/user-repository.ts). */
+/**
+ * Users, API tokens and web sessions; their rows are kept by UserRepository
+ * (server/store/repositories/user-repository.ts), on either database. Every method that reads or writes
+ * them is async; a caller inside `Database.transaction` gets them in its unit of work.
+ */
 export class UserStore {
+  readonly #db: Database;
   readonly #repo: UserRepository;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: Database) {
+    this.#db = db;
     this.#repo = new UserRepository(db);
   }
 
   /** Creates a user and returns its first API token (shown once; only its hash is kept). */
   async addUser(username: string, role: Role, password?: string): Promise<{ principal: Principal; token: string }> {
     if (!USERNAME.test(username)) throw new AppError('invalid_payload', `invalid username "${username}": use a-z, 0-9, . _ - (max 64)`);
-    if (this.#repo.usernameTaken(username)) throw new AppError('conflict', `user "${username}" already exists`);
+    const taken = () => new AppError('conflict', `user "${username}" already exists`);
+    if (await this.#repo.usernameTaken(username)) throw taken();
     if (password !== undefined && password.length < 8) throw new AppError('invalid_payload', 'password must have at least 8 characters');
     const hash = password === undefined ? null : await hashPassword(password);
-    const id = this.#repo.insertUser(username, role, hash);
-    const token = this.issueToken(id, 'cli');
-    return { principal: { userId: id, username, role }, token };
+    // The user and its first token together: never a user whose only credential was lost.
+    return this.#db.transaction(async () => {
+      let id: number;
+      try {
+        id = await this.#repo.insertUser(username, role, hash);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw taken(); // created by someone else while the password was hashed
+        throw err;
+      }
+      const token = await this.issueToken(id, 'cli');
+      return { principal: { userId: id, username, role }, token };
+    });
   }
 
-  /** Adds the user to Accord groups (names that policies can use). */
-  addToGroups(userId: number, groups: readonly string[]): void {
-    for (const g of groups) {
-      if (!USERNAME.test(g)) throw new AppError('invalid_payload', `invalid group name "${g}"`);
-      this.#repo.addToGroup(userId, g);
-    }
+  /** Adds the user to Accord groups (names that policies can use). All names are checked before any is added. */
+  async addToGroups(userId: number, groups: readonly string[]): Promise<void> {
+    for (const g of groups) if (!USERNAME.test(g)) throw new AppError('invalid_payload', `invalid group name "${g}"`);
+    for (const g of groups) await this.#repo.addToGroup(userId, g);
   }
 
   /** Every enabled user with role and groups, as policies see them. */
-  reviewers(): Reviewer[] {
+  async reviewers(): Promise<Reviewer[]> {
     const out: Reviewer[] = [];
-    for (const r of this.#repo.reviewers()) if (isRole(r.role)) out.push({ username: r.username, role: r.role, groups: r.groups });
+    for (const r of await this.#repo.reviewers()) if (isRole(r.role)) out.push({ username: r.username, role: r.role, groups: r.groups });
     return out;
   }
 
   /** A new API token; only its hash is kept. Scoped tokens may do less than the user's role allows. */
-  issueToken(userId: number, label: string, scope: Scope = 'full', expiresAt?: number): string {
+  async issueToken(userId: number, label: string, scope: Scope = 'full', expiresAt?: number): Promise<string> {
     const token = newSecret('acc');
-    this.#repo.insertToken(hashSecret(token), userId, label, scope, expiresAt ?? null);
+    await this.#repo.insertToken(hashSecret(token), userId, label, scope, expiresAt ?? null);
     return token;
   }
 
-  userId(username: string): number | null {
-    return this.#repo.userByName(username)?.id ?? null;
+  async userId(username: string): Promise<number | null> {
+    return (await this.#repo.userByName(username))?.id ?? null;
   }
 
   /** Revokes a token by the first characters of its hash (as `token list` shows them); returns how many. */
-  revokeToken(userId: number, hashPrefix: string): number {
+  async revokeToken(userId: number, hashPrefix: string): Promise<number> {
     if (!/^[0-9a-f]{8,64}$/.test(hashPrefix)) throw new AppError('invalid_payload', 'give at least 8 hex characters of the token id');
     return this.#repo.revokeTokens(userId, hashPrefix);
   }
 
-  tokens(userId: number): { id: string; label: string; scope: string; expiresAt: number | null; revoked: boolean; lastUsedAt: string | null }[] {
-    return this.#repo.tokens(userId).map((r) => ({
+  async tokens(userId: number): Promise<{ id: string; label: string; scope: string; expiresAt: number | null; revoked: boolean; lastUsedAt: string | null }[]> {
+    return (await this.#repo.tokens(userId)).map((r) => ({
       id: r.hash.slice(0, 12), label: r.label ?? '', scope: r.scope, expiresAt: r.expiresAt, revoked: r.revokedAt !== null, lastUsedAt: r.lastUsedAt,
     }));
   }
 
-  byToken(token: string): Principal | null {
+  async byToken(token: string): Promise<Principal | null> {
     const hash = hashSecret(token);
-    const row = this.#repo.userByToken(hash, Date.now());
+    const now = Date.now();
+    const row = await this.#repo.userByToken(hash, now);
     if (!row) return null;
-    this.#repo.touchToken(hash);
+    // Last use at minute resolution, written only when due: most requests cost one read, no write.
+    if (row.tokenLastUsedAt === null || Date.parse(row.tokenLastUsedAt) < now - TOKEN_TOUCH_EVERY_MS) await this.#repo.touchToken(hash, now);
     return toPrincipal(row, { scope: row.tokenScope, credential: { kind: 'token', hash } });
   }
 
   /** Is the credential behind a principal still valid (not revoked, expired or idle)? */
-  stillValid(p: Principal): boolean {
+  async stillValid(p: Principal): Promise<boolean> {
     if (!p.credential) return true;
     const now = Date.now();
     const row = p.credential.kind === 'token'
-      ? this.#repo.userByToken(p.credential.hash, now)
-      : this.#repo.userBySession(p.credential.hash, now, now - this.sessionIdleMs);
+      ? await this.#repo.userByToken(p.credential.hash, now)
+      : await this.#repo.userBySession(p.credential.hash, now, now - this.sessionIdleMs);
     // A disabled account or a changed role ends the connection too: it re-authenticates at its new level.
     return row !== null && !row.disabled && row.role === p.role;
   }
 
   /** Sets a new password (the user's own change, or an admin's reset). Other sessions end. */
   async setPassword(username: string, password: string): Promise<void> {
-    const row = this.#repo.userByName(username);
+    const row = await this.#repo.userByName(username);
     if (!row) throw new AppError('not_found', `no user "${username}"`);
     if (password.length < 8) throw new AppError('invalid_payload', 'password must have at least 8 characters');
-    this.#repo.setPasswordHash(row.id, await hashPassword(password));
-    this.closeAllSessions(row.id);
+    const hash = await hashPassword(password);
+    // Together: a new password with the old sessions still open would not end a hijacked session.
+    await this.#db.transaction(async () => {
+      await this.#repo.setPasswordHash(row.id, hash);
+      await this.closeAllSessions(row.id);
+    });
   }
 
   /** Disables (or re-enables) an account: a disabled user cannot sign in and every credential stops working. */
-  setDisabled(username: string, disabled: boolean): void {
-    if (this.#repo.setDisabled(username, disabled) !== 1) throw new AppError('not_found', `no user "${username}"`);
+  async setDisabled(username: string, disabled: boolean): Promise<void> {
+    if ((await this.#repo.setDisabled(username, disabled)) !== 1) throw new AppError('not_found', `no user "${username}"`);
   }
 
   async checkPassword(username: string, password: string): Promise<Principal | null> {
-    const row = this.#repo.userByName(username);
+    const row = await this.#repo.userByName(username);
     // Hash even for unknown users so response time does not reveal which usernames exist.
     const stored = row?.passwordHash ?? (await dummyHash());
     const ok = await verifyPassword(password, stored);
@@ -129,28 +149,28 @@ export class UserStore {
   sessionIdleMs = DEFAULT_SESSION_IDLE_MS;
 
   /** A new session id (rotated on every sign-in); `ttlMs` is its absolute lifetime. */
-  openSession(userId: number, ttlMs: number): string {
+  async openSession(userId: number, ttlMs: number): Promise<string> {
     const sid = newSecret('ses');
     const now = Date.now();
-    this.#repo.insertSession(hashSecret(sid), userId, now + ttlMs, now);
+    await this.#repo.insertSession(hashSecret(sid), userId, now + ttlMs, now);
     return sid;
   }
 
-  bySession(sid: string): Principal | null {
+  async bySession(sid: string): Promise<Principal | null> {
     const hash = hashSecret(sid);
     const now = Date.now();
-    const row = this.#repo.userBySession(hash, now, now - this.sessionIdleMs);
+    const row = await this.#repo.userBySession(hash, now, now - this.sessionIdleMs);
     if (!row) return null;
-    if (now - row.lastSeenAt > TOUCH_EVERY_MS) this.#repo.touchSession(hash, now);
+    if (now - row.lastSeenAt > TOUCH_EVERY_MS) await this.#repo.touchSession(hash, now);
     return toPrincipal(row, { scope: 'full', credential: { kind: 'session', hash } });
   }
 
-  closeSession(sid: string): void {
-    this.#repo.deleteSession(hashSecret(sid));
+  async closeSession(sid: string): Promise<void> {
+    await this.#repo.deleteSession(hashSecret(sid));
   }
 
   /** Sign out everywhere: every web session of the user ends. */
-  closeAllSessions(userId: number): number {
+  async closeAllSessions(userId: number): Promise<number> {
     return this.#repo.deleteSessionsOf(userId);
   }
 }

@@ -1,4 +1,3 @@
-import type { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { AuditLog } from '../audit/audit-log.ts';
 import { ANCHOR_FILE } from '../audit/anchor.ts';
@@ -10,8 +9,10 @@ import { ed25519Signer } from '../auth/webauthn/receipt.ts';
 import type { Principal } from '../auth/roles.ts';
 import type { UserStore } from '../auth/user-store.ts';
 import { parseChangeContent } from '../domain/review/content-schema.ts';
+import { parsePolicyYaml, PolicyError } from '../domain/review/policy.ts';
 import { AppError } from '../protocol/errors.ts';
-import { ChangeStore } from '../store/sqlite/change-store.ts';
+import { ChangeStore } from '../store/repositories/change-repository.ts';
+import type { Database } from '../store/sql.ts';
 import { AnnotationService } from './annotation-service.ts';
 import { authorize, ChangeService, factsOf, type ChangeEvents } from './change-service.ts';
 import { can, decide } from '../auth/permissions.ts';
@@ -19,26 +20,26 @@ import { AccessInputError, type BlastRadius, type RenderResult } from '../domain
 import { blastRadius } from '../domain/access/blast-radius.ts';
 import { parseChangeSet } from '../domain/access/change-schema.ts';
 import { classifyVotes } from '../domain/review/votes.ts';
-import type { ChangeSummary } from '../store/sqlite/change-store.ts';
+import type { ChangeSummary } from '../store/repositories/change-repository.ts';
 import { CommandRunner } from './command-runner.ts';
 import { Inventories } from './inventory.ts';
 import { StoredPolicyEngine } from './policy-engine.ts';
 import { buildReviewView, type ReviewView } from './review-view.ts';
 import { SignOffService } from './signoff-service.ts';
 import { SessionService } from './session-service.ts';
-import { SessionStore } from '../store/sqlite/session-store.ts';
+import { SessionStore } from '../store/repositories/session-repository.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import { draftHashOf } from './change-service.ts';
 
 export interface AccordOptions {
-  db: DatabaseSync;
+  db: Database;
   users: UserStore;
   key: ServerKey;
   /** WebAuthn relying party: the host name users see, and the origins their browsers report. */
   rpID: string;
   origins: string[];
   /** Usernames present in a change's live review session (for presence requirements). */
-  present: (changeId: string) => string[] | undefined;
+  present: (changeId: string) => Promise<string[] | undefined>;
   /** Evidence exports per user (each writes an audit entry): absent = unlimited (tests of the services alone). */
   exportLimit?: RateLimiter;
   /** The data directory: the audit anchor file lives there (docs/audit.md). */
@@ -67,6 +68,7 @@ export class Accord {
   readonly #users: UserStore;
   readonly #runner: CommandRunner;
   readonly #exportLimit: RateLimiter | undefined;
+  readonly #db: Database;
   #events: ChangeEvents | undefined;
 
   constructor(o: AccordOptions) {
@@ -83,8 +85,9 @@ export class Accord {
     this.policy = new StoredPolicyEngine(this.store, o.users, o.present);
     this.passkeys = new Passkeys(o.db, { rpID: o.rpID, rpName: 'Accord', origin: o.origins, signer: ed25519Signer(o.key.privateKey, o.key.keyId) });
     this.#runner = new CommandRunner(o.db, this.audit, this.store);
+    this.#db = o.db;
     const events: ChangeEvents = {
-      changed: (id, fact, detail, info) => this.#events?.changed(id, fact, detail, info),
+      changed: async (id, fact, detail, info) => this.#events?.changed(id, fact, detail, info),
       readDraft: (id) => this.#sink().readDraft(id),
       writeDraft: (id, content) => this.#sink().writeDraft(id, content),
     };
@@ -104,49 +107,58 @@ export class Accord {
   }
 
   /** Everything a reviewer sees of one change, or null. */
-  view(id: string): ReviewView | null {
-    const found = this.store.get(id);
-    if (!found) return null;
-    const { change } = found;
-    const evaluation = change.revisions.length > 0 ? this.policy.decide(change) : null;
-    const rules = { requireRejectReason: change.revisions.length > 0 ? this.policy.requiresRejectReason(change) : true };
-    return buildReviewView(change, this.store.annotations(id), this.signoffs.list(change), evaluation, rules);
+  async view(id: string): Promise<ReviewView | null> {
+    // One snapshot: the change, its annotations and sign-offs as of one commit.
+    return this.#db.transaction(async () => {
+      const found = await this.store.get(id);
+      if (!found) return null;
+      const { change } = found;
+      const evaluation = change.revisions.length > 0 ? await this.policy.decide(change) : null;
+      const rules = { requireRejectReason: change.revisions.length > 0 ? await this.policy.requiresRejectReason(change) : true };
+      return buildReviewView(change, await this.store.annotations(id), await this.signoffs.list(change), evaluation, rules);
+    }, { readOnly: true });
   }
 
   /**
    * Changes that wait for this user: `vote` (in review, the user may vote, and has no counted
    * whole-revision vote yet) or `signoff` (approved, the user may sign off, and has no valid sign-off).
    */
-  waitingFor(p: Principal, kind: 'vote' | 'signoff'): ChangeSummary[] {
+  async waitingFor(p: Principal, kind: 'vote' | 'signoff'): Promise<ChangeSummary[]> {
     const status = kind === 'vote' ? 'in_review' : 'approved';
-    return this.store.list({ status, limit: 500 }).filter((summary) => {
-      const found = this.store.get(summary.id);
-      if (!found) return false;
-      const { change } = found;
-      if (kind === 'vote') {
-        if (!can(p, 'change.vote', { kind: 'change', change: factsOf(change) })) return false;
-        if (change.requestedBy === p.username || change.authors.includes(p.username)) return false;
-        if (change.revisions.at(-1)?.authors?.includes(p.username)) return false; // wrote part of it: never approves it
-        return !classifyVotes(change).counted.some((v) => v.voter === p.username && v.itemId === undefined);
-      }
-      if (!can(p, 'change.signoff', { kind: 'change', change: factsOf(change) })) return false;
-      return !this.signoffs.list(change).some((s) => s.valid && s.approver === p.username);
-    });
+    const waiting: ChangeSummary[] = [];
+    for (const summary of await this.store.list({ status, limit: 500 })) {
+      if (await this.#waits(p, kind, summary.id)) waiting.push(summary);
+    }
+    return waiting;
+  }
+
+  async #waits(p: Principal, kind: 'vote' | 'signoff', id: string): Promise<boolean> {
+    const found = await this.store.get(id);
+    if (!found) return false;
+    const { change } = found;
+    if (kind === 'vote') {
+      if (!can(p, 'change.vote', { kind: 'change', change: factsOf(change) })) return false;
+      if (change.requestedBy === p.username || change.authors.includes(p.username)) return false;
+      if (change.revisions.at(-1)?.authors?.includes(p.username)) return false; // wrote part of it: never approves it
+      return !classifyVotes(change).counted.some((v) => v.voter === p.username && v.itemId === undefined);
+    }
+    if (!can(p, 'change.signoff', { kind: 'change', change: factsOf(change) })) return false;
+    return !(await this.signoffs.list(change)).some((s) => s.valid && s.approver === p.username);
   }
 
   /** Is `username` an enabled Accord user who may write changes (reviewer or above)? */
-  isWriter(username: string): boolean {
-    return this.#users.reviewers().some((u) => u.username === username && u.role !== 'viewer');
+  async isWriter(username: string): Promise<boolean> {
+    return (await this.#users.reviewers()).some((u) => u.username === username && u.role !== 'viewer');
   }
 
   /** Renders a proposed change set against the imported state and computes its blast radius; writes nothing. */
-  preview(p: Principal, body: unknown): { rendered: RenderResult; blast: BlastRadius; highRisk: boolean } {
+  async preview(p: Principal, body: unknown): Promise<{ rendered: RenderResult; blast: BlastRadius; highRisk: boolean }> {
     const d = decide(p, 'change.view');
     if (!d.allowed) throw new AppError('forbidden', d.reason);
     const parsed = parseChangeSet(body);
     if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
     const backend = this.inventories.backend(parsed.change.backend);
-    const model = this.inventories.model(parsed.change.backend);
+    const model = await this.inventories.model(parsed.change.backend);
     try {
       backend.validateChange(model, parsed.change);
       const blast = blastRadius(backend, model, parsed.change);
@@ -159,7 +171,7 @@ export class Accord {
 
   /** The draft as its authors see it, with the hash a submit names (`draftHash`). */
   async draft(p: Principal, id: string): Promise<{ draft: Record<string, unknown>; draftHash: string }> {
-    const { change } = this.changes.load(id);
+    const { change } = await this.changes.load(id);
     const d = decide(p, 'change.view', { kind: 'change', change: factsOf(change) });
     if (!d.allowed) throw new AppError('forbidden', d.reason);
     const draft = await this.#sink().readDraft(id);
@@ -173,14 +185,14 @@ export class Accord {
    */
   async replaceDraft(p: Principal, id: string, body: unknown): Promise<void> {
     const parsed = parseChangeContent(body);
-    this.#runner.run(p, 'draft.replace', id, undefined, () => {
-      const { change } = this.changes.load(id);
+    await this.#runner.run(p, 'draft.replace', id, undefined, async () => {
+      const { change } = await this.changes.load(id);
       authorize(p, 'draft.write', change);
       if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
       return { result: null, detail: { items: parsed.content.items.length, title: parsed.content.title } };
     });
     if (!parsed.ok) return;
-    this.changes.recordDraftWriter(id, p.username);
+    await this.changes.recordDraftWriter(id, p.username);
     await this.#sink().writeDraft(id, parsed.content);
   }
 
@@ -188,28 +200,59 @@ export class Accord {
    * Exports an evidence pack for an auditor (a command: rate limited per user, recorded once in the audit
    * log by the export itself, bound to a signed checkpoint).
    */
-  exportEvidence(p: Principal, id: string): EvidencePack {
+  async exportEvidence(p: Principal, id: string): Promise<EvidencePack> {
     try {
-      const { change } = this.changes.load(id);
+      const { change } = await this.changes.load(id);
       const d = decide(p, 'change.view', { kind: 'change', change: factsOf(change) });
       if (!d.allowed) throw new AppError('forbidden', d.reason);
       if (this.#exportLimit && !this.#exportLimit.take(`user:${p.userId}`)) {
         throw new AppError('rate_limited', `too many evidence exports; try again in ${this.#exportLimit.retryAfterSeconds(`user:${p.userId}`)} s`);
       }
-      return this.evidence(id, p.username);
+      return await this.evidence(id, p.username);
     } catch (err) {
       // The stored change disagrees with its audit entries: no pack vouches for that (docs/audit.md).
       const refusal = err instanceof EvidenceRefused ? new AppError('conflict', err.message, { cause: err }) : err;
-      this.#runner.refused(p, 'evidence.export', id, refusal);
+      await this.#runner.refused(p, 'evidence.export', id, refusal);
       throw refusal;
     }
   }
 
   /** An evidence pack, recorded in the audit log and bound to a signed checkpoint (also the local CLI export). */
-  evidence(id: string, actor = 'system'): EvidencePack {
-    const { change } = this.changes.load(id);
-    return exportEvidence(this.audit, this.#key, {
-      change, annotations: this.store.annotations(id), signoffs: this.signoffs.list(change), actor,
+  async evidence(id: string, actor = 'system'): Promise<EvidencePack> {
+    // The change, its annotations and sign-offs read in the export's own unit of work (which holds the
+    // audit chain's lock): a command committing meanwhile cannot make them disagree with the entries.
+    return this.audit.transaction(async () => {
+      const { change } = await this.changes.load(id);
+      return exportEvidence(this.audit, this.#key, {
+        change, annotations: await this.store.annotations(id), signoffs: await this.signoffs.list(change), actor,
+      });
+    });
+  }
+
+  /** Imports a backend's native files as its current access state (admins): one unit of work with its audit entry. */
+  importInventory(p: Principal, backend: string, files: { path: string; text: string }[]): Promise<{ version: number; warnings: number; grants: number }> {
+    return this.#runner.run(p, 'inventory.import', `backend:${backend}`, undefined, async () => {
+      const d = decide(p, 'inventory.write');
+      if (!d.allowed) throw new AppError('forbidden', d.reason);
+      const result = await this.inventories.put(backend, files, p.username);
+      return { result, detail: result };
+    });
+  }
+
+  /** Stores a review policy (admins), validated first: one unit of work with its audit entry. */
+  writePolicy(p: Principal, name: string, yaml: string): Promise<void> {
+    return this.#runner.run(p, 'policy.write', `policy:${name}`, undefined, async () => {
+      const d = decide(p, 'inventory.write');
+      if (!d.allowed) throw new AppError('forbidden', 'writing policies needs the admin role');
+      try {
+        const policy = parsePolicyYaml(yaml, name);
+        if (policy.name !== name) throw new AppError('invalid_payload', `the policy's name is "${policy.name}", not "${name}"`);
+      } catch (err) {
+        if (err instanceof PolicyError) throw new AppError('invalid_payload', err.message);
+        throw err;
+      }
+      await this.store.putPolicy(name, yaml, p.username);
+      return { result: undefined, detail: { yaml } };
     });
   }
 

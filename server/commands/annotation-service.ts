@@ -3,7 +3,7 @@ import type { Principal } from '../auth/roles.ts';
 import { decide } from '../auth/permissions.ts';
 import type { Annotation } from '../domain/review/annotations.ts';
 import { AppError } from '../protocol/errors.ts';
-import type { ChangeStore } from '../store/sqlite/change-store.ts';
+import type { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { CommandRunner } from './command-runner.ts';
 import { authorize, factsOf, type ChangeEvents, type ChangeService } from './change-service.ts';
 
@@ -34,9 +34,9 @@ export class AnnotationService {
     this.#events = events;
   }
 
-  create(p: Principal, changeId: string, input: CreateAnnotation, key?: string): Annotation {
-    const created = this.#runner.run(p, 'annotation.create', changeId, key, () => {
-      const { change } = this.#changes.load(changeId);
+  async create(p: Principal, changeId: string, input: CreateAnnotation, key?: string): Promise<Annotation> {
+    const created = await this.#runner.run(p, 'annotation.create', changeId, key, async () => {
+      const { change } = await this.#changes.load(changeId);
       authorize(p, 'annotation.create', change);
       const current = change.revisions.at(-1);
       const anchor = input.anchor;
@@ -48,7 +48,7 @@ export class AnnotationService {
         if (anchor.line > rev.rendered.text.split('\n').length) throw new AppError('invalid_payload', `revision ${anchor.revision} has no line ${anchor.line}`);
       }
       if (input.parentId !== undefined) {
-        const parent = this.#store.annotation(input.parentId);
+        const parent = await this.#store.annotation(input.parentId);
         if (!parent || parent.changeId !== changeId || parent.parentId) throw new AppError('invalid_payload', 'replies go to a thread of this change');
       }
       const annotation: Annotation = {
@@ -56,14 +56,14 @@ export class AnnotationService {
         resolved: false, deleted: false, createdAt: now(), revision: current?.number ?? 0,
         ...(input.parentId !== undefined ? { parentId: input.parentId } : {}),
       };
-      this.#store.putAnnotation(annotation);
+      await this.#store.putAnnotation(annotation);
       return { result: annotation, detail: { id: annotation.id, anchor, parentId: input.parentId ?? null, body: input.body } };
     });
-    this.#events.changed(changeId, 'annotation:created', { id: created.id });
+    await this.#events.changed(changeId, 'annotation:created', { id: created.id });
     return created;
   }
 
-  edit(p: Principal, id: string, body: string, key?: string): Annotation {
+  edit(p: Principal, id: string, body: string, key?: string): Promise<Annotation> {
     return this.#mutate(p, id, 'annotation.edit', 'annotation:edited', key, (a) => {
       if (a.deleted) throw new AppError('conflict', 'the annotation was deleted');
       if (!body.trim() || body.length > 10_000) throw new AppError('invalid_payload', 'an annotation has 1 to 10,000 characters');
@@ -73,7 +73,7 @@ export class AnnotationService {
     });
   }
 
-  remove(p: Principal, id: string, key?: string): Annotation {
+  remove(p: Principal, id: string, key?: string): Promise<Annotation> {
     return this.#mutate(p, id, 'annotation.edit', 'annotation:deleted', key, (a) => {
       a.deleted = true; // kept for the record: history is never deleted, only hidden
       a.body = '';
@@ -82,7 +82,7 @@ export class AnnotationService {
     });
   }
 
-  resolve(p: Principal, id: string, resolved: boolean, key?: string): Annotation {
+  resolve(p: Principal, id: string, resolved: boolean, key?: string): Promise<Annotation> {
     return this.#mutate(p, id, 'annotation.resolve', 'annotation:resolved', key, (a) => {
       a.resolved = resolved;
       if (resolved) a.resolvedBy = p.username;
@@ -91,21 +91,21 @@ export class AnnotationService {
     });
   }
 
-  #mutate(p: Principal, id: string, action: 'annotation.edit' | 'annotation.resolve', fact: 'annotation:edited' | 'annotation:deleted' | 'annotation:resolved', key: string | undefined, fn: (a: Annotation) => Record<string, unknown>): Annotation {
+  async #mutate(p: Principal, id: string, action: 'annotation.edit' | 'annotation.resolve', fact: 'annotation:edited' | 'annotation:deleted' | 'annotation:resolved', key: string | undefined, fn: (a: Annotation) => Record<string, unknown>): Promise<Annotation> {
     const command = COMMAND_OF[fact]!;
-    const annotation = typeof id === 'string' ? this.#store.annotation(id) : null;
+    const annotation = typeof id === 'string' ? await this.#store.annotation(id) : null;
     const subject = annotation?.changeId ?? 'unknown';
-    const result = this.#runner.run(p, command, subject, key, () => {
-      const a = this.#store.annotation(id);
+    const result = await this.#runner.run(p, command, subject, key, async () => {
+      const a = await this.#store.annotation(id);
       if (!a) throw new AppError('not_found', 'no such annotation');
-      const { change } = this.#changes.load(a.changeId);
+      const { change } = await this.#changes.load(a.changeId);
       const d = decide(p, action, { kind: 'annotation', change: factsOf(change), annotation: { author: a.author } });
       if (!d.allowed) throw new AppError(d.kind === 'state' ? 'conflict' : 'forbidden', d.reason);
       const detail = fn(a);
-      this.#store.putAnnotation(a);
+      await this.#store.putAnnotation(a);
       return { result: a, detail: { id, ...detail } };
     });
-    this.#events.changed(result.changeId, fact, { id });
+    await this.#events.changed(result.changeId, fact, { id });
     return result;
   }
 }

@@ -8,7 +8,7 @@ import { parseChangeContent } from '../domain/review/content-schema.ts';
 import type { ChangeContent, ChangeRequest, Revision, Vote, VoteChoice } from '../domain/review/types.ts';
 import { AppError } from '../protocol/errors.ts';
 import type { FactName } from '../protocol/events.ts';
-import type { ChangeStore } from '../store/sqlite/change-store.ts';
+import type { ChangeStore } from '../store/repositories/change-repository.ts';
 import { newId, type CommandRunner } from './command-runner.ts';
 import type { Inventories } from './inventory.ts';
 import type { PolicyEngine } from './policy-engine.ts';
@@ -35,7 +35,11 @@ export interface ChangedInfo {
 
 /** Hooks the service calls after a command committed: project the review document, tell live clients. */
 export interface ChangeEvents {
-  changed(changeId: string, fact: FactName, detail: Record<string, unknown>, info?: ChangedInfo): void;
+  /**
+   * Called after the command committed, before it is answered: the fact reaches live clients before the
+   * command's own ack does. It never throws: a failure of its own is reported by the sink.
+   */
+  changed(changeId: string, fact: FactName, detail: Record<string, unknown>, info?: ChangedInfo): Promise<void>;
   /** The draft must be read from its live document; the transport owns that. */
   readDraft(changeId: string): Promise<Record<string, unknown>>;
   writeDraft(changeId: string, content: ChangeContent): Promise<void>;
@@ -95,6 +99,8 @@ export class ChangeService {
   readonly #events: ChangeEvents;
   /** (change, writer) pairs known to be recorded in draft_writers. */
   readonly #knownWriters = new Set<string>();
+  /** Draft-writer records being written, by (change, writer). */
+  readonly #recording = new Map<string, Promise<void>>();
 
   constructor(store: ChangeStore, runner: CommandRunner, inventories: Inventories, policy: PolicyEngine, events: ChangeEvents) {
     this.#store = store;
@@ -104,14 +110,14 @@ export class ChangeService {
     this.#events = events;
   }
 
-  load(id: string): { change: ChangeRequest; version: number } {
-    const found = typeof id === 'string' ? this.#store.get(id) : null;
+  async load(id: string): Promise<{ change: ChangeRequest; version: number }> {
+    const found = typeof id === 'string' ? await this.#store.get(id) : null;
     if (!found) throw new AppError('not_found', 'no such change');
     return found;
   }
 
-  facts(id: string): ChangeFacts | null {
-    const found = this.#store.get(id);
+  async facts(id: string): Promise<ChangeFacts | null> {
+    const found = await this.#store.get(id);
     return found ? factsOf(found.change) : null;
   }
 
@@ -120,7 +126,7 @@ export class ChangeService {
     const parsed = parseChangeContent(input);
     const id = newId('ch-', p, key);
     let fresh = false; // false when the key replays an earlier create: its draft may have been edited since
-    const change = this.#runner.run(p, 'change.create', id, key, () => {
+    const change = await this.#runner.run(p, 'change.create', id, key, async () => {
       fresh = true;
       const d = decide(p, 'change.create');
       if (!d.allowed) throw new AppError('forbidden', d.reason);
@@ -130,7 +136,7 @@ export class ChangeService {
         id, status: 'draft', requestedBy: p.username, authors: [p.username], createdAt: now(),
         revisions: [], votes: [], recusals: [], policy: '',
       };
-      this.#store.insert(created, parsed.content.backend, parsed.content.title);
+      await this.#store.insert(created, parsed.content.backend, parsed.content.title);
       return { result: created, detail: { title: parsed.content.title, backend: parsed.content.backend, items: parsed.content.items.length, status: created.status } };
     }, input);
     if (!fresh) {
@@ -139,7 +145,7 @@ export class ChangeService {
       return change;
     }
     if (parsed.ok) await this.#events.writeDraft(change.id, parsed.content);
-    this.#events.changed(change.id, 'change:created', {}, { statusChanged: true });
+    await this.#events.changed(change.id, 'change:created', {}, { statusChanged: true });
     return change;
   }
 
@@ -154,15 +160,16 @@ export class ChangeService {
   async submit(p: Principal, id: string, draftHash: string, key?: string): Promise<Revision> {
     // Check before touching the live draft: a refused submit must not even open a document.
     try {
-      authorize(p, 'change.submit', this.load(id).change);
+      authorize(p, 'change.submit', (await this.load(id)).change);
     } catch (err) {
-      this.#runner.refused(p, 'change.submit', id, err);
+      await this.#runner.refused(p, 'change.submit', id, err);
       throw err;
     }
     const draft = await this.#events.readDraft(id);
+    await this.#writersRecorded(id);
     let statusChanged = false;
-    const revision = this.#runner.run(p, 'change.submit', id, key, () => {
-      const { change, version } = this.load(id);
+    const revision = await this.#runner.run(p, 'change.submit', id, key, async () => {
+      const { change, version } = await this.load(id);
       authorize(p, 'change.submit', change);
       const actual = draftHashOf(draft);
       if (actual !== draftHash) {
@@ -171,16 +178,16 @@ export class ChangeService {
       const parsed = parseChangeContent(draft);
       if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
       const from = change.status;
-      const rev = this.#buildRevision(change, parsed.content, p.username);
+      const rev = await this.#buildRevision(change, parsed.content, p.username);
       const previous = change.revisions.at(-1);
       if (previous && previous.hash === rev.hash) throw new AppError('conflict', `nothing changed since revision ${previous.number}`);
       change.revisions.push(rev);
       change.status = 'in_review';
-      change.policy = this.#policy.policyFor(change);
+      change.policy = await this.#policy.policyFor(change);
       // The envelope binds the policy chosen for this revision and the inventory it was computed on.
-      rev.envelopeHash = hashEnvelope(rev.content, { policy: change.policy, inventoryVersion: this.#inventories.version(rev.content.backend) });
-      this.#settle(change);
-      this.#store.save(change, version, rev.content.title);
+      rev.envelopeHash = hashEnvelope(rev.content, { policy: change.policy, inventoryVersion: await this.#inventories.version(rev.content.backend) });
+      await this.#settle(change);
+      await this.#store.save(change, version, rev.content.title);
       statusChanged = from !== change.status;
       return {
         result: rev,
@@ -190,31 +197,45 @@ export class ChangeService {
         },
       };
     });
-    this.#events.changed(id, 'revision:submitted', { revision: revision.number, hash: revision.hash }, { statusChanged });
+    await this.#events.changed(id, 'revision:submitted', { revision: revision.number, hash: revision.hash }, { statusChanged });
     return revision;
   }
 
   /** Everyone who wrote any part of the next revision: requester, invited authors, every draft writer, the submitter. */
-  #revisionAuthors(change: ChangeRequest, submitter: string): string[] {
-    return [...new Set([change.requestedBy, ...change.authors, ...this.#store.draftWriters(change.id), submitter])].sort();
+  async #revisionAuthors(change: ChangeRequest, submitter: string): Promise<string[]> {
+    return [...new Set([change.requestedBy, ...change.authors, ...(await this.#store.draftWriters(change.id)), submitter])].sort();
   }
 
   /**
-   * Records that `username` wrote into the change's draft (REST or Yjs), before the write is applied:
-   * from then on they are an author of every revision submitted, and never count as its approver.
-   * Audited once per writer and change.
+   * Records that `username` wrote into the change's draft (REST or Yjs), before the write is acknowledged:
+   * from then on they are an author of every revision submitted, and never count as its approver. Audited
+   * once per writer and change. A submit waits for every record of its change still in flight
+   * (`#writersRecorded`), so no revision is built without an author whose words are in it.
    */
-  recordDraftWriter(changeId: string, username: string): void {
+  recordDraftWriter(changeId: string, username: string): Promise<void> {
     const known = `${changeId}\0${username}`;
-    if (this.#knownWriters.has(known)) return; // a keystroke each: ask the database once per writer
-    this.#runner.observe(username, 'draft.contribute', changeId, () =>
-      this.#store.addDraftWriter(changeId, username, now()) ? { writer: username } : null);
-    this.#knownWriters.add(known);
+    if (this.#knownWriters.has(known)) return Promise.resolve(); // a keystroke each: ask the database once per writer
+    let pending = this.#recording.get(known);
+    if (!pending) {
+      pending = this.#runner.observe(username, 'draft.contribute', changeId, async () =>
+        (await this.#store.addDraftWriter(changeId, username, now())) ? { writer: username } : null)
+        .then(() => void this.#knownWriters.add(known))
+        .finally(() => this.#recording.delete(known));
+      this.#recording.set(known, pending);
+    }
+    return pending;
   }
 
-  #buildRevision(change: ChangeRequest, content: ChangeContent, by: string): Revision {
+  /** Waits for the draft-writer records of this change still being written; a failed one fails the caller. */
+  async #writersRecorded(changeId: string): Promise<void> {
+    const prefix = `${changeId}\0`;
+    await Promise.all([...this.#recording].filter(([known]) => known.startsWith(prefix)).map(([, p]) => p));
+  }
+
+  async #buildRevision(change: ChangeRequest, content: ChangeContent, by: string): Promise<Revision> {
     const backend = this.#inventories.backend(content.backend);
-    const model = this.#inventories.model(content.backend);
+    const model = await this.#inventories.model(content.backend);
+    const authors = await this.#revisionAuthors(change, by);
     const changeSet = { backend: content.backend, items: content.items };
     try {
       backend.validateChange(model, changeSet);
@@ -224,7 +245,7 @@ export class ChangeService {
         number: change.revisions.length + 1,
         hash: hashContent(content),
         itemHashes: hashItems(content.items),
-        authors: this.#revisionAuthors(change, by),
+        authors,
         content, submittedBy: by, submittedAt: now(), rendered, blast,
         highRisk: blast.gained.some((row) => row.highRisk),
       };
@@ -234,12 +255,12 @@ export class ChangeService {
     }
   }
 
-  vote(p: Principal, id: string, input: VoteInput, key?: string): StatusResult {
+  async vote(p: Principal, id: string, input: VoteInput, key?: string): Promise<StatusResult> {
     let fresh = false;
     let statusChanged = false;
-    const result = this.#runner.run(p, 'change.vote', id, key, () => {
+    const result = await this.#runner.run(p, 'change.vote', id, key, async () => {
       fresh = true;
-      const { change, version } = this.load(id);
+      const { change, version } = await this.load(id);
       authorize(p, 'change.vote', change);
       const current = requireCurrent(change, input.revisionHash, input.revision);
       if (input.choice === 'approve' && (change.requestedBy === p.username || change.authors.includes(p.username))) {
@@ -251,7 +272,7 @@ export class ChangeService {
       if (input.itemId !== undefined && current.itemHashes[input.itemId] === undefined) {
         throw new AppError('invalid_payload', `revision ${current.number} has no item ${input.itemId}`);
       }
-      if (input.choice === 'reject' && !input.reason?.trim() && this.#policy.requiresRejectReason(change)) {
+      if (input.choice === 'reject' && !input.reason?.trim() && (await this.#policy.requiresRejectReason(change))) {
         throw new AppError('invalid_payload', 'the policy requires a reason with a reject');
       }
       const vote: Vote = {
@@ -267,22 +288,22 @@ export class ChangeService {
       if (latest && sameVote(latest, vote)) return { result: { id, status: change.status }, detail: { repeated: { castAt: latest.castAt }, status: change.status } };
       const from = change.status;
       change.votes.push(vote);
-      this.#settle(change);
-      this.#store.save(change, version, current.content.title);
+      await this.#settle(change);
+      await this.#store.save(change, version, current.content.title);
       statusChanged = from !== change.status;
       return { result: { id, status: change.status }, detail: { vote, status: change.status } };
     });
-    if (fresh) this.#events.changed(id, 'vote:recorded', { voter: p.username, choice: input.choice, status: result.status }, { statusChanged });
+    if (fresh) await this.#events.changed(id, 'vote:recorded', { voter: p.username, choice: input.choice, status: result.status }, { statusChanged });
     return result;
   }
 
   /** `revisionHash`: the revision the reviewer looked at when recusing (a recusal changes the quorum of that content). */
-  recuse(p: Principal, id: string, reason: string, revisionHash: string, key?: string): StatusResult {
+  async recuse(p: Principal, id: string, reason: string, revisionHash: string, key?: string): Promise<StatusResult> {
     let fresh = false; // a replay (same key) changed nothing: no second fact, no second minutes line
     let statusChanged = false;
-    const result = this.#runner.run(p, 'change.recuse', id, key, () => {
+    const result = await this.#runner.run(p, 'change.recuse', id, key, async () => {
       fresh = true;
-      const { change, version } = this.load(id);
+      const { change, version } = await this.load(id);
       authorize(p, 'change.recuse', change);
       requireCurrent(change, revisionHash);
       if (!reason.trim()) throw new AppError('invalid_payload', 'a recusal states its reason');
@@ -290,12 +311,12 @@ export class ChangeService {
       const from = change.status;
       const recusal = { reviewer: p.username, reason: reason.trim(), at: now() };
       change.recusals.push(recusal);
-      this.#settle(change);
-      this.#store.save(change, version, change.revisions.at(-1)!.content.title);
+      await this.#settle(change);
+      await this.#store.save(change, version, change.revisions.at(-1)!.content.title);
       statusChanged = from !== change.status;
       return { result: { id, status: change.status }, detail: { recusal, revisionHash, status: change.status } };
     });
-    if (fresh) this.#events.changed(id, 'reviewer:recused', { reviewer: p.username }, { statusChanged });
+    if (fresh) await this.#events.changed(id, 'reviewer:recused', { reviewer: p.username }, { statusChanged });
     return result;
   }
 
@@ -303,49 +324,49 @@ export class ChangeService {
    * Adds a co-author: they edit the draft and submit revisions, and like every author never approve or
    * sign off the change. `exists` says whether the username is an Accord user who may request changes.
    */
-  invite(p: Principal, id: string, username: string, exists: (username: string) => boolean, key?: string): StatusResult {
-    const result = this.#runner.run(p, 'change.invite', id, key, () => {
-      const { change, version } = this.load(id);
+  async invite(p: Principal, id: string, username: string, exists: (username: string) => Promise<boolean>, key?: string): Promise<StatusResult> {
+    const result = await this.#runner.run(p, 'change.invite', id, key, async () => {
+      const { change, version } = await this.load(id);
       authorize(p, 'change.invite', change);
-      if (!exists(username)) throw new AppError('invalid_payload', `no reviewer "${username}" to invite`);
+      if (!(await exists(username))) throw new AppError('invalid_payload', `no reviewer "${username}" to invite`);
       if (change.authors.includes(username)) throw new AppError('conflict', `${username} is already an author`);
       change.authors.push(username);
-      this.#store.save(change, version);
+      await this.#store.save(change, version);
       return { result: { id, status: change.status }, detail: { author: username } };
     });
-    this.#events.changed(id, 'author:added', { author: username });
+    await this.#events.changed(id, 'author:added', { author: username });
     return result;
   }
 
-  withdraw(p: Principal, id: string, key?: string): StatusResult {
+  withdraw(p: Principal, id: string, key?: string): Promise<StatusResult> {
     return this.#transition(p, id, 'change.withdraw', 'withdrawn', key, {});
   }
 
   /** Records the outcome of applying an approved, signed-off change on its hypervisor. */
-  recordApply(p: Principal, id: string, outcome: 'applied' | 'apply_failed', note: string, signedOff: (c: ChangeRequest) => boolean, key?: string): StatusResult {
-    return this.#transition(p, id, 'change.apply', outcome, key, { note }, (change) => {
-      if (!signedOff(change)) throw new AppError('conflict', 'the current revision has no valid sign-off yet');
+  recordApply(p: Principal, id: string, outcome: 'applied' | 'apply_failed', note: string, signedOff: (c: ChangeRequest) => Promise<boolean>, key?: string): Promise<StatusResult> {
+    return this.#transition(p, id, 'change.apply', outcome, key, { note }, async (change) => {
+      if (!(await signedOff(change))) throw new AppError('conflict', 'the current revision has no valid sign-off yet');
     });
   }
 
-  #transition(p: Principal, id: string, action: ActionName, to: ChangeRequest['status'], key: string | undefined, detail: Record<string, unknown>, check?: (c: ChangeRequest) => void): StatusResult {
-    const result = this.#runner.run(p, action, id, key, () => {
-      const { change, version } = this.load(id);
+  async #transition(p: Principal, id: string, action: ActionName, to: ChangeRequest['status'], key: string | undefined, detail: Record<string, unknown>, check?: (c: ChangeRequest) => Promise<void>): Promise<StatusResult> {
+    const result = await this.#runner.run(p, action, id, key, async () => {
+      const { change, version } = await this.load(id);
       authorize(p, action, change);
-      check?.(change);
+      await check?.(change);
       const from = change.status;
       change.status = to;
-      this.#store.save(change, version, change.revisions.at(-1)?.content.title);
+      await this.#store.save(change, version, change.revisions.at(-1)?.content.title);
       return { result: { id, status: change.status }, detail: { ...detail, from, to, status: to } };
     });
-    this.#events.changed(id, 'status:changed', { status: result.status }, { statusChanged: true });
+    await this.#events.changed(id, 'status:changed', { status: result.status }, { statusChanged: true });
     return result;
   }
 
   /** Re-evaluates the policy and moves an open review to approved or rejected when it decides. */
-  #settle(change: ChangeRequest): void {
+  async #settle(change: ChangeRequest): Promise<void> {
     if (!['in_review', 'approved', 'rejected'].includes(change.status)) return;
-    const decision = this.#policy.decide(change);
+    const decision = await this.#policy.decide(change);
     change.status = decision.decision === 'pending' ? 'in_review' : decision.decision;
   }
 }

@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { DatabaseSync } from 'node:sqlite';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Principal } from '../auth/roles.ts';
 import { AppError } from '../protocol/errors.ts';
-import { inTransaction } from '../store/sqlite/database.ts';
-import type { ChangeStore } from '../store/sqlite/change-store.ts';
+import type { ChangeStore } from '../store/repositories/change-repository.ts';
+import type { Database } from '../store/sql.ts';
 
 /**
  * The id of something a command creates. With an idempotency key it is derived from (user, key), so a
@@ -27,11 +26,11 @@ export interface CommandOutcome<T> {
  * replayed command return the first result without a second effect.
  */
 export class CommandRunner {
-  readonly #db: DatabaseSync;
+  readonly #db: Database;
   readonly #audit: AuditLog;
   readonly #store: ChangeStore;
 
-  constructor(db: DatabaseSync, audit: AuditLog, store: ChangeStore) {
+  constructor(db: Database, audit: AuditLog, store: ChangeStore) {
     this.#db = db;
     this.#audit = audit;
     this.#store = store;
@@ -41,44 +40,45 @@ export class CommandRunner {
    * `payload`: for commands whose subject comes from the key (creates), what was asked: a replay must ask
    * the same, or it is refused rather than silently answered with the first result.
    */
-  run<T>(p: Principal, command: string, subject: string, key: string | undefined, fn: () => CommandOutcome<T>, payload?: unknown): T {
+  async run<T>(p: Principal, command: string, subject: string, key: string | undefined, fn: () => Promise<CommandOutcome<T>>, payload?: unknown): Promise<T> {
     const tag = payload === undefined ? `${command}:${subject}` : `${command}:${subject}#${createHash('sha256').update(JSON.stringify(payload) ?? '').digest('hex').slice(0, 32)}`;
     try {
-      return inTransaction(this.#db, () => {
+      return await this.#db.transaction(async () => {
         if (key !== undefined) {
-          const prior = this.#store.commandResult(p.userId, key);
+          const prior = await this.#store.commandResult(p.userId, key);
           if (prior) {
             if (prior.command !== tag) throw new AppError('conflict', 'this idempotency key was used for another command');
             return prior.result as T;
           }
         }
-        const { result, detail } = fn();
-        this.#audit.append({ actor: p.username, action: command, subject, outcome: 'ok', detail });
-        if (key !== undefined) this.#store.rememberResult(p.userId, key, tag, result);
+        const { result, detail } = await fn();
+        await this.#audit.append({ actor: p.username, action: command, subject, outcome: 'ok', detail });
+        if (key !== undefined) await this.#store.rememberResult(p.userId, key, tag, result);
         return result;
       });
     } catch (err) {
-      this.refused(p, command, subject, err);
+      await this.refused(p, command, subject, err);
       throw err;
     }
   }
 
   /**
    * A fact the server observed that is not a command (e.g. who wrote into a draft over Yjs): `effect` runs
-   * in one transaction with its audit entry, written only when it returns a detail (null: nothing new).
+   * in one unit of work with its audit entry, written only when it returns a detail (null: nothing new).
    */
-  observe(actor: string, action: string, subject: string, effect: () => Record<string, unknown> | null): void {
-    const run = (): void => {
-      const detail = effect();
-      if (detail) this.#audit.append({ actor, action, subject, outcome: 'ok', detail });
-    };
-    if (this.#db.isTransaction) run();
-    else inTransaction(this.#db, run);
+  async observe(actor: string, action: string, subject: string, effect: () => Promise<Record<string, unknown> | null>): Promise<void> {
+    await this.#db.transaction(async () => {
+      const detail = await effect();
+      if (detail) await this.#audit.append({ actor, action, subject, outcome: 'ok', detail });
+    });
   }
 
-  /** Records a refusal (its own transaction: the refused command's writes were rolled back). */
-  refused(p: Principal, command: string, subject: string, err: unknown): void {
-    if (!(err instanceof AppError)) return;
-    this.#audit.append({ actor: p.username, action: command, subject, outcome: 'refused', detail: { code: err.code, message: err.message } });
+  /**
+   * Records a refusal (its own unit of work: the refused command's writes were rolled back). Nothing is
+   * recorded when the database itself was unreachable: there is nowhere to record it.
+   */
+  async refused(p: Principal, command: string, subject: string, err: unknown): Promise<void> {
+    if (!(err instanceof AppError) || err.code === 'storage_unavailable') return;
+    await this.#audit.append({ actor: p.username, action: command, subject, outcome: 'refused', detail: { code: err.code, message: err.message } });
   }
 }

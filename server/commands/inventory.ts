@@ -2,7 +2,7 @@ import type { AccessModel, Backend } from '../domain/access/model.ts';
 import { AccessInputError } from '../domain/access/model.ts';
 import { getBackend } from '../backends/index.ts';
 import { AppError } from '../protocol/errors.ts';
-import type { ChangeStore } from '../store/sqlite/change-store.ts';
+import type { ChangeStore } from '../store/repositories/change-repository.ts';
 
 /**
  * The current access state of each backend, imported from native files by an admin. Parsed models are
@@ -25,8 +25,8 @@ export class Inventories {
   }
 
   /** The imported model for a backend; `conflict` when an admin has not imported one yet. */
-  model(backendId: string): AccessModel {
-    const stored = this.#store.inventory(backendId);
+  async model(backendId: string): Promise<AccessModel> {
+    const stored = await this.#store.inventory(backendId);
     if (!stored) throw new AppError('conflict', `no inventory is imported for backend ${backendId}: an admin imports one first`);
     const cached = this.#cache.get(backendId);
     if (cached && cached.version === stored.version) return cached.model;
@@ -36,12 +36,12 @@ export class Inventories {
   }
 
   /** The version of the backend's imported inventory (0 when none is imported). */
-  version(backendId: string): number {
-    return this.#store.inventory(backendId)?.version ?? 0;
+  async version(backendId: string): Promise<number> {
+    return (await this.#store.inventory(backendId))?.version ?? 0;
   }
 
   /** Validates by importing before storing: a file the backend cannot read is refused with its file and line. */
-  put(backendId: string, files: { path: string; text: string }[], by: string): { version: number; warnings: number; grants: number } {
+  async put(backendId: string, files: { path: string; text: string }[], by: string): Promise<{ version: number; warnings: number; grants: number }> {
     let model: AccessModel;
     try {
       model = this.backend(backendId).import(files);
@@ -49,7 +49,7 @@ export class Inventories {
       if (err instanceof AccessInputError) throw new AppError('invalid_payload', err.message);
       throw err;
     }
-    const version = this.#store.putInventory(backendId, files, by);
+    const version = await this.#store.putInventory(backendId, files, by);
     this.#cache.set(backendId, { version, model });
     return { version, warnings: model.warnings.length, grants: model.grants.length };
   }

@@ -2,13 +2,13 @@ import type { UserStore } from '../auth/user-store.ts';
 import { DEFAULT_POLICY, evaluate, parsePolicyYaml, policyByName, selectPolicy, type Evaluation, type Policy } from '../domain/review/policy.ts';
 import type { ChangeRequest } from '../domain/review/types.ts';
 import { AppError } from '../protocol/errors.ts';
-import type { ChangeStore } from '../store/sqlite/change-store.ts';
+import type { ChangeStore } from '../store/repositories/change-repository.ts';
 
 /** What the change service asks of policies. */
 export interface PolicyEngine {
-  policyFor(change: ChangeRequest): string;
-  decide(change: ChangeRequest): Evaluation;
-  requiresRejectReason(change: ChangeRequest): boolean;
+  policyFor(change: ChangeRequest): Promise<string>;
+  decide(change: ChangeRequest): Promise<Evaluation>;
+  requiresRejectReason(change: ChangeRequest): Promise<boolean>;
 }
 
 /**
@@ -34,46 +34,46 @@ export function beneficiaries(change: ChangeRequest, usernames: readonly string[
 export class StoredPolicyEngine implements PolicyEngine {
   readonly #store: ChangeStore;
   readonly #users: UserStore;
-  readonly #present: (changeId: string) => string[] | undefined;
+  readonly #present: (changeId: string) => Promise<string[] | undefined>;
   #cache: { key: string; policies: Policy[] } | undefined;
 
-  constructor(store: ChangeStore, users: UserStore, present: (changeId: string) => string[] | undefined) {
+  constructor(store: ChangeStore, users: UserStore, present: (changeId: string) => Promise<string[] | undefined>) {
     this.#store = store;
     this.#users = users;
     this.#present = present;
   }
 
-  policies(): Policy[] {
-    const rows = this.#store.policies();
+  async policies(): Promise<Policy[]> {
+    const rows = await this.#store.policies();
     const key = JSON.stringify(rows);
     if (this.#cache?.key !== key) this.#cache = { key, policies: rows.map((r) => parsePolicyYaml(r.yaml, r.name)) };
     return this.#cache.policies;
   }
 
-  #policyOf(change: ChangeRequest): Policy {
-    const policy = policyByName(this.policies(), change.policy || DEFAULT_POLICY.name);
+  async #policyOf(change: ChangeRequest): Promise<Policy> {
+    const policy = policyByName(await this.policies(), change.policy || DEFAULT_POLICY.name);
     if (!policy) throw new AppError('conflict', `the policy "${change.policy}" that governs this change no longer exists`);
     return policy;
   }
 
-  policyFor(change: ChangeRequest): string {
+  async policyFor(change: ChangeRequest): Promise<string> {
     const revision = change.revisions.at(-1)!;
-    return selectPolicy(this.policies(), revision.content, revision).name;
+    return selectPolicy(await this.policies(), revision.content, revision).name;
   }
 
-  decide(change: ChangeRequest): Evaluation {
-    const reviewers = this.#users.reviewers();
-    const present = this.#present(change.id);
+  async decide(change: ChangeRequest): Promise<Evaluation> {
+    const reviewers = await this.#users.reviewers();
+    const present = await this.#present(change.id);
     return evaluate({
       change,
-      policy: this.#policyOf(change),
+      policy: await this.#policyOf(change),
       reviewers,
       beneficiaries: beneficiaries(change, reviewers.map((r) => r.username)),
       ...(present ? { present } : {}),
     });
   }
 
-  requiresRejectReason(change: ChangeRequest): boolean {
-    return this.#policyOf(change).requireRejectReason;
+  async requiresRejectReason(change: ChangeRequest): Promise<boolean> {
+    return (await this.#policyOf(change)).requireRejectReason;
   }
 }

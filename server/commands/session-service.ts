@@ -1,4 +1,3 @@
-import type { DatabaseSync } from 'node:sqlite';
 import { TimerAction } from '../protocol/commands.ts';
 import { z } from 'zod';
 import type { Principal } from '../auth/roles.ts';
@@ -8,9 +7,9 @@ import { tallyChange } from '../domain/review/votes.ts';
 import type { ChangeRequest } from '../domain/review/types.ts';
 import { AppError } from '../protocol/errors.ts';
 import type { FactName } from '../protocol/events.ts';
-import { inTransaction } from '../store/sqlite/database.ts';
-import type { ChangeStore } from '../store/sqlite/change-store.ts';
-import type { SessionStore } from '../store/sqlite/session-store.ts';
+import type { ChangeStore } from '../store/repositories/change-repository.ts';
+import type { SessionStore } from '../store/repositories/session-repository.ts';
+import type { Database } from '../store/sql.ts';
 import { newId, type CommandRunner } from './command-runner.ts';
 
 export const MAX_AGENDA = 50;
@@ -86,13 +85,13 @@ function tallyText(change: ChangeRequest): string {
  * Every command goes through the command runner: one transaction with its audit entry, idempotent.
  */
 export class SessionService {
-  readonly #db: DatabaseSync;
+  readonly #db: Database;
   readonly #sessions: SessionStore;
   readonly #changes: ChangeStore;
   readonly #runner: CommandRunner;
   #events: SessionEvents | undefined;
 
-  constructor(db: DatabaseSync, sessions: SessionStore, changes: ChangeStore, runner: CommandRunner) {
+  constructor(db: Database, sessions: SessionStore, changes: ChangeStore, runner: CommandRunner) {
     this.#db = db;
     this.#sessions = sessions;
     this.#changes = changes;
@@ -103,14 +102,14 @@ export class SessionService {
     this.#events = events;
   }
 
-  load(id: string): { session: JointSession; version: number } {
-    const found = typeof id === 'string' ? this.#sessions.get(id) : null;
+  async load(id: string): Promise<{ session: JointSession; version: number }> {
+    const found = typeof id === 'string' ? await this.#sessions.get(id) : null;
     if (!found) throw new AppError('not_found', 'no such session');
     return found;
   }
 
-  facts(id: string): SessionFacts | null {
-    const found = this.#sessions.get(id);
+  async facts(id: string): Promise<SessionFacts | null> {
+    const found = await this.#sessions.get(id);
     return found ? factsOf(found.session) : null;
   }
 
@@ -118,8 +117,8 @@ export class SessionService {
     return this.#sessions.list(filter);
   }
 
-  view(id: string): SessionView | null {
-    const found = this.#sessions.get(id);
+  async view(id: string): Promise<SessionView | null> {
+    const found = await this.#sessions.get(id);
     if (!found) return null;
     const { agenda, ...rest } = found.session;
     // A session closed before closing cleared them may still hold a current item: closed means none.
@@ -127,46 +126,47 @@ export class SessionService {
     return {
       ...rest,
       ...closed,
-      agenda: agenda.map((entry) => {
-        const change = this.#changes.get(entry.changeId)?.change;
+      agenda: await Promise.all(agenda.map(async (entry) => {
+        const change = (await this.#changes.get(entry.changeId))?.change;
         const rev = change?.revisions.at(-1);
         return { ...entry, title: rev?.content.title ?? entry.changeId, status: change?.status ?? 'missing', backend: rev?.content.backend ?? '', revision: rev?.number ?? 0 };
-      }),
+      })),
     };
   }
 
   /** Open sessions whose current item is this change (presence requirements count their participants). */
-  discussing(changeId: string): string[] {
+  discussing(changeId: string): Promise<string[]> {
     return this.#sessions.discussing(changeId);
   }
 
-  create(p: Principal, input: unknown, key?: string): JointSession {
+  async create(p: Principal, input: unknown, key?: string): Promise<JointSession> {
     const id = newId('s-', p, key, 6);
     const seed: string[] = [];
-    const created = this.#runner.run(p, 'session.create', id, key, () => {
+    const created = await this.#runner.run(p, 'session.create', id, key, async () => {
       authorize(p, 'session.create');
       const body = this.#parse(CreateSession, input);
-      if (this.#sessions.openCount(p.username) >= MAX_OPEN_PER_FACILITATOR) {
+      if ((await this.#sessions.openCount(p.username)) >= MAX_OPEN_PER_FACILITATOR) {
         throw new AppError('conflict', `you already facilitate ${MAX_OPEN_PER_FACILITATOR} open sessions: close one first`);
       }
       const session: JointSession = {
         id, title: body.title, facilitator: p.username, status: 'open', createdAt: iso(now()),
-        agenda: this.#agenda(body.agenda, body.minutesPerItem, []), current: null, timer: { running: false, startedAt: null }, decisions: [],
+        agenda: await this.#agenda(body.agenda, body.minutesPerItem, []), current: null, timer: { running: false, startedAt: null }, decisions: [],
       };
-      this.#sessions.insert(session);
+      await this.#sessions.insert(session);
+      const labels = await Promise.all(session.agenda.map((e) => this.#label(e.changeId)));
       seed.push(`Minutes: ${session.title}`, `Facilitator: ${p.username} · opened ${session.createdAt.slice(0, 10)} ${clock(session.createdAt)}`, 'Agenda:',
-        ...session.agenda.map((e, i) => `  ${i + 1}. ${this.#label(e.changeId)}`), '');
+        ...labels.map((label, i) => `  ${i + 1}. ${label}`), '');
       return { result: session, detail: { title: session.title, agenda: session.agenda.map((e) => e.changeId) } };
     }, input);
     this.#events?.sessionChanged(id, seed);
     return created;
   }
 
-  setAgenda(p: Principal, id: string, input: unknown, key?: string): JointSession {
-    return this.#command(p, 'session.agenda', id, key, (s) => {
+  setAgenda(p: Principal, id: string, input: unknown, key?: string): Promise<JointSession> {
+    return this.#command(p, 'session.agenda', id, key, async (s) => {
       const body = this.#parse(SetAgenda, input);
       const currentChange = s.current === null ? null : s.agenda[s.current]!.changeId;
-      const agenda = this.#agenda(body.agenda, body.minutesPerItem, s.agenda);
+      const agenda = await this.#agenda(body.agenda, body.minutesPerItem, s.agenda);
       const nextCurrent = currentChange === null ? -1 : agenda.findIndex((e) => e.changeId === currentChange);
       if (currentChange !== null && nextCurrent < 0) stopClock(s, now());
       s.agenda = agenda;
@@ -177,8 +177,8 @@ export class SessionService {
   }
 
   /** Moves the discussion to agenda item `index`: the old item's clock stops, the new item's starts. */
-  goto(p: Principal, id: string, index: number, key?: string): JointSession {
-    return this.#command(p, 'session.goto', id, key, (s) => {
+  goto(p: Principal, id: string, index: number, key?: string): Promise<JointSession> {
+    return this.#command(p, 'session.goto', id, key, async (s) => {
       if (!Number.isInteger(index) || index < 0 || index >= s.agenda.length) throw new AppError('invalid_payload', `index: 0 to ${s.agenda.length - 1}`);
       const t = now();
       stopClock(s, t);
@@ -188,8 +188,8 @@ export class SessionService {
     });
   }
 
-  timer(p: Principal, id: string, action: z.infer<typeof TimerAction>, key?: string): JointSession {
-    return this.#command(p, 'session.timer', id, key, (s) => {
+  timer(p: Principal, id: string, action: z.infer<typeof TimerAction>, key?: string): Promise<JointSession> {
+    return this.#command(p, 'session.timer', id, key, async (s) => {
       if (s.current === null) throw new AppError('conflict', 'no item is under discussion: move to an agenda item first');
       const t = now();
       if (action === 'start') {
@@ -207,13 +207,13 @@ export class SessionService {
   }
 
   /** A decision or remark the facilitator records for the current item (or the session when none). */
-  note(p: Principal, id: string, text: string, key?: string): JointSession {
-    return this.#command(p, 'session.note', id, key, (s) => {
+  note(p: Principal, id: string, text: string, key?: string): Promise<JointSession> {
+    return this.#command(p, 'session.note', id, key, async (s) => {
       const body = this.#parse(NoteText, text);
       if (s.decisions.filter((d) => d.kind === 'note').length >= MAX_NOTES) throw new AppError('conflict', `this session holds ${MAX_NOTES} notes: write further ones into the minutes`);
       const changeId = s.current === null ? null : s.agenda[s.current]!.changeId;
       // Bound to the revision on the table when it was recorded (the audit entry keeps the text too).
-      const bound = changeId === null ? {} : revisionOf(this.#changes.get(changeId)?.change);
+      const bound = changeId === null ? {} : revisionOf((await this.#changes.get(changeId))?.change);
       s.decisions.push({ at: iso(now()), changeId, kind: 'note', text: body, by: p.username, ...bound });
       return { detail: { changeId, text: body, ...bound } };
     });
@@ -223,15 +223,15 @@ export class SessionService {
    * Ends the session: the current item's clock stops (its time is kept), nothing stays under discussion,
    * and each agenda item's status at this moment joins the decision record as its outcome.
    */
-  close(p: Principal, id: string, key?: string): JointSession {
-    return this.#command(p, 'session.close', id, key, (s) => {
+  close(p: Principal, id: string, key?: string): Promise<JointSession> {
+    return this.#command(p, 'session.close', id, key, async (s) => {
       const t = now();
       stopClock(s, t);
       s.current = null;
       s.status = 'closed';
       s.closedAt = iso(t);
       for (const e of s.agenda) {
-        const change = this.#changes.get(e.changeId)?.change;
+        const change = (await this.#changes.get(e.changeId))?.change;
         s.decisions.push({
           at: s.closedAt, changeId: e.changeId, kind: 'outcome', by: p.username,
           text: `${change ? statusWords(change.status) : 'missing'} when the session closed`, ...revisionOf(change),
@@ -246,16 +246,16 @@ export class SessionService {
    * decided (a new status, a new revision, a sign-off, a recusal) in its decision record, each entry
    * bound to the revision it is about.
    */
-  onChangeFact(changeId: string, fact: FactName, detail: Record<string, unknown>): void {
+  async onChangeFact(changeId: string, fact: FactName, detail: Record<string, unknown>): Promise<void> {
     if (!['vote:recorded', 'status:changed', 'revision:submitted', 'signoff:recorded', 'reviewer:recused'].includes(fact)) return;
     const touched: string[] = [];
-    inTransaction(this.#db, () => {
-      const change = this.#changes.get(changeId)?.change;
+    await this.#db.transaction(async () => {
+      const change = (await this.#changes.get(changeId))?.change;
       if (!change) return;
-      for (const open of this.#sessions.openWith(changeId)) {
+      for (const open of await this.#sessions.openWith(changeId)) {
         const index = open.agenda.findIndex((e) => e.changeId === changeId);
         if (index < 0) continue;
-        const { session: s, version } = this.load(open.id);
+        const { session: s, version } = await this.load(open.id);
         const entry = s.agenda[index]!;
         const at = iso(now());
         const by = String(detail.voter ?? detail.approver ?? detail.reviewer ?? 'accord');
@@ -277,19 +277,19 @@ export class SessionService {
         if (fact === 'reviewer:recused') found.push({ at, changeId, kind: 'note', by, text: `${by} recused`, ...current });
         if (found.length === 0) continue;
         s.decisions.push(...found);
-        this.#sessions.save(s, version);
+        await this.#sessions.save(s, version);
         touched.push(s.id);
       }
     });
     for (const id of touched) this.#events?.sessionChanged(id);
   }
 
-  #command(p: Principal, action: string, id: string, key: string | undefined, fn: (s: JointSession) => { detail: Record<string, unknown> }): JointSession {
-    const result = this.#runner.run(p, action, id, key, () => {
-      const { session, version } = this.load(id);
+  async #command(p: Principal, action: string, id: string, key: string | undefined, fn: (s: JointSession) => Promise<{ detail: Record<string, unknown> }>): Promise<JointSession> {
+    const result = await this.#runner.run(p, action, id, key, async () => {
+      const { session, version } = await this.load(id);
       authorize(p, 'session.facilitate', session);
-      const out = fn(session);
-      this.#sessions.save(session, version);
+      const out = await fn(session);
+      await this.#sessions.save(session, version);
       return { result: session, detail: out.detail };
     });
     this.#events?.sessionChanged(id);
@@ -303,21 +303,23 @@ export class SessionService {
   }
 
   /** Builds agenda entries, keeping the time already spent on items that stay; every change must exist, once. */
-  #agenda(input: z.infer<typeof AgendaInput>, minutesPerItem: number, previous: readonly AgendaEntry[]): AgendaEntry[] {
+  async #agenda(input: z.infer<typeof AgendaInput>, minutesPerItem: number, previous: readonly AgendaEntry[]): Promise<AgendaEntry[]> {
     const seen = new Set<string>();
-    return input.map((item) => {
+    const entries: AgendaEntry[] = [];
+    for (const item of input) {
       const changeId = typeof item === 'string' ? item : item.changeId;
       if (seen.has(changeId)) throw new AppError('invalid_payload', `${changeId} is on the agenda twice`);
       seen.add(changeId);
-      const change = this.#changes.get(changeId)?.change;
+      const change = (await this.#changes.get(changeId))?.change;
       if (!change) throw new AppError('invalid_payload', `no such change: ${changeId}`);
       const old = previous.find((e) => e.changeId === changeId);
       const minutes = typeof item === 'string' ? (old?.minutes ?? minutesPerItem) : (item.minutes ?? old?.minutes ?? minutesPerItem);
-      return {
+      entries.push({
         changeId, minutes, spentMs: old?.spentMs ?? 0,
         lastStatus: old?.lastStatus ?? change.status, lastRevision: old?.lastRevision ?? (change.revisions.at(-1)?.number ?? 0),
-      };
-    });
+      });
+    }
+    return entries;
   }
 
   #title(change: ChangeRequest): string {
@@ -325,8 +327,8 @@ export class SessionService {
     return title ? `“${oneLine(title)}”` : '';
   }
 
-  #label(changeId: string): string {
-    const change = this.#changes.get(changeId)?.change;
+  async #label(changeId: string): Promise<string> {
+    const change = (await this.#changes.get(changeId))?.change;
     return change ? `${changeId} ${this.#title(change)}`.trim() : changeId;
   }
 }

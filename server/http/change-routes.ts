@@ -39,21 +39,21 @@ const ListQuery = z.object({
 export function changeRouter(accord: Accord): express.Router {
   const r = express.Router();
 
-  r.get('/changes', (req, res) => {
+  r.get('/changes', async (req, res) => {
     const q = parse(ListQuery, req.query);
-    if (q.waitingFor) return void res.json({ changes: accord.waitingFor(who(res), q.waitingFor).slice(0, q.limit) });
-    res.json({ changes: accord.store.list({ status: q.status, backend: q.backend, requestedBy: q.requester, risk: q.risk, title: q.q || undefined, limit: q.limit }) });
+    if (q.waitingFor) return void res.json({ changes: (await accord.waitingFor(who(res), q.waitingFor)).slice(0, q.limit) });
+    res.json({ changes: await accord.store.list({ status: q.status, backend: q.backend, requestedBy: q.requester, risk: q.risk, title: q.q || undefined, limit: q.limit }) });
   });
   r.post('/changes', async (req, res) => {
     const change = await accord.changes.create(who(res), req.body, key(req));
-    res.status(201).json({ change: accord.view(change.id) });
+    res.status(201).json({ change: await accord.view(change.id) });
   });
   /** What a draft would do, without saving anything: native form and blast radius (the editor's live preview). */
-  r.post('/preview', (req, res) => {
-    res.json(accord.preview(who(res), req.body));
+  r.post('/preview', async (req, res) => {
+    res.json(await accord.preview(who(res), req.body));
   });
-  r.get('/changes/:id', (req, res) => {
-    const view = accord.view(id(req));
+  r.get('/changes/:id', async (req, res) => {
+    const view = await accord.view(id(req));
     if (!view) throw new AppError('not_found', 'no such change');
     res.json({ change: view });
   });
@@ -67,49 +67,49 @@ export function changeRouter(accord: Accord): express.Router {
   r.post('/changes/:id/submit', async (req, res) => {
     const body = parse(SubmitBody, req.body ?? {});
     const revision = await accord.changes.submit(who(res), id(req), body.draftHash, key(req));
-    res.status(201).json({ revision, change: accord.view(id(req)) });
+    res.status(201).json({ revision, change: await accord.view(id(req)) });
   });
-  r.post('/changes/:id/votes', (req, res) => {
+  r.post('/changes/:id/votes', async (req, res) => {
     const body = parse(VoteBody, req.body);
-    accord.changes.vote(who(res), id(req), {
+    await accord.changes.vote(who(res), id(req), {
       choice: body.choice, revisionHash: body.revisionHash,
       ...(body.revision !== undefined ? { revision: body.revision } : {}),
       ...(body.reason !== undefined ? { reason: body.reason } : {}), ...(body.item !== undefined ? { itemId: body.item } : {}),
     }, key(req));
-    res.status(201).json({ change: accord.view(id(req)) });
+    res.status(201).json({ change: await accord.view(id(req)) });
   });
-  r.post('/changes/:id/authors', (req, res) => {
+  r.post('/changes/:id/authors', async (req, res) => {
     const body = parse(z.strictObject({ username: z.string().min(1).max(64) }), req.body);
-    accord.changes.invite(who(res), id(req), body.username, (name) => accord.isWriter(name), key(req));
-    res.status(201).json({ change: accord.view(id(req)) });
+    await accord.changes.invite(who(res), id(req), body.username, (name) => accord.isWriter(name), key(req));
+    res.status(201).json({ change: await accord.view(id(req)) });
   });
-  r.post('/changes/:id/recusals', (req, res) => {
+  r.post('/changes/:id/recusals', async (req, res) => {
     const body = parse(ReasonBody, req.body);
-    accord.changes.recuse(who(res), id(req), body.reason, body.revisionHash, key(req));
-    res.status(201).json({ change: accord.view(id(req)) });
+    await accord.changes.recuse(who(res), id(req), body.reason, body.revisionHash, key(req));
+    res.status(201).json({ change: await accord.view(id(req)) });
   });
-  r.post('/changes/:id/withdraw', (req, res) => {
-    accord.changes.withdraw(who(res), id(req), key(req));
-    res.json({ change: accord.view(id(req)) });
+  r.post('/changes/:id/withdraw', async (req, res) => {
+    await accord.changes.withdraw(who(res), id(req), key(req));
+    res.json({ change: await accord.view(id(req)) });
   });
-  r.post('/changes/:id/apply', (req, res) => {
+  r.post('/changes/:id/apply', async (req, res) => {
     const body = parse(ApplyBody, req.body);
-    accord.changes.recordApply(who(res), id(req), body.outcome, body.note, (c) => accord.signoffs.hasValidSignOff(c), key(req));
-    res.json({ change: accord.view(id(req)) });
+    await accord.changes.recordApply(who(res), id(req), body.outcome, body.note, (c) => accord.signoffs.hasValidSignOff(c), key(req));
+    res.json({ change: await accord.view(id(req)) });
   });
-  r.post('/changes/:id/annotations', (req, res) => {
-    const annotation = accord.annotations.create(who(res), id(req), parse(CreateAnnotation, req.body), key(req));
+  r.post('/changes/:id/annotations', async (req, res) => {
+    const annotation = await accord.annotations.create(who(res), id(req), parse(CreateAnnotation, req.body), key(req));
     res.status(201).json({ annotation });
   });
-  r.patch('/annotations/:id', (req, res) => {
+  r.patch('/annotations/:id', async (req, res) => {
     const body = parse(EditAnnotation, req.body);
     const annotation = 'body' in body
-      ? accord.annotations.edit(who(res), id(req), body.body, key(req))
-      : accord.annotations.resolve(who(res), id(req), body.resolved, key(req));
+      ? await accord.annotations.edit(who(res), id(req), body.body, key(req))
+      : await accord.annotations.resolve(who(res), id(req), body.resolved, key(req));
     res.json({ annotation });
   });
-  r.delete('/annotations/:id', (req, res) => {
-    accord.annotations.remove(who(res), id(req), key(req));
+  r.delete('/annotations/:id', async (req, res) => {
+    await accord.annotations.remove(who(res), id(req), key(req));
     res.status(204).end();
   });
   r.post('/changes/:id/signoffs/options', async (req, res) => {
@@ -121,13 +121,13 @@ export function changeRouter(accord: Accord): express.Router {
     res.status(201).json(await accord.signoffs.signOff(who(res), id(req), body.response, body.revisionHash));
   });
   /** Exporting evidence writes (an audit entry, a signed checkpoint): a rate-limited command, never a GET. */
-  r.post('/changes/:id/evidence', (req, res) => {
+  r.post('/changes/:id/evidence', async (req, res) => {
     const format = parse(EvidenceQuery, req.query).format;
-    const pack = accord.exportEvidence(who(res), id(req));
+    const pack = await accord.exportEvidence(who(res), id(req));
     if (format === 'html') res.type('html').send(accord.evidenceHtml(pack));
     else res.json(pack);
   });
-  r.get('/changes/:id/evidence', (_req, res) => {
+  r.get('/changes/:id/evidence', async (_req, res) => {
     res.set('Allow', 'POST');
     res.status(405).json({ error: { code: 'invalid_payload', message: 'exporting evidence records it in the audit log: use POST /api/changes/:id/evidence (?format=json|html)' } });
   });
@@ -139,20 +139,16 @@ export function changeRouter(accord: Accord): express.Router {
     const body = parse(z.strictObject({ response: z.record(z.string(), z.unknown()) }), req.body);
     res.status(201).json({ passkey: await accord.passkeys.verifyRegistration(who(res), body.response) });
   });
-  r.get('/passkeys', (_req, res) => {
-    res.json({ passkeys: accord.passkeys.credentials(who(res)) });
+  r.get('/passkeys', async (_req, res) => {
+    res.json({ passkeys: await accord.passkeys.credentials(who(res)) });
   });
 
-  r.put('/inventories/:backend', (req, res) => {
-    const d = decide(who(res), 'inventory.write');
-    if (!d.allowed) throw new AppError('forbidden', d.reason);
+  r.put('/inventories/:backend', async (req, res) => {
     const body = parse(InventoryBody, req.body);
-    const result = accord.inventories.put(String(req.params.backend), body.files, who(res).username);
-    accord.audit.append({ actor: who(res).username, action: 'inventory.import', subject: `backend:${req.params.backend}`, outcome: 'ok', detail: result });
-    res.json(result);
+    res.json(await accord.importInventory(who(res), String(req.params.backend), body.files));
   });
-  r.get('/inventories/:backend', (req, res) => {
-    const model = accord.inventories.model(String(req.params.backend));
+  r.get('/inventories/:backend', async (req, res) => {
+    const model = await accord.inventories.model(String(req.params.backend));
     res.json({
       backend: model.backend,
       principals: model.principals.map((p) => ({ id: p.id, kind: p.kind })),
@@ -161,22 +157,12 @@ export function changeRouter(accord: Accord): express.Router {
       warnings: model.warnings,
     });
   });
-  r.get('/policies', (_req, res) => {
-    res.json({ policies: accord.store.policies() });
+  r.get('/policies', async (_req, res) => {
+    res.json({ policies: await accord.store.policies() });
   });
-  r.put('/policies/:name', (req, res) => {
-    const d = decide(who(res), 'inventory.write');
-    if (!d.allowed) throw new AppError('forbidden', 'writing policies needs the admin role');
+  r.put('/policies/:name', async (req, res) => {
     const body = parse(PolicyBody, req.body);
-    try {
-      const policy = parsePolicyYaml(body.yaml, String(req.params.name));
-      if (policy.name !== req.params.name) throw new AppError('invalid_payload', `the policy's name is "${policy.name}", not "${req.params.name}"`);
-    } catch (err) {
-      if (err instanceof PolicyError) throw new AppError('invalid_payload', err.message);
-      throw err;
-    }
-    accord.store.putPolicy(String(req.params.name), body.yaml, who(res).username);
-    accord.audit.append({ actor: who(res).username, action: 'policy.write', subject: `policy:${req.params.name}`, outcome: 'ok', detail: { yaml: body.yaml } });
+    await accord.writePolicy(who(res), String(req.params.name), body.yaml);
     res.status(204).end();
   });
   return r;

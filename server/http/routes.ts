@@ -25,10 +25,19 @@ export interface ApiDeps {
 const perAccount = () => new RateLimiter(10, 5 * 60_000);
 const perAddress = () => new RateLimiter(50, 5 * 60_000);
 
-/** Attaches the authenticated principal to `res.locals.principal` or answers 401. */
+/**
+ * Attaches the authenticated principal to `res.locals.principal` or answers 401. The lookup is async:
+ * a failure to check the credential (database unavailable) goes to `next(err)`, so the returned promise
+ * does not reject and a caller that invokes the middleware itself may ignore it.
+ */
 export function requireAuth(users: UserStore) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const principal = authenticate(users, req.headers);
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    let principal: Principal | null;
+    try {
+      principal = await authenticate(users, req.headers);
+    } catch (err) {
+      return next(err);
+    }
     if (!principal) return next(new AppError('unauthorized', 'sign in or send a valid API token'));
     res.locals.principal = principal;
     next();
@@ -56,7 +65,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
     }
     const principal = await deps.users.checkPassword(body.data.username, body.data.password);
     if (!principal) throw new AppError('unauthorized', 'wrong username or password');
-    const sid = deps.users.openSession(principal.userId, deps.sessionTtlMs);
+    const sid = await deps.users.openSession(principal.userId, deps.sessionTtlMs);
     res.cookie(SESSION_COOKIE, sid, {
       httpOnly: true, sameSite: 'lax', secure: req.secure || deps.secureCookies, path: '/', maxAge: deps.sessionTtlMs,
     });
@@ -64,10 +73,10 @@ export function apiRouter(deps: ApiDeps): express.Router {
     res.json({ user: publicUser(principal) });
   });
 
-  router.delete('/session', (req, res) => {
+  router.delete('/session', async (req, res) => {
     const sid = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (sid) {
-      deps.users.closeSession(sid);
+      await deps.users.closeSession(sid);
       deps.signedOut({ credentialHash: hashSecret(sid) });
     }
     res.clearCookie(SESSION_COOKIE, { path: '/' });
@@ -75,9 +84,9 @@ export function apiRouter(deps: ApiDeps): express.Router {
   });
 
   /** Sign out everywhere: every web session of the user ends and their sockets are disconnected. */
-  router.delete('/sessions', requireAuth(deps.users), (_req, res) => {
+  router.delete('/sessions', requireAuth(deps.users), async (_req, res) => {
     const p = res.locals.principal as Principal;
-    const ended = deps.users.closeAllSessions(p.userId);
+    const ended = await deps.users.closeAllSessions(p.userId);
     deps.signedOut({ userId: p.userId });
     res.clearCookie(SESSION_COOKIE, { path: '/' });
     res.json({ ended });

@@ -15,46 +15,46 @@ const NoteBody = z.strictObject({ text: z.string().max(2_000) });
 /** REST for joint sessions (docs/api.md, docs/sessions.md): the same commands as over Socket.io. */
 export function sessionRouter(accord: Accord): express.Router {
   const r = express.Router();
-  const view = (sessionId: string) => {
-    const found = accord.sessions.view(sessionId);
+  const view = async (sessionId: string) => {
+    const found = await accord.sessions.view(sessionId);
     if (!found) throw new AppError('not_found', 'no such session');
     return found;
   };
 
-  r.get('/joint-sessions', (req, res) => {
+  r.get('/joint-sessions', async (req, res) => {
     const d = decide(who(res), 'session.view');
     if (!d.allowed) throw new AppError('forbidden', d.reason);
     const q = parse(ListQuery, req.query);
-    res.json({ sessions: accord.sessions.list({ ...(q.status ? { status: q.status } : {}), limit: q.limit }) });
+    res.json({ sessions: await accord.sessions.list({ ...(q.status ? { status: q.status } : {}), limit: q.limit }) });
   });
-  r.post('/joint-sessions', (req, res) => {
-    const created = accord.sessions.create(who(res), req.body, key(req));
-    res.status(201).json({ session: view(created.id) });
+  r.post('/joint-sessions', async (req, res) => {
+    const created = await accord.sessions.create(who(res), req.body, key(req));
+    res.status(201).json({ session: await view(created.id) });
   });
-  r.get('/joint-sessions/:id', (req, res) => {
+  r.get('/joint-sessions/:id', async (req, res) => {
     const d = decide(who(res), 'session.view');
     if (!d.allowed) throw new AppError('forbidden', d.reason);
-    res.json({ session: view(id(req)) });
+    res.json({ session: await view(id(req)) });
   });
-  r.put('/joint-sessions/:id/agenda', (req, res) => {
-    accord.sessions.setAgenda(who(res), id(req), req.body, key(req));
-    res.json({ session: view(id(req)) });
+  r.put('/joint-sessions/:id/agenda', async (req, res) => {
+    await accord.sessions.setAgenda(who(res), id(req), req.body, key(req));
+    res.json({ session: await view(id(req)) });
   });
-  r.post('/joint-sessions/:id/goto', (req, res) => {
-    accord.sessions.goto(who(res), id(req), parse(GotoBody, req.body).index, key(req));
-    res.json({ session: view(id(req)) });
+  r.post('/joint-sessions/:id/goto', async (req, res) => {
+    await accord.sessions.goto(who(res), id(req), parse(GotoBody, req.body).index, key(req));
+    res.json({ session: await view(id(req)) });
   });
-  r.post('/joint-sessions/:id/timer', (req, res) => {
-    accord.sessions.timer(who(res), id(req), parse(TimerBody, req.body).action, key(req));
-    res.json({ session: view(id(req)) });
+  r.post('/joint-sessions/:id/timer', async (req, res) => {
+    await accord.sessions.timer(who(res), id(req), parse(TimerBody, req.body).action, key(req));
+    res.json({ session: await view(id(req)) });
   });
-  r.post('/joint-sessions/:id/notes', (req, res) => {
-    accord.sessions.note(who(res), id(req), parse(NoteBody, req.body).text, key(req));
-    res.status(201).json({ session: view(id(req)) });
+  r.post('/joint-sessions/:id/notes', async (req, res) => {
+    await accord.sessions.note(who(res), id(req), parse(NoteBody, req.body).text, key(req));
+    res.status(201).json({ session: await view(id(req)) });
   });
-  r.post('/joint-sessions/:id/close', (req, res) => {
-    accord.sessions.close(who(res), id(req), key(req));
-    res.json({ session: view(id(req)) });
+  r.post('/joint-sessions/:id/close', async (req, res) => {
+    await accord.sessions.close(who(res), id(req), key(req));
+    res.json({ session: await view(id(req)) });
   });
   return r;
 }

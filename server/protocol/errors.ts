@@ -15,6 +15,8 @@ export const ErrorCode = {
   TooLarge: 'too_large',
   MalformedMessage: 'malformed_message',
   StorageFailed: 'storage_failed',
+  /** The database cannot be reached: the command or update was refused and changed nothing; retry later. */
+  StorageUnavailable: 'storage_unavailable',
   RateLimited: 'rate_limited',
   TooManyConnections: 'too_many_connections',
   Internal: 'internal',
@@ -46,6 +48,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   revision_changed: 409,
   draft_changed: 409,
   storage_failed: 503,
+  storage_unavailable: 503,
   rate_limited: 429,
   too_many_connections: 429,
   internal: 500,

@@ -19,10 +19,10 @@ export class ChangeBridge implements ChangeEvents {
   readonly #sync: SyncTransport;
   readonly #io: AccordServer;
   readonly #log: Logger;
-  readonly #view: (changeId: string) => ReviewView | null;
+  readonly #view: (changeId: string) => Promise<ReviewView | null>;
   #projecting = new Map<string, Promise<void>>();
 
-  constructor(sync: SyncTransport, io: AccordServer, log: Logger, view: (changeId: string) => ReviewView | null) {
+  constructor(sync: SyncTransport, io: AccordServer, log: Logger, view: (changeId: string) => Promise<ReviewView | null>) {
     this.#sync = sync;
     this.#io = io;
     this.#log = log;
@@ -53,9 +53,13 @@ export class ChangeBridge implements ChangeEvents {
    * one it saved), never from memory of this process: after a restart the first status change still
    * re-admits the sockets on the draft (integrity finding 10).
    */
-  changed(changeId: string, fact: FactName, detail: Record<string, unknown>, info?: ChangedInfo): void {
-    const view = this.#view(changeId);
-    this.#io.to(`review:${changeId}`).to(CHANGES_ROOM).emit(fact, { ...detail, changeId, ...(view ? { status: view.status } : {}) });
+  async changed(changeId: string, fact: FactName, detail: Record<string, unknown>, info?: ChangedInfo): Promise<void> {
+    // The status as stored now (a later command may already have moved it): the detail's when it cannot be read.
+    const status = await this.#view(changeId).then((view) => view?.status, (err: unknown) => {
+      this.#log.error({ err, changeId, fact }, 'reading the change for its broadcast failed; the fact goes out with the status the command saw');
+      return typeof detail.status === 'string' ? detail.status : undefined;
+    });
+    this.#io.to(`review:${changeId}`).to(CHANGES_ROOM).emit(fact, { ...detail, changeId, ...(status !== undefined ? { status } : {}) });
     // A new author may now write; draft rights follow the status.
     if (fact === 'author:added' || info?.statusChanged) this.#sync.readmit(`draft:${changeId}`);
     void this.project(changeId);
@@ -72,7 +76,7 @@ export class ChangeBridge implements ChangeEvents {
     const next = previous.then(async () => {
       const doc = await this.#sync.registry.acquire(`review:${changeId}`, 'review', true);
       try {
-        const view = this.#view(changeId);
+        const view = await this.#view(changeId);
         if (view) projectReview(doc!.doc, view as unknown as { revisions: unknown[] }, { source: 'server', reason: 'decision' } satisfies Origin);
       } finally {
         this.#sync.registry.release(doc!);

@@ -15,10 +15,10 @@ type Handler<C extends CommandName> = (accord: Accord, p: import('../auth/roles.
 const HANDLERS: { [C in CommandName]: Handler<C> } = {
   'change:create': async (a, p, x) => a.view((await a.changes.create(p, x.content, x.idempotencyKey)).id),
   'change:submit': async (a, p, x) => (await a.changes.submit(p, x.changeId, x.draftHash, x.idempotencyKey), a.view(x.changeId)),
-  'change:withdraw': (a, p, x) => (a.changes.withdraw(p, x.changeId, x.idempotencyKey), a.view(x.changeId)),
-  'change:recuse': (a, p, x) => (a.changes.recuse(p, x.changeId, x.reason, x.revisionHash, x.idempotencyKey), a.view(x.changeId)),
-  'vote:cast': (a, p, x) => {
-    a.changes.vote(p, x.changeId, {
+  'change:withdraw': async (a, p, x) => (await a.changes.withdraw(p, x.changeId, x.idempotencyKey), a.view(x.changeId)),
+  'change:recuse': async (a, p, x) => (await a.changes.recuse(p, x.changeId, x.reason, x.revisionHash, x.idempotencyKey), a.view(x.changeId)),
+  'vote:cast': async (a, p, x) => {
+    await a.changes.vote(p, x.changeId, {
       choice: x.choice, revisionHash: x.revisionHash, ...(x.revision !== undefined ? { revision: x.revision } : {}),
       ...(x.reason !== undefined ? { reason: x.reason } : {}), ...(x.itemId !== undefined ? { itemId: x.itemId } : {}),
     }, x.idempotencyKey);
@@ -28,14 +28,14 @@ const HANDLERS: { [C in CommandName]: Handler<C> } = {
   'annotation:edit': (a, p, x) => a.annotations.edit(p, x.annotationId, x.body, x.idempotencyKey),
   'annotation:delete': (a, p, x) => a.annotations.remove(p, x.annotationId, x.idempotencyKey),
   'annotation:resolve': (a, p, x) => a.annotations.resolve(p, x.annotationId, x.resolved, x.idempotencyKey),
-  'session:create': (a, p, x) => a.sessions.view(a.sessions.create(p, x.session, x.idempotencyKey).id),
-  'session:agenda': (a, p, x) => a.sessions.view(a.sessions.setAgenda(p, x.sessionId, {
+  'session:create': async (a, p, x) => a.sessions.view((await a.sessions.create(p, x.session, x.idempotencyKey)).id),
+  'session:agenda': async (a, p, x) => a.sessions.view((await a.sessions.setAgenda(p, x.sessionId, {
     agenda: x.agenda, ...(x.minutesPerItem !== undefined ? { minutesPerItem: x.minutesPerItem } : {}),
-  }, x.idempotencyKey).id),
-  'session:goto': (a, p, x) => a.sessions.view(a.sessions.goto(p, x.sessionId, x.index, x.idempotencyKey).id),
-  'session:timer': (a, p, x) => a.sessions.view(a.sessions.timer(p, x.sessionId, x.action, x.idempotencyKey).id),
-  'session:note': (a, p, x) => a.sessions.view(a.sessions.note(p, x.sessionId, x.text, x.idempotencyKey).id),
-  'session:close': (a, p, x) => a.sessions.view(a.sessions.close(p, x.sessionId, x.idempotencyKey).id),
+  }, x.idempotencyKey)).id),
+  'session:goto': async (a, p, x) => a.sessions.view((await a.sessions.goto(p, x.sessionId, x.index, x.idempotencyKey)).id),
+  'session:timer': async (a, p, x) => a.sessions.view((await a.sessions.timer(p, x.sessionId, x.action, x.idempotencyKey)).id),
+  'session:note': async (a, p, x) => a.sessions.view((await a.sessions.note(p, x.sessionId, x.text, x.idempotencyKey)).id),
+  'session:close': async (a, p, x) => a.sessions.view((await a.sessions.close(p, x.sessionId, x.idempotencyKey)).id),
 };
 
 /**

@@ -20,11 +20,11 @@ export interface CreationLimit {
 
 /** Who may join which document, decided by the rule book. Change and session documents are created by the server only. */
 export class AccordDocResolver implements DocResolver {
-  readonly #changeFacts: (changeId: string) => ChangeFacts | null;
-  readonly #sessionFacts: (sessionId: string) => SessionFacts | null;
+  readonly #changeFacts: (changeId: string) => Promise<ChangeFacts | null>;
+  readonly #sessionFacts: (sessionId: string) => Promise<SessionFacts | null>;
   readonly #creation: CreationLimit | undefined;
 
-  constructor(changeFacts: (changeId: string) => ChangeFacts | null, sessionFacts: (sessionId: string) => SessionFacts | null = () => null, creation?: CreationLimit) {
+  constructor(changeFacts: (changeId: string) => Promise<ChangeFacts | null>, sessionFacts: (sessionId: string) => Promise<SessionFacts | null> = async () => null, creation?: CreationLimit) {
     this.#changeFacts = changeFacts;
     this.#sessionFacts = sessionFacts;
     this.#creation = creation;
@@ -42,13 +42,13 @@ export class AccordDocResolver implements DocResolver {
       }
       case 'review':
       case 'draft': {
-        const facts = this.#changeFacts(doc.name);
+        const facts = await this.#changeFacts(doc.name);
         if (!facts) return refuse('not_found', 'no such change');
         const access = changeDocAccess(principal, doc.kind, facts);
         return access ? { ok: true, access, create: true } : refuse('forbidden', 'you may not open this change');
       }
       case 'session': {
-        if (!this.#sessionFacts(doc.name)) return refuse('not_found', 'no such session');
+        if (!(await this.#sessionFacts(doc.name))) return refuse('not_found', 'no such session');
         const access = sessionDocAccess(principal);
         return access ? { ok: true, access, create: true } : refuse('forbidden', 'you may not open this session');
       }

@@ -26,9 +26,9 @@ export class SessionBridge implements SessionEvents {
   }
 
   /** A committed change command: sessions with the change on their agenda record what was decided. */
-  changeFact(changeId: string, fact: FactName, detail: Record<string, unknown>): void {
+  async changeFact(changeId: string, fact: FactName, detail: Record<string, unknown>): Promise<void> {
     try {
-      this.#sessions.onChangeFact(changeId, fact, detail);
+      await this.#sessions.onChangeFact(changeId, fact, detail);
     } catch (err) {
       // The change's own command committed and was acknowledged; the session's record of it is what is lost. Say so.
       this.#log.error({ err, changeId, fact }, 'recording a session decision failed');
@@ -38,7 +38,7 @@ export class SessionBridge implements SessionEvents {
   sessionChanged(sessionId: string, seed: readonly string[] = []): void {
     const previous = this.#pending.get(sessionId) ?? Promise.resolve();
     const next = previous.then(async () => {
-      const view = this.#sessions.view(sessionId);
+      const view = await this.#sessions.view(sessionId);
       if (view) await this.#write(`session:${sessionId}`, 'session', (doc) => projectSession(doc, view), 'session');
       if (seed.length > 0) await this.#write(`notes:${minutesDocName(sessionId)}`, 'notes', (doc) => appendLines(doc.getText('body'), seed), 'minutes');
     }).catch((err: unknown) => this.#log.error({ err, sessionId }, 'projecting a session failed'));

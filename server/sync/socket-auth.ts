@@ -2,6 +2,7 @@ import type { Logger } from '../log.ts';
 import { authenticate, presentedCredential } from '../auth/authenticate.ts';
 import type { UserStore } from '../auth/user-store.ts';
 import { isSameOrigin } from '../http/security.ts';
+import { AppError } from '../protocol/errors.ts';
 import type { AccordServer } from './sync-transport.ts';
 
 export interface SocketAuthOptions {
@@ -15,6 +16,10 @@ export interface SocketAuthOptions {
  * Authenticates every Socket.io connection at the handshake, before any event is handled: an API token
  * in `auth.token`, or the session cookie from our own origin only (a cookie sent by another site's page
  * is cross-site WebSocket hijacking). Sockets whose credential is revoked or expires are disconnected.
+ *
+ * Credentials are checked against the database, asynchronously: a handshake whose check fails (the
+ * database is unavailable) is refused with the error's catalogue code (`storage_unavailable`), logged, and
+ * never left as an unhandled rejection; so is a revalidation pass.
  */
 export class SocketGate {
   readonly #io: AccordServer;
@@ -26,20 +31,27 @@ export class SocketGate {
     this.#io = io;
     this.#users = users;
     this.#log = log;
-    io.use((socket, next) => {
+    io.use(async (socket, next) => {
       const token: unknown = socket.handshake.auth?.token;
       if (token !== undefined && typeof token !== 'string') return next(new Error('unauthorized')); // a token is a string
       if (presentedCredential(socket.handshake.headers, token)?.kind === 'cookie' && !isSameOrigin(socket.handshake.headers, options.publicOrigin)) {
         this.#log.warn({ origin: socket.handshake.headers.origin }, 'cookie handshake from another origin refused');
         return next(new Error('unauthorized'));
       }
-      const principal = authenticate(users, socket.handshake.headers, token);
+      let principal;
+      try {
+        principal = await authenticate(users, socket.handshake.headers, token);
+      } catch (err) {
+        // The client sees the catalogue code only, as for the other refusals; the cause goes to the log.
+        this.#log.error({ err }, 'socket handshake: the credential could not be checked');
+        return next(new Error(err instanceof AppError ? err.code : 'internal'));
+      }
       if (!principal) return next(new Error('unauthorized'));
       if (this.#socketsOf(principal.userId).length >= options.maxSocketsPerUser) return next(new Error('too_many_connections'));
       socket.data.principal = principal;
       next();
     });
-    this.#timer = setInterval(() => this.revalidate(), options.revalidateMs);
+    this.#timer = setInterval(() => void this.revalidate(), options.revalidateMs);
     this.#timer.unref();
   }
 
@@ -47,11 +59,27 @@ export class SocketGate {
     return [...this.#io.sockets.sockets.values()].filter((s) => s.data.principal?.userId === userId);
   }
 
-  /** Disconnects every socket whose credential is no longer valid. */
-  revalidate(): void {
-    for (const socket of this.#io.sockets.sockets.values()) {
+  /**
+   * Disconnects every socket whose credential is no longer valid; resolves when every socket connected
+   * at the call has been checked. Never rejects: a credential that cannot be checked (database
+   * unavailable) is logged and its socket kept, to be checked again at the next pass, so callers and the
+   * timer may leave the promise alone. Each credential is looked up once per pass, however many sockets share it.
+   */
+  async revalidate(): Promise<void> {
+    const verdicts = new Map<string, Promise<boolean | null>>();
+    for (const socket of [...this.#io.sockets.sockets.values()]) {
       const p = socket.data.principal;
-      if (p && !this.#users.stillValid(p)) {
+      if (!p) continue;
+      const key = p.credential ? `${p.credential.kind}:${p.credential.hash}:${p.role}` : `user:${p.userId}`;
+      let verdict = verdicts.get(key);
+      if (!verdict) {
+        verdict = this.#users.stillValid(p).catch((err: unknown) => {
+          this.#log.error({ err, user: p.username }, 'socket revalidation: the credential could not be checked');
+          return null; // unknown: the socket stays until a pass can tell
+        });
+        verdicts.set(key, verdict);
+      }
+      if ((await verdict) === false) {
         this.#log.info({ user: p.username }, 'credential no longer valid: socket disconnected');
         socket.disconnect(true);
       }

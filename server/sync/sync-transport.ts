@@ -123,7 +123,8 @@ export class SyncTransport {
           () => (ack as (r: Ack) => void)({ ok: true }),
           (err: unknown) => {
             this.#log.error({ err, docId: doc.id }, 'storing an update failed');
-            refuse(rawId, 'storage_failed', 'the update could not be stored', ack);
+            if (err instanceof AppError && err.code === 'storage_unavailable') refuse(rawId, err.code, `the update was not stored: ${err.message}`, ack);
+            else refuse(rawId, 'storage_failed', 'the update could not be stored', ack);
           },
         );
       };
@@ -218,15 +219,18 @@ export class SyncTransport {
       case 'sync-step2':
       case 'sync-update': {
         if (session.access !== 'write') throw new RefusedError('read_only', 'this document is read-only for you');
+        let recorded: Promise<void> | void;
         try {
-          this.#options.guard?.beforeUpdate(doc, session.principal, parsed.update);
+          recorded = this.#options.guard?.beforeUpdate(doc, session.principal, parsed.update);
         } catch (err) {
           if (err instanceof AppError) throw new RefusedError(err.code, err.message);
           throw err;
         }
         const origin: Origin = { source: 'client', socketId: socket.id, userId: session.principal.userId };
         Y.applyUpdate(doc.doc, parsed.update, origin);
-        return this.registry.batcher.whenDurable();
+        // The ack waits for the update's commit and for what the guard records about it (a draft's writer).
+        const durable = this.registry.batcher.whenDurable();
+        return recorded ? Promise.all([durable, recorded]).then(() => undefined) : durable;
       }
       case 'awareness':
         this.#applyPresence(socket, doc, parsed.entries);

@@ -21,7 +21,8 @@ import type { LiveDocument } from './live-document.ts';
 
 export interface UpdateGuard {
   /** Throws an AppError to refuse `update` from `principal` on `doc`; returns when it may be applied. */
-  beforeUpdate(doc: LiveDocument, principal: Principal, update: Uint8Array): void;
+  /** Throws to refuse the update; a returned promise is waited for before the update is acknowledged. */
+  beforeUpdate(doc: LiveDocument, principal: Principal, update: Uint8Array): Promise<void> | void;
 }
 
 const Text = (max: number) => z.string().max(max);
@@ -127,8 +128,11 @@ function touchedProblems(doc: Y.Doc, roots: ReadonlySet<string>, inserted: reado
 
 export interface GuardOptions {
   maxDocumentBytes: number;
-  /** Records a draft writer (durably) before their update is applied; `changeId` is the draft's name. */
-  recordDraftWriter(changeId: string, username: string): void;
+  /**
+   * Records a draft writer; `changeId` is the draft's name. Called before the update is applied; what it
+   * returns is waited for before the update is acknowledged (and a submit waits for it too: ChangeService).
+   */
+  recordDraftWriter(changeId: string, username: string): Promise<void> | void;
 }
 
 function copyOf(doc: Y.Doc): Y.Doc {
@@ -150,13 +154,14 @@ export class AccordUpdateGuard implements UpdateGuard {
     this.#options = options;
   }
 
-  beforeUpdate(doc: LiveDocument, principal: Principal, update: Uint8Array): void {
+  beforeUpdate(doc: LiveDocument, principal: Principal, update: Uint8Array): Promise<void> | void {
     this.#checkSize(doc, update);
     // Opening a draft sends a sync step 2 that may carry nothing new: only a writer of content is an author.
-    if (doc.kind === 'draft' && this.#checkDraft(doc, update)) {
-      this.#options.recordDraftWriter(doc.id.slice('draft:'.length), principal.username);
-    }
+    const recorded = doc.kind === 'draft' && this.#checkDraft(doc, update)
+      ? this.#options.recordDraftWriter(doc.id.slice('draft:'.length), principal.username)
+      : undefined;
     this.#size.set(doc, (this.#size.get(doc) ?? 0) + update.byteLength);
+    return recorded;
   }
 
   #checkSize(doc: LiveDocument, update: Uint8Array): void {

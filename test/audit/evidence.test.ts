@@ -10,6 +10,7 @@ import { verifyEvidenceHtml, verifyEvidencePack } from '../../server/audit/verif
 import type { PackVerifyResult } from '../../server/audit/verify-pack.ts';
 import { ed25519Signer, signReceipt, type SignOffReceipt } from '../../server/auth/webauthn/receipt.ts';
 import { hashContent, hashItems } from '../../server/domain/review/canonical.ts';
+import { onEachDatabase } from '../helpers/databases.ts';
 import { annotations, clone, exported, reseal, signoffsOf } from './fixtures.ts';
 
 const signoffEntry = (p: EvidencePack) => p.audit.entries.find((e) => e.action === 'change.signoff')!;
@@ -22,24 +23,24 @@ function assertBroken(r: PackVerifyResult, seq: number | null, reason: RegExp): 
   assert.match(r.reason, reason);
 }
 
-describe('evidence pack (JSON)', () => {
+onEachDatabase('evidence pack (JSON)', (kind) => {
   it("holds the segment from the change's creation to the signed head, and verifies offline", async () => {
-    const { pack, key, log } = await exported();
+    const { pack, key, log } = await exported(kind);
     assert.equal(pack.format, 'accord-evidence/2');
     assert.deepEqual(pack.audit.entries.map((e) => e.seq), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     assert.equal(pack.audit.entries[0]!.action, 'change.create');
     assert.equal(pack.audit.entries.at(-1)!.action, 'evidence.export');
     assert.deepEqual(pack.audit.entries.at(-1)!.detail, { format: 'accord-evidence/2', digest: evidenceDigest(pack) });
-    assert.deepEqual(pack.audit.checkpoint, log.head(), 'the checkpoint is the signed head');
+    assert.deepEqual(pack.audit.checkpoint, await log.head(), 'the checkpoint is the signed head');
     assert.equal(pack.audit.keyId, key.keyId);
     const r = await verifyEvidencePack(JSON.parse(evidenceJson(pack)) as unknown);
     assert.deepEqual(r, { ok: true, entries: 11, lastSeq: 12, checkpointSeq: 12, keyId: key.keyId, revisions: 2, votes: 3, recusals: 1, signoffs: 1 });
     assert.equal((await verifyEvidencePack(clone(pack), { publicKeyPem: key.publicKeyPem })).ok, true);
-    assert.equal(log.all().filter((e) => e.action === 'evidence.export').length, 1, 'one entry per export');
+    assert.equal((await log.all()).filter((e) => e.action === 'evidence.export').length, 1, 'one entry per export');
   });
 
   it('fails when a vote is edited, naming the export entry that recorded the content', async () => {
-    const { pack } = await exported();
+    const { pack } = await exported(kind);
     const edited = clone(pack);
     edited.change.votes[1]!.choice = 'approve';
     assertBroken(await verifyEvidencePack(edited), 12, /content .* differs from what this export recorded/);
@@ -49,7 +50,7 @@ describe('evidence pack (JSON)', () => {
   });
 
   it('fails when an audit entry in the pack is edited or removed, naming it', async () => {
-    const { pack } = await exported();
+    const { pack } = await exported(kind);
     const edited = clone(pack);
     edited.audit.entries[7]!.outcome = 'ok';
     assertBroken(await verifyEvidencePack(edited), 9, /^hash mismatch$/);
@@ -59,7 +60,7 @@ describe('evidence pack (JSON)', () => {
   });
 
   it('fails when the checkpoint signature or key id is altered', async () => {
-    const { pack } = await exported();
+    const { pack } = await exported(kind);
     const forged = clone(pack);
     forged.audit.checkpoint.signature = signCheckpoint({ ...forged.audit.checkpoint }, generateKeyPairSync('ed25519').privateKey).signature;
     assertBroken(await verifyEvidencePack(forged), 12, /checkpoint signature does not verify/);
@@ -69,7 +70,7 @@ describe('evidence pack (JSON)', () => {
   });
 
   it('a pack re-made under another key (receipts re-signed too) verifies only until the signer is pinned', async () => {
-    const { pack, key } = await exported();
+    const { pack, key } = await exported(kind);
     const mallory = generateKeyPairSync('ed25519');
     const pem = mallory.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const signer = { privateKey: mallory.privateKey, keyId: keyIdOf(pem), publicKeyPem: pem };
@@ -84,7 +85,7 @@ describe('evidence pack (JSON)', () => {
   });
 
   it('refuses accord-evidence/1 packs and what is not a pack', async () => {
-    const { pack } = await exported();
+    const { pack } = await exported(kind);
     const old = { ...clone(pack), format: 'accord-evidence/1' };
     assertBroken(await verifyEvidencePack(old), null,
       /^this is an accord-evidence\/1 pack: its votes and sign-offs are not bound to audit entries, so it cannot be verified; export the change again \(accord-evidence\/2\)$/);
@@ -92,59 +93,60 @@ describe('evidence pack (JSON)', () => {
   });
 
   it('builds only packs that would verify', async () => {
-    const { pack, log, key, recorded } = await exported();
+    const { pack, log, key, recorded } = await exported(kind);
     const input = { change: recorded.change, annotations, signoffs: recorded.signoffs, auditEntries: pack.audit.entries, checkpoint: pack.audit.checkpoint, publicKeyPem: key.publicKeyPem, keyId: key.keyId };
     assert.equal((await verifyEvidencePack(buildEvidencePack(input))).ok, true);
     assert.throws(() => buildEvidencePack({ ...input, annotations: [] }), /no evidence.export entry records this content's digest/);
     assert.throws(() => buildEvidencePack({ ...input, change: { ...recorded.change, status: 'rejected' } }), /the change's status is rejected, but its audit entries record approved \(entry 10\)/);
     assert.throws(() => buildEvidencePack({ ...input, auditEntries: pack.audit.entries.slice(0, -1) }), /must end at its checkpoint/);
-    assert.throws(() => buildEvidencePack({ ...input, auditEntries: log.range(1, 12) }), /must start at the change's first entry/);
+    const all = await log.range(1, 12);
+    assert.throws(() => buildEvidencePack({ ...input, auditEntries: all }), /must start at the change's first entry/);
   });
 });
 
 describe('evidence packs are derived from audit entries (findings 5 and 8)', () => {
   it('counts a vote cast again (a `repeated` entry) once', async () => {
     const { log, key, recorded } = await exported();
-    log.append({ actor: 'erin', action: 'change.vote', subject: 'chg-1', outcome: 'ok', detail: { repeated: { castAt: recorded.change.votes[2]!.castAt }, status: 'approved' } });
-    const pack = exportEvidence(log, key, { change: recorded.change, annotations, signoffs: recorded.signoffs, actor: 'auditor' });
+    await log.append({ actor: 'erin', action: 'change.vote', subject: 'chg-1', outcome: 'ok', detail: { repeated: { castAt: recorded.change.votes[2]!.castAt }, status: 'approved' } });
+    const pack = await exportEvidence(log, key, { change: recorded.change, annotations, signoffs: recorded.signoffs, actor: 'auditor' });
     assert.equal((await verifyEvidencePack(pack)).ok, true);
   });
 
   it('refuses to export a change whose vote entries predate votes in entries', async () => {
     const { log, key, recorded } = await exported();
-    log.append({ actor: 'dave', action: 'change.vote', subject: 'chg-1', outcome: 'ok', detail: { choice: 'approve', revision: 2, item: null, status: 'approved' } });
-    assert.throws(() => exportEvidence(log, key, { change: recorded.change, annotations, signoffs: recorded.signoffs, actor: 'auditor' }),
+    await log.append({ actor: 'dave', action: 'change.vote', subject: 'chg-1', outcome: 'ok', detail: { choice: 'approve', revision: 2, item: null, status: 'approved' } });
+    await assert.rejects(exportEvidence(log, key, { change: recorded.change, annotations, signoffs: recorded.signoffs, actor: 'auditor' }),
       /refusing to export chg-1: the change\.vote entry 13 records no vote \(written by an Accord version before packs were derived from entries\)/);
   });
 
   it('refuses to export a vote that no audit entry records (written straight into the changes row)', async () => {
     const { log, key, recorded } = await exported();
-    const before = log.all().length;
+    const before = (await log.all()).length;
     const change = structuredClone(recorded.change);
     change.votes.push({ voter: 'mallory', choice: 'approve', revision: 2, revisionHash: change.revisions[1]!.hash, castAt: '2025-03-02T13:00:00.000Z' });
-    assert.throws(() => exportEvidence(log, key, { change, annotations, signoffs: recorded.signoffs, actor: 'auditor' }),
+    await assert.rejects(exportEvidence(log, key, { change, annotations, signoffs: recorded.signoffs, actor: 'auditor' }),
       /^EvidenceRefused: evidence: refusing to export chg-1: the stored change has a vote by mallory \(approve on revision 2\) that no audit entry records$/);
-    assert.equal(log.all().length, before, 'a refused export appends nothing');
+    assert.equal((await log.all()).length, before, 'a refused export appends nothing');
   });
 
   it('refuses to export a sign-off row with a junk receipt and assertion', async () => {
     const { log, key, recorded } = await exported();
     const junk = { ...recorded.signoffs[0]!, approver: 'mallory', credentialId: 'junk', receipt: { signature: 'junk' }, assertion: { id: 'junk' } };
-    assert.throws(() => exportEvidence(log, key, { change: recorded.change, annotations, signoffs: [...recorded.signoffs, junk], actor: 'auditor' }),
+    await assert.rejects(exportEvidence(log, key, { change: recorded.change, annotations, signoffs: [...recorded.signoffs, junk], actor: 'auditor' }),
       /refusing to export chg-1: the stored sign-off by mallory \(revision 2\) is recorded by no change\.signoff audit entry/);
     const edited = { ...recorded.signoffs[0]!, receipt: { ...(recorded.signoffs[0]!.receipt as SignOffReceipt), signedAt: '2020-01-01T00:00:00.000Z' } };
-    assert.throws(() => exportEvidence(log, key, { change: recorded.change, annotations, signoffs: [edited], actor: 'auditor' }),
+    await assert.rejects(exportEvidence(log, key, { change: recorded.change, annotations, signoffs: [edited], actor: 'auditor' }),
       /the stored sign-off by grace \(revision 2\) differs from its change\.signoff entry 11: receipt$/);
   });
 
   it('refuses to export a status or a revision the audit entries do not record', async () => {
     const { log, key, recorded } = await exported();
     const applied = { ...recorded.change, status: 'applied' as const };
-    assert.throws(() => exportEvidence(log, key, { change: applied, annotations, signoffs: recorded.signoffs, actor: 'auditor' }),
+    await assert.rejects(exportEvidence(log, key, { change: applied, annotations, signoffs: recorded.signoffs, actor: 'auditor' }),
       /the change's status is applied, but its audit entries record approved \(entry 10\)/);
     const rewritten = structuredClone(recorded.change);
     rewritten.revisions[0]!.content.justification = 'something else';
-    assert.throws(() => exportEvidence(log, key, { change: rewritten, annotations, signoffs: recorded.signoffs, actor: 'auditor' }),
+    await assert.rejects(exportEvidence(log, key, { change: rewritten, annotations, signoffs: recorded.signoffs, actor: 'auditor' }),
       /revision 1's hash is not the hash of its content/);
   });
 

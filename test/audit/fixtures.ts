@@ -1,7 +1,8 @@
 /**
- * Shared fixtures for the audit tests: a temp data dir with a real SQLite file, and a change recorded in
- * the audit log exactly as the commands record it (the audit entry contract in docs/audit.md), with a
- * real passkey sign-off (soft authenticator, receipt signed by the server key).
+ * Shared fixtures for the audit tests: a temp data dir with a real database (SQLite, or PostgreSQL
+ * through test/helpers/databases.ts), and a change recorded in the audit log exactly as the commands
+ * record it (the audit entry contract in docs/audit.md), with a real passkey sign-off (soft
+ * authenticator, receipt signed by the server key).
  */
 import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +22,10 @@ import { ed25519Signer } from '../../server/auth/webauthn/receipt.ts';
 import type { SignOffView } from '../../server/commands/signoff-service.ts';
 import { hashContent, hashItems } from '../../server/domain/review/canonical.ts';
 import type { ChangeContent, ChangeRequest, Recusal, Revision, Vote } from '../../server/domain/review/types.ts';
+import type { Database } from '../../server/store/sql.ts';
 import { openDatabase } from '../../server/store/sqlite/database.ts';
+import { SqliteDatabase } from '../../server/store/sqlite/sqlite-database.ts';
+import { openTestStorage, type DatabaseKind } from '../helpers/databases.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 
 export const ORIGIN = 'https://accord.example.org';
@@ -33,13 +37,16 @@ export function tempDir(): string {
   return dir;
 }
 
-/** A fresh database file in `dir` (accord.sqlite, as the server names it) with the audit tables. */
-export function openAuditDb(dir: string): DatabaseSync {
-  const db = new DatabaseSync(join(dir, 'accord.sqlite'));
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
-  db.exec(AUDIT_SCHEMA);
-  db.exec(AUDIT_HEAD_SCHEMA);
-  return db;
+/**
+ * A fresh SQLite file in `dir` (accord.sqlite, as the server names it) with the audit tables alone,
+ * through the port: cheaper than a migrated store, for tests that build hundreds of logs. `.raw` edits it.
+ */
+export function openAuditDb(dir: string): SqliteDatabase {
+  const raw = new DatabaseSync(join(dir, 'accord.sqlite'));
+  raw.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+  raw.exec(AUDIT_SCHEMA);
+  raw.exec(AUDIT_HEAD_SCHEMA);
+  return new SqliteDatabase(raw);
 }
 
 function content(number: number): ChangeContent {
@@ -81,17 +88,19 @@ function revision(number: number): Revision {
 
 /** A real sign-off by `approver` of `target`: soft passkey, challenge and receipt from the Passkeys module. */
 async function passkeySignOff(key: ServerKey, approver: string, target: { changeId: string; revision: number; revisionHash: string }) {
-  const db = openDatabase(tempDir());
+  const db = new SqliteDatabase(openDatabase(tempDir()));
   try {
-    const user = { userId: Number(db.prepare('INSERT INTO users (username, role) VALUES (?, ?)').run(approver, 'approver').lastInsertRowid), username: approver, role: 'approver' as const };
+    await db.run('INSERT INTO users (username, role) VALUES (?, ?)', [approver, 'approver']);
+    const userId = (await db.get<{ id: number }>('SELECT id FROM users WHERE username = ?', [approver]))!.id;
+    const user = { userId, username: approver, role: 'approver' as const };
     const passkeys = new Passkeys(db, { rpID: RP_ID, rpName: 'Accord', origin: ORIGIN, signer: ed25519Signer(key.privateKey, key.keyId) });
     const device = new SoftAuthenticator();
     await passkeys.verifyRegistration(user, device.createCredential(await passkeys.registrationOptions(user), ORIGIN));
     const { receipt } = await passkeys.verifySignOff(user, target, device.getAssertion(await passkeys.signOffOptions(user, target), ORIGIN));
-    const row = db.prepare('SELECT assertion, credential_id FROM signoffs').get() as { assertion: string; credential_id: string };
+    const row = (await db.get<{ assertion: string; credential_id: string }>('SELECT assertion, credential_id FROM signoffs'))!;
     return { receipt, assertion: row.assertion, credentialId: row.credential_id };
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -119,24 +128,25 @@ export async function recordChange(log: AuditLog, key: ServerKey, options: { id?
   ];
   const recusal: Recusal = { reviewer: 'frank', reason: 'is on call', at: '2025-03-01T10:30:00.000Z' };
   const ok = (actor: string, action: string, detail: unknown, subject = id) => log.append({ actor, action, subject, outcome: 'ok', detail });
+  // One after another: the entries' seqs are the contract the tests count on.
   const submit = (rev: Revision) => ok('alice', 'change.submit', {
     revision: rev.number, hash: rev.hash, itemHashes: rev.itemHashes, authors: ['alice'], items: rev.content.items, status: 'in_review',
   });
 
-  ok('zoe', 'change.create', { title: 'Other', backend: 'proxmox', items: [], status: 'draft' }, other);
-  ok('alice', 'change.create', { title: rev1.content.title, backend: 'proxmox', items: rev1.content.items, status: 'draft' });
-  submit(rev1);
-  ok('dave', 'change.vote', { vote: votes[0], status: 'in_review' });
-  ok('zoe', 'change.submit', { revision: 1, hash: 'f'.repeat(64), status: 'in_review' }, other);
-  ok('frank', 'change.recuse', { recusal, status: 'in_review' });
-  ok('erin', 'change.vote', { vote: votes[1], status: 'in_review' });
-  submit(rev2);
-  log.append({ actor: 'mallory', action: 'change.vote', subject: id, outcome: 'refused', detail: { code: 'forbidden', message: 'a requester or author never approves their own change' } });
-  ok('erin', 'change.vote', { vote: votes[2], status: 'approved' });
+  await ok('zoe', 'change.create', { title: 'Other', backend: 'proxmox', items: [], status: 'draft' }, other);
+  await ok('alice', 'change.create', { title: rev1.content.title, backend: 'proxmox', items: rev1.content.items, status: 'draft' });
+  await submit(rev1);
+  await ok('dave', 'change.vote', { vote: votes[0], status: 'in_review' });
+  await ok('zoe', 'change.submit', { revision: 1, hash: 'f'.repeat(64), status: 'in_review' }, other);
+  await ok('frank', 'change.recuse', { recusal, status: 'in_review' });
+  await ok('erin', 'change.vote', { vote: votes[1], status: 'in_review' });
+  await submit(rev2);
+  await log.append({ actor: 'mallory', action: 'change.vote', subject: id, outcome: 'refused', detail: { code: 'forbidden', message: 'a requester or author never approves their own change' } });
+  await ok('erin', 'change.vote', { vote: votes[2], status: 'approved' });
 
   const target = { changeId: id, revision: 2, revisionHash: rev2.hash };
   const signed = await passkeySignOff(key, 'grace', target);
-  ok('grace', 'change.signoff', {
+  await ok('grace', 'change.signoff', {
     ...target, credentialId: signed.credentialId, receipt: signed.receipt, assertion: signed.assertion,
     seen: { revisionHash: rev2.hash, votes: [{ voter: 'erin', choice: 'approve', item: null }], staleVotes: 1, unresolvedAnnotations: 0, decision: 'approved' },
     rpID: RP_ID, origins: [ORIGIN], approver: 'grace',
@@ -159,13 +169,13 @@ export const annotations: unknown[] = [{ author: 'dave', itemId: 'i2', text: 'Wh
  * chg-1 recorded as the commands record it, interleaved with chg-0 (entries 1 and 5), then exported:
  * the pack's segment is entries 2 to 12, 12 being the evidence.export entry and the signed head.
  */
-export async function exported(): Promise<{ pack: EvidencePack; key: ServerKey; log: AuditLog; recorded: RecordedChange }> {
-  const dir = tempDir();
-  const key = loadOrCreateServerKey(dir);
-  const log = new AuditLog(openAuditDb(dir), key, { checkpointEvery: 4 });
+export async function exported(kind: DatabaseKind = 'sqlite'): Promise<{ pack: EvidencePack; key: ServerKey; log: AuditLog; recorded: RecordedChange; db: Database }> {
+  const storage = await openTestStorage(kind);
+  const key = loadOrCreateServerKey(storage.dataDir);
+  const log = new AuditLog(storage.db, key, { checkpointEvery: 4 });
   const recorded = await recordChange(log, key);
-  const pack = exportEvidence(log, key, { change: recorded.change, annotations, signoffs: recorded.signoffs, actor: 'auditor' });
-  return { pack, key, log, recorded };
+  const pack = await exportEvidence(log, key, { change: recorded.change, annotations, signoffs: recorded.signoffs, actor: 'auditor' });
+  return { pack, key, log, recorded, db: storage.db };
 }
 
 export const clone = (p: EvidencePack): EvidencePack => JSON.parse(evidenceJson(p)) as EvidencePack;
@@ -193,13 +203,16 @@ export function reseal(pack: EvidencePack, signer: { privateKey: KeyObject; keyI
   return pack;
 }
 
-/** What an attacker without the key can do: rewrite rows from `from` on with consistent hashes (the chain is unkeyed SHA-256). */
-export function rechain(db: DatabaseSync, from: number): void {
-  const rows = db.prepare('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq').all(from) as unknown as AuditRow[];
-  let prev = (db.prepare('SELECT hash FROM audit_log WHERE seq = ?').get(from - 1) as { hash: string }).hash;
+/**
+ * What an attacker without the key can do: rewrite rows from `from` on with consistent hashes (the chain
+ * is unkeyed SHA-256). Plain SQL both databases take.
+ */
+export async function rechain(db: Database, from: number): Promise<void> {
+  const rows = await db.all<AuditRow>('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq', [from]);
+  let prev = (await db.get<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = ?', [from - 1]))!.hash;
   for (const r of rows) {
     const fields = { seq: r.seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, outcome: r.outcome as 'ok', detail: JSON.parse(r.detail) as unknown, prevHash: prev };
     prev = entryHash(fields);
-    db.prepare('UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?').run(fields.prevHash, prev, r.seq);
+    await db.run('UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?', [fields.prevHash, prev, r.seq]);
   }
 }

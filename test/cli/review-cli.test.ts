@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
-import { openDatabase } from '../../server/store/sqlite/database.ts';
+import { openStorage } from '../../server/store/open.ts';
 import { UserStore } from '../../server/auth/user-store.ts';
 import { apiAs, FIXTURES } from '../helpers/api.ts';
 import { spawnServer, tempDir } from '../helpers/server.ts';
@@ -20,16 +20,16 @@ function inventoryOf(backend: string): { path: string; text: string }[] {
 }
 
 async function users(dataDir: string): Promise<Record<string, string>> {
-  const db = openDatabase(dataDir);
+  const storage = await openStorage({ dataDir });
   try {
-    const store = new UserStore(db);
+    const store = new UserStore(storage.db);
     const out: Record<string, string> = {};
     for (const [name, role] of [['admin', 'admin'], ['req', 'reviewer'], ['r1', 'reviewer'], ['r2', 'reviewer']] as const) {
       out[name] = (await store.addUser(name, role)).token;
     }
     return out;
   } finally {
-    db.close();
+    await storage.close();
   }
 }
 

@@ -34,8 +34,8 @@ describe('joint sessions', () => {
     await provider.whenSynced();
     return provider;
   };
-  const stored = () => server.app.db.prepare('SELECT version, data FROM joint_sessions WHERE id = ?').get(sessionId) as { version: number; data: string };
-  const auditCount = (outcome: string) => Number((server.app.db.prepare('SELECT count(*) AS n FROM audit_log WHERE outcome = ?').get(outcome) as { n: number }).n);
+  const stored = async () => (await server.app.db.get<{ version: number; data: string }>('SELECT version, data FROM joint_sessions WHERE id = ?', [sessionId]))!;
+  const auditCount = async (outcome: string) => Number((await server.app.db.get<{ n: number }>('SELECT count(*) AS n FROM audit_log WHERE outcome = ?', [outcome]))!.n);
 
   before(async () => {
     server = await startTestServer({}, onTeardown);
@@ -94,8 +94,8 @@ describe('joint sessions', () => {
   });
 
   it('only the facilitator (or an admin) runs it; a refusal changes nothing and is audited', async () => {
-    const before = stored();
-    const refusedBefore = auditCount('refused');
+    const before = await stored();
+    const refusedBefore = await auditCount('refused');
     for (const [who, name, payload, code] of [
       ['ana', 'session:goto', { sessionId, index: 1 }, 'forbidden'],
       ['vic', 'session:note', { sessionId, text: 'hello' }, 'forbidden'],
@@ -112,8 +112,8 @@ describe('joint sessions', () => {
     }
     const forged = await command('fran', 'session:goto', { sessionId, index: 0, facilitator: 'ana' });
     assert.equal(forged.ok, false, 'unknown fields are refused at the edge');
-    assert.deepEqual(stored(), before, 'the session is untouched');
-    assert.equal(auditCount('refused') - refusedBefore, 8, 'every refusal that reached a command is in the audit log');
+    assert.deepEqual(await stored(), before, 'the session is untouched');
+    assert.equal((await auditCount('refused')) - refusedBefore, 8, 'every refusal that reached a command is in the audit log');
     assert.equal(((await api.vic!('GET', '/joint-sessions')).body.sessions as unknown[]).length, 1, 'the refused create stored nothing');
   });
 
@@ -215,8 +215,8 @@ describe('joint sessions', () => {
     assert.equal(map.get('current'), null);
     assert.deepEqual(map.get('timer'), { running: false, startedAt: null });
     assert.deepEqual((map.get('agenda') as SessionView['agenda']).map((e) => e.spentMs), spent, 'the time spent on each item is kept');
-    assert.equal(JSON.parse(stored().data).current, null, 'and stored so');
-    assert.equal(server.app.accord.sessions.discussing(changes[0]!).length, 0, 'nobody discusses item 1 any more');
+    assert.equal(JSON.parse((await stored()).data).current, null, 'and stored so');
+    assert.equal((await server.app.accord.sessions.discussing(changes[0]!)).length, 0, 'nobody discusses item 1 any more');
 
     const outcome = (map.get('decisions') as SessionView['decisions']).filter((d) => d.kind === 'outcome');
     assert.deepEqual(outcome.map((d) => [d.changeId, d.text, d.by]), [
@@ -229,9 +229,9 @@ describe('joint sessions', () => {
   });
 
   it('a session closed before this rule still shows no current item and no clock', async () => {
-    const row = stored();
+    const row = await stored();
     const legacy = { ...JSON.parse(row.data), current: 1, timer: { running: false, startedAt: null } };
-    server.app.db.prepare('UPDATE joint_sessions SET data = ? WHERE id = ?').run(JSON.stringify(legacy), sessionId);
+    await server.app.db.run('UPDATE joint_sessions SET data = ? WHERE id = ?', [JSON.stringify(legacy), sessionId]);
     const view = (await api.vic!('GET', `/joint-sessions/${sessionId}`)).body.session as SessionView;
     assert.equal(view.status, 'closed');
     assert.equal(view.current, null);

@@ -13,7 +13,7 @@ describe('stored policies select and decide live', () => {
     server = await startTestServer({}, (fn) => teardown.push(fn));
     for (const [name, role, groups] of [['root', 'admin', []], ['rita', 'reviewer', []], ['ana', 'reviewer', []], ['ben', 'reviewer', []], ['sec', 'reviewer', ['security']]] as const) {
       api[name] = apiAs(server.url, await server.user(name, role));
-      if (groups.length) server.app.users.addToGroups(server.app.users.userId(name)!, groups);
+      if (groups.length) await server.app.users.addToGroups((await server.app.users.userId(name))!, groups);
     }
     await importProxmox(server, (await server.user('importer', 'admin')));
   });
@@ -60,8 +60,8 @@ describe('preview', () => {
     const server = await startTestServer();
     const api = apiAs(server.url, await server.user('prev', 'viewer'));
     await importProxmox(server, await server.user('adm', 'admin'));
-    const count = () => (server.app.db.prepare('SELECT (SELECT count(*) FROM changes) + (SELECT count(*) FROM documents) + (SELECT count(*) FROM audit_log) AS n').get() as { n: number }).n;
-    const before = count();
+    const count = async () => Number((await server.app.db.get<{ n: number }>('SELECT (SELECT count(*) FROM changes) + (SELECT count(*) FROM documents) + (SELECT count(*) FROM audit_log) AS n'))!.n);
+    const before = await count();
     const ok = await api('POST', '/preview', { backend: 'proxmox', items: PROXMOX_CONTENT.items });
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     const body = ok.body as { rendered: { text: string }; blast: { gained: { principal: string }[] }; highRisk: boolean };
@@ -71,6 +71,6 @@ describe('preview', () => {
     const bad = await api('POST', '/preview', { backend: 'proxmox', items: [{ id: 'x', op: 'add', grant: { principal: 'nobody@pve', role: 'PVEVMUser', resource: '/vms/100' } }] });
     assert.equal(bad.status, 400);
     assert.match(bad.body.error!.message, /nobody@pve/);
-    assert.equal(count(), before, 'a preview writes nothing');
+    assert.equal(await count(), before, 'a preview writes nothing');
   });
 });

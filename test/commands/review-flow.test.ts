@@ -71,7 +71,7 @@ describe('review workflow: from draft to signed off, through REST and live docum
   });
 
   it('refuses self-approval, forged voters, stale revisions and out-of-order transitions, recording only the refusal', async () => {
-    const auditBefore = auditCounts(server);
+    const auditBefore = await auditCounts(server);
     const before = (await api.rita!('GET', `/changes/${changeId}`)).body as { change: ReviewView };
     const revisionHash = await currentHash(api.rita!, changeId);
     const cases: [Api, string, string, unknown, number, string][] = [
@@ -96,7 +96,7 @@ describe('review workflow: from draft to signed off, through REST and live docum
     const afterView = (await api.rita!('GET', `/changes/${changeId}`)).body as { change: ReviewView };
     assert.deepEqual(afterView.change.votes, before.change.votes, 'no vote was written');
     assert.equal(afterView.change.status, before.change.status);
-    const auditAfter = auditCounts(server);
+    const auditAfter = await auditCounts(server);
     assert.equal(auditAfter.ok, auditBefore.ok, 'no command succeeded');
     // Every refusal that reached a command is audited; a payload that fails the edge schema (the forged voter,
     // the vote naming no revision) never reaches one.
@@ -178,7 +178,7 @@ describe('review workflow: from draft to signed off, through REST and live docum
   });
 });
 
-function auditCounts(server: TestServer): { ok: number; refused: number } {
-  const rows = server.app.db.prepare('SELECT outcome, count(*) AS n FROM audit_log GROUP BY outcome').all() as { outcome: string; n: number }[];
+async function auditCounts(server: TestServer): Promise<{ ok: number; refused: number }> {
+  const rows = await server.app.db.all<{ outcome: string; n: number }>('SELECT outcome, count(*) AS n FROM audit_log GROUP BY outcome');
   return { ok: Number(rows.find((r) => r.outcome === 'ok')?.n ?? 0), refused: Number(rows.find((r) => r.outcome === 'refused')?.n ?? 0) };
 }

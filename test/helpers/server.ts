@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../../server/log.ts';
 import type { Role } from '../../server/auth/roles.ts';
 import { SocketProvider, type AccordSocket } from '../../web/lib/socket-provider.ts';
 import { frameParser } from '../../server/protocol/frame-parser.ts';
+import { freshSchema, PG_URL, SERVER_DATABASE } from './databases.ts';
 
 export function tempDir(prefix = 'accord-test-', onTeardown: (fn: () => unknown) => void = after): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -38,6 +39,9 @@ export function suiteTeardown(): { push(fn: () => unknown): void } {
   return { push: (fn) => void steps.push(fn) };
 }
 
+/** The PostgreSQL schema each data dir's servers use (ACCORD_TEST_DATABASE=postgres). */
+const PG_SCHEMAS = new Map<string, string>();
+
 export interface TestServer {
   app: App;
   url: string;
@@ -48,14 +52,23 @@ export interface TestServer {
 }
 
 /**
- * A real Accord server on port 0 with a fresh SQLite data dir, closed when the calling test ends.
+ * A real Accord server on port 0 with a fresh SQLite data dir (or, with ACCORD_TEST_DATABASE=postgres, a
+ * fresh PostgreSQL schema), closed when the calling test ends.
  * From a suite's `before` hook pass the suite's teardown (`(fn) => teardowns.push(fn)`), since an
  * `after` registered inside a hook runs when the hook ends.
  */
 export async function startTestServer(overrides: Partial<Config> = {}, onTeardown: (fn: () => unknown) => void = after, logger?: Logger): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir('accord-test-', onTeardown);
-  const config = loadConfig([], {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides, dataDir });
-  const app = createApp(config, logger ?? createLogger(process.env.ACCORD_TEST_LOG ?? 'silent'));
+  // ACCORD_TEST_DATABASE=postgres: the same server on PostgreSQL, in a schema of its own (test/helpers/databases.ts).
+  // A restart on the same data dir finds the same schema, as it would find the same SQLite file.
+  let database = {};
+  if (SERVER_DATABASE === 'postgres' && overrides.databaseUrl === undefined) {
+    let schema = PG_SCHEMAS.get(dataDir);
+    if (schema === undefined) PG_SCHEMAS.set(dataDir, (schema = await freshSchema(onTeardown)));
+    database = { databaseUrl: PG_URL, databaseSchema: schema };
+  }
+  const config = loadConfig([], {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...database, ...overrides, dataDir });
+  const app = await createApp(config, logger ?? createLogger(process.env.ACCORD_TEST_LOG ?? 'silent'));
   const { port } = await app.listen();
   onTeardown(() => app.close());
   return {

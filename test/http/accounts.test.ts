@@ -26,8 +26,8 @@ describe('accounts: passwords, disable, scoped tokens', () => {
     assert.equal((await fetch(`${server.url}/api/me`, { headers: { cookie } })).status, 401, 'the old session ended');
     assert.equal((await signIn(server.url, 'pia', 'first password')).status, 401);
     assert.equal((await signIn(server.url, 'pia', 'second password')).status, 200);
-    const audit = server.app.db.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'user.password.change'").get() as { n: number };
-    assert.equal(audit.n, 1);
+    const audit = await server.app.db.get<{ n: number }>("SELECT count(*) AS n FROM audit_log WHERE action = 'user.password.change'");
+    assert.equal(audit!.n, 1);
   });
 
   it('lets only an admin reset passwords and disable accounts; a disabled account is cut off at once', async () => {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReviewView } from '../../server/commands/review-view.ts';
-import type { ChangeSummary } from '../../server/store/sqlite/change-store.ts';
+import type { ChangeSummary } from '../../server/store/repositories/change-repository.ts';
+import type { SqliteDatabase } from '../../server/store/sqlite/sqlite-database.ts';
 import { BACKFILL_HIGH_RISK } from '../../server/store/sqlite/database.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT, submitDraft } from '../helpers/api.ts';
 import { startTestServer } from '../helpers/server.ts';
@@ -44,9 +45,12 @@ test('the change list filters by risk, title, requester, status and backend, on 
   assert.deepEqual(await ids('?backend=vsphere'), []);
   assert.equal((await ana('GET', '/changes?risk=extreme')).status, 400);
 
-  // The migration's backfill computes the same column from stored revisions.
-  server.app.db.exec('UPDATE changes SET high_risk = 0');
-  assert.deepEqual(await ids('?risk=high'), []);
-  server.app.db.exec(BACKFILL_HIGH_RISK);
-  assert.deepEqual(await ids('?risk=high'), [risky]);
+  // SQLite's migration that added the column backfills it from stored revisions (PostgreSQL started with it).
+  if (server.app.storage.kind === 'sqlite') {
+    const raw = (server.app.db as SqliteDatabase).raw;
+    raw.exec('UPDATE changes SET high_risk = 0');
+    assert.deepEqual(await ids('?risk=high'), []);
+    raw.exec(BACKFILL_HIGH_RISK);
+    assert.deepEqual(await ids('?risk=high'), [risky]);
+  }
 });

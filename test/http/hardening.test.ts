@@ -44,8 +44,8 @@ describe('hardening: headers, CSRF, cross-site WebSocket, limits, sessions, scop
     assert.notEqual(sameOrigin.status, 403);
     const withToken = await fetch(`${server.url}/api/changes`, { method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', origin: 'http://evil.example' } });
     assert.notEqual(withToken.status, 403, 'a bearer token cannot be sent by another site, so no origin check');
-    const count = server.app.db.prepare('SELECT count(*) AS n FROM changes').get() as { n: number };
-    assert.equal(count.n, 0, 'the refused requests wrote nothing (the allowed ones failed validation)');
+    const count = await server.app.db.get<{ n: number }>('SELECT count(*) AS n FROM changes');
+    assert.equal(count!.n, 0, 'the refused requests wrote nothing (the allowed ones failed validation)');
   });
 
   it('refuses a WebSocket handshake that carries the session cookie from another origin', async () => {
@@ -110,12 +110,12 @@ describe('hardening: headers, CSRF, cross-site WebSocket, limits, sessions, scop
   it('scoped tokens: a read token reads but cannot vote or create, a revoked or expired token is refused', async () => {
     const server = await startTestServer();
     await server.user('sam', 'reviewer');
-    const id = server.app.users.userId('sam')!;
-    const read = server.app.users.issueToken(id, 'dashboard', 'read');
-    const expired = server.app.users.issueToken(id, 'old', 'full', Date.now() - 1);
-    const revoked = server.app.users.issueToken(id, 'leaked', 'full');
-    const leakedId = server.app.users.tokens(id).find((t) => t.label === 'leaked')!.id;
-    assert.equal(server.app.users.revokeToken(id, leakedId), 1);
+    const id = (await server.app.users.userId('sam'))!;
+    const read = await server.app.users.issueToken(id, 'dashboard', 'read');
+    const expired = await server.app.users.issueToken(id, 'old', 'full', Date.now() - 1);
+    const revoked = await server.app.users.issueToken(id, 'leaked', 'full');
+    const leakedId = (await server.app.users.tokens(id)).find((t) => t.label === 'leaked')!.id;
+    assert.equal(await server.app.users.revokeToken(id, leakedId), 1);
     const get = (t: string) => fetch(`${server.url}/api/changes`, { headers: { authorization: `Bearer ${t}` } });
     assert.equal((await get(read)).status, 200);
     assert.equal((await get(expired)).status, 401);
@@ -126,7 +126,7 @@ describe('hardening: headers, CSRF, cross-site WebSocket, limits, sessions, scop
     });
     assert.equal(create.status, 403);
     assert.match(((await create.json()) as { error: { message: string } }).error.message, /scope \(read\)/);
-    assert.ok(server.app.users.tokens(id).find((t) => t.label === 'dashboard')!.lastUsedAt, 'last use is recorded');
+    assert.ok((await server.app.users.tokens(id)).find((t) => t.label === 'dashboard')!.lastUsedAt, 'last use is recorded');
   });
 
   it('caps the sockets one user may hold', async () => {

@@ -67,7 +67,7 @@ describe('integrity: decisions bind to what their makers saw', () => {
     // Someone amends while ana reads revision 1.
     assert.equal((await api.rita!('PUT', `/changes/${id}/draft`, { ...PROXMOX_CONTENT, durationHours: 8 })).status, 204);
     assert.equal((await submitDraft(api.rita!, id)).status, 201);
-    const before = auditOf(id).length;
+    const before = (await auditOf(id)).length;
 
     const stale = await api.ana!('POST', `/changes/${id}/votes`, { choice: 'approve', revisionHash: seen });
     assert.equal(stale.status, 409);
@@ -81,7 +81,7 @@ describe('integrity: decisions bind to what their makers saw', () => {
     const v = await view(id);
     assert.equal(v.votes.length, 0, 'nothing was recorded');
     assert.equal(v.recusals.length, 0);
-    const entries = auditOf(id).slice(before);
+    const entries = (await auditOf(id)).slice(before);
     assert.deepEqual(entries.map((e) => [e.action, e.outcome]), [['change.vote', 'refused'], ['change.recuse', 'refused']],
       'each refusal that reached a command left one audit entry (the schema refusal was answered at the edge)');
 
@@ -105,7 +105,7 @@ describe('integrity: decisions bind to what their makers saw', () => {
     assert.equal(wrong.body.error?.code, 'revision_changed');
     const signed = await api.paul!('POST', `/changes/${id}/signoffs`, { response, revisionHash: current });
     assert.equal(signed.status, 201, JSON.stringify(signed.body));
-    const entry = auditOf(id).findLast((e) => e.action === 'change.signoff' && e.outcome === 'ok')!;
+    const entry = (await auditOf(id)).findLast((e) => e.action === 'change.signoff' && e.outcome === 'ok')!;
     const detail = entry.detail as Record<string, unknown>;
     assert.equal(detail.revisionHash, current);
     assert.equal(typeof detail.assertion, 'string', 'the audit entry carries the assertion an offline verifier checks');
@@ -130,7 +130,7 @@ describe('integrity: decisions bind to what their makers saw', () => {
     assert.ok(!waiting.includes(id), 'the change does not wait for the vote of someone who wrote part of it');
     const rejectOk = await api.mal!('POST', `/changes/${id}/votes`, { choice: 'abstain', revisionHash: hash });
     assert.equal(rejectOk.status, 201, 'an author may still abstain or reject');
-    assert.ok(auditOf(id).some((e) => e.action === 'draft.contribute' && e.actor === 'mal'), 'the first write is audited');
+    assert.ok((await auditOf(id)).some((e) => e.action === 'draft.contribute' && e.actor === 'mal'), 'the first write is audited');
   });
 
   it('finding 2: a submit names the draft state its submitter saw, and is refused if the draft moved', async () => {
@@ -144,27 +144,27 @@ describe('integrity: decisions bind to what their makers saw', () => {
     assert.equal(moved.status, 409);
     assert.equal(moved.body.error!.code, 'draft_changed');
     assert.equal((await view(id)).revisions.length, 0, 'nothing was submitted');
-    assert.equal(auditOf(id).at(-1)!.outcome, 'refused');
+    assert.equal((await auditOf(id)).at(-1)!.outcome, 'refused');
     assert.equal((await submitDraft(api.rita!, id)).status, 201, 'after reading it again');
   });
 
   it('finding 8: exporting evidence is a rate-limited POST audited once; GET answers 405 and writes nothing', async () => {
     const id = await create();
-    const before = auditOf(id).length;
+    const before = (await auditOf(id)).length;
     const get = await api.vic!('GET', `/changes/${id}/evidence`);
     assert.equal(get.status, 405);
-    assert.equal(auditOf(id).length, before, 'a GET changed nothing');
+    assert.equal((await auditOf(id)).length, before, 'a GET changed nothing');
     const first = await api.vic!('POST', `/changes/${id}/evidence?format=json`);
     assert.equal(first.status, 200, JSON.stringify(first.body));
-    const exports = () => auditOf(id).filter((e) => e.action === 'evidence.export');
-    assert.equal(exports().filter((e) => e.outcome === 'ok').length, 1, 'one export, one audit entry');
+    const exports = async () => (await auditOf(id)).filter((e) => e.action === 'evidence.export');
+    assert.equal((await exports()).filter((e) => e.outcome === 'ok').length, 1, 'one export, one audit entry');
     const html = await fetch(`${server.url}/api/changes/${id}/evidence?format=html`, { method: 'POST', headers: { authorization: `Bearer ${vicToken}` } });
     assert.equal(html.status, 200);
     assert.match(await html.text(), /<script type="application\/json" id="evidence">/);
     assert.equal((await api.vic!('POST', `/changes/${id}/evidence`)).status, 200);
     const limited = await api.vic!('POST', `/changes/${id}/evidence`);
     assert.equal(limited.status, 429, 'the fourth export in a minute (limit 3)');
-    assert.deepEqual(exports().map((e) => e.outcome), ['ok', 'ok', 'ok', 'refused']);
+    assert.deepEqual((await exports()).map((e) => e.outcome), ['ok', 'ok', 'ok', 'refused']);
   });
 
   it('finding 9: an annotation anchored to "constructor" or "__proto__" is refused (own keys only)', async () => {

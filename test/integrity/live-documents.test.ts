@@ -88,16 +88,14 @@ describe('integrity: live documents', () => {
     raw.disconnect();
     const registry = server.app.sync.registry;
     await until(() => registry.get(`draft:${id}`) === undefined, 'the draft unloaded once nobody is on it');
-    const { SqliteDocumentStore } = await import('../../server/store/sqlite/sqlite-document-store.ts');
-    const store = new SqliteDocumentStore(server.app.db, { offThread: false });
-    const stored = (await store.load(`draft:${id}`))!;
+    const stored = (await server.app.storage.documents.load(`draft:${id}`))!;
     const old = new Y.Doc();
     for (const u of [stored.snapshot, ...stored.updates]) if (u) Y.applyUpdate(old, u);
     const oldState = Y.encodeStateVector(old);
     old.getMap('meta').set('legacy', true);
-    await store.append([{ docId: `draft:${id}`, update: Y.encodeStateAsUpdate(old, oldState) }]);
+    await server.app.storage.documents.append([{ docId: `draft:${id}`, update: Y.encodeStateAsUpdate(old, oldState) }]);
     const legacy = await submitDraft(api('rita'), id);
-    assert.equal(legacy.status, 400);
+    assert.equal(legacy.status, 400, JSON.stringify(legacy.body));
     assert.match(legacy.body.error!.message, /legacy/);
     assert.equal((await api('rita')('PUT', `/changes/${id}/draft`, { ...PROXMOX_CONTENT, ticket: undefined })).status, 204);
     const repaired = (await api('rita')<{ draft: Record<string, unknown> }>('GET', `/changes/${id}/draft`)).body.draft;
@@ -140,9 +138,7 @@ describe('integrity: live documents', () => {
     const stored = await server.app.sync.registry.get('notes:big');
     assert.equal(stored!.doc.getText('body').length, 40 * 1024, 'the live document is unchanged');
     // What a new reader downloads is bounded too: a fresh load from the store holds only the first write.
-    const { SqliteDocumentStore } = await import('../../server/store/sqlite/sqlite-document-store.ts');
-    const store = new SqliteDocumentStore(server.app.db, { offThread: false });
-    const loaded = await store.load('notes:big');
+    const loaded = await server.app.storage.documents.load('notes:big');
     const copy = new Y.Doc();
     for (const u of [loaded!.snapshot, ...loaded!.updates]) if (u) Y.applyUpdate(copy, u);
     assert.equal(copy.getText('body').length, 40 * 1024);

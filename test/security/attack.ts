@@ -4,7 +4,7 @@
  * everything an attack must not change.
  */
 import assert from 'node:assert/strict';
-import type { DatabaseSync } from 'node:sqlite';
+import type { Database } from '../../server/store/sql.ts';
 import { createHash } from 'node:crypto';
 import { io as ioClient } from 'socket.io-client';
 import * as Y from 'yjs';
@@ -16,7 +16,6 @@ import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { apiAs, currentHash, draftHash, importProxmox, PROXMOX_CONTENT, submitDraft } from '../helpers/api.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { frameParser } from '../../server/protocol/frame-parser.ts';
-import { inReadTransaction } from '../../server/store/sqlite/database.ts';
 
 export type Api = ReturnType<typeof apiAs>;
 
@@ -105,10 +104,10 @@ export async function world(onTeardown: (fn: () => unknown) => void, overrides: 
  * Each stored document's content (its snapshot and update log merged, as a state vector and the JSON
  * hash of its full state), so compaction and unload, which rewrite storage without changing content, do not count.
  */
-function documentContents(db: DatabaseSync): Record<string, string> {
+async function documentContents(db: Database): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const { id, snapshot } of db.prepare('SELECT id, snapshot FROM documents ORDER BY id').all() as { id: string; snapshot: Uint8Array | null }[]) {
-    const updates = (db.prepare('SELECT data FROM document_updates WHERE doc_id = ? ORDER BY seq').all(id) as { data: Uint8Array }[]).map((r) => r.data);
+  for (const { id, snapshot } of await db.all<{ id: string; snapshot: Uint8Array | null }>('SELECT id, snapshot FROM documents ORDER BY id')) {
+    const updates = (await db.all<{ data: Uint8Array }>('SELECT data FROM document_updates WHERE doc_id = ? ORDER BY seq', [id])).map((r) => r.data);
     const doc = new Y.Doc();
     for (const u of snapshot ? [snapshot, ...updates] : updates) Y.applyUpdate(doc, u);
     const content = createHash('sha256').update(Y.encodeStateAsUpdate(doc)).digest('hex');
@@ -118,36 +117,35 @@ function documentContents(db: DatabaseSync): Record<string, string> {
   return out;
 }
 
-export function auditCounts(db: DatabaseSync): { ok: number; refused: number } {
-  const rows = db.prepare('SELECT outcome, count(*) AS n FROM audit_log GROUP BY outcome').all() as { outcome: string; n: number }[];
+export async function auditCounts(db: Database): Promise<{ ok: number; refused: number }> {
+  const rows = await db.all<{ outcome: string; n: number }>('SELECT outcome, count(*) AS n FROM audit_log GROUP BY outcome');
   return { ok: Number(rows.find((r) => r.outcome === 'ok')?.n ?? 0), refused: Number(rows.find((r) => r.outcome === 'refused')?.n ?? 0) };
 }
 
 /**
  * Everything an attack must leave as it was: changes (with votes, revisions, sign-offs inside),
  * annotations, idempotency results, users and roles, groups, credentials, policies, inventories,
- * stored documents and their update logs, sign-offs and passkeys.
+ * stored documents and their update logs, sign-offs and passkeys. On either database.
  */
-export function fingerprint(db: DatabaseSync): string {
-  // One read transaction: the writer thread may compact a document (unloads do) between two of these reads.
-  return inReadTransaction(db, () => fingerprintNow(db));
+export function fingerprint(db: Database): Promise<string> {
+  // One read snapshot: the document writer may compact a document (unloads do) between two of these reads.
+  return db.transaction(() => fingerprintNow(db), { readOnly: true });
 }
 
-function fingerprintNow(db: DatabaseSync): string {
-  const q = (sql: string) => db.prepare(sql).all();
-  const has = (table: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+async function fingerprintNow(db: Database): Promise<string> {
+  const q = (sql: string) => db.all(sql);
   return JSON.stringify({
-    changes: q('SELECT id, version, status, data FROM changes ORDER BY id'),
-    annotations: q('SELECT id, data FROM annotations ORDER BY id'),
-    results: q('SELECT user_id, key, command FROM command_results ORDER BY user_id, key'),
-    users: q('SELECT id, username, role, disabled FROM users ORDER BY id'),
-    groups: q('SELECT * FROM user_groups ORDER BY user_id, group_name'),
-    tokens: q('SELECT hash, user_id FROM api_tokens ORDER BY hash'),
-    policies: q('SELECT name, yaml FROM policies ORDER BY name'),
-    inventories: q('SELECT backend, version FROM inventories ORDER BY backend'),
-    documents: documentContents(db),
-    signoffs: has('signoffs') ? q('SELECT * FROM signoffs ORDER BY id') : [],
-    passkeys: has('webauthn_credentials') ? q('SELECT id, user_id, counter FROM webauthn_credentials ORDER BY id') : [],
+    changes: await q('SELECT id, version, status, data FROM changes ORDER BY id'),
+    annotations: await q('SELECT id, data FROM annotations ORDER BY id'),
+    results: await q('SELECT user_id, key, command FROM command_results ORDER BY user_id, key'),
+    users: await q('SELECT id, username, role, disabled FROM users ORDER BY id'),
+    groups: await q('SELECT user_id, group_name FROM user_groups ORDER BY user_id, group_name'),
+    tokens: await q('SELECT hash, user_id FROM api_tokens ORDER BY hash'),
+    policies: await q('SELECT name, yaml FROM policies ORDER BY name'),
+    inventories: await q('SELECT backend, version FROM inventories ORDER BY backend'),
+    documents: await documentContents(db),
+    signoffs: await q('SELECT id, change_id, revision, revision_hash, user_id, credential_id, assertion, receipt, at FROM signoffs ORDER BY id'),
+    passkeys: await q('SELECT id, user_id, counter FROM webauthn_credentials ORDER BY id'),
   });
 }
 
@@ -155,15 +153,15 @@ function fingerprintNow(db: DatabaseSync): string {
  * Runs `attack` and asserts it changed nothing, and that the audit trail grew by exactly
  * `refusedEntries` refusals and no successes.
  */
-export async function unchangedBy(app: { db: DatabaseSync; settle(): Promise<void> }, refusedEntries: number | 'any', attack: () => Promise<void>): Promise<void> {
+export async function unchangedBy(app: { db: Database; settle(): Promise<void> }, refusedEntries: number | 'any', attack: () => Promise<void>): Promise<void> {
   const db = app.db;
   await app.settle(); // earlier, legitimate commands finish landing before the snapshot
-  const before = fingerprint(db);
-  const audit = auditCounts(db);
+  const before = await fingerprint(db);
+  const audit = await auditCounts(db);
   await attack();
   await app.settle();
-  assert.equal(fingerprint(db), before, 'the attack changed stored state');
-  const after = auditCounts(db);
+  assert.equal(await fingerprint(db), before, 'the attack changed stored state');
+  const after = await auditCounts(db);
   assert.equal(after.ok, audit.ok, 'no command succeeded');
   if (refusedEntries !== 'any') assert.equal(after.refused - audit.refused, refusedEntries, 'audited refusals');
 }

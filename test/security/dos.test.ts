@@ -115,11 +115,11 @@ describe('a hostile event payload against the real server process', () => {
   it('a viewer sending doc:leave with an object whose toString is not a function does not crash the process', { timeout: 30_000 }, async () => {
     const { tempDir, spawnServer } = await import('../helpers/server.ts');
     const { UserStore } = await import('../../server/auth/user-store.ts');
-    const { openDatabase } = await import('../../server/store/sqlite/database.ts');
+    const { openStorage } = await import('../../server/store/open.ts');
     const dataDir = tempDir();
-    const db = openDatabase(dataDir);
-    const token = (await new UserStore(db).addUser('vic', 'viewer')).token;
-    db.close();
+    const storage = await openStorage({ dataDir });
+    const token = (await new UserStore(storage.db).addUser('vic', 'viewer')).token;
+    await storage.close();
     const proc = await spawnServer(dataDir);
     const socket = socketAs(proc.url, { token }, (fn) => after(fn));
     assert.equal(await outcome(socket), 'connected');

@@ -71,15 +71,15 @@ describe('forged, replayed and escalating commands', () => {
 
   it('applies a replayed command (same idempotency key) once, over REST and Socket.io', async () => {
     const db = w.server.app.db;
-    const votes = () => (JSON.parse((db.prepare('SELECT data FROM changes WHERE id = ?').get(w.changeId) as { data: string }).data) as { votes: unknown[] }).votes.length;
-    const audit = auditCounts(db);
-    const before = votes();
+    const votes = async () => (JSON.parse((await db.get<{ data: string }>('SELECT data FROM changes WHERE id = ?', [w.changeId]))!.data) as { votes: unknown[] }).votes.length;
+    const audit = await auditCounts(db);
+    const before = await votes();
     const key = 'vote-once-0001';
     const first = await w.api.ana('POST', `/changes/${w.changeId}/votes`, { choice: 'approve', revisionHash: w.revisionHash }, { 'idempotency-key': key });
     assert.equal(first.status, 201, JSON.stringify(first.body));
     const again = await w.api.ana('POST', `/changes/${w.changeId}/votes`, { choice: 'approve', revisionHash: w.revisionHash }, { 'idempotency-key': key });
     assert.equal(again.status, 201);
-    assert.equal(votes(), before + 1);
+    assert.equal(await votes(), before + 1);
     const ana = on(w.tokens.ana);
     assert.equal(await outcome(ana), 'connected');
     const payload = { changeId: w.changeId, annotation: { anchor: { kind: 'item', itemId: 'i2' }, body: 'once' }, idempotencyKey: 'note-once-0001' };
@@ -87,17 +87,17 @@ describe('forged, replayed and escalating commands', () => {
     const b = await ana.timeout(5_000).emitWithAck('annotation:create', payload);
     assert.ok(a.ok && b.ok);
     if (a.ok && b.ok) assert.deepEqual(b.data, a.data, 'the replay returns the first result');
-    const notes = db.prepare("SELECT count(*) AS n FROM annotations WHERE data LIKE '%\"once\"%'").get() as { n: number };
-    assert.equal(Number(notes.n), 1);
-    assert.equal(auditCounts(db).ok - audit.ok, 2, 'one audited success per command, none for the replays');
+    const notes = await db.get<{ n: number }>("SELECT count(*) AS n FROM annotations WHERE data LIKE '%\"once\"%'");
+    assert.equal(Number(notes!.n), 1);
+    assert.equal((await auditCounts(db)).ok - audit.ok, 2, 'one audited success per command, none for the replays');
     // Another user's key is another user's: the same key from ben is a fresh command of ben's.
     const ben = await w.api.ben('POST', `/changes/${w.changeId}/votes`, { choice: 'abstain', revisionHash: w.revisionHash }, { 'idempotency-key': key });
     assert.equal(ben.status, 201);
-    assert.equal(votes(), before + 2);
+    assert.equal(await votes(), before + 2);
     // The same vote again without a key (a double click, a retry) is the same fact: answered, not appended.
     const repeated = await w.api.ben('POST', `/changes/${w.changeId}/votes`, { choice: 'abstain', revisionHash: w.revisionHash });
     assert.equal(repeated.status, 201, JSON.stringify(repeated.body));
-    assert.equal(votes(), before + 2, 'a repeated identical vote is not appended again');
+    assert.equal(await votes(), before + 2, 'a repeated identical vote is not appended again');
   });
 
   it('refuses a replayed passkey assertion and an assertion presented by another user', async () => {
@@ -161,6 +161,6 @@ describe('forged, replayed and escalating commands', () => {
     assert.equal(tryImport.status, 403);
     const me = await w.api.rita('GET', '/me');
     assert.equal((me.body as { user: { role: string } }).user.role, 'reviewer');
-    assert.equal(fingerprint(w.server.app.db).includes('"username":"rita","role":"reviewer"'), true);
+    assert.equal((await fingerprint(w.server.app.db)).includes('"username":"rita","role":"reviewer"'), true);
   });
 });

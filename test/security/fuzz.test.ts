@@ -77,10 +77,10 @@ describe(`fuzzing: ${SOCKET_FRAMES + HTTP_REQUESTS} seeded frames and requests (
     teardown.push(() => { process.off('unhandledRejection', onEscape); process.off('uncaughtException', onEscape); });
     const started = Date.now();
     await w.server.app.settle(); // the world's own setup finishes landing first
-    const before = fingerprint(db);
+    const before = await fingerprint(db);
     // Reading evidence is audited as a success (evidence.export); every other success would be a fuzz-made change.
-    const okCount = () => Number((db.prepare("SELECT count(*) AS n FROM audit_log WHERE outcome = 'ok' AND action != 'evidence.export'").get() as { n: number }).n);
-    const okBefore = okCount();
+    const okCount = async () => Number((await db.get<{ n: number }>("SELECT count(*) AS n FROM audit_log WHERE outcome = 'ok' AND action != 'evidence.export'"))!.n);
+    const okBefore = await okCount();
     const review = `review:${w.changeId}`;
     // The live review document (loaded while anyone is joined): its content must not move either.
     const reviewState = () => {
@@ -151,8 +151,8 @@ describe(`fuzzing: ${SOCKET_FRAMES + HTTP_REQUESTS} seeded frames and requests (
 
     await healthy(w.server.url);
     await w.server.app.settle();
-    assert.equal(fingerprint(db), before, 'no stored state changed');
-    assert.equal(okCount(), okBefore, 'no command succeeded');
+    assert.equal(await fingerprint(db), before, 'no stored state changed');
+    assert.equal(await okCount(), okBefore, 'no command succeeded');
     const reviewAfter = reviewState();
     if (reviewAfter !== null) assert.equal(reviewAfter, reviewBefore, 'the live review document is unchanged');
     assert.equal(escaped.length, 0, `${escaped.length} exceptions escaped the server's handlers: ${[...new Set(escaped)].slice(0, 3).join(' | ')}`);

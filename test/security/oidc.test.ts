@@ -7,11 +7,13 @@ import { io } from 'socket.io-client';
 import Provider from 'oidc-provider';
 import { oidcRouter } from '../../server/auth/oidc/oidc-router.ts';
 import { parseOidcConfig } from '../../server/auth/oidc/oidc-config.ts';
-import { sanitiseName } from '../../server/auth/oidc/oidc-users.ts';
+import { OidcUsers, sanitiseName, type OidcIdentity } from '../../server/auth/oidc/oidc-users.ts';
+import { UserStore } from '../../server/auth/user-store.ts';
 import { errorHandler } from '../../server/http/routes.ts';
 import { createLogger } from '../../server/log.ts';
 import { connected, startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { frameParser } from '../../server/protocol/frame-parser.ts';
+import { onEachDatabase, openTestStorage } from '../helpers/databases.ts';
 
 /**
  * End to end against a real OpenID provider (oidc-provider on 127.0.0.1:0): the browser is played by
@@ -161,9 +163,9 @@ describe('OIDC single sign-on against a real provider', () => {
     assert.equal(me.status, 200);
     const user = ((await me.json()) as { user: { username: string; role: string } }).user;
     assert.deepEqual(user, { ...user, username: 'alice-2', role: 'approver' }, 'collision rule: alice-2; role from the mapping, not the local admin\'s');
-    const reviewer = server.app.users.reviewers().find((r) => r.username === 'alice-2');
+    const reviewer = (await server.app.users.reviewers()).find((r) => r.username === 'alice-2');
     assert.deepEqual([...(reviewer?.groups ?? [])].sort(), ['accord-approvers', 'platform-ops']);
-    assert.equal(server.app.users.reviewers().find((r) => r.username === 'alice')?.role, 'admin', 'the local admin is untouched');
+    assert.equal((await server.app.users.reviewers()).find((r) => r.username === 'alice')?.role, 'admin', 'the local admin is untouched');
 
     // Same-origin, as a browser on Accord's page sends it (cookie handshakes from other origins are refused).
     const socket = io(server.url, { transports: ['websocket'], parser: frameParser, forceNew: true, reconnection: false, extraHeaders: { cookie, origin: server.url } });
@@ -173,7 +175,7 @@ describe('OIDC single sign-on against a real provider', () => {
     assert.equal(ack.ok, false, 'authenticated as a real principal: the command reached the rule book');
     socket.disconnect();
 
-    const audit = server.app.db.prepare("SELECT actor, detail FROM audit_log WHERE action = 'session.sso'").all() as { actor: string; detail: string }[];
+    const audit = await server.app.db.all<{ actor: string; detail: string }>("SELECT actor, detail FROM audit_log WHERE action = 'session.sso'");
     assert.equal(audit.length, 1);
     assert.equal(audit[0]!.actor, 'alice-2');
     assert.match(audit[0]!.detail, /"created":true/);
@@ -182,22 +184,23 @@ describe('OIDC single sign-on against a real provider', () => {
     const again = new Browser();
     const second = await toCallback(again, 'sub-alice');
     assert.equal((await again.get(second.callback)).status, 302);
-    const count = server.app.db.prepare("SELECT count(*) AS n FROM users WHERE username LIKE 'alice%'").get() as { n: number };
-    assert.equal(Number(count.n), 2);
+    const count = await server.app.db.get<{ n: number }>("SELECT count(*) AS n FROM users WHERE username LIKE 'alice%'");
+    assert.equal(Number(count!.n), 2);
   });
 
   it('uses the default role and sanitised groups when no mapping matches', async () => {
     const browser = new Browser();
     const { callback } = await toCallback(browser, 'sub-bob');
     assert.equal((await browser.get(callback)).status, 302);
-    const bob = server.app.users.reviewers().find((r) => r.username === 'bob-corp');
+    const bob = (await server.app.users.reviewers()).find((r) => r.username === 'bob-corp');
     assert.deepEqual(bob, { username: 'bob-corp', role: 'viewer', groups: ['hypervisor-oncall'] });
   });
 
   it('refuses a callback whose state does not match, one without the browser’s flow cookie, and a replayed one — no session, no user', async () => {
-    const users = () => Number((server.app.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n);
-    const sessions = () => Number((server.app.db.prepare('SELECT count(*) AS n FROM web_sessions').get() as { n: number }).n);
-    const before = { users: users(), sessions: sessions() };
+    const count = async (table: 'users' | 'web_sessions') => Number((await server.app.db.get<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))!.n);
+    const users = () => count('users');
+    const sessions = () => count('web_sessions');
+    const before = { users: await users(), sessions: await sessions() };
 
     const browser = new Browser();
     const { callback } = await toCallback(browser, 'sub-bob');
@@ -224,8 +227,8 @@ describe('OIDC single sign-on against a real provider', () => {
     ok.jar.set('accord_oidc', flowCookie);
     assert.equal((await ok.get(good.callback)).status, 401);
 
-    assert.equal(users(), before.users, 'bob already existed; nothing created');
-    assert.equal(sessions(), before.sessions + 1, 'only the one genuine sign-in opened a session');
+    assert.equal(await users(), before.users, 'bob already existed; nothing created');
+    assert.equal(await sessions(), before.sessions + 1, 'only the one genuine sign-in opened a session');
   });
 
   it('sanitises provider names into Accord usernames', () => {
@@ -248,5 +251,32 @@ describe('OIDC routes mounted by the server', () => {
     const res = await fetch(`${server.url}/api/auth/oidc/config`);
     assert.equal(res.status, 200, 'the lead mounts oidcRouter at /api/auth/oidc, outside requireAuth');
     assert.deepEqual(await res.json(), { enabled: false, loginUrl: null });
+  });
+});
+
+onEachDatabase('OIDC just-in-time users', (kind) => {
+  const identity: OidcIdentity = { issuer: 'https://idp.example', subject: 'sub-xavier', preferredUsername: 'Xavier', groups: ['Ops'] };
+
+  it('three first sign-ins of one identity at once make one user and one link', async () => {
+    const { db } = await openTestStorage(kind);
+    const oidc = new OidcUsers(db, new UserStore(db));
+    // On PostgreSQL they run side by side and all find no link: the later ones fail on the unique
+    // username and are run again, finding the link the first committed.
+    const results = await Promise.all([1, 2, 3].map(() => oidc.signIn(identity, { defaultRole: 'viewer' })));
+    assert.deepEqual(results.map((r) => r.created).sort(), [false, false, true]);
+    assert.deepEqual(new Set(results.map((r) => r.principal.username)), new Set(['xavier']));
+    assert.equal((await db.get<{ n: number }>('SELECT count(*) AS n FROM users'))!.n, 1);
+    assert.equal((await db.get<{ n: number }>('SELECT count(*) AS n FROM oidc_identities'))!.n, 1);
+  });
+
+  it('a sign-in whose audit entry fails leaves nothing behind', async () => {
+    const { db } = await openTestStorage(kind);
+    const oidc = new OidcUsers(db, new UserStore(db));
+    await assert.rejects(oidc.signIn(identity, { defaultRole: 'viewer' }, async () => {
+      throw new Error('audit log unavailable');
+    }), /audit log unavailable/);
+    assert.equal((await db.get<{ n: number }>('SELECT count(*) AS n FROM users'))!.n, 0);
+    assert.equal((await db.get<{ n: number }>('SELECT count(*) AS n FROM oidc_identities'))!.n, 0);
+    assert.equal((await db.get<{ n: number }>('SELECT count(*) AS n FROM user_groups'))!.n, 0);
   });
 });

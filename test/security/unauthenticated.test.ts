@@ -22,12 +22,12 @@ describe('attacks without valid credentials', () => {
     w = await world((fn) => teardown.push(fn));
     const users = w.server.app.users;
     const ghost = await w.server.user('ghost', 'admin', 'ghost-password-long');
-    const ghostId = Number((w.server.app.db.prepare("SELECT id FROM users WHERE username = 'ghost'").get() as { id: number }).id);
-    const expiredSid = users.openSession(ghostId, 1_000);
+    const ghostId = Number((await w.server.app.db.get<{ id: number }>("SELECT id FROM users WHERE username = 'ghost'"))!.id);
+    const expiredSid = await users.openSession(ghostId, 1_000);
     const signedOut = await signIn(w.server.url, 'rita', 'rita-password-long', ORIGIN);
     const out = await fetch(`${w.server.url}/api/session`, { method: 'DELETE', headers: { cookie: signedOut, origin: ORIGIN } });
     assert.equal(out.status, 204);
-    w.server.app.db.prepare("UPDATE users SET disabled = 1 WHERE username = 'ghost'").run(); // setup, not the attack
+    await w.server.app.db.run("UPDATE users SET disabled = 1 WHERE username = 'ghost'"); // setup, not the attack
     await new Promise((r) => setTimeout(r, 1_100));
     Object.assign(credentials, {
       none: {},

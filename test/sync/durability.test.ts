@@ -3,16 +3,16 @@ import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import type { SocketProvider } from '../../web/lib/socket-provider.ts';
-import { openDatabase } from '../../server/store/sqlite/database.ts';
+import { openStorage } from '../../server/store/open.ts';
 import { UserStore } from '../../server/auth/user-store.ts';
 import { connect, connected, openProvider, spawnServer, tempDir, until } from '../helpers/server.ts';
 
 async function makeUser(dataDir: string, name: string): Promise<string> {
-  const db = openDatabase(dataDir);
+  const storage = await openStorage({ dataDir });
   try {
-    return (await new UserStore(db).addUser(name, 'reviewer')).token;
+    return (await new UserStore(storage.db).addUser(name, 'reviewer')).token;
   } finally {
-    db.close();
+    await storage.close();
   }
 }
 

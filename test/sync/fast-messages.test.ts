@@ -127,13 +127,13 @@ describe('fast path for doc:message: on a real server', () => {
     const token = await server.user('rita', 'reviewer');
     const socket = connect(server.url, token);
     await connected(socket);
-    server.app.db.exec('ALTER TABLE document_updates RENAME TO document_updates_moved');
+    await server.app.db.run('ALTER TABLE document_updates RENAME TO document_updates_moved');
     const join = (await socket.timeout(5_000).emitWithAck('doc:join', 'notes:broken')) as { ok: boolean; error: { code: string } };
     assert.equal(join.error.code, 'internal');
     const ack = (await socket.timeout(5_000).emitWithAck('doc:message', 'notes:broken', anUpdate('x'))) as { ok: boolean; error: { code: string } };
     assert.equal(ack.ok, false);
     assert.equal(ack.error.code, 'not_joined');
-    server.app.db.exec('ALTER TABLE document_updates_moved RENAME TO document_updates');
+    await server.app.db.run('ALTER TABLE document_updates_moved RENAME TO document_updates');
     assert.equal((await fetch(`${server.url}/api/health`)).status, 200);
   });
 });

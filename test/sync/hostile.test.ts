@@ -6,8 +6,7 @@ import type { AccordSocket } from '../../web/lib/socket-provider.ts';
 import { connect, connected, openProvider, startTestServer, until } from '../helpers/server.ts';
 import { frameSync, SYNC_STEP1, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
 import type { ErrorBody } from '../../server/protocol/errors.ts';
-import type { DatabaseSync } from 'node:sqlite';
-import { SqliteDocumentStore } from '../../server/store/sqlite/sqlite-document-store.ts';
+import type { DocumentStore } from '../../server/store/ports.ts';
 
 /** Sends raw events and collects the server's doc:error replies. */
 function errorsOf(socket: AccordSocket): ErrorBody[] {
@@ -119,7 +118,7 @@ describe('hostile clients', () => {
     const errors = errorsOf(socket);
     assert.equal(((await socket.timeout(5_000).emitWithAck('doc:join', 'notes:disk')) as { ok: boolean }).ok, true);
     // A real failure of the real store: the log table is gone under the running server.
-    server.app.db.exec('ALTER TABLE document_updates RENAME TO document_updates_moved');
+    await server.app.db.run('ALTER TABLE document_updates RENAME TO document_updates_moved');
     const source = new Y.Doc();
     source.getText('body').insert(0, 'lost?');
     const ack = (await socket.timeout(5_000).emitWithAck('doc:message', 'notes:disk', frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(source)))) as
@@ -136,11 +135,11 @@ describe('hostile clients', () => {
 
     // Once the store works again, the refused content is retried and stored without anyone resending it,
     // and a resend is acked only once it is stored.
-    server.app.db.exec('ALTER TABLE document_updates_moved RENAME TO document_updates');
+    await server.app.db.run('ALTER TABLE document_updates_moved RENAME TO document_updates');
     const resent = (await socket.timeout(10_000).emitWithAck('doc:message', 'notes:disk', frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(source)))) as
       { ok: boolean; error?: ErrorBody };
     assert.equal(resent.ok, true, JSON.stringify(resent));
-    assert.equal(await storedText(server.app.db, 'notes:disk'), 'lost?', 'acked means stored');
+    assert.equal(await storedText(server.app.storage.documents, 'notes:disk'), 'lost?', 'acked means stored');
     await healthy(server.url);
   });
 
@@ -149,16 +148,16 @@ describe('hostile clients', () => {
     const socket = connect(server.url, await server.user('disk2', 'reviewer'));
     await connected(socket);
     assert.equal(((await socket.timeout(5_000).emitWithAck('doc:join', 'notes:disk2')) as { ok: boolean }).ok, true);
-    server.app.db.exec('ALTER TABLE document_updates RENAME TO document_updates_moved');
+    await server.app.db.run('ALTER TABLE document_updates RENAME TO document_updates_moved');
     const source = new Y.Doc();
     source.getText('body').insert(0, 'kept');
     const ack = (await socket.timeout(5_000).emitWithAck('doc:message', 'notes:disk2', frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(source)))) as { ok: boolean };
     assert.equal(ack.ok, false);
     // A retry fails meanwhile (100 ms, then 200 ms later: waited for, not slept, so a busy machine does not fail this).
     await until(() => server.app.sync.registry.batcher.stats.failures >= 2, 'a retry of the refused batch that fails too');
-    server.app.db.exec('ALTER TABLE document_updates_moved RENAME TO document_updates');
+    await server.app.db.run('ALTER TABLE document_updates_moved RENAME TO document_updates');
     // The refused update is stored by a retry.
-    for (const deadline = Date.now() + 10_000; (await storedText(server.app.db, 'notes:disk2')) !== 'kept';) {
+    for (const deadline = Date.now() + 10_000; (await storedText(server.app.storage.documents, 'notes:disk2')) !== 'kept';) {
       if (Date.now() > deadline) assert.fail('the refused update was never stored');
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -203,8 +202,8 @@ function varUint(n: number): number[] {
 }
 
 /** The text of a stored document, read through the store's own load (its snapshot and update log, one read transaction). */
-async function storedText(db: DatabaseSync, docId: string): Promise<string> {
-  const stored = await new SqliteDocumentStore(db).load(docId); // reads only: its writer is never started
+async function storedText(documents: DocumentStore, docId: string): Promise<string> {
+  const stored = await documents.load(docId);
   const doc = new Y.Doc();
   for (const u of stored ? (stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates) : []) Y.applyUpdate(doc, u);
   return doc.getText('body').toString();

@@ -38,9 +38,9 @@ describe('sync core', () => {
     const bob = await open(server.url, b, 'notes:relay');
     alice.doc.getText('body').insert(0, 'hello bob');
     await alice.whenAcked();
-    const stored = await server.app.sync.registry.batcher.whenDurable().then(() =>
-      server.app.db.prepare("SELECT count(*) AS n FROM document_updates WHERE doc_id = 'notes:relay'").get() as { n: number });
-    assert.ok(stored.n >= 1, 'the acked update is in the database');
+    await server.app.sync.registry.batcher.whenDurable();
+    const stored = (await server.app.db.get<{ n: number }>("SELECT count(*) AS n FROM document_updates WHERE doc_id = 'notes:relay'"))!;
+    assert.ok(Number(stored.n) >= 1, 'the acked update is in the database');
     await until(() => body(bob) === 'hello bob', 'bob receives the update');
   });
 
@@ -135,8 +135,8 @@ describe('sync core', () => {
     const unknown = (await socket.timeout(5_000).emitWithAck('doc:join', 'ledger:one')) as Ack<JoinInfo>;
     assert.equal(!unknown.ok && unknown.error.code, 'unknown_kind');
     assert.equal(await server.app.sync.registry.get('notes:never-made'), undefined);
-    const row = server.app.db.prepare("SELECT count(*) AS n FROM documents WHERE id = 'notes:never-made'").get() as { n: number };
-    assert.equal(row.n, 0);
+    const row = (await server.app.db.get<{ n: number }>("SELECT count(*) AS n FROM documents WHERE id = 'notes:never-made'"))!;
+    assert.equal(Number(row.n), 0);
   });
 
   it('stamps presence with the authenticated identity', async () => {

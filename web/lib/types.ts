@@ -11,13 +11,13 @@ export type { Fact, FactName, CommandName } from '../../server/protocol/events.t
 export type { ErrorBody } from '../../server/protocol/errors.ts';
 
 /** One row of `GET /api/changes`. */
-export type { ChangeSummary } from '../../server/store/sqlite/change-store.ts';
+export type { ChangeSummary } from '../../server/store/repositories/change-repository.ts';
 export type { EvidencePack } from '../../server/audit/evidence.ts';
 export type { ChangeRequest } from '../../server/domain/review/types.ts';
 export type { RenderResult, BlastRadius } from '../../server/domain/access/model.ts';
 /** Joint sessions: what the `session:` document and `GET /api/joint-sessions/:id` hold. */
 export type { SessionView } from '../../server/commands/session-service.ts';
-export type { SessionSummary } from '../../server/store/sqlite/session-store.ts';
+export type { SessionSummary } from '../../server/store/repositories/session-repository.ts';
 export type { SessionDecision } from '../../server/domain/session/types.ts';
 
 /** `GET /api/inventories/:backend`: what autocompletion offers. */

@@ -45,7 +45,7 @@ const docId = (room: string): string => `notes:${room}`;
 const config = loadConfig([], {}, {
   port: args.port, host: '127.0.0.1', dataDir: args.dataDir, logLevel: 'silent', maxSocketsPerUser: 100_000, commandsPerMinute: 10_000_000,
 });
-const app = createApp(config, createLogger('silent'));
+const app = await createApp(config, createLogger('silent'));
 const user = await app.users.addUser(`bench${Date.now()}`, 'reviewer');
 const { port } = await app.listen();
 serveIpc(

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { DatabaseSync } from 'node:sqlite';
 import express, { type Request } from 'express';
 import * as oidc from 'openid-client';
 import type { AuditEntryInput } from '../../audit/entry.ts';
 import type { Logger } from '../../log.ts';
 import { AppError } from '../../protocol/errors.ts';
+import type { Database } from '../../store/sql.ts';
 import { readCookie, SESSION_COOKIE } from '../authenticate.ts';
 import type { UserStore } from '../user-store.ts';
 import { isLoopback, loadOidcConfig, type OidcConfig } from './oidc-config.ts';
@@ -19,7 +19,8 @@ export const MAX_PENDING_FLOWS = 10_000;
 
 export interface OidcRouterDeps {
   users: UserStore;
-  db: DatabaseSync;
+  /** The database the users live on: sign-in runs its writes and the audit entry in one of its transactions. */
+  db: Database;
   log: Logger;
   /** Mark cookies Secure even when TLS ends at a proxy in front (public URL is https). */
   secureCookies?: boolean;
@@ -27,7 +28,10 @@ export interface OidcRouterDeps {
   sessionTtlMs: number;
   /** Settings; omitted: read from the environment (`loadOidcConfig`). Null: SSO disabled. */
   config?: OidcConfig | null;
-  /** Audit trail; when given, every SSO sign-in (and the user it created) is recorded. */
+  /**
+   * Audit trail; when given, every SSO sign-in (and the user it created) is recorded, in the sign-in's
+   * transaction (a returned promise is awaited).
+   */
   audit?: { append(input: AuditEntryInput): unknown };
 }
 
@@ -109,11 +113,11 @@ export function oidcRouter(deps: OidcRouterDeps): express.Router {
       deps.log.warn({ err: describe(err) }, 'OIDC callback refused');
       throw new AppError('unauthorized', 'single sign-on failed: start again');
     }
-    const signedIn = users.signIn(identity, config, (result) => deps.audit?.append({
+    const signedIn = await users.signIn(identity, config, (result) => deps.audit?.append({
       actor: result.principal.username, action: 'session.sso', subject: `user:${result.principal.username}`, outcome: 'ok',
       detail: { issuer: identity.issuer, subject: identity.subject, created: result.created, role: result.principal.role, groups: result.groups },
     }));
-    const sid = deps.users.openSession(signedIn.principal.userId, deps.sessionTtlMs);
+    const sid = await deps.users.openSession(signedIn.principal.userId, deps.sessionTtlMs);
     res.cookie(SESSION_COOKIE, sid, { httpOnly: true, sameSite: 'lax', secure: req.secure || deps.secureCookies === true, path: '/', maxAge: deps.sessionTtlMs });
     res.set('cache-control', 'no-store');
     deps.log.info({ user: signedIn.principal.username, created: signedIn.created }, 'signed in with SSO');

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { DatabaseSync } from 'node:sqlite';
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
-import { PasskeyRepository, type ChallengeRecord } from '../../store/sqlite/passkey-repository.ts';
+import { PasskeyRepository, type ChallengeRecord } from '../../store/repositories/passkey-repository.ts';
+import { isUniqueViolation, type Database } from '../../store/sql.ts';
 import { atLeast, type Principal } from '../roles.ts';
 import { NONCE_BYTES, REVISION_HASH, signOffChallenge } from './challenge.ts';
 import { canonicalJson, sha256Hex, signReceipt, type ReceiptSigner, type SignOffReceipt } from './receipt.ts';
@@ -50,9 +50,15 @@ export interface PasskeyInfo {
   createdAt: string;
 }
 
-/** Passkey registration and revision-bound sign-off (DESIGN.md §4, docs/signoff.md). */
+/**
+ * Passkey registration and revision-bound sign-off (DESIGN.md §4, docs/signoff.md). Works on either
+ * database: what must hold under concurrent requests (a challenge answered once, a counter that only
+ * moves forward, one sign-off per approver and revision, one registration per credential) is enforced by
+ * single statements and constraints inside the unit of work, not by SQLite's single writer.
+ */
 export class Passkeys {
-  /** Every statement on the passkey tables (server/store/sqlite/passkey-repository.ts). */
+  readonly #db: Database;
+  /** Every statement on the passkey tables (server/store/repositories/passkey-repository.ts). */
   readonly #repo: PasskeyRepository;
   readonly #rpID: string;
   readonly #rpName: string;
@@ -60,7 +66,8 @@ export class Passkeys {
   readonly #signer: ReceiptSigner;
   readonly #now: () => number;
 
-  constructor(db: DatabaseSync, options: PasskeysOptions) {
+  constructor(db: Database, options: PasskeysOptions) {
+    this.#db = db;
     this.#repo = new PasskeyRepository(db);
     this.#rpID = options.rpID;
     this.#rpName = options.rpName;
@@ -70,8 +77,8 @@ export class Passkeys {
   }
 
   /** The user's registered passkeys. */
-  credentials(user: Principal): PasskeyInfo[] {
-    return this.#repo.credentialsOf(user.userId).map((r) => ({ id: r.id, transports: r.transports, counter: r.counter, createdAt: r.createdAt }));
+  async credentials(user: Principal): Promise<PasskeyInfo[]> {
+    return (await this.#repo.credentialsOf(user.userId)).map((r) => ({ id: r.id, transports: r.transports, counter: r.counter, createdAt: r.createdAt }));
   }
 
   /** Options for navigator.credentials.create(); the challenge is stored, single-use, for 5 minutes. */
@@ -85,18 +92,18 @@ export class Passkeys {
       challenge: new Uint8Array(randomBytes(32)),
       timeout: CHALLENGE_TTL_MS,
       attestationType: 'none',
-      excludeCredentials: this.#repo.credentialsOf(user.userId).map((r) => ({ id: r.id, transports: r.transports })),
+      excludeCredentials: (await this.#repo.credentialsOf(user.userId)).map((r) => ({ id: r.id, transports: r.transports })),
       authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
       supportedAlgorithmIDs: ALGORITHMS,
     });
-    this.#storeChallenge(options.challenge, user, 'register', null);
+    await this.#storeChallenge(options.challenge, user, 'register', null);
     return options;
   }
 
   /** Verifies a registration answer and stores the passkey. */
   async verifyRegistration(user: Principal, response: unknown): Promise<PasskeyInfo> {
     const parsed = parseRegistration(response);
-    const row = this.#openChallenge(user, 'register', clientChallenge(parsed.response.clientDataJSON));
+    const row = await this.#openChallenge(user, 'register', clientChallenge(parsed.response.clientDataJSON));
     let result;
     try {
       result = await (await webauthn()).verifyRegistrationResponse({
@@ -113,13 +120,18 @@ export class Passkeys {
     if (!result.verified) throw new PasskeyRefusal('unauthorized', 'attestation_invalid', 'passkey registration refused: attestation did not verify');
     const { credential } = result.registrationInfo;
     const transports = parsed.response.transports ?? credential.transports ?? [];
-    return this.#repo.inTransaction(() => {
-      this.#consume(row.challenge);
-      if (this.#repo.credentialExists(credential.id)) {
-        throw new PasskeyRefusal('conflict', 'credential_exists', 'this passkey is already registered');
+    const exists = () => new PasskeyRefusal('conflict', 'credential_exists', 'this passkey is already registered');
+    return this.#db.transaction(async () => {
+      await this.#consume(row.challenge);
+      if (await this.#repo.credentialExists(credential.id)) throw exists();
+      try {
+        await this.#repo.insertCredential({ id: credential.id, userId: user.userId, publicKey: credential.publicKey, counter: credential.counter, transports });
+      } catch (err) {
+        // The same passkey registered by a concurrent request (another challenge) since the check above.
+        if (isUniqueViolation(err)) throw exists();
+        throw err;
       }
-      this.#repo.insertCredential({ id: credential.id, userId: user.userId, publicKey: credential.publicKey, counter: credential.counter, transports });
-      return this.credentials(user).find((c) => c.id === credential.id)!;
+      return (await this.credentials(user)).find((c) => c.id === credential.id)!;
     });
   }
 
@@ -127,10 +139,8 @@ export class Passkeys {
   async signOffOptions(user: Principal, target: SignOffTarget): Promise<PublicKeyCredentialRequestOptionsJSON> {
     this.#requireApprover(user);
     checkTarget(target);
-    if (this.#signedOff(user, target)) {
-      throw new PasskeyRefusal('conflict', 'already_signed_off', `${user.username} already signed off revision ${target.revision} of ${target.changeId}`);
-    }
-    const creds = this.#repo.credentialsOf(user.userId);
+    if (await this.#signedOff(user, target)) throw alreadySignedOff(user, target);
+    const creds = await this.#repo.credentialsOf(user.userId);
     if (creds.length === 0) throw new PasskeyRefusal('forbidden', 'no_passkey', 'register a passkey before signing off');
     const nonce = randomBytes(NONCE_BYTES);
     const challenge = signOffChallenge(target.changeId, target.revision, target.revisionHash, nonce);
@@ -142,7 +152,7 @@ export class Passkeys {
       allowCredentials: creds.map((r) => ({ id: r.id, transports: r.transports })),
     });
     if (options.challenge !== challenge) throw new Error('sign-off challenge was re-encoded unexpectedly');
-    this.#storeChallenge(challenge, user, 'signoff', { ...target, nonce: nonce.toString('base64url') });
+    await this.#storeChallenge(challenge, user, 'signoff', { ...target, nonce: nonce.toString('base64url') });
     return options;
   }
 
@@ -156,29 +166,33 @@ export class Passkeys {
   }
 
   /**
-   * `record` runs inside the transaction that stores the sign-off (after every check): whatever it writes
-   * (the audit entry) commits or rolls back with the sign-off, and a throw refuses the sign-off.
+   * `record` runs inside the transaction that stores the sign-off (after every check), and is awaited:
+   * whatever it writes (the audit entry) commits or rolls back with the sign-off, and a throw (or a
+   * rejection) refuses the sign-off.
    */
   async verifySignOff(
     user: Principal, target: SignOffTarget, response: unknown,
-    record?: (stored: { signoff: SignOffRecord; receipt: SignOffReceipt; assertion: string }) => void,
+    record?: (stored: { signoff: SignOffRecord; receipt: SignOffReceipt; assertion: string }) => unknown,
   ): Promise<{ signoff: SignOffRecord; receipt: SignOffReceipt }> {
     this.#requireApprover(user);
     checkTarget(target);
     const assertion = parseAssertion(response);
-    const row = this.#openChallenge(user, 'signoff', clientChallenge(assertion.response.clientDataJSON));
+    const row = await this.#openChallenge(user, 'signoff', clientChallenge(assertion.response.clientDataJSON));
     if (row.changeId !== target.changeId || row.revision !== target.revision || row.revisionHash !== target.revisionHash) {
       throw new PasskeyRefusal('conflict', 'stale_revision',
         `the challenge was issued for revision ${row.revision} of ${row.changeId} (${row.revisionHash}), ` +
         `not the current revision ${target.revision} of ${target.changeId} (${target.revisionHash}): request a new sign-off challenge`);
     }
-    const cred = this.#repo.credential(assertion.id);
+    const cred = await this.#repo.credential(assertion.id);
     if (!cred) throw new PasskeyRefusal('unauthorized', 'unknown_credential', 'unknown passkey');
     if (cred.userId !== user.userId) {
       throw new PasskeyRefusal('forbidden', 'credential_other_user', `the passkey used does not belong to ${user.username}`);
     }
     const counter = signCount(assertion.response.authenticatorData);
     if (!counterAdvances(cred.counter, counter)) {
+      // The same response submitted twice at once (a double click): the other submission may have used the
+      // challenge and advanced the counter since the challenge was read above. That is a replay, not a clone.
+      if ((await this.#repo.challenge(row.challenge))?.used) throw challengeUsed();
       throw new PasskeyRefusal('unauthorized', 'counter_not_increased', `passkey signature counter did not increase (${counter} after ${cred.counter}): possible cloned authenticator`);
     }
     let verified: boolean;
@@ -204,23 +218,26 @@ export class Passkeys {
       credentialId: cred.id, credentialPublicKey: Buffer.from(cred.publicKey).toString('base64url'),
       challenge: row.challenge, nonce: row.nonce!, signedAt, assertionHash: sha256Hex(stored), keyId: this.#signer.keyId,
     }, this.#signer);
-    return this.#repo.inTransaction(() => {
-      this.#consume(row.challenge);
-      // Re-read inside the transaction: a concurrent sign-off may have advanced the counter meanwhile.
-      const now = this.#repo.counter(cred.id);
-      if (now === null) throw new PasskeyRefusal('unauthorized', 'unknown_credential', 'unknown passkey');
-      if (!counterAdvances(now, counter)) {
+    return this.#db.transaction(async () => {
+      await this.#consume(row.challenge);
+      // Checked again in one statement: a concurrent sign-off with this passkey may have advanced the counter meanwhile.
+      if (!(await this.#repo.advanceCounter(cred.id, counter))) {
+        if ((await this.#repo.counter(cred.id)) === null) throw new PasskeyRefusal('unauthorized', 'unknown_credential', 'unknown passkey');
         throw new PasskeyRefusal('unauthorized', 'counter_not_increased', 'passkey signature counter did not increase');
       }
-      if (this.#signedOff(user, target)) {
-        throw new PasskeyRefusal('conflict', 'already_signed_off', `${user.username} already signed off revision ${target.revision} of ${target.changeId}`);
+      if (await this.#signedOff(user, target)) throw alreadySignedOff(user, target);
+      let id: number;
+      try {
+        id = await this.#repo.insertSignOff({
+          ...pick(target), userId: user.userId, credentialId: cred.id, assertion: stored, receipt: JSON.stringify(receipt), at: signedAt,
+        });
+      } catch (err) {
+        // A concurrent sign-off of the same revision (with another challenge) committed since the check above.
+        if (isUniqueViolation(err)) throw alreadySignedOff(user, target);
+        throw err;
       }
-      this.#repo.setCounter(cred.id, counter);
-      const id = this.#repo.insertSignOff({
-        ...pick(target), userId: user.userId, credentialId: cred.id, assertion: stored, receipt: JSON.stringify(receipt), at: signedAt,
-      });
       const signoff: SignOffRecord = { id, ...pick(target), userId: user.userId, approver: user.username, credentialId: cred.id, at: signedAt };
-      record?.({ signoff, receipt, assertion: stored });
+      await record?.({ signoff, receipt, assertion: stored });
       return { signoff, receipt };
     });
   }
@@ -234,36 +251,47 @@ export class Passkeys {
     return new Uint8Array(createHash('sha256').update(`accord-user:${this.#rpID}:${user.userId}`).digest());
   }
 
-  #signedOff(user: Principal, t: SignOffTarget): boolean {
+  #signedOff(user: Principal, t: SignOffTarget): Promise<boolean> {
     return this.#repo.hasSignedOff(t.changeId, t.revision, user.userId);
   }
 
-  #storeChallenge(challenge: string, user: Principal, purpose: 'register' | 'signoff', bound: (SignOffTarget & { nonce: string }) | null): void {
+  async #storeChallenge(challenge: string, user: Principal, purpose: 'register' | 'signoff', bound: (SignOffTarget & { nonce: string }) | null): Promise<void> {
     const now = this.#now();
-    this.#repo.pruneChallenges(now - PRUNE_AFTER_MS);
-    this.#repo.insertChallenge({
+    await this.#repo.pruneChallenges(now - PRUNE_AFTER_MS);
+    await this.#repo.insertChallenge({
       challenge, userId: user.userId, purpose, changeId: bound?.changeId ?? null, revision: bound?.revision ?? null,
       revisionHash: bound?.revisionHash ?? null, nonce: bound?.nonce ?? null, expiresAt: now + CHALLENGE_TTL_MS,
     });
   }
 
   /** The stored challenge the response answers, if it is this user's, of this purpose, unused and unexpired. */
-  #openChallenge(user: Principal, purpose: 'register' | 'signoff', challenge: string): ChallengeRecord {
-    const row = this.#repo.challenge(challenge);
+  async #openChallenge(user: Principal, purpose: 'register' | 'signoff', challenge: string): Promise<ChallengeRecord> {
+    const row = await this.#repo.challenge(challenge);
     if (!row || row.purpose !== purpose) throw new PasskeyRefusal('unauthorized', 'unknown_challenge', `unknown ${purpose === 'signoff' ? 'sign-off' : 'registration'} challenge`);
     if (row.userId !== user.userId) throw new PasskeyRefusal('forbidden', 'challenge_other_user', 'this challenge was issued to another user');
-    if (row.used) throw new PasskeyRefusal('conflict', 'challenge_used', 'this challenge was already used (replayed response)');
+    if (row.used) throw challengeUsed();
     if (row.expiresAt <= this.#now()) throw new PasskeyRefusal('unauthorized', 'challenge_expired', 'the challenge has expired: request a new one');
     return row;
   }
 
   /** Marks a challenge used; fails if a concurrent request used it first. Call inside a transaction. */
-  #consume(challenge: string): void {
-    if (!this.#repo.consumeChallenge(challenge)) throw new PasskeyRefusal('conflict', 'challenge_used', 'this challenge was already used (replayed response)');
+  async #consume(challenge: string): Promise<void> {
+    if (!(await this.#repo.consumeChallenge(challenge))) throw challengeUsed();
   }
 }
 
-/** WebAuthn §6.1.1: a non-zero counter must strictly increase; 0 then 0 means "no counter". */
+function challengeUsed(): PasskeyRefusal {
+  return new PasskeyRefusal('conflict', 'challenge_used', 'this challenge was already used (replayed response)');
+}
+
+function alreadySignedOff(user: Principal, t: SignOffTarget): PasskeyRefusal {
+  return new PasskeyRefusal('conflict', 'already_signed_off', `${user.username} already signed off revision ${t.revision} of ${t.changeId}`);
+}
+
+/**
+ * WebAuthn §6.1.1: a non-zero counter must strictly increase; 0 then 0 means "no counter". The early
+ * check, before the signature is verified; PasskeyRepository.advanceCounter applies the same rule in SQL.
+ */
 function counterAdvances(stored: number, received: number): boolean {
   return (received === 0 && stored === 0) || received > stored;
 }

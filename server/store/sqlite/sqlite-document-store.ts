@@ -1,49 +1,43 @@
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { DocumentStore, StoredDocument, UpdateToAppend } from '../ports.ts';
 import { DocumentWriter } from './document-writer.ts';
 import { DocumentWrites } from './document-writes.ts';
-import { inReadTransaction } from './database.ts';
+import { SqliteDatabase } from './sqlite-database.ts';
 import { WalSyncedWrites } from './wal-synced-writes.ts';
+import type { DatabaseSync } from 'node:sqlite';
 
 /**
- * DocumentStore on node:sqlite. Reads run on the given connection. Writes (append, compact) run on a
- * writer thread with its own connection to the same file (document-writer.ts), so a commit's fsync
- * never blocks the main thread; with `offThread: false` they commit in-thread and fsync the WAL on
- * libuv's thread pool (wal-synced-writes.ts); an in-memory database simply writes in-thread.
+ * DocumentStore on node:sqlite. Reads (and creating a document's row) go through the app's connection
+ * and its lock (sqlite-database.ts), so they wait for an open unit of work instead of blocking the event
+ * loop on SQLite's busy timeout. Writes (append, compact) run on a writer thread with its own
+ * connection to the same file (document-writer.ts), so a commit's fsync never blocks the main thread;
+ * with `offThread: false` they commit in-thread, under the same lock, and fsync the WAL on libuv's thread
+ * pool (wal-synced-writes.ts); an in-memory database simply writes in-thread.
  */
 export class SqliteDocumentStore implements DocumentStore {
-  readonly #insertDoc: StatementSync;
-  readonly #getDoc: StatementSync;
-  readonly #getUpdates: StatementSync;
-  readonly #countLog: StatementSync;
   readonly #writes: DocumentWrites | DocumentWriter | WalSyncedWrites;
-  readonly #db: DatabaseSync;
+  readonly #db: SqliteDatabase;
 
-  constructor(db: DatabaseSync, options: { offThread?: boolean } = {}) {
-    this.#insertDoc = db.prepare('INSERT INTO documents (id) VALUES (?) ON CONFLICT (id) DO NOTHING');
-    this.#getDoc = db.prepare('SELECT snapshot, snapshot_seq FROM documents WHERE id = ?');
-    this.#getUpdates = db.prepare('SELECT seq, data FROM document_updates WHERE doc_id = ? ORDER BY seq');
-    this.#countLog = db.prepare('SELECT count(*) AS n FROM document_updates WHERE doc_id = ?');
-    this.#db = db;
-    const file = db.location();
-    if (!file) this.#writes = new DocumentWrites(db); // in memory: nothing to sync
+  constructor(db: SqliteDatabase | DatabaseSync, options: { offThread?: boolean } = {}) {
+    this.#db = db instanceof SqliteDatabase ? db : new SqliteDatabase(db);
+    const file = this.#db.raw.location();
+    if (!file) this.#writes = new DocumentWrites(this.#db.raw); // in memory: nothing to sync
     else this.#writes = options.offThread === false ? new WalSyncedWrites(file) : new DocumentWriter(file);
   }
 
   async create(docId: string): Promise<boolean> {
-    return Number(this.#insertDoc.run(docId).changes) === 1;
+    return (await this.#db.run('INSERT INTO documents (id) VALUES (?) ON CONFLICT (id) DO NOTHING', [docId])) === 1;
   }
 
   async exists(docId: string): Promise<boolean> {
-    return this.#getDoc.get(docId) !== undefined;
+    return (await this.#db.get('SELECT 1 AS one FROM documents WHERE id = ?', [docId])) !== undefined;
   }
 
   async load(docId: string): Promise<StoredDocument | null> {
     // The snapshot and the log from one commit: a compaction on the writer thread may land between the two reads.
-    const read = inReadTransaction(this.#db, () => {
-      const doc = this.#getDoc.get(docId) as { snapshot: Uint8Array | null; snapshot_seq: number } | undefined;
-      return doc && { doc, rows: this.#getUpdates.all(docId) as { seq: number; data: Uint8Array }[] };
-    });
+    const read = await this.#db.transaction(async () => {
+      const doc = await this.#db.get<{ snapshot: Uint8Array | null; snapshot_seq: number }>('SELECT snapshot, snapshot_seq FROM documents WHERE id = ?', [docId]);
+      return doc && { doc, rows: await this.#db.all<{ seq: number; data: Uint8Array }>('SELECT seq, data FROM document_updates WHERE doc_id = ? ORDER BY seq', [docId]) };
+    }, { readOnly: true });
     if (!read) return null;
     const { doc, rows } = read;
     const lastSeq = rows.length > 0 ? rows[rows.length - 1]!.seq : doc.snapshot_seq;
@@ -51,15 +45,20 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async append(batch: readonly UpdateToAppend[]): Promise<Map<string, number>> {
-    return this.#writes.append(batch);
+    if (this.#writes instanceof DocumentWriter) return this.#writes.append(batch);
+    // In-thread writes wait for the app's open unit of work rather than busy-wait on its lock.
+    const writes = this.#writes;
+    return this.#db.exclusive(() => writes.append(batch));
   }
 
   async compact(docId: string, snapshot: Uint8Array, uptoSeq: number): Promise<void> {
-    await this.#writes.compact(docId, snapshot, uptoSeq);
+    if (this.#writes instanceof DocumentWriter) return this.#writes.compact(docId, snapshot, uptoSeq);
+    const writes = this.#writes;
+    await this.#db.exclusive(() => writes.compact(docId, snapshot, uptoSeq));
   }
 
   async logLength(docId: string): Promise<number> {
-    return Number((this.#countLog.get(docId) as { n: number }).n);
+    return Number((await this.#db.get<{ n: number }>('SELECT count(*) AS n FROM document_updates WHERE doc_id = ?', [docId]))!.n);
   }
 
   /** Waits for the writes in flight and closes the writer's own connection. The main connection belongs to the app. */

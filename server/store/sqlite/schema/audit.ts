@@ -1,7 +1,7 @@
 /**
  * Tables of the audit trail (docs/audit.md), migrations of server/store/sqlite/database.ts; idempotent
- * (CREATE ... IF NOT EXISTS). Read and written only by SqliteAuditRepository
- * (server/store/sqlite/audit-repository.ts).
+ * (CREATE ... IF NOT EXISTS). Read and written only by AuditRepository
+ * (server/store/repositories/audit-repository.ts).
  *
  * `audit_log` is append-only by contract: rows are only ever INSERTed by AuditLog.append; verification
  * (server/audit/verify.ts) detects any UPDATE, DELETE or reordering. `audit_checkpoints` holds the

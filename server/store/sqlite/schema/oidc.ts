@@ -3,7 +3,7 @@
  * username: a provider account called "root" must not become the local admin "root".
  * `groups` (a JSON array of Accord group names) remembers which Accord groups the provider granted, so
  * a group the provider drops is removed at the next sign-in while groups an admin added by hand stay.
- * A migration of server/store/sqlite/database.ts; OidcRepository also runs it (IF NOT EXISTS) when built.
+ * A migration of server/store/sqlite/database.ts (PostgreSQL: server/store/postgres/schema.ts).
  */
 export const OIDC_SCHEMA = `
 CREATE TABLE IF NOT EXISTS oidc_identities (

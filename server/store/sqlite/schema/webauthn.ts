@@ -1,7 +1,7 @@
 /**
  * Tables for passkeys and revision-bound sign-offs (DESIGN.md §4). A migration of
  * server/store/sqlite/database.ts; it is idempotent (CREATE ... IF NOT EXISTS). Read and written only by
- * PasskeyRepository (server/store/sqlite/passkey-repository.ts).
+ * PasskeyRepository (server/store/repositories/passkey-repository.ts).
  *
  * - webauthn_credentials: one row per registered passkey; `id` is the base64url credential id,
  *   `public_key` the COSE public key, `counter` the last signature counter seen.

@@ -1,24 +1,22 @@
 /**
  * PasskeyRepository: every SQL statement on passkeys and revision-bound sign-offs, in tables
- * `webauthn_credentials`, `webauthn_challenges` and `signoffs` (schema/webauthn.ts), plus the one read
- * that joins sign-offs with `users` for the review view. It stores and finds rows; every check (who may
- * sign, challenge expiry, counter rules, the WebAuthn verification itself) stays in Passkeys
- * (server/auth/webauthn/passkeys.ts), which builds one of these on the connection it is given.
+ * `webauthn_credentials`, `webauthn_challenges` and `signoffs` (created by the migrations of either
+ * database), plus the one read that joins sign-offs with `users` for the review view. It stores and finds
+ * rows; every check (who may sign, challenge expiry, the WebAuthn verification itself) stays in Passkeys
+ * (server/auth/webauthn/passkeys.ts), except the two that must be one statement to hold under concurrent
+ * requests: a challenge is consumed once (`consumeChallenge`) and a counter only moves forward
+ * (`advanceCounter`).
  *
- * Transactions: each method is one statement and opens no transaction. `inTransaction` runs a function
- * in one BEGIN IMMEDIATE transaction on the same connection: Passkeys uses it where several writes must
- * commit together (consuming the challenge and storing the passkey; consuming the challenge, advancing the
- * counter and storing the sign-off together with the caller's audit entry, which the caller writes on the
- * same connection inside that function). Writes made inside commit or roll back with it.
+ * Transactions: each method is one statement and opens no transaction. Passkeys runs several in one
+ * `Database.transaction` where they must commit together (consuming the challenge and storing the
+ * passkey; consuming the challenge, advancing the counter and storing the sign-off together with the
+ * caller's audit entry); every statement here joins the caller's transaction (sql.ts).
  *
  * Rows are decoded by hand-written functions that check each column's type and throw an Error naming the
  * table and column (never a wrong value): `signOffsOf` runs for every review view, so it avoids a schema
- * library's overhead. Statements are prepared once, here.
+ * library's overhead. BLOBs come back as Uint8Array from SQLite and Buffer (a Uint8Array) from PostgreSQL.
  */
-import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
-import { inTransaction } from './database.ts';
-
-type Row = Record<string, SQLOutputValue>;
+import type { Database, Row } from '../sql.ts';
 
 /** A row of `webauthn_credentials`. */
 export interface CredentialRecord {
@@ -91,114 +89,108 @@ const USERS = 'users';
 const CREDENTIAL_COLUMNS = 'id, user_id, public_key, counter, transports, created_at';
 const CHALLENGE_COLUMNS = 'challenge, user_id, purpose, change_id, revision, revision_hash, nonce, expires_at, used';
 
+const CREDENTIALS_OF = `SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE user_id = ? ORDER BY created_at, id`;
+const CREDENTIAL = `SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE id = ?`;
+const CREDENTIAL_EXISTS = 'SELECT 1 AS found FROM webauthn_credentials WHERE id = ?';
+const COUNTER = 'SELECT counter FROM webauthn_credentials WHERE id = ?';
+const INSERT_CREDENTIAL = 'INSERT INTO webauthn_credentials (id, user_id, public_key, counter, transports) VALUES (?, ?, ?, ?, ?)';
+/**
+ * WebAuthn §6.1.1 in the WHERE clause: a non-zero counter must strictly increase; 0 then 0 means "no
+ * counter". On PostgreSQL a concurrent update of the same row waits and re-checks the condition against
+ * the committed counter, so two sign-offs with one passkey can never move it backwards.
+ */
+const ADVANCE_COUNTER = 'UPDATE webauthn_credentials SET counter = ? WHERE id = ? AND (counter < ? OR (counter = 0 AND ? = 0))';
+const PRUNE_CHALLENGES = 'DELETE FROM webauthn_challenges WHERE expires_at < ?';
+const INSERT_CHALLENGE = 'INSERT INTO webauthn_challenges (challenge, user_id, purpose, change_id, revision, revision_hash, nonce, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
+const CHALLENGE = `SELECT ${CHALLENGE_COLUMNS} FROM webauthn_challenges WHERE challenge = ?`;
+const CONSUME = 'UPDATE webauthn_challenges SET used = 1 WHERE challenge = ? AND used = 0';
+const SIGNED_OFF = 'SELECT 1 AS found FROM signoffs WHERE change_id = ? AND revision = ? AND user_id = ?';
+const INSERT_SIGNOFF = 'INSERT INTO signoffs (change_id, revision, revision_hash, user_id, credential_id, assertion, receipt, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id';
+const SIGNOFFS_OF = `SELECT s.revision, s.revision_hash, s.credential_id, s.assertion, s.receipt, s.at, u.username
+  FROM signoffs s JOIN users u ON u.id = s.user_id WHERE s.change_id = ? ORDER BY s.id`;
+
 export class PasskeyRepository {
-  readonly #db: DatabaseSync;
-  readonly #credentialsOf: StatementSync;
-  readonly #credential: StatementSync;
-  readonly #credentialExists: StatementSync;
-  readonly #counter: StatementSync;
-  readonly #insertCredential: StatementSync;
-  readonly #setCounter: StatementSync;
-  readonly #pruneChallenges: StatementSync;
-  readonly #insertChallenge: StatementSync;
-  readonly #challenge: StatementSync;
-  readonly #consume: StatementSync;
-  readonly #signedOff: StatementSync;
-  readonly #insertSignOff: StatementSync;
-  readonly #signOffsOf: StatementSync;
+  readonly #db: Database;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: Database) {
     this.#db = db;
-    this.#credentialsOf = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE user_id = ? ORDER BY created_at, id`);
-    this.#credential = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE id = ?`);
-    this.#credentialExists = db.prepare('SELECT 1 FROM webauthn_credentials WHERE id = ?');
-    this.#counter = db.prepare('SELECT counter FROM webauthn_credentials WHERE id = ?');
-    this.#insertCredential = db.prepare('INSERT INTO webauthn_credentials (id, user_id, public_key, counter, transports) VALUES (?, ?, ?, ?, ?)');
-    this.#setCounter = db.prepare('UPDATE webauthn_credentials SET counter = ? WHERE id = ?');
-    this.#pruneChallenges = db.prepare('DELETE FROM webauthn_challenges WHERE expires_at < ?');
-    this.#insertChallenge = db.prepare(
-      'INSERT INTO webauthn_challenges (challenge, user_id, purpose, change_id, revision, revision_hash, nonce, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    this.#challenge = db.prepare(`SELECT ${CHALLENGE_COLUMNS} FROM webauthn_challenges WHERE challenge = ?`);
-    this.#consume = db.prepare('UPDATE webauthn_challenges SET used = 1 WHERE challenge = ? AND used = 0');
-    this.#signedOff = db.prepare('SELECT 1 FROM signoffs WHERE change_id = ? AND revision = ? AND user_id = ?');
-    this.#insertSignOff = db.prepare(
-      'INSERT INTO signoffs (change_id, revision, revision_hash, user_id, credential_id, assertion, receipt, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    this.#signOffsOf = db.prepare(`SELECT s.revision, s.revision_hash, s.credential_id, s.assertion, s.receipt, s.at, u.username
-      FROM signoffs s JOIN users u ON u.id = s.user_id WHERE s.change_id = ? ORDER BY s.id`);
-  }
-
-  /** Runs `fn` in one IMMEDIATE transaction on this connection; rolls back and rethrows if it throws. */
-  inTransaction<T>(fn: () => T): T {
-    return inTransaction(this.#db, fn);
   }
 
   // --- credentials -------------------------------------------------------------------------------
 
   /** The user's passkeys, oldest first. */
-  credentialsOf(userId: number): CredentialRecord[] {
-    return this.#credentialsOf.all(userId).map(decodeCredential);
+  async credentialsOf(userId: number): Promise<CredentialRecord[]> {
+    return (await this.#db.all(CREDENTIALS_OF, [userId])).map(decodeCredential);
   }
 
-  credential(id: string): CredentialRecord | null {
-    const row = this.#credential.get(id);
+  async credential(id: string): Promise<CredentialRecord | null> {
+    const row = await this.#db.get(CREDENTIAL, [id]);
     return row ? decodeCredential(row) : null;
   }
 
-  credentialExists(id: string): boolean {
-    return this.#credentialExists.get(id) !== undefined;
+  async credentialExists(id: string): Promise<boolean> {
+    return (await this.#db.get(CREDENTIAL_EXISTS, [id])) !== undefined;
   }
 
   /** The credential's stored signature counter, or null for an unknown credential. */
-  counter(id: string): number | null {
-    const row = this.#counter.get(id);
+  async counter(id: string): Promise<number | null> {
+    const row = await this.#db.get(COUNTER, [id]);
     return row ? int(row, CREDENTIALS, 'counter') : null;
   }
 
-  insertCredential(c: NewCredential): void {
-    this.#insertCredential.run(c.id, c.userId, c.publicKey, c.counter, JSON.stringify(c.transports));
+  /** Stores a passkey; an id already registered fails with the database's unique violation (`isUniqueViolation`). */
+  async insertCredential(c: NewCredential): Promise<void> {
+    await this.#db.run(INSERT_CREDENTIAL, [c.id, c.userId, c.publicKey, c.counter, JSON.stringify(c.transports)]);
   }
 
-  setCounter(id: string, counter: number): void {
-    this.#setCounter.run(counter, id);
+  /**
+   * Sets the credential's counter to `counter` if that advances it (strictly greater, or 0 after 0);
+   * false when it does not, or the credential is unknown.
+   */
+  async advanceCounter(id: string, counter: number): Promise<boolean> {
+    return (await this.#db.run(ADVANCE_COUNTER, [counter, id, counter, counter])) === 1;
   }
 
   // --- challenges --------------------------------------------------------------------------------
 
   /** Deletes challenges that expired before `before` (ms since the epoch). */
-  pruneChallenges(before: number): void {
-    this.#pruneChallenges.run(before);
+  async pruneChallenges(before: number): Promise<void> {
+    await this.#db.run(PRUNE_CHALLENGES, [before]);
   }
 
-  insertChallenge(c: NewChallenge): void {
-    this.#insertChallenge.run(c.challenge, c.userId, c.purpose, c.changeId, c.revision, c.revisionHash, c.nonce, c.expiresAt);
+  async insertChallenge(c: NewChallenge): Promise<void> {
+    await this.#db.run(INSERT_CHALLENGE, [c.challenge, c.userId, c.purpose, c.changeId, c.revision, c.revisionHash, c.nonce, c.expiresAt]);
   }
 
-  challenge(challenge: string): ChallengeRecord | null {
-    const row = this.#challenge.get(challenge);
+  async challenge(challenge: string): Promise<ChallengeRecord | null> {
+    const row = await this.#db.get(CHALLENGE, [challenge]);
     return row ? decodeChallenge(row) : null;
   }
 
   /** Marks an unused challenge used; false if it was used already (or is unknown). */
-  consumeChallenge(challenge: string): boolean {
-    return Number(this.#consume.run(challenge).changes) === 1;
+  async consumeChallenge(challenge: string): Promise<boolean> {
+    return (await this.#db.run(CONSUME, [challenge])) === 1;
   }
 
   // --- sign-offs ---------------------------------------------------------------------------------
 
-  hasSignedOff(changeId: string, revision: number, userId: number): boolean {
-    return this.#signedOff.get(changeId, revision, userId) !== undefined;
+  async hasSignedOff(changeId: string, revision: number, userId: number): Promise<boolean> {
+    return (await this.#db.get(SIGNED_OFF, [changeId, revision, userId])) !== undefined;
   }
 
-  /** Stores a sign-off; returns its id. The UNIQUE (change, revision, user) constraint refuses a second one. */
-  insertSignOff(s: NewSignOff): number {
-    return Number(this.#insertSignOff.run(s.changeId, s.revision, s.revisionHash, s.userId, s.credentialId, s.assertion, s.receipt, s.at).lastInsertRowid);
+  /**
+   * Stores a sign-off; returns its id. The UNIQUE (change, revision, user) constraint refuses a second
+   * one with the database's unique violation (`isUniqueViolation`).
+   */
+  async insertSignOff(s: NewSignOff): Promise<number> {
+    const row = await this.#db.get(INSERT_SIGNOFF, [s.changeId, s.revision, s.revisionHash, s.userId, s.credentialId, s.assertion, s.receipt, s.at]);
+    if (!row) throw new Error('signoffs: INSERT ... RETURNING id returned no row');
+    return int(row, SIGNOFFS, 'id');
   }
 
   /** Every sign-off of the change (any revision), in the order they were made, with the approver's name. */
-  signOffsOf(changeId: string): SignOffListing[] {
-    return this.#signOffsOf.all(changeId).map(decodeSignOffListing);
+  async signOffsOf(changeId: string): Promise<SignOffListing[]> {
+    return (await this.#db.all(SIGNOFFS_OF, [changeId])).map(decodeSignOffListing);
   }
 }
 
