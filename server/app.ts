@@ -89,6 +89,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     dataDir: config.dataDir,
     auditWitness: config.auditWitness,
     onAnchorError: (err) => log.error({ err }, 'writing the audit anchor failed'),
+    onFactLost: (err, fact) => log.error({ err, fact }, 'work after a committed command failed after retries: a live document or a session record may lag until its next change'),
     // Present: in the change's live review, or in a joint session while the change is its current item.
     present: async (changeId): Promise<string[] | undefined> => {
       const rooms: string[] = [`review:${changeId}`, ...(await accord.sessions.discussing(changeId)).map((id) => `session:${id}`)];
@@ -162,13 +163,15 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const bridge = new ChangeBridge(sync, io, log, (id) => accord.view(id));
   const sessionBridge = new SessionBridge(sync, accord.sessions, log);
   accord.sessions.attach(sessionBridge);
-  accord.attach({
-    changed: async (id, fact, detail, info) => {
-      await bridge.changed(id, fact, detail, info);
-      await sessionBridge.changeFact(id, fact, detail);
-    },
-    readDraft: (id) => bridge.readDraft(id),
-    writeDraft: (id, content) => bridge.writeDraft(id, content),
+  accord.attachDrafts({ readDraft: (id) => bridge.readDraft(id), writeDraft: (id, content) => bridge.writeDraft(id, content) });
+  // After every commit, in order: tell live clients and re-project (review or session document), then
+  // record the change's decision in the open sessions that have it on their agenda.
+  accord.dispatcher.subscribe(async (fact) => {
+    if (fact.scope === 'change') await bridge.changed(fact.changeId, fact.name, fact.detail, { statusChanged: fact.statusChanged ?? false });
+    else sessionBridge.sessionChanged(fact.sessionId, fact.seed);
+  });
+  accord.dispatcher.subscribe(async (fact) => {
+    if (fact.scope === 'change') await sessionBridge.changeFact(fact.changeId, fact.name, fact.detail);
   });
   attachCommands(io, accord, log, (p) => commandLimit.take(`user:${p.userId}`));
 

@@ -13,7 +13,6 @@ import { parsePolicyYaml, PolicyError } from '../domain/review/policy.ts';
 import { AppError } from '../protocol/errors.ts';
 import { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { Database } from '../store/sql.ts';
-import { AnnotationService } from './annotation-service.ts';
 import { authorize, ChangeService, factsOf, type ChangeEvents } from './change-service.ts';
 import { can, decide } from '../auth/permissions.ts';
 import { AccessInputError, type BlastRadius, type RenderResult } from '../domain/access/model.ts';
@@ -22,6 +21,14 @@ import { parseChangeSet } from '../domain/access/change-schema.ts';
 import { classifyVotes } from '../domain/review/votes.ts';
 import type { ChangeSummary } from '../store/repositories/change-repository.ts';
 import { CommandRunner } from './command-runner.ts';
+import { Dispatcher, type PublishedFact } from './dispatcher.ts';
+import { HANDLERS } from './handlers.ts';
+import type { CommandName } from '../protocol/events.ts';
+import type { CommandResult } from '../protocol/commands.ts';
+import type { ChangeContent } from '../domain/review/types.ts';
+
+/** Where drafts live: their Yjs documents, owned by the transport. */
+export type DraftSink = Pick<ChangeEvents, 'readDraft' | 'writeDraft'>;
 import { Inventories } from './inventory.ts';
 import { StoredPolicyEngine } from './policy-engine.ts';
 import { buildReviewView, type ReviewView } from './review-view.ts';
@@ -48,6 +55,8 @@ export interface AccordOptions {
   auditWitness?: string;
   /** Where a failed anchor write is reported (it never fails the command that was already committed). */
   onAnchorError?: (err: unknown) => void;
+  /** A fact's subscriber failed even after its retries (dispatcher.ts): report it. */
+  onFactLost?: (err: unknown, fact: PublishedFact) => void;
 }
 
 /**
@@ -61,15 +70,17 @@ export class Accord {
   readonly policy: StoredPolicyEngine;
   readonly passkeys: Passkeys;
   readonly changes: ChangeService;
-  readonly annotations: AnnotationService;
   readonly signoffs: SignOffService;
   readonly sessions: SessionService;
+  readonly sessionStore: SessionStore;
+  /** Runs every command declared in server/protocol/commands.ts (handlers.ts); facts go to its subscribers. */
+  readonly dispatcher: Dispatcher<Accord>;
   readonly #key: ServerKey;
   readonly #users: UserStore;
   readonly #runner: CommandRunner;
   readonly #exportLimit: RateLimiter | undefined;
   readonly #db: Database;
-  #events: ChangeEvents | undefined;
+  #drafts: DraftSink | undefined;
 
   constructor(o: AccordOptions) {
     this.#key = o.key;
@@ -86,24 +97,41 @@ export class Accord {
     this.passkeys = new Passkeys(o.db, { rpID: o.rpID, rpName: 'Accord', origin: o.origins, signer: ed25519Signer(o.key.privateKey, o.key.keyId) });
     this.#runner = new CommandRunner(o.db, this.audit, this.store);
     this.#db = o.db;
+    this.dispatcher = new Dispatcher(HANDLERS, this.#runner, this, o.onFactLost ?? ((err) => { throw err; }));
+    // Commands not yet declared in server/protocol (invite, apply, sign-off) publish their facts the same way.
     const events: ChangeEvents = {
-      changed: async (id, fact, detail, info) => this.#events?.changed(id, fact, detail, info),
-      readDraft: (id) => this.#sink().readDraft(id),
-      writeDraft: (id, content) => this.#sink().writeDraft(id, content),
+      changed: (changeId, name, detail, info) => this.dispatcher.publish({ scope: 'change', changeId, name, detail, ...(info ? { statusChanged: info.statusChanged } : {}) }),
+      readDraft: (id) => this.readDraft(id),
+      writeDraft: (id, content) => this.writeDraft(id, content),
     };
     this.changes = new ChangeService(this.store, this.#runner, this.inventories, this.policy, events);
-    this.annotations = new AnnotationService(this.store, this.#runner, this.changes, events);
     this.signoffs = new SignOffService(o.db, this.passkeys, this.#runner, this.changes, this.store, this.policy, events);
-    this.sessions = new SessionService(o.db, new SessionStore(o.db), this.store, this.#runner);
+    this.sessionStore = new SessionStore(o.db);
+    this.sessions = new SessionService(o.db, this.sessionStore, this.store);
   }
 
-  attach(events: ChangeEvents): void {
-    this.#events = events;
+  /** The transport's live drafts: read and written through it (attached once it exists). */
+  attachDrafts(drafts: DraftSink): void {
+    this.#drafts = drafts;
   }
 
-  #sink(): ChangeEvents {
-    if (!this.#events) throw new Error('no live document sink attached');
-    return this.#events;
+  /** Runs a command (REST, Socket.io and the CLI all come here): server/commands/dispatcher.ts. */
+  dispatch<C extends CommandName>(name: C, p: Principal, payload: unknown, key?: string): Promise<CommandResult<C>> {
+    return this.dispatcher.dispatch(name, p, payload, key);
+  }
+
+  /** The draft as its live document holds it. */
+  readDraft(changeId: string): Promise<Record<string, unknown>> {
+    return this.#sink().readDraft(changeId);
+  }
+
+  writeDraft(changeId: string, content: ChangeContent): Promise<void> {
+    return this.#sink().writeDraft(changeId, content);
+  }
+
+  #sink(): DraftSink {
+    if (!this.#drafts) throw new Error('no live document sink attached');
+    return this.#drafts;
   }
 
   /** Everything a reviewer sees of one change, or null. */

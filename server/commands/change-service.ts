@@ -121,86 +121,6 @@ export class ChangeService {
     return found ? factsOf(found.change) : null;
   }
 
-  /** A new change in `draft`, its content written into the `draft:` document for its authors. */
-  async create(p: Principal, input: unknown, key?: string): Promise<ChangeRequest> {
-    const parsed = parseChangeContent(input);
-    const id = newId('ch-', p, key);
-    let fresh = false; // false when the key replays an earlier create: its draft may have been edited since
-    const change = await this.#runner.run(p, 'change.create', id, key, async () => {
-      fresh = true;
-      const d = decide(p, 'change.create');
-      if (!d.allowed) throw new AppError('forbidden', d.reason);
-      if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
-      this.#inventories.backend(parsed.content.backend);
-      const created: ChangeRequest = {
-        id, status: 'draft', requestedBy: p.username, authors: [p.username], createdAt: now(),
-        revisions: [], votes: [], recusals: [], policy: '',
-      };
-      await this.#store.insert(created, parsed.content.backend, parsed.content.title);
-      return { result: created, detail: { title: parsed.content.title, backend: parsed.content.backend, items: parsed.content.items.length, status: created.status } };
-    }, input);
-    if (!fresh) {
-      // A replay: the first create may have committed and died before its draft was written.
-      if (parsed.ok && !('title' in (await this.#events.readDraft(change.id)))) await this.#events.writeDraft(change.id, parsed.content);
-      return change;
-    }
-    if (parsed.ok) await this.#events.writeDraft(change.id, parsed.content);
-    await this.#events.changed(change.id, 'change:created', {}, { statusChanged: true });
-    return change;
-  }
-
-  /**
-   * Snapshots the draft as revision N+1: validated against the schema and the backend's imported state,
-   * rendered to the native form, with its blast radius and content hash. History is never rewritten.
-   */
-  /**
-   * `draftHash` names the draft state the submitter saw (draftHashOf of the draft as read): a draft that
-   * moved since is refused with `draft_changed`, so nobody submits content they have not seen (finding 2).
-   */
-  async submit(p: Principal, id: string, draftHash: string, key?: string): Promise<Revision> {
-    // Check before touching the live draft: a refused submit must not even open a document.
-    try {
-      authorize(p, 'change.submit', (await this.load(id)).change);
-    } catch (err) {
-      await this.#runner.refused(p, 'change.submit', id, err);
-      throw err;
-    }
-    const draft = await this.#events.readDraft(id);
-    await this.#writersRecorded(id);
-    let statusChanged = false;
-    const revision = await this.#runner.run(p, 'change.submit', id, key, async () => {
-      const { change, version } = await this.load(id);
-      authorize(p, 'change.submit', change);
-      const actual = draftHashOf(draft);
-      if (actual !== draftHash) {
-        throw new AppError('draft_changed', `the draft changed since you looked at it (you named draft ${draftHash.slice(0, 12)}, it is now ${actual.slice(0, 12)}): read it again, then submit what you have seen`);
-      }
-      const parsed = parseChangeContent(draft);
-      if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
-      const from = change.status;
-      const rev = await this.#buildRevision(change, parsed.content, p.username);
-      const previous = change.revisions.at(-1);
-      if (previous && previous.hash === rev.hash) throw new AppError('conflict', `nothing changed since revision ${previous.number}`);
-      change.revisions.push(rev);
-      change.status = 'in_review';
-      change.policy = await this.#policy.policyFor(change);
-      // The envelope binds the policy chosen for this revision and the inventory it was computed on.
-      rev.envelopeHash = hashEnvelope(rev.content, { policy: change.policy, inventoryVersion: await this.#inventories.version(rev.content.backend) });
-      await this.#settle(change);
-      await this.#store.save(change, version, rev.content.title);
-      statusChanged = from !== change.status;
-      return {
-        result: rev,
-        detail: {
-          revision: rev.number, hash: rev.hash, envelopeHash: rev.envelopeHash, itemHashes: rev.itemHashes, authors: rev.authors,
-          items: rev.content.items.length, status: change.status,
-        },
-      };
-    });
-    await this.#events.changed(id, 'revision:submitted', { revision: revision.number, hash: revision.hash }, { statusChanged });
-    return revision;
-  }
-
   /** Everyone who wrote any part of the next revision: requester, invited authors, every draft writer, the submitter. */
   async #revisionAuthors(change: ChangeRequest, submitter: string): Promise<string[]> {
     return [...new Set([change.requestedBy, ...change.authors, ...(await this.#store.draftWriters(change.id)), submitter])].sort();
@@ -227,12 +147,12 @@ export class ChangeService {
   }
 
   /** Waits for the draft-writer records of this change still being written; a failed one fails the caller. */
-  async #writersRecorded(changeId: string): Promise<void> {
+  async writersRecorded(changeId: string): Promise<void> {
     const prefix = `${changeId}\0`;
     await Promise.all([...this.#recording].filter(([known]) => known.startsWith(prefix)).map(([, p]) => p));
   }
 
-  async #buildRevision(change: ChangeRequest, content: ChangeContent, by: string): Promise<Revision> {
+  async buildRevision(change: ChangeRequest, content: ChangeContent, by: string): Promise<Revision> {
     const backend = this.#inventories.backend(content.backend);
     const model = await this.#inventories.model(content.backend);
     const authors = await this.#revisionAuthors(change, by);
@@ -255,71 +175,6 @@ export class ChangeService {
     }
   }
 
-  async vote(p: Principal, id: string, input: VoteInput, key?: string): Promise<StatusResult> {
-    let fresh = false;
-    let statusChanged = false;
-    const result = await this.#runner.run(p, 'change.vote', id, key, async () => {
-      fresh = true;
-      const { change, version } = await this.load(id);
-      authorize(p, 'change.vote', change);
-      const current = requireCurrent(change, input.revisionHash, input.revision);
-      if (input.choice === 'approve' && (change.requestedBy === p.username || change.authors.includes(p.username))) {
-        throw new AppError('forbidden', 'a requester or author never approves their own change');
-      }
-      if (input.choice === 'approve' && current.authors?.includes(p.username)) {
-        throw new AppError('forbidden', `you wrote part of revision ${current.number} (its draft), so your approval cannot count: authors never approve what they wrote`);
-      }
-      if (input.itemId !== undefined && current.itemHashes[input.itemId] === undefined) {
-        throw new AppError('invalid_payload', `revision ${current.number} has no item ${input.itemId}`);
-      }
-      if (input.choice === 'reject' && !input.reason?.trim() && (await this.#policy.requiresRejectReason(change))) {
-        throw new AppError('invalid_payload', 'the policy requires a reason with a reject');
-      }
-      const vote: Vote = {
-        voter: p.username, choice: input.choice, revision: current.number, revisionHash: current.hash, castAt: now(),
-        ...(input.reason?.trim() ? { reason: input.reason.trim() } : {}),
-        ...(input.itemId !== undefined ? {
-          itemId: input.itemId, itemHash: current.itemHashes[input.itemId],
-          ...(current.envelopeHash !== undefined ? { envelopeHash: current.envelopeHash } : {}),
-        } : {}),
-      };
-      // The same vote again (a double click, a retry without a key) is one fact, not two.
-      const latest = change.votes.findLast((v) => v.voter === p.username && v.itemId === vote.itemId);
-      if (latest && sameVote(latest, vote)) return { result: { id, status: change.status }, detail: { repeated: { castAt: latest.castAt }, status: change.status } };
-      const from = change.status;
-      change.votes.push(vote);
-      await this.#settle(change);
-      await this.#store.save(change, version, current.content.title);
-      statusChanged = from !== change.status;
-      return { result: { id, status: change.status }, detail: { vote, status: change.status } };
-    });
-    if (fresh) await this.#events.changed(id, 'vote:recorded', { voter: p.username, choice: input.choice, status: result.status }, { statusChanged });
-    return result;
-  }
-
-  /** `revisionHash`: the revision the reviewer looked at when recusing (a recusal changes the quorum of that content). */
-  async recuse(p: Principal, id: string, reason: string, revisionHash: string, key?: string): Promise<StatusResult> {
-    let fresh = false; // a replay (same key) changed nothing: no second fact, no second minutes line
-    let statusChanged = false;
-    const result = await this.#runner.run(p, 'change.recuse', id, key, async () => {
-      fresh = true;
-      const { change, version } = await this.load(id);
-      authorize(p, 'change.recuse', change);
-      requireCurrent(change, revisionHash);
-      if (!reason.trim()) throw new AppError('invalid_payload', 'a recusal states its reason');
-      if (change.recusals.some((r) => r.reviewer === p.username)) throw new AppError('conflict', 'you already recused yourself');
-      const from = change.status;
-      const recusal = { reviewer: p.username, reason: reason.trim(), at: now() };
-      change.recusals.push(recusal);
-      await this.#settle(change);
-      await this.#store.save(change, version, change.revisions.at(-1)!.content.title);
-      statusChanged = from !== change.status;
-      return { result: { id, status: change.status }, detail: { recusal, revisionHash, status: change.status } };
-    });
-    if (fresh) await this.#events.changed(id, 'reviewer:recused', { reviewer: p.username }, { statusChanged });
-    return result;
-  }
-
   /**
    * Adds a co-author: they edit the draft and submit revisions, and like every author never approve or
    * sign off the change. `exists` says whether the username is an Accord user who may request changes.
@@ -336,10 +191,6 @@ export class ChangeService {
     });
     await this.#events.changed(id, 'author:added', { author: username });
     return result;
-  }
-
-  withdraw(p: Principal, id: string, key?: string): Promise<StatusResult> {
-    return this.#transition(p, id, 'change.withdraw', 'withdrawn', key, {});
   }
 
   /** Records the outcome of applying an approved, signed-off change on its hypervisor. */
@@ -364,7 +215,7 @@ export class ChangeService {
   }
 
   /** Re-evaluates the policy and moves an open review to approved or rejected when it decides. */
-  async #settle(change: ChangeRequest): Promise<void> {
+  async settle(change: ChangeRequest): Promise<void> {
     if (!['in_review', 'approved', 'rejected'].includes(change.status)) return;
     const decision = await this.#policy.decide(change);
     change.status = decision.decision === 'pending' ? 'in_review' : decision.decision;

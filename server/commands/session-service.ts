@@ -1,7 +1,7 @@
 import { TimerAction } from '../protocol/commands.ts';
 import { z } from 'zod';
 import type { Principal } from '../auth/roles.ts';
-import { decide, type ActionName, type SessionFacts } from '../auth/permissions.ts';
+import type { SessionFacts } from '../auth/permissions.ts';
 import { startClock, stopClock, type AgendaEntry, type JointSession, type SessionDecision } from '../domain/session/types.ts';
 import { tallyChange } from '../domain/review/votes.ts';
 import type { ChangeRequest } from '../domain/review/types.ts';
@@ -10,14 +10,13 @@ import type { FactName } from '../protocol/events.ts';
 import type { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { SessionStore } from '../store/repositories/session-repository.ts';
 import type { Database } from '../store/sql.ts';
-import { newId, type CommandRunner } from './command-runner.ts';
 
 export const MAX_AGENDA = 50;
 /** Open sessions one person may facilitate at once, and notes one session may hold: bounds what every vote reads. */
 export const MAX_OPEN_PER_FACILITATOR = 20;
 export const MAX_NOTES = 500;
 /** One line: titles and notes cannot add lines that read as records of their own. */
-const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
+export const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
 
 const AgendaInput = z.array(z.union([
   z.string().min(1).max(64),
@@ -25,8 +24,10 @@ const AgendaInput = z.array(z.union([
 ])).min(1).max(MAX_AGENDA);
 
 /** What `session:create` and `POST /api/joint-sessions` accept. */
+/** A session's title: one line, 1 to 200 characters. */
+export const SessionTitle = z.string().max(200).transform(oneLine).pipe(z.string().min(1));
 export const CreateSession = z.strictObject({
-  title: z.string().max(200).transform(oneLine).pipe(z.string().min(1)),
+  title: SessionTitle,
   agenda: AgendaInput,
   /** The default time box per item. */
   minutesPerItem: z.number().int().min(1).max(240).default(10),
@@ -50,25 +51,21 @@ export interface SessionEvents {
   sessionChanged(sessionId: string, seed?: readonly string[]): void;
 }
 
-const now = () => Date.now();
-const iso = (ms: number) => new Date(ms).toISOString();
-const clock = (isoTime: string) => `${isoTime.slice(11, 16)} UTC`;
+export const now = () => Date.now();
+export const iso = (ms: number) => new Date(ms).toISOString();
+export const clock = (isoTime: string) => `${isoTime.slice(11, 16)} UTC`;
 
 function factsOf(s: JointSession): SessionFacts {
   return { facilitator: s.facilitator, status: s.status };
 }
 
-function authorize(p: Principal, action: ActionName, s?: JointSession): void {
-  const d = decide(p, action, s ? { kind: 'session', session: factsOf(s) } : { kind: 'none' });
-  if (!d.allowed) throw new AppError(d.kind === 'state' ? 'conflict' : 'forbidden', d.reason);
-}
 
-function statusWords(status: string): string {
+export function statusWords(status: string): string {
   return status.replaceAll('_', ' ');
 }
 
 /** The revision a decision is about, by number and content hash: `number`, or the current one. */
-function revisionOf(change: ChangeRequest | undefined, number?: number): Pick<SessionDecision, 'revision' | 'revisionHash'> {
+export function revisionOf(change: ChangeRequest | undefined, number?: number): Pick<SessionDecision, 'revision' | 'revisionHash'> {
   const rev = number === undefined ? change?.revisions.at(-1) : change?.revisions.find((r) => r.number === number);
   return rev ? { revision: rev.number, revisionHash: rev.hash } : {};
 }
@@ -80,22 +77,20 @@ function tallyText(change: ChangeRequest): string {
 }
 
 /**
- * Joint sessions: the facilitator's commands (agenda, current item, timer, notes, close) and the
- * decisions that changes on the agenda take while the session is open, recorded as they happen.
- * Every command goes through the command runner: one transaction with its audit entry, idempotent.
+ * Joint sessions: reading them, building agendas, and the decisions that changes on the agenda take
+ * while the session is open, recorded as they happen. The facilitator's commands are handlers run by
+ * the dispatcher (handlers.ts).
  */
 export class SessionService {
   readonly #db: Database;
   readonly #sessions: SessionStore;
   readonly #changes: ChangeStore;
-  readonly #runner: CommandRunner;
   #events: SessionEvents | undefined;
 
-  constructor(db: Database, sessions: SessionStore, changes: ChangeStore, runner: CommandRunner) {
+  constructor(db: Database, sessions: SessionStore, changes: ChangeStore) {
     this.#db = db;
     this.#sessions = sessions;
     this.#changes = changes;
-    this.#runner = runner;
   }
 
   attach(events: SessionEvents): void {
@@ -137,108 +132,6 @@ export class SessionService {
   /** Open sessions whose current item is this change (presence requirements count their participants). */
   discussing(changeId: string): Promise<string[]> {
     return this.#sessions.discussing(changeId);
-  }
-
-  async create(p: Principal, input: unknown, key?: string): Promise<JointSession> {
-    const id = newId('s-', p, key, 6);
-    const seed: string[] = [];
-    const created = await this.#runner.run(p, 'session.create', id, key, async () => {
-      authorize(p, 'session.create');
-      const body = this.#parse(CreateSession, input);
-      if ((await this.#sessions.openCount(p.username)) >= MAX_OPEN_PER_FACILITATOR) {
-        throw new AppError('conflict', `you already facilitate ${MAX_OPEN_PER_FACILITATOR} open sessions: close one first`);
-      }
-      const session: JointSession = {
-        id, title: body.title, facilitator: p.username, status: 'open', createdAt: iso(now()),
-        agenda: await this.#agenda(body.agenda, body.minutesPerItem, []), current: null, timer: { running: false, startedAt: null }, decisions: [],
-      };
-      await this.#sessions.insert(session);
-      const labels = await Promise.all(session.agenda.map((e) => this.#label(e.changeId)));
-      seed.push(`Minutes: ${session.title}`, `Facilitator: ${p.username} · opened ${session.createdAt.slice(0, 10)} ${clock(session.createdAt)}`, 'Agenda:',
-        ...labels.map((label, i) => `  ${i + 1}. ${label}`), '');
-      return { result: session, detail: { title: session.title, agenda: session.agenda.map((e) => e.changeId) } };
-    }, input);
-    this.#events?.sessionChanged(id, seed);
-    return created;
-  }
-
-  setAgenda(p: Principal, id: string, input: unknown, key?: string): Promise<JointSession> {
-    return this.#command(p, 'session.agenda', id, key, async (s) => {
-      const body = this.#parse(SetAgenda, input);
-      const currentChange = s.current === null ? null : s.agenda[s.current]!.changeId;
-      const agenda = await this.#agenda(body.agenda, body.minutesPerItem, s.agenda);
-      const nextCurrent = currentChange === null ? -1 : agenda.findIndex((e) => e.changeId === currentChange);
-      if (currentChange !== null && nextCurrent < 0) stopClock(s, now());
-      s.agenda = agenda;
-      s.current = nextCurrent < 0 ? null : nextCurrent;
-      if (s.current === null) s.timer = { running: false, startedAt: null };
-      return { detail: { agenda: agenda.map((e) => e.changeId) } };
-    });
-  }
-
-  /** Moves the discussion to agenda item `index`: the old item's clock stops, the new item's starts. */
-  goto(p: Principal, id: string, index: number, key?: string): Promise<JointSession> {
-    return this.#command(p, 'session.goto', id, key, async (s) => {
-      if (!Number.isInteger(index) || index < 0 || index >= s.agenda.length) throw new AppError('invalid_payload', `index: 0 to ${s.agenda.length - 1}`);
-      const t = now();
-      stopClock(s, t);
-      s.current = index;
-      startClock(s, t);
-      return { detail: { index, changeId: s.agenda[index]!.changeId } };
-    });
-  }
-
-  timer(p: Principal, id: string, action: z.infer<typeof TimerAction>, key?: string): Promise<JointSession> {
-    return this.#command(p, 'session.timer', id, key, async (s) => {
-      if (s.current === null) throw new AppError('conflict', 'no item is under discussion: move to an agenda item first');
-      const t = now();
-      if (action === 'start') {
-        if (!s.timer.running) startClock(s, t);
-      } else if (action === 'pause') {
-        stopClock(s, t);
-      } else {
-        const running = s.timer.running;
-        stopClock(s, t);
-        s.agenda[s.current]!.spentMs = 0;
-        if (running) startClock(s, t);
-      }
-      return { detail: { action, item: s.current } };
-    });
-  }
-
-  /** A decision or remark the facilitator records for the current item (or the session when none). */
-  note(p: Principal, id: string, text: string, key?: string): Promise<JointSession> {
-    return this.#command(p, 'session.note', id, key, async (s) => {
-      const body = this.#parse(NoteText, text);
-      if (s.decisions.filter((d) => d.kind === 'note').length >= MAX_NOTES) throw new AppError('conflict', `this session holds ${MAX_NOTES} notes: write further ones into the minutes`);
-      const changeId = s.current === null ? null : s.agenda[s.current]!.changeId;
-      // Bound to the revision on the table when it was recorded (the audit entry keeps the text too).
-      const bound = changeId === null ? {} : revisionOf((await this.#changes.get(changeId))?.change);
-      s.decisions.push({ at: iso(now()), changeId, kind: 'note', text: body, by: p.username, ...bound });
-      return { detail: { changeId, text: body, ...bound } };
-    });
-  }
-
-  /**
-   * Ends the session: the current item's clock stops (its time is kept), nothing stays under discussion,
-   * and each agenda item's status at this moment joins the decision record as its outcome.
-   */
-  close(p: Principal, id: string, key?: string): Promise<JointSession> {
-    return this.#command(p, 'session.close', id, key, async (s) => {
-      const t = now();
-      stopClock(s, t);
-      s.current = null;
-      s.status = 'closed';
-      s.closedAt = iso(t);
-      for (const e of s.agenda) {
-        const change = (await this.#changes.get(e.changeId))?.change;
-        s.decisions.push({
-          at: s.closedAt, changeId: e.changeId, kind: 'outcome', by: p.username,
-          text: `${change ? statusWords(change.status) : 'missing'} when the session closed`, ...revisionOf(change),
-        });
-      }
-      return { detail: { decisions: s.decisions.length } };
-    });
   }
 
   /**
@@ -284,26 +177,8 @@ export class SessionService {
     for (const id of touched) this.#events?.sessionChanged(id);
   }
 
-  async #command(p: Principal, action: string, id: string, key: string | undefined, fn: (s: JointSession) => Promise<{ detail: Record<string, unknown> }>): Promise<JointSession> {
-    const result = await this.#runner.run(p, action, id, key, async () => {
-      const { session, version } = await this.load(id);
-      authorize(p, 'session.facilitate', session);
-      const out = await fn(session);
-      await this.#sessions.save(session, version);
-      return { result: session, detail: out.detail };
-    });
-    this.#events?.sessionChanged(id);
-    return result;
-  }
-
-  #parse<T>(schema: z.ZodType<T>, value: unknown): T {
-    const r = schema.safeParse(value);
-    if (!r.success) throw new AppError('invalid_payload', r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
-    return r.data;
-  }
-
   /** Builds agenda entries, keeping the time already spent on items that stay; every change must exist, once. */
-  async #agenda(input: z.infer<typeof AgendaInput>, minutesPerItem: number, previous: readonly AgendaEntry[]): Promise<AgendaEntry[]> {
+  async buildAgenda(input: z.infer<typeof AgendaInput>, minutesPerItem: number, previous: readonly AgendaEntry[]): Promise<AgendaEntry[]> {
     const seen = new Set<string>();
     const entries: AgendaEntry[] = [];
     for (const item of input) {
@@ -327,7 +202,8 @@ export class SessionService {
     return title ? `“${oneLine(title)}”` : '';
   }
 
-  async #label(changeId: string): Promise<string> {
+  /** An agenda line's label: the change id and its title. */
+  async label(changeId: string): Promise<string> {
     const change = (await this.#changes.get(changeId))?.change;
     return change ? `${changeId} ${this.#title(change)}`.trim() : changeId;
   }

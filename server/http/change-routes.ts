@@ -1,12 +1,10 @@
 import express from 'express';
 import { z } from 'zod';
-import { decide } from '../auth/permissions.ts';
 import { CHANGE_STATUSES } from '../domain/review/types.ts';
 import { BACKEND_IDS } from '../domain/access/model.ts';
-import { parsePolicyYaml, PolicyError } from '../domain/review/policy.ts';
 import { AppError } from '../protocol/errors.ts';
 import type { Accord } from '../commands/accord.ts';
-import { CreateAnnotation } from '../commands/annotation-service.ts';
+import { CreateAnnotation } from '../protocol/commands.ts';
 import { id, key, parse, who } from './request.ts';
 import { RevisionHash } from '../protocol/hashes.ts';
 import { COMMAND_PAYLOADS } from '../protocol/commands.ts';
@@ -35,7 +33,10 @@ const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
-/** REST for the review workflow (docs/api.md). Thin: parse, call the command, answer. */
+/**
+ * REST for the review workflow (docs/api.md). Thin: parse the body as REST has always named it, map it
+ * onto the command's payload and dispatch it (the same path as Socket.io), answer.
+ */
 export function changeRouter(accord: Accord): express.Router {
   const r = express.Router();
 
@@ -45,8 +46,7 @@ export function changeRouter(accord: Accord): express.Router {
     res.json({ changes: await accord.store.list({ status: q.status, backend: q.backend, requestedBy: q.requester, risk: q.risk, title: q.q || undefined, limit: q.limit }) });
   });
   r.post('/changes', async (req, res) => {
-    const change = await accord.changes.create(who(res), req.body, key(req));
-    res.status(201).json({ change: await accord.view(change.id) });
+    res.status(201).json({ change: await accord.dispatch('change:create', who(res), { content: req.body }, key(req)) });
   });
   /** What a draft would do, without saving anything: native form and blast radius (the editor's live preview). */
   r.post('/preview', async (req, res) => {
@@ -66,17 +66,17 @@ export function changeRouter(accord: Accord): express.Router {
   });
   r.post('/changes/:id/submit', async (req, res) => {
     const body = parse(SubmitBody, req.body ?? {});
-    const revision = await accord.changes.submit(who(res), id(req), body.draftHash, key(req));
-    res.status(201).json({ revision, change: await accord.view(id(req)) });
+    const change = await accord.dispatch('change:submit', who(res), { changeId: id(req), draftHash: body.draftHash }, key(req));
+    res.status(201).json({ revision: change.revisions.at(-1), change });
   });
   r.post('/changes/:id/votes', async (req, res) => {
     const body = parse(VoteBody, req.body);
-    await accord.changes.vote(who(res), id(req), {
-      choice: body.choice, revisionHash: body.revisionHash,
+    const change = await accord.dispatch('vote:cast', who(res), {
+      changeId: id(req), choice: body.choice, revisionHash: body.revisionHash,
       ...(body.revision !== undefined ? { revision: body.revision } : {}),
       ...(body.reason !== undefined ? { reason: body.reason } : {}), ...(body.item !== undefined ? { itemId: body.item } : {}),
     }, key(req));
-    res.status(201).json({ change: await accord.view(id(req)) });
+    res.status(201).json({ change });
   });
   r.post('/changes/:id/authors', async (req, res) => {
     const body = parse(z.strictObject({ username: z.string().min(1).max(64) }), req.body);
@@ -85,12 +85,10 @@ export function changeRouter(accord: Accord): express.Router {
   });
   r.post('/changes/:id/recusals', async (req, res) => {
     const body = parse(ReasonBody, req.body);
-    await accord.changes.recuse(who(res), id(req), body.reason, body.revisionHash, key(req));
-    res.status(201).json({ change: await accord.view(id(req)) });
+    res.status(201).json({ change: await accord.dispatch('change:recuse', who(res), { changeId: id(req), reason: body.reason, revisionHash: body.revisionHash }, key(req)) });
   });
   r.post('/changes/:id/withdraw', async (req, res) => {
-    await accord.changes.withdraw(who(res), id(req), key(req));
-    res.json({ change: await accord.view(id(req)) });
+    res.json({ change: await accord.dispatch('change:withdraw', who(res), { changeId: id(req) }, key(req)) });
   });
   r.post('/changes/:id/apply', async (req, res) => {
     const body = parse(ApplyBody, req.body);
@@ -98,18 +96,18 @@ export function changeRouter(accord: Accord): express.Router {
     res.json({ change: await accord.view(id(req)) });
   });
   r.post('/changes/:id/annotations', async (req, res) => {
-    const annotation = await accord.annotations.create(who(res), id(req), parse(CreateAnnotation, req.body), key(req));
+    const annotation = await accord.dispatch('annotation:create', who(res), { changeId: id(req), annotation: parse(CreateAnnotation, req.body) }, key(req));
     res.status(201).json({ annotation });
   });
   r.patch('/annotations/:id', async (req, res) => {
     const body = parse(EditAnnotation, req.body);
     const annotation = 'body' in body
-      ? await accord.annotations.edit(who(res), id(req), body.body, key(req))
-      : await accord.annotations.resolve(who(res), id(req), body.resolved, key(req));
+      ? await accord.dispatch('annotation:edit', who(res), { annotationId: id(req), body: body.body }, key(req))
+      : await accord.dispatch('annotation:resolve', who(res), { annotationId: id(req), resolved: body.resolved }, key(req));
     res.json({ annotation });
   });
   r.delete('/annotations/:id', async (req, res) => {
-    await accord.annotations.remove(who(res), id(req), key(req));
+    await accord.dispatch('annotation:delete', who(res), { annotationId: id(req) }, key(req));
     res.status(204).end();
   });
   r.post('/changes/:id/signoffs/options', async (req, res) => {

@@ -7,7 +7,10 @@
  * `itemId` in `POST /api/changes/:id/votes`), server/http maps it onto these.
  */
 import { z } from 'zod';
-import { COMMANDS, type CommandName } from './events.ts';
+import { COMMANDS, type CommandName, type FactName } from './events.ts';
+import type { ReviewView } from '../commands/review-view.ts';
+import type { SessionView } from '../commands/session-service.ts';
+import type { Annotation } from '../domain/review/annotations.ts';
 import { DraftHash, RevisionHash } from './hashes.ts';
 
 /** A client-chosen idempotency key: a replay with it returns the first result without a second effect. */
@@ -54,7 +57,56 @@ export const COMMAND_PAYLOADS = {
   'session:timer': z.strictObject({ sessionId: SessionId, action: TimerAction, idempotencyKey: Key }),
   'session:note': z.strictObject({ sessionId: SessionId, text: z.string().max(2_000), idempotencyKey: Key }),
   'session:close': z.strictObject({ sessionId: SessionId, idempotencyKey: Key }),
+  'session:rename': z.strictObject({ sessionId: SessionId, title: z.string().max(200), idempotencyKey: Key }),
 } satisfies Record<CommandName, z.ZodType>;
+
+/**
+ * The facts each command publishes after it commits, to the change's review room and the `changes` room
+ * (docs/protocol.md, "Facts"). Session commands publish none: they update the `session:` document. The
+ * dispatcher refuses to publish a fact its command does not declare here.
+ */
+export const COMMAND_FACTS = {
+  'change:create': ['change:created'],
+  'change:submit': ['revision:submitted'],
+  'change:withdraw': ['status:changed'],
+  'change:recuse': ['reviewer:recused'],
+  'vote:cast': ['vote:recorded'],
+  'annotation:create': ['annotation:created'],
+  'annotation:edit': ['annotation:edited'],
+  'annotation:delete': ['annotation:deleted'],
+  'annotation:resolve': ['annotation:resolved'],
+  'session:create': [],
+  'session:agenda': [],
+  'session:goto': [],
+  'session:timer': [],
+  'session:note': [],
+  'session:close': [],
+  'session:rename': [],
+} as const satisfies Record<CommandName, readonly FactName[]>;
+
+/** A fact command `C` may publish. */
+export type CommandFactName<C extends CommandName> = (typeof COMMAND_FACTS)[C][number];
+
+/** What each command answers (`data` of its Socket.io ack; the REST route returns the same object). */
+export interface CommandResults {
+  'change:create': ReviewView;
+  'change:submit': ReviewView;
+  'change:withdraw': ReviewView;
+  'change:recuse': ReviewView;
+  'vote:cast': ReviewView;
+  'annotation:create': Annotation;
+  'annotation:edit': Annotation;
+  'annotation:delete': Annotation;
+  'annotation:resolve': Annotation;
+  'session:create': SessionView;
+  'session:agenda': SessionView;
+  'session:goto': SessionView;
+  'session:timer': SessionView;
+  'session:note': SessionView;
+  'session:close': SessionView;
+  'session:rename': SessionView;
+}
+export type CommandResult<C extends CommandName> = CommandResults[C];
 
 /** What a handler receives: the payload as validated. */
 export type CommandInput<C extends CommandName> = z.output<(typeof COMMAND_PAYLOADS)[C]>;

@@ -43,7 +43,7 @@ export interface Fact {
 export const COMMANDS = [
   'change:create', 'change:submit', 'change:withdraw', 'change:recuse', 'vote:cast',
   'annotation:create', 'annotation:edit', 'annotation:delete', 'annotation:resolve',
-  'session:create', 'session:agenda', 'session:goto', 'session:timer', 'session:note', 'session:close',
+  'session:create', 'session:agenda', 'session:goto', 'session:timer', 'session:note', 'session:close', 'session:rename',
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];
 export type CommandAck = (result: Ack<{ data: unknown }>) => void;

@@ -25,14 +25,12 @@ export class SessionBridge implements SessionEvents {
     this.#log = log;
   }
 
-  /** A committed change command: sessions with the change on their agenda record what was decided. */
+  /**
+   * A committed change command: sessions with the change on their agenda record what was decided. A
+   * failure is the dispatcher's to retry (the record is written from the stored change) and report.
+   */
   async changeFact(changeId: string, fact: FactName, detail: Record<string, unknown>): Promise<void> {
-    try {
-      await this.#sessions.onChangeFact(changeId, fact, detail);
-    } catch (err) {
-      // The change's own command committed and was acknowledged; the session's record of it is what is lost. Say so.
-      this.#log.error({ err, changeId, fact }, 'recording a session decision failed');
-    }
+    await this.#sessions.onChangeFact(changeId, fact, detail);
   }
 
   sessionChanged(sessionId: string, seed: readonly string[] = []): void {

@@ -42,7 +42,7 @@ export interface Preview {
  * maker saw, captured when they clicked, so a command queued offline still names what they saw and is
  * refused (`revision_changed`, `draft_changed`) if the content moved meanwhile.
  */
-export type { CommandPayload } from '../../server/protocol/commands.ts';
+export type { CommandPayload, CommandResult } from '../../server/protocol/commands.ts';
 /** `vote:cast`: `revisionHash` is the hash of the revision on screen when the user clicked; `revision`, if sent, must agree. */
 export type VoteCastPayload = import('../../server/protocol/commands.ts').CommandPayload<'vote:cast'>;
 export type RecusePayload = import('../../server/protocol/commands.ts').CommandPayload<'change:recuse'>;

@@ -1,5 +1,5 @@
 import type { AccordSocket } from '../lib/socket-provider.ts';
-import type { CommandName, CommandPayload, ErrorBody } from '../lib/types.ts';
+import type { CommandName, CommandPayload, CommandResult, ErrorBody } from '../lib/types.ts';
 import { newIdempotencyKey } from '../lib/idempotency.ts';
 import { canonicalJson } from '../lib/canonical.ts';
 
@@ -29,7 +29,11 @@ export function commandChangeId(command: QueuedCommand): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-export type CommandOutcome = { ok: true; data: unknown } | { ok: false; error: ErrorBody };
+/** A command's answer: its declared result (server/protocol/commands.ts, CommandResults) or the refusal. */
+export type CommandOutcomeOf<N extends CommandName> = { ok: true; data: CommandResult<N> } | { ok: false; error: ErrorBody };
+export type CommandOutcome = { [N in CommandName]: CommandOutcomeOf<N> }[CommandName];
+
+type Waiter = (outcome: CommandOutcome) => void;
 
 /** The part of localStorage the queue uses; injectable for tests. */
 export interface KeyValueStore {
@@ -54,7 +58,7 @@ export class CommandQueue {
   readonly #storageKey: string;
   /** Keys sent on the current connection and not yet answered; cleared on disconnect. */
   #inFlight = new Set<string>();
-  #waiters = new Map<string, ((outcome: CommandOutcome) => void)[]>();
+  #waiters = new Map<string, Waiter[]>();
   #generation = 0;
 
   constructor(socket: AccordSocket, storageKey: string, storage: KeyValueStore | null = globalThis.localStorage ?? null) {
@@ -84,13 +88,13 @@ export class CommandQueue {
    * The same command again while the first is still pending (a double click) is that command: it is not
    * sent twice, and both callers get its answer.
    */
-  send<N extends CommandName>(name: N, payload: CommandPayload<N>, label: string): Promise<CommandOutcome> {
+  send<N extends CommandName>(name: N, payload: CommandPayload<N>, label: string): Promise<CommandOutcomeOf<N>> {
     // A plain copy (what localStorage keeps anyway): the payload is fixed now, whatever happens to the caller's object.
     const copy = JSON.parse(JSON.stringify(payload)) as CommandPayload<N>;
     const same = this.#pending.find((c) => c.name === name && canonicalJson(c.payload) === canonicalJson(copy));
-    if (same) return new Promise<CommandOutcome>((resolve) => this.#waiters.set(same.key, [...(this.#waiters.get(same.key) ?? []), resolve]));
+    if (same) return new Promise<CommandOutcomeOf<N>>((resolve) => this.#waiters.set(same.key, [...(this.#waiters.get(same.key) ?? []), resolve as Waiter]));
     const command = { key: newIdempotencyKey(), name, payload: copy, label, queuedAt: new Date().toISOString() } as QueuedCommand;
-    const outcome = new Promise<CommandOutcome>((resolve) => this.#waiters.set(command.key, [resolve]));
+    const outcome = new Promise<CommandOutcomeOf<N>>((resolve) => this.#waiters.set(command.key, [resolve as Waiter]));
     this.#pending = [...this.#pending, command];
     this.#save();
     this.#flush();
