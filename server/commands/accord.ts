@@ -207,24 +207,6 @@ export class Accord {
   }
 
   /**
-   * Replaces the draft's whole content (REST and CLI users who do not edit the live document): keys the
-   * body does not name are removed, so a stray key written over Yjs cannot outlive it. The writer becomes
-   * an author of the next revision.
-   */
-  async replaceDraft(p: Principal, id: string, body: unknown): Promise<void> {
-    const parsed = parseChangeContent(body);
-    await this.#runner.run(p, 'draft.replace', id, undefined, async () => {
-      const { change } = await this.changes.load(id);
-      authorize(p, 'draft.write', change);
-      if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
-      return { result: null, detail: { items: parsed.content.items.length, title: parsed.content.title } };
-    });
-    if (!parsed.ok) return;
-    await this.changes.recordDraftWriter(id, p.username);
-    await this.#sink().writeDraft(id, parsed.content);
-  }
-
-  /**
    * Exports an evidence pack for an auditor (a command: rate limited per user, recorded once in the audit
    * log by the export itself, bound to a signed checkpoint).
    */
@@ -254,33 +236,6 @@ export class Accord {
       return exportEvidence(this.audit, this.#key, {
         change, annotations: await this.store.annotations(id), signoffs: await this.signoffs.list(change), actor,
       });
-    });
-  }
-
-  /** Imports a backend's native files as its current access state (admins): one unit of work with its audit entry. */
-  importInventory(p: Principal, backend: string, files: { path: string; text: string }[]): Promise<{ version: number; warnings: number; grants: number }> {
-    return this.#runner.run(p, 'inventory.import', `backend:${backend}`, undefined, async () => {
-      const d = decide(p, 'inventory.write');
-      if (!d.allowed) throw new AppError('forbidden', d.reason);
-      const result = await this.inventories.put(backend, files, p.username);
-      return { result, detail: result };
-    });
-  }
-
-  /** Stores a review policy (admins), validated first: one unit of work with its audit entry. */
-  writePolicy(p: Principal, name: string, yaml: string): Promise<void> {
-    return this.#runner.run(p, 'policy.write', `policy:${name}`, undefined, async () => {
-      const d = decide(p, 'inventory.write');
-      if (!d.allowed) throw new AppError('forbidden', 'writing policies needs the admin role');
-      try {
-        const policy = parsePolicyYaml(yaml, name);
-        if (policy.name !== name) throw new AppError('invalid_payload', `the policy's name is "${policy.name}", not "${name}"`);
-      } catch (err) {
-        if (err instanceof PolicyError) throw new AppError('invalid_payload', err.message);
-        throw err;
-      }
-      await this.store.putPolicy(name, yaml, p.username);
-      return { result: undefined, detail: { yaml } };
     });
   }
 

@@ -175,45 +175,6 @@ export class ChangeService {
     }
   }
 
-  /**
-   * Adds a co-author: they edit the draft and submit revisions, and like every author never approve or
-   * sign off the change. `exists` says whether the username is an Accord user who may request changes.
-   */
-  async invite(p: Principal, id: string, username: string, exists: (username: string) => Promise<boolean>, key?: string): Promise<StatusResult> {
-    const result = await this.#runner.run(p, 'change.invite', id, key, async () => {
-      const { change, version } = await this.load(id);
-      authorize(p, 'change.invite', change);
-      if (!(await exists(username))) throw new AppError('invalid_payload', `no reviewer "${username}" to invite`);
-      if (change.authors.includes(username)) throw new AppError('conflict', `${username} is already an author`);
-      change.authors.push(username);
-      await this.#store.save(change, version);
-      return { result: { id, status: change.status }, detail: { author: username } };
-    });
-    await this.#events.changed(id, 'author:added', { author: username });
-    return result;
-  }
-
-  /** Records the outcome of applying an approved, signed-off change on its hypervisor. */
-  recordApply(p: Principal, id: string, outcome: 'applied' | 'apply_failed', note: string, signedOff: (c: ChangeRequest) => Promise<boolean>, key?: string): Promise<StatusResult> {
-    return this.#transition(p, id, 'change.apply', outcome, key, { note }, async (change) => {
-      if (!(await signedOff(change))) throw new AppError('conflict', 'the current revision has no valid sign-off yet');
-    });
-  }
-
-  async #transition(p: Principal, id: string, action: ActionName, to: ChangeRequest['status'], key: string | undefined, detail: Record<string, unknown>, check?: (c: ChangeRequest) => Promise<void>): Promise<StatusResult> {
-    const result = await this.#runner.run(p, action, id, key, async () => {
-      const { change, version } = await this.load(id);
-      authorize(p, action, change);
-      await check?.(change);
-      const from = change.status;
-      change.status = to;
-      await this.#store.save(change, version, change.revisions.at(-1)?.content.title);
-      return { result: { id, status: change.status }, detail: { ...detail, from, to, status: to } };
-    });
-    await this.#events.changed(id, 'status:changed', { status: result.status }, { statusChanged: true });
-    return result;
-  }
-
   /** Re-evaluates the policy and moves an open review to approved or rejected when it decides. */
   async settle(change: ChangeRequest): Promise<void> {
     if (!['in_review', 'approved', 'rejected'].includes(change.status)) return;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Principal } from '../auth/roles.ts';
 import { hashEnvelope } from '../domain/review/canonical.ts';
 import { parseChangeContent } from '../domain/review/content-schema.ts';
+import { parsePolicyYaml, PolicyError } from '../domain/review/policy.ts';
 import type { Annotation } from '../domain/review/annotations.ts';
 import type { ChangeRequest, Vote } from '../domain/review/types.ts';
 import { startClock, stopClock, type JointSession } from '../domain/session/types.ts';
@@ -429,6 +430,111 @@ const sessionRename = facilitate<'session:rename'>('session.rename', async (_a, 
   return { from, title };
 });
 
+// ---- commands that REST had first ----
+
+/**
+ * Adds a co-author: they edit the draft and submit revisions, and like every author never approve or
+ * sign off the change. The username must be an Accord user who may request changes.
+ */
+const invite: Handler<'change:invite', StatusResult> = {
+  audit: 'change.invite',
+  action: 'change.invite',
+  subject: (_a, _p, x) => x.changeId,
+  target: (a, x) => changeTarget(a, x.changeId),
+  async run(a, _p, x, t) {
+    const { change, version } = changeOf(t);
+    if (!(await a.isWriter(x.username))) throw new AppError('invalid_payload', `no reviewer "${x.username}" to invite`);
+    if (change.authors.includes(x.username)) throw new AppError('conflict', `${x.username} is already an author`);
+    change.authors.push(x.username);
+    await a.store.save(change, version);
+    return {
+      result: { id: x.changeId, status: change.status },
+      detail: { author: x.username },
+      // A new author may now write: draft rights follow (the bridge re-admits on author:added).
+      facts: [{ scope: 'change', changeId: x.changeId, name: 'author:added', detail: { author: x.username } }],
+    };
+  },
+  answer: (a, x) => reviewOf(a, x.changeId),
+};
+
+/** Records the outcome of applying an approved, signed-off change on its hypervisor. */
+const apply: Handler<'change:apply', StatusResult> = {
+  audit: 'change.apply',
+  action: 'change.apply',
+  subject: (_a, _p, x) => x.changeId,
+  target: (a, x) => changeTarget(a, x.changeId),
+  async run(a, _p, x, t) {
+    const { change, version } = changeOf(t);
+    if (!(await a.signoffs.hasValidSignOff(change))) throw new AppError('conflict', 'the current revision has no valid sign-off yet');
+    const from = change.status;
+    change.status = x.outcome;
+    await a.store.save(change, version, change.revisions.at(-1)?.content.title);
+    return {
+      result: { id: x.changeId, status: change.status },
+      detail: { note: x.note, from, to: x.outcome, status: x.outcome },
+      facts: [{ scope: 'change', changeId: x.changeId, name: 'status:changed', detail: { status: change.status }, statusChanged: true }],
+    };
+  },
+  answer: (a, x) => reviewOf(a, x.changeId),
+};
+
+/**
+ * Replaces the draft's whole content (REST and CLI users who do not edit the live document): keys the
+ * body does not name are removed, so a stray key written over Yjs cannot outlive it. The writer becomes
+ * an author of the next revision.
+ */
+const replaceDraft: Handler<'draft:replace', null> = {
+  audit: 'draft.replace',
+  action: 'draft.write',
+  subject: (_a, _p, x) => x.changeId,
+  target: (a, x) => changeTarget(a, x.changeId),
+  async run(_a, _p, x) {
+    const parsed = parseChangeContent(x.draft);
+    if (!parsed.ok) throw new AppError('invalid_payload', parsed.problems.join('; '));
+    return { result: null, detail: { items: parsed.content.items.length, title: parsed.content.title } };
+  },
+  async after(a, p, x, _result, fresh) {
+    const parsed = parseChangeContent(x.draft);
+    if (!fresh || !parsed.ok) return;
+    await a.changes.recordDraftWriter(x.changeId, p.username);
+    await a.writeDraft(x.changeId, parsed.content);
+  },
+  answer: async () => null,
+};
+
+/** Validates by importing before storing: a file the backend cannot read is refused with its file and line. */
+const importInventory: Handler<'inventory:import', { version: number; warnings: number; grants: number }> = {
+  audit: 'inventory.import',
+  action: 'inventory.write',
+  subject: (_a, _p, x) => `backend:${x.backend}`,
+  target: async () => ({ kind: 'none' }),
+  async run(a, p, x) {
+    const result = await a.inventories.put(x.backend, x.files, p.username);
+    return { result, detail: result };
+  },
+  answer: async (_a, _x, result) => result,
+};
+
+/** Stores a review policy (admins), validated first. */
+const writePolicy: Handler<'policy:write', null> = {
+  audit: 'policy.write',
+  action: 'inventory.write',
+  subject: (_a, _p, x) => `policy:${x.name}`,
+  target: async () => ({ kind: 'none' }),
+  async run(a, p, x) {
+    try {
+      const policy = parsePolicyYaml(x.yaml, x.name);
+      if (policy.name !== x.name) throw new AppError('invalid_payload', `the policy's name is "${policy.name}", not "${x.name}"`);
+    } catch (err) {
+      if (err instanceof PolicyError) throw new AppError('invalid_payload', err.message);
+      throw err;
+    }
+    await a.store.putPolicy(x.name, x.yaml, p.username);
+    return { result: null, detail: { yaml: x.yaml } };
+  },
+  answer: async () => null,
+};
+
 export const HANDLERS: CommandHandlers<Accord> = {
   'change:create': create,
   'change:submit': submit,
@@ -446,4 +552,9 @@ export const HANDLERS: CommandHandlers<Accord> = {
   'session:note': sessionNote,
   'session:close': sessionClose,
   'session:rename': sessionRename,
+  'change:invite': invite,
+  'change:apply': apply,
+  'draft:replace': replaceDraft,
+  'inventory:import': importInventory,
+  'policy:write': writePolicy,
 };

@@ -61,7 +61,7 @@ export function changeRouter(accord: Accord): express.Router {
     res.json(await accord.draft(who(res), id(req)));
   });
   r.put('/changes/:id/draft', async (req, res) => {
-    await accord.replaceDraft(who(res), id(req), req.body);
+    await accord.dispatch('draft:replace', who(res), { changeId: id(req), draft: req.body }, key(req));
     res.status(204).end();
   });
   r.post('/changes/:id/submit', async (req, res) => {
@@ -80,8 +80,7 @@ export function changeRouter(accord: Accord): express.Router {
   });
   r.post('/changes/:id/authors', async (req, res) => {
     const body = parse(z.strictObject({ username: z.string().min(1).max(64) }), req.body);
-    await accord.changes.invite(who(res), id(req), body.username, (name) => accord.isWriter(name), key(req));
-    res.status(201).json({ change: await accord.view(id(req)) });
+    res.status(201).json({ change: await accord.dispatch('change:invite', who(res), { changeId: id(req), username: body.username }, key(req)) });
   });
   r.post('/changes/:id/recusals', async (req, res) => {
     const body = parse(ReasonBody, req.body);
@@ -92,8 +91,7 @@ export function changeRouter(accord: Accord): express.Router {
   });
   r.post('/changes/:id/apply', async (req, res) => {
     const body = parse(ApplyBody, req.body);
-    await accord.changes.recordApply(who(res), id(req), body.outcome, body.note, (c) => accord.signoffs.hasValidSignOff(c), key(req));
-    res.json({ change: await accord.view(id(req)) });
+    res.json({ change: await accord.dispatch('change:apply', who(res), { changeId: id(req), outcome: body.outcome, note: body.note }, key(req)) });
   });
   r.post('/changes/:id/annotations', async (req, res) => {
     const annotation = await accord.dispatch('annotation:create', who(res), { changeId: id(req), annotation: parse(CreateAnnotation, req.body) }, key(req));
@@ -143,7 +141,7 @@ export function changeRouter(accord: Accord): express.Router {
 
   r.put('/inventories/:backend', async (req, res) => {
     const body = parse(InventoryBody, req.body);
-    res.json(await accord.importInventory(who(res), String(req.params.backend), body.files));
+    res.json(await accord.dispatch('inventory:import', who(res), { backend: String(req.params.backend), files: body.files }, key(req)));
   });
   r.get('/inventories/:backend', async (req, res) => {
     const model = await accord.inventories.model(String(req.params.backend));
@@ -160,7 +158,7 @@ export function changeRouter(accord: Accord): express.Router {
   });
   r.put('/policies/:name', async (req, res) => {
     const body = parse(PolicyBody, req.body);
-    await accord.writePolicy(who(res), String(req.params.name), body.yaml);
+    await accord.dispatch('policy:write', who(res), { name: String(req.params.name), yaml: body.yaml }, key(req));
     res.status(204).end();
   });
   return r;

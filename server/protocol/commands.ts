@@ -58,6 +58,16 @@ export const COMMAND_PAYLOADS = {
   'session:note': z.strictObject({ sessionId: SessionId, text: z.string().max(2_000), idempotencyKey: Key }),
   'session:close': z.strictObject({ sessionId: SessionId, idempotencyKey: Key }),
   'session:rename': z.strictObject({ sessionId: SessionId, title: z.string().max(200), idempotencyKey: Key }),
+  'change:invite': z.strictObject({ changeId: ChangeId, username: z.string().min(1).max(64), idempotencyKey: Key }),
+  'change:apply': z.strictObject({ changeId: ChangeId, outcome: z.enum(['applied', 'apply_failed']), note: z.string().max(2_000).default(''), idempotencyKey: Key }),
+  // The whole draft content, checked by the handler against the change content schema.
+  'draft:replace': z.strictObject({ changeId: ChangeId, draft: z.unknown(), idempotencyKey: Key }),
+  'inventory:import': z.strictObject({
+    backend: z.string().min(1).max(40),
+    files: z.array(z.strictObject({ path: z.string().min(1).max(300), text: z.string().max(20_000_000) })).min(1).max(50),
+    idempotencyKey: Key,
+  }),
+  'policy:write': z.strictObject({ name: z.string().min(1).max(200), yaml: z.string().min(1).max(200_000), idempotencyKey: Key }),
 } satisfies Record<CommandName, z.ZodType>;
 
 /**
@@ -82,6 +92,11 @@ export const COMMAND_FACTS = {
   'session:note': [],
   'session:close': [],
   'session:rename': [],
+  'change:invite': ['author:added'],
+  'change:apply': ['status:changed'],
+  'draft:replace': [],
+  'inventory:import': [],
+  'policy:write': [],
 } as const satisfies Record<CommandName, readonly FactName[]>;
 
 /** A fact command `C` may publish. */
@@ -105,6 +120,11 @@ export interface CommandResults {
   'session:note': SessionView;
   'session:close': SessionView;
   'session:rename': SessionView;
+  'change:invite': ReviewView;
+  'change:apply': ReviewView;
+  'draft:replace': null;
+  'inventory:import': { version: number; warnings: number; grants: number };
+  'policy:write': null;
 }
 export type CommandResult<C extends CommandName> = CommandResults[C];
 

@@ -44,6 +44,7 @@ export const COMMANDS = [
   'change:create', 'change:submit', 'change:withdraw', 'change:recuse', 'vote:cast',
   'annotation:create', 'annotation:edit', 'annotation:delete', 'annotation:resolve',
   'session:create', 'session:agenda', 'session:goto', 'session:timer', 'session:note', 'session:close', 'session:rename',
+  'change:invite', 'change:apply', 'draft:replace', 'inventory:import', 'policy:write',
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];
 export type CommandAck = (result: Ack<{ data: unknown }>) => void;
