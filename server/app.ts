@@ -160,7 +160,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     compactDelayMs: config.compactDelayMs,
     unloadDelayMs: config.unloadDelayMs,
   });
-  const bridge = new ChangeBridge(sync, io, log, (id) => accord.view(id));
+  const bridge = new ChangeBridge(sync, io, log, (id) => accord.view(id), async (id) => (await accord.store.get(id))?.change.status);
   const sessionBridge = new SessionBridge(sync, accord.sessions, log);
   accord.sessions.attach(sessionBridge);
   accord.attachDrafts({ readDraft: (id) => bridge.readDraft(id), writeDraft: (id, content) => bridge.writeDraft(id, content) });

@@ -20,13 +20,16 @@ export class ChangeBridge implements ChangeEvents {
   readonly #io: AccordServer;
   readonly #log: Logger;
   readonly #view: (changeId: string) => Promise<ReviewView | null>;
+  readonly #status: (changeId: string) => Promise<string | undefined>;
   #projecting = new Map<string, Promise<void>>();
 
-  constructor(sync: SyncTransport, io: AccordServer, log: Logger, view: (changeId: string) => Promise<ReviewView | null>) {
+  /** `view`: what the review document shows; `status`: the stored status alone (what a broadcast carries). */
+  constructor(sync: SyncTransport, io: AccordServer, log: Logger, view: (changeId: string) => Promise<ReviewView | null>, status: (changeId: string) => Promise<string | undefined>) {
     this.#sync = sync;
     this.#io = io;
     this.#log = log;
     this.#view = view;
+    this.#status = status;
   }
 
   async readDraft(changeId: string): Promise<Record<string, unknown>> {
@@ -55,7 +58,7 @@ export class ChangeBridge implements ChangeEvents {
    */
   async changed(changeId: string, fact: FactName, detail: Record<string, unknown>, info?: ChangedInfo): Promise<void> {
     // The status as stored now (a later command may already have moved it): the detail's when it cannot be read.
-    const status = await this.#view(changeId).then((view) => view?.status, (err: unknown) => {
+    const status = await this.#status(changeId).catch((err: unknown) => {
       this.#log.error({ err, changeId, fact }, 'reading the change for its broadcast failed; the fact goes out with the status the command saw');
       return typeof detail.status === 'string' ? detail.status : undefined;
     });
