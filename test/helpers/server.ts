@@ -58,7 +58,9 @@ export interface TestServer {
  * `after` registered inside a hook runs when the hook ends.
  */
 export async function startTestServer(overrides: Partial<Config> = {}, onTeardown: (fn: () => unknown) => void = after, logger?: Logger): Promise<TestServer> {
-  const dataDir = overrides.dataDir ?? tempDir('accord-test-', onTeardown);
+  // The data dir goes only after the server closed: its last anchor line may still be on its way to disk.
+  const removals: (() => unknown)[] = [];
+  const dataDir = overrides.dataDir ?? tempDir('accord-test-', (fn) => removals.push(fn));
   // ACCORD_TEST_DATABASE=postgres: the same server on PostgreSQL, in a schema of its own (test/helpers/databases.ts).
   // A restart on the same data dir finds the same schema, as it would find the same SQLite file.
   let database = {};
@@ -69,8 +71,14 @@ export async function startTestServer(overrides: Partial<Config> = {}, onTeardow
   }
   const config = loadConfig([], {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...database, ...overrides, dataDir });
   const app = await createApp(config, logger ?? createLogger(process.env.ACCORD_TEST_LOG ?? 'silent'));
+  onTeardown(async () => {
+    try {
+      await app.close();
+    } finally {
+      for (const remove of removals) await remove();
+    }
+  });
   const { port } = await app.listen();
-  onTeardown(() => app.close());
   return {
     app, port, dataDir,
     url: `http://127.0.0.1:${port}`,

@@ -61,7 +61,7 @@ export class PgDatabase implements Database {
   readonly #texts = new Map<string, string>();
 
   constructor(url: string, options: PgDatabaseOptions = {}) {
-    this.target = redactUrl(url);
+    this.target = `${redactUrl(url)}${options.schema ? ` (schema ${options.schema})` : ''}`;
     const config: PoolConfig = {
       connectionString: url,
       max: options.max ?? 10,

@@ -66,14 +66,18 @@ export class ChangeStore {
     if (filter.title) (where.push(`title ${like} ? ESCAPE '\\'`), args.push(`%${filter.title.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
     const sql = `SELECT id, title, status, backend, requested_by AS "requestedBy", updated_at AS "updatedAt", high_risk AS "highRisk" FROM changes
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, id LIMIT ${Math.min(500, Math.max(1, Math.floor(filter.limit)))}`;
-    const rows = await this.#db.all<Omit<ChangeSummary, 'highRisk'> & { highRisk: unknown }>(sql, args);
-    return rows.map((row) => ({ ...row, highRisk: Number(row.highRisk) === 1 }));
+    const rows = await this.#db.all<Record<string, unknown>>(sql, args);
+    return rows.map((row) => ({
+      id: text(row.id, 'changes.id'), title: text(row.title, 'changes.title'), status: text(row.status, 'changes.status'),
+      backend: text(row.backend, 'changes.backend'), requestedBy: text(row.requestedBy, 'changes.requested_by'),
+      updatedAt: text(row.updatedAt, 'changes.updated_at'), highRisk: int(row.highRisk, 'changes.high_risk') === 1,
+    }));
   }
 
   /** Everyone recorded as having written into the change's draft, by name. */
   async draftWriters(changeId: string): Promise<string[]> {
-    const rows = await this.#db.all<{ username: string }>('SELECT username FROM draft_writers WHERE change_id = ? ORDER BY username', [changeId]);
-    return rows.map((r) => r.username);
+    const rows = await this.#db.all<{ username: unknown }>('SELECT username FROM draft_writers WHERE change_id = ? ORDER BY username', [changeId]);
+    return rows.map((r) => text(r.username, 'draft_writers.username'));
   }
 
   /** Records a draft writer; true when they were not recorded before. */

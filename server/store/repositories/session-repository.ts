@@ -1,5 +1,5 @@
 import type { Database } from '../sql.ts';
-import { int, json } from './change-repository.ts';
+import { int, json, text } from './change-repository.ts';
 import type { JointSession } from '../../domain/session/types.ts';
 import { AppError } from '../../protocol/errors.ts';
 
@@ -51,8 +51,8 @@ export class SessionStore {
 
   /** Ids of open sessions whose current item is this change. */
   async discussing(changeId: string): Promise<string[]> {
-    const rows = await this.#db.all<{ id: string }>("SELECT id FROM joint_sessions WHERE current_change = ? AND status = 'open'", [changeId]);
-    return rows.map((r) => r.id);
+    const rows = await this.#db.all<{ id: unknown }>("SELECT id FROM joint_sessions WHERE current_change = ? AND status = 'open'", [changeId]);
+    return rows.map((r) => text(r.id, 'joint_sessions.id'));
   }
 
   async openCount(facilitator: string): Promise<number> {
@@ -64,7 +64,12 @@ export class SessionStore {
     const where = filter.status ? 'WHERE status = ?' : '';
     const sql = `SELECT id, title, status, facilitator, created_at AS "createdAt", updated_at AS "updatedAt" FROM joint_sessions ${where}
       ORDER BY (CASE WHEN status = 'open' THEN 0 ELSE 1 END), updated_at DESC, id LIMIT ${Math.min(500, Math.max(1, Math.floor(filter.limit)))}`;
-    return this.#db.all<SessionSummary>(sql, filter.status ? [filter.status] : []);
+    const rows = await this.#db.all<Record<string, unknown>>(sql, filter.status ? [filter.status] : []);
+    return rows.map((row) => ({
+      id: text(row.id, 'joint_sessions.id'), title: text(row.title, 'joint_sessions.title'), status: text(row.status, 'joint_sessions.status'),
+      facilitator: text(row.facilitator, 'joint_sessions.facilitator'), createdAt: text(row.createdAt, 'joint_sessions.created_at'),
+      updatedAt: text(row.updatedAt, 'joint_sessions.updated_at'),
+    }));
   }
 
   async #items(s: JointSession): Promise<void> {
