@@ -10,7 +10,7 @@ import { atLeast, type Principal, type Scope } from './roles.ts';
 export const ACTIONS = [
   'notes.read', 'notes.write',
   'change.create', 'change.view', 'draft.write', 'change.submit', 'change.withdraw', 'change.invite',
-  'change.vote', 'change.recuse', 'change.signoff', 'change.apply',
+  'change.vote', 'change.approve', 'change.recuse', 'change.signoff', 'change.apply',
   'annotation.create', 'annotation.edit', 'annotation.resolve',
   'session.create', 'session.view', 'session.facilitate',
   'inventory.read', 'inventory.write', 'passkey.register',
@@ -26,6 +26,8 @@ export interface ChangeFacts {
   recused: readonly string[];
   /** Everyone who wrote any part of the current revision (draft writers included); absent before one exists. */
   revisionAuthors?: readonly string[];
+  /** The current revision's number (for reasons that name it); absent before one exists. */
+  revision?: number;
 }
 
 export interface AnnotationFacts {
@@ -63,7 +65,7 @@ const SCOPE_ACTIONS: Record<Scope, readonly ActionName[] | 'all'> = {
   full: 'all',
   admin: 'all',
   read: READ,
-  vote: [...READ, 'change.vote', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve'],
+  vote: [...READ, 'change.vote', 'change.approve', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve'],
   signoff: [...READ, 'change.signoff', 'passkey.register'],
 };
 
@@ -115,6 +117,18 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       if (!atLeast(p.role, 'reviewer')) return deny('voting needs the reviewer role');
       if (change.recused.includes(p.username)) return deny('you recused yourself from this change');
       return allow;
+    case 'change.approve': {
+      // Approving is voting, and never by anyone who wrote the change or any part of this revision: the
+      // one home of the no-self-approval rule (the vote command, the home page's lists and the web app ask it).
+      const vote = decide(p, 'change.vote', resource);
+      if (!vote.allowed || !change) return vote;
+      if (isAuthor(p, change)) return deny('you are an author of this change: you can reject or abstain, not approve');
+      if (change.revisionAuthors?.includes(p.username)) {
+        const which = change.revision === undefined ? 'this revision' : `revision ${change.revision}`;
+        return deny(`you edited the draft of ${which}, so you are one of its authors: you can reject or abstain, not approve`);
+      }
+      return allow;
+    }
     case 'change.recuse':
       if (!change) return deny('no change');
       if (change.status !== 'in_review') return closed(`the change is ${change.status}`);

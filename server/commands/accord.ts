@@ -165,9 +165,8 @@ export class Accord {
     if (!found) return false;
     const { change } = found;
     if (kind === 'vote') {
-      if (!can(p, 'change.vote', { kind: 'change', change: factsOf(change) })) return false;
-      if (change.requestedBy === p.username || change.authors.includes(p.username)) return false;
-      if (change.revisions.at(-1)?.authors?.includes(p.username)) return false; // wrote part of it: never approves it
+      // Waiting for my vote: one I could approve (who wrote any of it never approves it).
+      if (!can(p, 'change.approve', { kind: 'change', change: factsOf(change) })) return false;
       return !classifyVotes(change).counted.some((v) => v.voter === p.username && v.itemId === undefined);
     }
     if (!can(p, 'change.signoff', { kind: 'change', change: factsOf(change) })) return false;

@@ -58,6 +58,7 @@ export function factsOf(change: ChangeRequest): ChangeFacts {
     status: change.status,
     recused: change.recusals.map((r) => r.reviewer),
     revisionAuthors: change.revisions.at(-1)?.authors ?? [],
+    ...(change.revisions.length > 0 ? { revision: change.revisions.at(-1)!.number } : {}),
   };
 }
 

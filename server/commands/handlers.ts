@@ -136,12 +136,7 @@ const vote: Handler<'vote:cast', StatusResult> = {
   async run(a, p, x, t) {
     const { change, version } = changeOf(t);
     const current = requireCurrent(change, x.revisionHash, x.revision);
-    if (x.choice === 'approve' && (change.requestedBy === p.username || change.authors.includes(p.username))) {
-      throw new AppError('forbidden', 'a requester or author never approves their own change');
-    }
-    if (x.choice === 'approve' && current.authors?.includes(p.username)) {
-      throw new AppError('forbidden', `you wrote part of revision ${current.number} (its draft), so your approval cannot count: authors never approve what they wrote`);
-    }
+    if (x.choice === 'approve') authorizeTarget(p, 'change.approve', t);
     if (x.itemId !== undefined && current.itemHashes[x.itemId] === undefined) {
       throw new AppError('invalid_payload', `revision ${current.number} has no item ${x.itemId}`);
     }

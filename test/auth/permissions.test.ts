@@ -65,6 +65,13 @@ const EXPECT: Record<ActionName, Row> = {
     other: 'viewer:- reviewer:R approver:R admin:R',
     recused: 'viewer:- reviewer:- approver:- admin:-',
   },
+  // Approving is voting, never by the requester or a co-author (nor, below, by anyone who wrote part of the revision).
+  'change.approve': {
+    own: 'viewer:- reviewer:- approver:- admin:-',
+    author: 'viewer:- reviewer:- approver:- admin:-',
+    other: 'viewer:- reviewer:R approver:R admin:R',
+    recused: 'viewer:- reviewer:- approver:- admin:-',
+  },
   'change.recuse': {
     own: 'viewer:- reviewer:R approver:R admin:R',
     author: 'viewer:- reviewer:R approver:R admin:R',
@@ -164,6 +171,15 @@ describe('the authorization matrix', () => {
     assert.equal(decide(me('reviewer', 'read'), 'session.view').allowed, true);
   });
 
+  it('change.approve: whoever wrote part of the current revision (a draft writer) never approves it, and is told which revision', () => {
+    const change = { ...facts('other', 'in_review'), revisionAuthors: ['someone', 'me'], revision: 3 };
+    const d = decide(me('reviewer'), 'change.approve', { kind: 'change', change });
+    assert.equal(d.allowed, false);
+    assert.match(d.allowed ? '' : d.reason, /edited the draft of revision 3/);
+    assert.equal(decide(me('reviewer'), 'change.vote', { kind: 'change', change }).allowed, true, 'they may still reject or abstain');
+    assert.equal(decide(me('reviewer'), 'change.approve', { kind: 'change', change: { ...change, revisionAuthors: ['someone'] } }).allowed, true);
+  });
+
   it('annotation.edit: only the annotation\'s author, whatever their role, on any change', () => {
     for (const role of ROLES) {
       for (const author of ['me', 'someone']) {
@@ -178,7 +194,7 @@ describe('the authorization matrix', () => {
       full: 'all',
       admin: 'all',
       read: ['notes.read', 'change.view', 'inventory.read', 'session.view'],
-      vote: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'change.vote', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve'],
+      vote: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'change.vote', 'change.approve', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve'],
       signoff: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'change.signoff', 'passkey.register'],
     };
     assert.deepEqual(Object.keys(SCOPE_ALLOWS).sort(), [...SCOPES].sort());

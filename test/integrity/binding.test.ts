@@ -124,7 +124,7 @@ describe('integrity: decisions bind to what their makers saw', () => {
     const hash = v.revisions.at(-1)!.hash;
     const own = await api.mal!('POST', `/changes/${id}/votes`, { choice: 'approve', revisionHash: hash });
     assert.equal(own.status, 403, JSON.stringify(own.body));
-    assert.match(own.body.error!.message, /wrote part of revision 2/);
+    assert.match(own.body.error!.message, /edited the draft of revision 2/);
     // A vote the policy would otherwise count: make sure the evaluation also excludes the writer.
     const waiting = (await api.mal!<{ changes: { id: string }[] }>('GET', '/changes?waitingFor=vote')).body.changes.map((c) => c.id);
     assert.ok(!waiting.includes(id), 'the change does not wait for the vote of someone who wrote part of it');

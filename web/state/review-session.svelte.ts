@@ -99,8 +99,6 @@ export function explainRefusal(action: ActionName, decision: Extract<Decision, {
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
-/** The rule book may one day answer "may I approve" itself (today the vote command checks it): then it is asked. */
-const APPROVE_ACTION = (ACTIONS as readonly string[]).includes('change.approve') ? ('change.approve' as ActionName) : null;
 
 /** A human label for an anchor: "item i1" or "line 3". */
 export function anchorLabel(anchor: AnnotationAnchor): string {
@@ -254,6 +252,7 @@ export class ReviewSession {
       status,
       recused: this.recusals.map((r) => r.reviewer),
       revisionAuthors: revisionAuthors(this.current),
+      ...(this.current ? { revision: this.current.number } : {}),
     };
   }
   /** The server's rule book (server/auth/permissions.ts, shared, not copied) on one action for this change. */
@@ -270,20 +269,11 @@ export class ReviewSession {
     return d.allowed ? { allowed: true, why: null } : { allowed: false, why: explainRefusal(action, d) };
   }
   /**
-   * May I approve (the whole revision or an item)? Approving is voting, and the rule book answers that;
-   * it has no separate "approve" question yet, and the vote command itself refuses an approve from anyone
-   * who wrote the change or the current revision (server/commands/change-service.ts `vote`). Until the
-   * rule book answers it (then it is asked, see APPROVE_ACTION), the page says the same as that refusal.
+   * May I approve (the whole revision or an item)? The rule book's `change.approve`: voting, and never by
+   * anyone who wrote the change or any part of the current revision (the vote command asks the same).
    */
   get mayApprove(): Permission {
-    const vote = this.may('change.vote');
-    if (!vote.allowed) return vote;
-    if (APPROVE_ACTION) return this.may(APPROVE_ACTION);
-    if (this.isAuthor) return { allowed: false, why: 'You are an author of this change: you can reject or abstain, not approve.' };
-    if (this.isRevisionAuthor) {
-      return { allowed: false, why: `You edited the draft of revision ${this.current?.number}, so you are one of its authors: you can reject or abstain, not approve.` };
-    }
-    return vote;
+    return this.may('change.approve');
   }
   /** May I recuse myself? Not twice: once recused, the page says so instead. */
   get mayRecuse(): Permission {

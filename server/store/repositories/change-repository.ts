@@ -65,7 +65,7 @@ export class ChangeStore {
     const like = this.#db.dialect === 'postgres' ? 'ILIKE' : 'LIKE';
     if (filter.title) (where.push(`title ${like} ? ESCAPE '\\'`), args.push(`%${filter.title.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
     const sql = `SELECT id, title, status, backend, requested_by AS "requestedBy", updated_at AS "updatedAt", high_risk AS "highRisk" FROM changes
-      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, id LIMIT ${Math.min(500, Math.max(1, Math.floor(filter.limit)))}`;
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, id LIMIT ${limitOf(filter.limit)}`;
     const rows = await this.#db.all<Record<string, unknown>>(sql, args);
     return rows.map((row) => ({
       id: text(row.id, 'changes.id'), title: text(row.title, 'changes.title'), status: text(row.status, 'changes.status'),
@@ -76,8 +76,8 @@ export class ChangeStore {
 
   /** Everyone recorded as having written into the change's draft, by name. */
   async draftWriters(changeId: string): Promise<string[]> {
-    const rows = await this.#db.all<{ username: unknown }>('SELECT username FROM draft_writers WHERE change_id = ? ORDER BY username', [changeId]);
-    return rows.map((r) => text(r.username, 'draft_writers.username'));
+    const rows = await this.#db.all<{ username: unknown }>('SELECT username FROM draft_writers WHERE change_id = ?', [changeId]);
+    return rows.map((r) => text(r.username, 'draft_writers.username')).sort(byCodeUnit);
   }
 
   /** Records a draft writer; true when they were not recorded before. */
@@ -105,7 +105,7 @@ export class ChangeStore {
   /** The stored result of an earlier command with the same idempotency key, if any. */
   async commandResult(userId: number, key: string): Promise<{ command: string; result: unknown } | null> {
     const row = await this.#db.get<{ command: unknown; result: unknown }>('SELECT command, result FROM command_results WHERE user_id = ? AND key = ?', [userId, key]);
-    return row ? { command: text(row.command, 'command_results.command'), result: json<unknown>(row.result, 'command_results.result') } : null;
+    return row ? { command: text(row.command, 'command_results.command'), result: json<unknown>(row.result, 'command_results.result', 'any') } : null;
   }
 
   async rememberResult(userId: number, key: string, command: string, result: unknown): Promise<void> {
@@ -115,7 +115,7 @@ export class ChangeStore {
 
   async inventory(backend: string): Promise<{ files: NativeFile[]; version: number } | null> {
     const row = await this.#db.get<{ files: unknown; version: unknown }>('SELECT files, version FROM inventories WHERE backend = ?', [backend]);
-    return row ? { files: json<NativeFile[]>(row.files, 'inventories.files'), version: int(row.version, 'inventories.version') } : null;
+    return row ? { files: json<NativeFile[]>(row.files, 'inventories.files', 'array'), version: int(row.version, 'inventories.version') } : null;
   }
 
   async putInventory(backend: string, files: NativeFile[], by: string): Promise<number> {
@@ -128,8 +128,8 @@ export class ChangeStore {
   }
 
   async policies(): Promise<{ name: string; yaml: string }[]> {
-    const rows = await this.#db.all<{ name: unknown; yaml: unknown }>('SELECT name, yaml FROM policies ORDER BY name');
-    return rows.map((r) => ({ name: text(r.name, 'policies.name'), yaml: text(r.yaml, 'policies.yaml') }));
+    const rows = await this.#db.all<{ name: unknown; yaml: unknown }>('SELECT name, yaml FROM policies');
+    return rows.map((r) => ({ name: text(r.name, 'policies.name'), yaml: text(r.yaml, 'policies.yaml') })).sort((a, b) => byCodeUnit(a.name, b.name));
   }
 
   async putPolicy(name: string, yaml: string, by: string): Promise<void> {
@@ -139,10 +139,30 @@ export class ChangeStore {
   }
 }
 
-/** A TEXT column holding JSON, decoded; a column of another type is an error naming it. */
-export function json<T>(value: unknown, column: string): T {
-  return JSON.parse(text(value, column)) as T;
+/**
+ * A TEXT column holding JSON, decoded; a column of another type, text that is not JSON, or JSON of
+ * another shape than `shape` (an aggregate is an object, a list an array) is an error naming the column.
+ */
+export function json<T>(value: unknown, column: string, shape: 'object' | 'array' | 'any' = 'object'): T {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text(value, column));
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new Error(`${column}: not JSON (${err.message})`, { cause: err });
+    throw err;
+  }
+  const found = Array.isArray(parsed) ? 'array' : parsed === null ? 'null' : typeof parsed;
+  if (shape === 'array' ? found !== 'array' : shape === 'object' ? found !== 'object' : false) throw new Error(`${column}: expected a JSON ${shape}, found ${found}`);
+  return parsed as T;
 }
+
+/** A LIMIT from a caller's number: a whole number from 1 to 500 (anything else, NaN included, is clamped). */
+function limitOf(limit: number): number {
+  return Number.isFinite(limit) ? Math.min(500, Math.max(1, Math.floor(limit))) : 100;
+}
+
+/** Code-unit order, the same on every database whatever its collation. */
+export const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function text(value: unknown, column: string): string {
   if (typeof value !== 'string') throw new Error(`${column}: expected text, found ${value === null ? 'null' : typeof value}`);

@@ -63,7 +63,7 @@ export class SessionStore {
   async list(filter: { status?: string; limit: number }): Promise<SessionSummary[]> {
     const where = filter.status ? 'WHERE status = ?' : '';
     const sql = `SELECT id, title, status, facilitator, created_at AS "createdAt", updated_at AS "updatedAt" FROM joint_sessions ${where}
-      ORDER BY (CASE WHEN status = 'open' THEN 0 ELSE 1 END), updated_at DESC, id LIMIT ${Math.min(500, Math.max(1, Math.floor(filter.limit)))}`;
+      ORDER BY (CASE WHEN status = 'open' THEN 0 ELSE 1 END), updated_at DESC, id LIMIT ${Number.isFinite(filter.limit) ? Math.min(500, Math.max(1, Math.floor(filter.limit))) : 100}`;
     const rows = await this.#db.all<Record<string, unknown>>(sql, filter.status ? [filter.status] : []);
     return rows.map((row) => ({
       id: text(row.id, 'joint_sessions.id'), title: text(row.title, 'joint_sessions.title'), status: text(row.status, 'joint_sessions.status'),
