@@ -6,6 +6,7 @@ import type { JointSession } from '../domain/session/types.ts';
 import { COMMAND_FACTS, COMMAND_PAYLOADS, type CommandFactName, type CommandInput, type CommandResult } from '../protocol/commands.ts';
 import type { CommandName, FactName } from '../protocol/events.ts';
 import { AppError } from '../protocol/errors.ts';
+import { describeIssues } from '../protocol/issues.ts';
 import type { CommandRunner } from './command-runner.ts';
 import { factsOf } from './change-service.ts';
 
@@ -104,7 +105,7 @@ export class Dispatcher<Ctx> {
   async dispatch<C extends CommandName>(name: C, p: Principal, payload: unknown, key?: string): Promise<CommandResult<C>> {
     const parsed = COMMAND_PAYLOADS[name].safeParse(payload);
     if (!parsed.success) {
-      throw new AppError('invalid_payload', parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; '));
+      throw new AppError('invalid_payload', describeIssues(parsed.error, payload, '(payload)').join('; '));
     }
     const input = parsed.data as CommandInput<C>;
     const idempotencyKey = key ?? (input as { idempotencyKey?: string }).idempotencyKey;

@@ -15,6 +15,7 @@ import { startClock, stopClock, type JointSession } from '../domain/session/type
 import type { CommandInput } from '../protocol/commands.ts';
 import type { CommandName } from '../protocol/events.ts';
 import { AppError } from '../protocol/errors.ts';
+import { describeIssues } from '../protocol/issues.ts';
 import type { Accord } from './accord.ts';
 import { draftHashOf, requireCurrent, type StatusResult } from './change-service.ts';
 import { newId } from './command-runner.ts';
@@ -34,7 +35,7 @@ function sameVote(a: Vote, b: Vote): boolean {
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value);
-  if (!r.success) throw new AppError('invalid_payload', r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+  if (!r.success) throw new AppError('invalid_payload', describeIssues(r.error, value).join('; '));
   return r.data;
 }
 

@@ -2,11 +2,12 @@ import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import type { Principal } from '../auth/roles.ts';
 import { AppError } from '../protocol/errors.ts';
+import { describeIssues } from '../protocol/issues.ts';
 
 /** Validates a body or query at the edge: `invalid_payload` naming each failing path. */
 export function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value);
-  if (!r.success) throw new AppError('invalid_payload', r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+  if (!r.success) throw new AppError('invalid_payload', describeIssues(r.error, value).join('; '));
   return r.data;
 }
 

@@ -12,6 +12,7 @@ import type { ReviewView } from '../commands/review-view.ts';
 import type { SessionView } from '../commands/session-service.ts';
 import type { Annotation } from '../domain/review/annotations.ts';
 import { DraftHash, RevisionHash } from './hashes.ts';
+import { MAX_ANNOTATION_BODY } from './limits.ts';
 
 /** A client-chosen idempotency key: a replay with it returns the first result without a second effect. */
 export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_-]{8,100}$/, 'idempotencyKey: 8 to 100 letters, digits, - or _');
@@ -29,7 +30,7 @@ export const AnnotationAnchorSchema = z.discriminatedUnion('kind', [
 ]);
 export const CreateAnnotation = z.strictObject({
   anchor: AnnotationAnchorSchema,
-  body: z.string().trim().min(1).max(10_000),
+  body: z.string().trim().min(1).max(MAX_ANNOTATION_BODY),
   parentId: z.string().max(40).optional(),
 });
 export type CreateAnnotation = z.infer<typeof CreateAnnotation>;

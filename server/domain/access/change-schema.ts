@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { BACKEND_IDS, COMMON_PRIVILEGES } from './model.ts';
 import type { ChangeSet } from './model.ts';
+import { describeIssues as describeIssuesInWords } from '../../protocol/issues.ts';
 
 export const GrantSpecSchema = z.strictObject({
   principal: z.string().min(1),
@@ -36,9 +37,9 @@ export const ChangeSetSchema = z.strictObject({
   });
 });
 
-/** Human-readable problems: `items.0.grant.propogate: Unrecognized key`. */
-export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
+/** Problems in words, each naming its field: `items.0.grant: has a field Accord does not know: "propogate"; ...` (server/protocol/issues.ts). */
+export function describeIssues(error: z.ZodError, root?: unknown): string[] {
+  return describeIssuesInWords(error, root, '(root)');
 }
 
 export type ParsedChange = { ok: true; change: ChangeSet } | { ok: false; problems: string[] };
@@ -46,6 +47,6 @@ export type ParsedChange = { ok: true; change: ChangeSet } | { ok: false; proble
 /** Validate an already JSON-decoded value as a change set. Optional fields stay absent, never `undefined`. */
 export function parseChangeSet(value: unknown): ParsedChange {
   const r = ChangeSetSchema.safeParse(value);
-  if (!r.success) return { ok: false, problems: describeIssues(r.error) };
+  if (!r.success) return { ok: false, problems: describeIssues(r.error, value) };
   return { ok: true, change: JSON.parse(JSON.stringify(r.data)) as ChangeSet };
 }

@@ -24,6 +24,6 @@ export type ParsedContent = { ok: true; content: ChangeContent } | { ok: false; 
 
 export function parseChangeContent(value: unknown): ParsedContent {
   const r = ChangeContentSchema.safeParse(value);
-  if (!r.success) return { ok: false, problems: describeIssues(r.error) };
+  if (!r.success) return { ok: false, problems: describeIssues(r.error, value) };
   return { ok: true, content: JSON.parse(JSON.stringify(r.data)) as ChangeContent };
 }
