@@ -31,6 +31,9 @@ import { oidcRouter } from './auth/oidc/index.ts';
 import { frameParser } from './protocol/frame-parser.ts';
 import { installDirectWrites, type DirectWriteStats } from './sync/direct-writes.ts';
 import { AppError } from './protocol/errors.ts';
+import { NotificationRepository } from './store/repositories/notification-repository.ts';
+import { EmailDelivery } from './notify/email.ts';
+import { Notifier } from './notify/notifier.ts';
 import type { Principal } from './auth/roles.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
@@ -163,6 +166,12 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const bridge = new ChangeBridge(sync, io, log, (id) => accord.view(id), async (id) => (await accord.store.get(id))?.change.status);
   const sessionBridge = new SessionBridge(sync, accord.sessions, log);
   accord.sessions.attach(sessionBridge);
+  // Notifications: queued in each command's unit of work, delivered after commit (server/notify/).
+  const outbox = new NotificationRepository(db);
+  const email = config.smtpUrl ? new EmailDelivery(outbox, config.smtpUrl, config.mailFrom, log) : undefined;
+  const notifier = new Notifier({ store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [] });
+  accord.dispatcher.beforeCommit((facts) => notifier.record(facts));
+  if (email) accord.dispatcher.subscribe(async () => email.nudge());
   accord.attachDrafts({ readDraft: (id) => bridge.readDraft(id), writeDraft: (id, content) => bridge.writeDraft(id, content) });
   // After every commit, in order: tell live clients and re-project (review or session document), then
   // record the change's decision in the open sessions that have it on their agenda.
@@ -200,6 +209,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
         // Stop accepting, disconnect clients, then store everything and close the database.
         await new Promise<void>((res) => io.close(() => res()));
         await sync.registry.closeAll();
+        await email?.stop();
         await accord.audit.close();
         await storage.close();
       })()),

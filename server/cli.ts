@@ -2,13 +2,17 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { openStorage, type Storage } from './store/open.ts';
 import { UserStore } from './auth/user-store.ts';
+import { NotificationRepository } from './store/repositories/notification-repository.ts';
+
+/** Enough to refuse a typo; the mail server decides the rest. */
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 import { isRole, isScope, ROLES, SCOPES } from './auth/roles.ts';
 import { AppError } from './protocol/errors.ts';
 import { writeFileSync } from 'node:fs';
 import { exportRemote, statusCommand, submitCommand, voteCommand } from './cli-client.ts';
 
 const USAGE = `usage: accord <command>
-  user add NAME --role ROLE [--password-stdin] [--groups G1,G2]    create a user; prints an API token last
+  user add NAME --role ROLE [--password-stdin] [--groups G1,G2] [--email ADDR]   create a user; prints an API token last
   user passwd NAME --password-stdin | user disable NAME | user enable NAME
       --password-stdin reads the password from standard input (asks for it, hidden, on a terminal);
       --password PW still works but puts it on a command line that npm echoes
@@ -99,13 +103,18 @@ async function userCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { role: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, groups: { type: 'string' }, ...STORAGE_OPTIONS },
+    options: { role: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, groups: { type: 'string' }, email: { type: 'string' }, ...STORAGE_OPTIONS },
   });
   const [verb, name] = positionals;
   if (!name || !['add', 'passwd', 'disable', 'enable'].includes(verb ?? '')) throw new AppError('invalid_payload', USAGE);
   if (values.password !== undefined && values['password-stdin']) throw new AppError('invalid_payload', 'give --password or --password-stdin, not both');
+  if (values.email !== undefined && !EMAIL.test(values.email)) throw new AppError('invalid_payload', `--email: "${values.email}" is not an e-mail address`);
   const password = values['password-stdin'] ? await readPassword(`Password for ${name}: `) : values.password;
-  return withUsers(values, async (users, where) => {
+  return withStorage(values, async (storage, _dataDir, where) => {
+    const users = new UserStore(storage.db);
+    if (values.email !== undefined && verb !== 'add') {
+      if ((await new NotificationRepository(storage.db).setEmail(name, values.email)) === 0) throw new AppError('not_found', `no user "${name}"`);
+    }
     if (verb === 'passwd') {
       if (!password) throw new AppError('invalid_payload', 'give the new password with --password-stdin');
       await users.setPassword(name, password);
@@ -120,6 +129,7 @@ async function userCommand(args: string[]): Promise<number> {
     if (!isRole(values.role)) throw new AppError('invalid_payload', `--role must be one of ${ROLES.join(', ')}`);
     const { principal, token } = await users.addUser(name, values.role, password);
     if (values.groups) await users.addToGroups(principal.userId, values.groups.split(',').map((g) => g.trim()).filter(Boolean));
+    if (values.email) await new NotificationRepository(storage.db).setEmail(name, values.email);
     process.stdout.write(`created ${principal.role} ${principal.username} in ${where}\nAPI token (shown once):\n${token}\n`);
     return 0;
   });

@@ -60,6 +60,10 @@ export const defaults = {
   webDir: 'web/dist',
   /** The URL users open (WebAuthn origin and relying party id come from it). Empty: http://localhost:<port>. */
   publicUrl: '',
+  /** SMTP server for e-mail notifications (`smtp://host:port`, `smtps://user:pw@host`); empty: no e-mail. */
+  smtpUrl: '',
+  /** The From of notification e-mail. */
+  mailFrom: 'Accord <accord@localhost>',
   /** pino level. */
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 };
@@ -89,6 +93,8 @@ const schema = z.object({
   auditWitness: z.string(),
   webDir: z.string(),
   publicUrl: z.union([z.literal(''), z.url()]),
+  smtpUrl: z.union([z.literal(''), z.string().regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL')]),
+  mailFrom: z.string().min(3).max(200),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -103,6 +109,8 @@ const FLAGS: Record<string, keyof Config> = {
   '--public-url': 'publicUrl',
   '--max-document-bytes': 'maxDocumentBytes',
   '--audit-witness': 'auditWitness',
+  '--smtp-url': 'smtpUrl',
+  '--mail-from': 'mailFrom',
 };
 
 const ENV: Record<string, keyof Config> = {
@@ -118,6 +126,8 @@ const ENV: Record<string, keyof Config> = {
   ACCORD_PUBLIC_URL: 'publicUrl',
   ACCORD_MAX_DOCUMENT_BYTES: 'maxDocumentBytes',
   ACCORD_AUDIT_WITNESS: 'auditWitness',
+  ACCORD_SMTP_URL: 'smtpUrl',
+  ACCORD_MAIL_FROM: 'mailFrom',
 };
 
 /** Config from defaults, then environment, then command-line flags (`--port N --data DIR`). */

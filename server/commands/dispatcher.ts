@@ -88,6 +88,7 @@ export class Dispatcher<Ctx> {
   readonly #runner: CommandRunner;
   readonly #ctx: Ctx;
   readonly #subscribers: FactSubscriber[] = [];
+  readonly #inUnit: ((facts: readonly PublishedFact[]) => Promise<void>)[] = [];
   readonly #onLost: (err: unknown, fact: PublishedFact) => void;
 
   constructor(handlers: CommandHandlers<Ctx>, runner: CommandRunner, ctx: Ctx, onLost: (err: unknown, fact: PublishedFact) => void) {
@@ -99,6 +100,11 @@ export class Dispatcher<Ctx> {
 
   subscribe(fn: FactSubscriber): void {
     this.#subscribers.push(fn);
+  }
+
+  /** Runs `fn` with a command's facts inside its unit of work, before commit (the notification outbox). */
+  beforeCommit(fn: (facts: readonly PublishedFact[]) => Promise<void>): void {
+    this.#inUnit.push(fn);
   }
 
   /** Validates `payload` against the command's schema and runs it; the idempotency key may be in the payload or given. */
@@ -132,6 +138,7 @@ export class Dispatcher<Ctx> {
       const declared: readonly string[] = COMMAND_FACTS[name];
       const stray = facts.find((f) => f.scope === 'change' && !declared.includes(f.name));
       if (stray) throw new Error(`${name} published ${(stray as { name: string }).name}, which server/protocol/commands.ts does not declare for it`);
+      for (const fn of this.#inUnit) await fn(facts);
       return { result: effect.result, detail: effect.detail };
     }, h.replayTag?.(input));
     if (h.after) await h.after(ctx, p, input, result, fresh);

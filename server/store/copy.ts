@@ -8,7 +8,7 @@ import type { SqlValue } from './sql.ts';
  * keys. `order` keeps the source's order where it means something (annotations: the order made).
  */
 const TABLES: readonly { name: string; columns: readonly string[]; order: string }[] = [
-  { name: 'users', columns: ['id', 'username', 'role', 'password_hash', 'disabled', 'created_at'], order: 'id' },
+  { name: 'users', columns: ['id', 'username', 'role', 'password_hash', 'disabled', 'created_at', 'email'], order: 'id' },
   { name: 'user_groups', columns: ['user_id', 'group_name'], order: 'user_id, group_name' },
   { name: 'api_tokens', columns: ['hash', 'user_id', 'label', 'created_at', 'last_used_at', 'scope', 'expires_at', 'revoked_at'], order: 'rowid' },
   { name: 'web_sessions', columns: ['hash', 'user_id', 'expires_at', 'last_seen_at'], order: 'rowid' },
@@ -27,6 +27,7 @@ const TABLES: readonly { name: string; columns: readonly string[]; order: string
   { name: 'audit_log', columns: ['seq', 'at', 'actor', 'action', 'subject', 'outcome', 'detail', 'prev_hash', 'hash'], order: 'seq' },
   { name: 'audit_checkpoints', columns: ['seq', 'hash', 'signature', 'key_id', 'at'], order: 'seq' },
   { name: 'audit_head', columns: ['seq', 'hash', 'signature', 'key_id', 'at'], order: 'rowid' },
+  { name: 'notification_outbox', columns: ['id', 'dedupe_key', 'event', 'channel', 'recipient', 'address', 'payload', 'created_at', 'attempts', 'next_attempt_at', 'sent_at', 'last_error'], order: 'id' },
   // PostgreSQL's documents carry last_seq, the counter SQLite computes: max(snapshot_seq, max(seq) of the log).
   { name: 'documents', columns: ['id', 'snapshot', 'snapshot_seq', 'last_seq'], order: 'id' },
   { name: 'document_updates', columns: ['doc_id', 'seq', 'data'], order: 'doc_id, seq' },
@@ -36,7 +37,7 @@ const TABLES: readonly { name: string; columns: readonly string[]; order: string
 const CHUNK = 500;
 
 /** Tables whose identity the copy sets explicitly: the sequence continues after the highest id copied. */
-const IDENTITIES = [['users', 'id'], ['signoffs', 'id']] as const;
+const IDENTITIES = [['users', 'id'], ['signoffs', 'id'], ['notification_outbox', 'id']] as const;
 
 /**
  * Copies a SQLite installation into an empty PostgreSQL database, in one transaction (all or nothing),

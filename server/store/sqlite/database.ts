@@ -9,6 +9,23 @@ import { OIDC_SCHEMA } from './schema/oidc.ts';
 export const BACKFILL_HIGH_RISK = `UPDATE changes SET high_risk = EXISTS (
   SELECT 1 FROM json_each(changes.data, '$.revisions[#-1].blast.gained') AS g WHERE json_extract(g.value, '$.highRisk') = 1);`;
 
+/** Messages to people, written in the unit of work of what they report; delivered after (server/notify/). */
+export const NOTIFICATION_OUTBOX = `CREATE TABLE notification_outbox (
+     id INTEGER PRIMARY KEY,
+     dedupe_key TEXT NOT NULL UNIQUE,
+     event TEXT NOT NULL,
+     channel TEXT NOT NULL,
+     recipient TEXT NOT NULL,
+     address TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER NOT NULL,
+     sent_at TEXT,
+     last_error TEXT
+   );
+   CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at) WHERE sent_at IS NULL;`;
+
 /** Schema migrations, applied in order; the index + 1 is the schema version stored in `user_version`. */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE documents (
@@ -133,6 +150,9 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;`,
   // The audit log's signed head: one row, re-signed with every append.
   AUDIT_HEAD_SCHEMA,
+  // Notifications: where to reach a user, and the outbox written with the state change that caused each message.
+  `ALTER TABLE users ADD COLUMN email TEXT;
+   ${NOTIFICATION_OUTBOX}`,
 ];
 
 /** Per-connection settings: every connection to the file (the main one, the document writer's) uses them. */

@@ -1,0 +1,100 @@
+/**
+ * What a committed command means to people (notifications issue): who now waits on a change, whose vote
+ * went stale, who hears it was decided or applied. Runs inside the command's unit of work (the
+ * dispatcher's `beforeCommit`), so a message is queued exactly when its state change commits, and never
+ * for one that rolled back. Each message's dedupe key names event, change, revision and recipient: the
+ * same event is queued once, however often a fact repeats. Messages only deep-link to the exact
+ * revision; approval stays a passkey in Accord.
+ */
+import { decide } from '../auth/permissions.ts';
+import type { Principal } from '../auth/roles.ts';
+import type { UserStore } from '../auth/user-store.ts';
+import { factsOf } from '../commands/change-service.ts';
+import type { PublishedFact } from '../commands/dispatcher.ts';
+import type { ChangeRequest } from '../domain/review/types.ts';
+import { classifyVotes } from '../domain/review/votes.ts';
+import type { ChangeStore } from '../store/repositories/change-repository.ts';
+import type { NewMessage, NotificationRepository } from '../store/repositories/notification-repository.ts';
+
+export const NOTIFY_EVENTS = ['change.needs_vote', 'change.needs_signoff', 'vote.stale', 'change.decided', 'change.applied', 'change.apply_failed'] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+/** What a message says, besides who it goes to: enough to write it without reading the database again. */
+export interface NotificationPayload {
+  [key: string]: unknown;
+  event: NotifyEvent;
+  changeId: string;
+  title: string;
+  status: string;
+  revision: number;
+  revisionHash: string;
+  link: string;
+}
+
+export interface NotifierOptions {
+  store: ChangeStore;
+  users: UserStore;
+  outbox: NotificationRepository;
+  /** The URL users open (deep links start with it). */
+  publicUrl: string;
+  /** Channels that deliver; a message is queued only for a channel that can deliver it. */
+  channels: readonly 'email'[];
+}
+
+export class Notifier {
+  readonly #o: NotifierOptions;
+
+  constructor(options: NotifierOptions) {
+    this.#o = options;
+  }
+
+  /** Queues the messages these facts mean to people (call inside the facts' unit of work). */
+  async record(facts: readonly PublishedFact[]): Promise<void> {
+    if (!this.#o.channels.includes('email')) return;
+    for (const fact of facts) {
+      if (fact.scope !== 'change') continue;
+      const found = await this.#o.store.get(fact.changeId);
+      if (!found) continue;
+      const wanted = await this.#events(fact.name, found.change);
+      if (wanted.length === 0) continue;
+      const emails = await this.#o.outbox.emails([...new Set(wanted.map((w) => w.recipient))]);
+      const messages: NewMessage[] = [];
+      for (const { event, recipient, change } of wanted) {
+        const address = emails.get(recipient);
+        const current = change.revisions.at(-1);
+        if (!address || !current) continue;
+        const payload: NotificationPayload = {
+          event, changeId: change.id, title: current.content.title, status: change.status, revision: current.number,
+          revisionHash: current.hash, link: `${this.#o.publicUrl.replace(/\/$/, '')}/changes/${encodeURIComponent(change.id)}`,
+        };
+        messages.push({ dedupeKey: `${event}:${change.id}:${current.hash}:${recipient}:email`, event, channel: 'email', recipient, address, payload });
+      }
+      await this.#o.outbox.enqueue(messages);
+    }
+  }
+
+  /** Who should hear what, now that `fact` committed and `change` is as stored. */
+  async #events(fact: string, change: ChangeRequest): Promise<{ event: NotifyEvent; recipient: string; change: ChangeRequest }[]> {
+    const people = await this.#o.users.reviewers();
+    const facts = factsOf(change);
+    const may = (username: string, role: Principal['role'], action: 'change.approve' | 'change.signoff') =>
+      decide({ userId: 0, username, role }, action, { kind: 'change', change: facts }).allowed;
+    const out: { event: NotifyEvent; recipient: string; change: ChangeRequest }[] = [];
+    const to = (event: NotifyEvent, recipient: string) => out.push({ event, recipient, change });
+    if (fact === 'revision:submitted' && change.status === 'in_review') {
+      // Waiting for my vote: everyone who may approve it (never its authors, nor who wrote this revision).
+      for (const p of people) if (may(p.username, p.role, 'change.approve')) to('change.needs_vote', p.username);
+      // My earlier vote no longer counts: the revision I voted on was amended.
+      const counted = new Set(classifyVotes(change).counted.map((v) => v.voter));
+      for (const voter of new Set(classifyVotes(change).stale.map((v) => v.voter))) if (!counted.has(voter)) to('vote.stale', voter);
+    }
+    if (change.status === 'approved' && ['vote:recorded', 'reviewer:recused', 'revision:submitted', 'status:changed'].includes(fact)) {
+      for (const p of people) if (may(p.username, p.role, 'change.signoff')) to('change.needs_signoff', p.username);
+      to('change.decided', change.requestedBy);
+    }
+    if (change.status === 'rejected' && ['vote:recorded', 'reviewer:recused', 'revision:submitted'].includes(fact)) to('change.decided', change.requestedBy);
+    if (fact === 'status:changed' && change.status === 'applied') to('change.applied', change.requestedBy);
+    if (fact === 'status:changed' && change.status === 'apply_failed') to('change.apply_failed', change.requestedBy);
+    return out;
+  }
+}
