@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { AccessInputError } from '../../domain/access/model.ts';
 import type { AccessModel, ChangeItem, ChangeSet, Fidelity, Grant, GrantSpec, RoleDefinition } from '../../domain/access/model.ts';
 import { aclKey, pveNative } from './native.ts';
-import { checkPath, classifyUgid, normalizePath } from './paths.ts';
+import { aclNodePath, checkPath, classifyUgid, normalizePath } from './paths.ts';
 import type { UgidKind } from './paths.ts';
 import { BUILTIN_ROLES, NO_ACCESS, ROOT_USER } from './privileges.ts';
 import { PRIVILEGE_MAP, nativeFor, worstFidelity } from './privilege-map.ts';
@@ -31,10 +31,16 @@ export function customRoleName(privs: readonly string[]): string {
   return `ACR_${createHash('sha256').update([...privs].sort().join(',')).digest('hex').slice(0, 8)}`;
 }
 
-function builtinMatching(privs: readonly string[]): string | undefined {
+/**
+ * A built-in role whose privileges are exactly these, as this model defines it: a `role:` line naming a
+ * built-in role extends it on that host (parse.ts `onRole`), and reusing it would then grant more.
+ */
+function builtinMatching(model: AccessModel, privs: readonly string[]): string | undefined {
   const want = [...privs].sort().join(',');
   for (const [name, set] of BUILTIN_ROLES) {
-    if (name !== NO_ACCESS && [...set].sort().join(',') === want) return name;
+    if (name === NO_ACCESS) continue;
+    const has = model.roles.find((r) => r.name === name)?.privileges ?? [...set];
+    if ([...has].sort().join(',') === want) return name;
   }
   return undefined;
 }
@@ -51,23 +57,33 @@ function resolvePrincipal(model: AccessModel, itemId: string, raw: string): { id
   return c;
 }
 
+/**
+ * What a NoAccess entry grants on this host: nothing, unless a `role:NoAccess:...` line gave the built-in
+ * role privileges (parse.ts `onRole`); `roles()` keeps NoAccess alone and Proxmox then grants exactly those.
+ */
+function noAccessGrants(model: AccessModel): string[] {
+  const privs = model.roles.find((r) => r.name === NO_ACCESS)?.privileges ?? [];
+  return privs.length > 0 ? [`this user.cfg gives NoAccess privileges (a role:NoAccess line): the entry also grants ${privs.join(', ')}`] : [];
+}
+
 function resolveRole(model: AccessModel, itemId: string, spec: GrantSpec): Pick<ResolvedGrant, 'role' | 'newRole' | 'fidelity' | 'notes'> {
   if (spec.role !== undefined && spec.privileges !== undefined) fail(itemId, 'give either role or privileges, not both');
   if (spec.role !== undefined) {
     if (!model.roles.some((r) => r.name === spec.role)) fail(itemId, `unknown role '${spec.role}'`);
     if ((spec.role === NO_ACCESS) !== (spec.effect === 'deny')) fail(itemId, 'in Proxmox a deny is exactly the NoAccess role: use effect "deny" with role NoAccess');
-    return { role: spec.role, newRole: undefined, fidelity: 'exact', notes: [] };
+    const notes = spec.role === NO_ACCESS ? noAccessGrants(model) : [];
+    return { role: spec.role, newRole: undefined, fidelity: notes.length > 0 ? 'widened' : 'exact', notes };
   }
   const privs = spec.privileges ?? [];
   if (privs.length === 0) fail(itemId, 'a grant needs a role or at least one privilege');
   if (spec.effect === 'deny') {
-    return { role: NO_ACCESS, newRole: undefined, fidelity: 'widened', notes: ['Proxmox can only deny everything (NoAccess), not single privileges'] };
+    return { role: NO_ACCESS, newRole: undefined, fidelity: 'widened', notes: ['Proxmox can only deny everything (NoAccess), not single privileges', ...noAccessGrants(model)] };
   }
   const fidelity = worstFidelity(privs.map((p) => PRIVILEGE_MAP[p].fidelity));
   const notes = privs.flatMap((p) => (PRIVILEGE_MAP[p].note ? [`${p}: ${PRIVILEGE_MAP[p].note}`] : []));
   const native = nativeFor(privs);
   if (native.length === 0) return { role: undefined, newRole: undefined, fidelity: 'unrepresentable', notes };
-  const builtin = builtinMatching(native);
+  const builtin = builtinMatching(model, native);
   if (builtin) return { role: builtin, newRole: undefined, fidelity, notes };
   const name = customRoleName(native);
   const exists = model.roles.some((r) => r.name === name);
@@ -78,6 +94,8 @@ function resolveRole(model: AccessModel, itemId: string, spec: GrantSpec): Pick<
 export function resolveGrant(model: AccessModel, itemId: string, spec: GrantSpec): ResolvedGrant {
   const path = normalizePath(spec.resource);
   if (!path || !checkPath(path)) fail(itemId, `'${spec.resource}' is not a Proxmox ACL path (e.g. /, /vms/100, /storage/local, /pool/dev, /nodes/pve1)`);
+  // `find_acl_tree_node` skips a component `0`: Proxmox would store (and apply) the entry one level up.
+  if (aclNodePath(path) !== path) fail(itemId, `'${path}' has a path component '0', which Proxmox skips: the entry would be stored on '${aclNodePath(path)}'`);
   const { id, kind } = resolvePrincipal(model, itemId, spec.principal);
   const role = resolveRole(model, itemId, spec);
   const notes = [...role.notes];

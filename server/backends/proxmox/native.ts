@@ -27,6 +27,12 @@ export interface PveNative {
   groupComments: Record<string, string>;
   tokenComments: Record<string, string>;
   /**
+   * Group → members that no `user:` line defines. Proxmox keeps them in the group (`parse_user_config`
+   * records every well-formed member) and writes them back; they cannot log in, so they hold no access.
+   * Only groups with such members appear.
+   */
+  groupMembersWithoutUser: Record<string, string[]>;
+  /**
    * ISO instant at which user and token expiry is judged. Absent: the time of the computation.
    * Set it to make effective access reproducible ("as of the import").
    */
@@ -34,7 +40,7 @@ export interface PveNative {
 }
 
 export function emptyNative(): PveNative {
-  return { pools: {}, userFields: {}, groupComments: {}, tokenComments: {} };
+  return { pools: {}, userFields: {}, groupComments: {}, tokenComments: {}, groupMembersWithoutUser: {} };
 }
 
 /** The Proxmox extras of a model, tolerating models built by hand (tests, other tools). */
@@ -45,6 +51,7 @@ export function pveNative(model: AccessModel): PveNative {
     userFields: n.userFields ?? {},
     groupComments: n.groupComments ?? {},
     tokenComments: n.tokenComments ?? {},
+    groupMembersWithoutUser: n.groupMembersWithoutUser ?? {},
     ...(n.asOf ? { asOf: n.asOf } : {}),
   };
 }
@@ -60,9 +67,12 @@ export function grantKey(g: Pick<Grant, 'resource' | 'principal' | 'role'>): str
   return aclKey(g.resource, g.principal, g.role ?? '');
 }
 
-/** Proxmox stores expiry as epoch seconds, 0 = never. */
+/** The last second a JavaScript `Date` can hold (+275760-09-13): Perl's `int($expire)` has no such bound. */
+export const MAX_EPOCH = 8_640_000_000_000;
+
+/** Proxmox stores expiry as epoch seconds, 0 = never. Later than `MAX_EPOCH` reads as `MAX_EPOCH`. */
 export function epochToIso(epoch: number): string | undefined {
-  return epoch > 0 ? new Date(epoch * 1000).toISOString() : undefined;
+  return epoch > 0 ? new Date(Math.min(epoch, MAX_EPOCH) * 1000).toISOString() : undefined;
 }
 
 export function isoToEpoch(iso: string | undefined): number {

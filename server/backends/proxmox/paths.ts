@@ -1,12 +1,42 @@
 /**
  * The Proxmox ACL path tree and the spelling of user, token and group ids.
- * Sources: `normalize_path`, `check_path` (AccessControl.pm, PVE 9.x), `PVE::Auth::Plugin` regexes.
+ * Sources: `normalize_path`, `check_path`, `find_acl_tree_node` (AccessControl.pm, PVE 9.x), `PVE::Auth::Plugin`
+ * regexes and `verify_username`, `PVE::Tools::split_list`.
  */
 import type { ResourceKind } from '../../domain/access/model.ts';
 
+/**
+ * Perl's `\s` on the byte strings `parse_user_config` reads (no `unicode_strings`): ASCII whitespace only.
+ * JavaScript's `\s` and `trim()` also take a no-break space, a BOM and other Unicode spaces, which Proxmox
+ * keeps as part of a name; every pattern here that mirrors a Perl `\s` uses this class instead.
+ */
+export const PERL_SPACE = '\\t\\n\\v\\f\\r ';
+const LEADING_SPACE = new RegExp(`^[${PERL_SPACE}]+`);
+const TRAILING_SPACE = new RegExp(`[${PERL_SPACE}]+$`);
+
+/** `s/^\s+//; s/\s+$//` with Perl's `\s`. */
+export function perlTrim(s: string): string {
+  return s.replace(LEADING_SPACE, '').replace(TRAILING_SPACE, '');
+}
+
+/**
+ * Perl truthiness of a string: only `''` and `'0'` are false. It matters because the `verify_*` helpers
+ * return the name they accept and `parse_user_config` tests that return value, so a name `0` is refused.
+ */
+export function perlTrue(s: string | undefined): s is string {
+  return s !== undefined && s !== '' && s !== '0';
+}
+
+const LIST_SEPARATOR = new RegExp(`[,;${PERL_SPACE}]+`);
+
+/** `PVE::Tools::split_list`: commas, semicolons or (Perl) whitespace. */
+export function splitList(s: string | undefined): string[] {
+  return (s ?? '').split(LIST_SEPARATOR).filter(Boolean);
+}
+
 /** `normalize_path`: collapse `//`, drop a trailing `/`, force a leading `/`, restrict characters. */
 export function normalizePath(raw: string): string | undefined {
-  if (!raw) return undefined;
+  if (!perlTrue(raw)) return undefined; // `return undef if !$path`: '0' too
   let path = raw.replace(/\/+/g, '/').replace(/\/$/, '');
   if (!path) path = '/';
   if (!path.startsWith('/')) path = `/${path}`;
@@ -25,6 +55,16 @@ const CHECK_PATH = new RegExp((
 
 export function checkPath(path: string): boolean {
   return CHECK_PATH.test(path);
+}
+
+/**
+ * The ACL tree node a normalized path is stored on. `find_acl_tree_node` skips every false path
+ * component (`next if !$p`), so a component `0` is dropped: an entry for `/vms/0` sits on `/vms`, one for
+ * `/0` on `/`, and it applies there. `roles()` itself descends into `0` and finds nothing below it.
+ */
+export function aclNodePath(path: string): string {
+  const parts = path.split('/').filter(perlTrue);
+  return `/${parts.join('/')}`;
 }
 
 /** `/vms/100/a` → [`/`, `/vms`, `/vms/100`, `/vms/100/a`]: the levels `roles()` walks. */
@@ -61,14 +101,33 @@ export function resourceKind(path: string): ResourceKind {
 }
 
 /** `user@realm` as `verify_username` reads it: any non-space, non-`:`, non-`/` name, then a realm. */
-export const USER_RE = /^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$/;
+export const USER_RE = new RegExp(`^[^${PERL_SPACE}:/]+@[A-Za-z][A-Za-z0-9.\\-_]+$`);
 /** `user@realm!tokenid` (`$token_full_regex`). */
-export const TOKEN_RE = /^([^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+)!([A-Za-z][A-Za-z0-9.\-_]+)$/;
+export const TOKEN_RE = new RegExp(`^([^${PERL_SPACE}:/]+@[A-Za-z][A-Za-z0-9.\\-_]+)!([A-Za-z][A-Za-z0-9.\\-_]+)$`);
 /** `verify_groupname`. */
 export const GROUP_RE = /^[A-Za-z0-9.\-_]+$/;
 /** Pools nest up to three levels (pve-access-control 8.0.7). */
 export const POOL_RE = /^[A-Za-z0-9.\-_]+(?:\/[A-Za-z0-9.\-_]+){0,2}$/;
 export const STORAGE_RE = /^[a-z][a-z0-9\-_.]*[a-z0-9]$/i;
+
+/**
+ * `verify_username` (Auth/Plugin.pm): 3 to 64 long, counted in bytes since Perl reads user.cfg as bytes,
+ * and `USER_RE`.
+ */
+export function isUsername(id: string): boolean {
+  const len = Buffer.byteLength(id, 'utf8');
+  return len >= 3 && len <= 64 && USER_RE.test(id);
+}
+
+/** `verify_groupname` as `parse_user_config` tests it (the returned name must be true: not `0`). */
+export function isGroupName(name: string): boolean {
+  return perlTrue(name) && GROUP_RE.test(name);
+}
+
+/** `verify_poolname` as `parse_user_config` tests it. */
+export function isPoolName(name: string): boolean {
+  return perlTrue(name) && POOL_RE.test(name);
+}
 
 export type UgidKind = 'user' | 'token' | 'group';
 
@@ -78,9 +137,9 @@ export type UgidKind = 'user' | 'token' | 'group';
  */
 export function classifyUgid(ugid: string): { kind: UgidKind; id: string } | undefined {
   if (TOKEN_RE.test(ugid)) return { kind: 'token', id: ugid };
-  if (USER_RE.test(ugid)) return { kind: 'user', id: ugid };
+  if (isUsername(ugid)) return { kind: 'user', id: ugid };
   const group = ugid.startsWith('@') ? ugid.slice(1) : ugid;
-  return GROUP_RE.test(group) ? { kind: 'group', id: group } : undefined;
+  return isGroupName(group) ? { kind: 'group', id: group } : undefined;
 }
 
 /** The spelling user.cfg and `pveum` use: groups get their `@`. */

@@ -11,31 +11,38 @@ import { ROOT_USER } from './privileges.ts';
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
 
+/** `record[key]` if it is the record's own: a group may be called `__proto__` or `constructor`. */
+function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 function userLines(model: AccessModel, native: PveNative): string[] {
   const lines: string[] = [];
   const users = model.principals.filter((p) => p.kind === 'user');
   for (const u of [...users].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-    const f = native.userFields[u.id] ?? {};
+    const f = own(native.userFields, u.id) ?? {};
     const enable = u.enabled === false ? 0 : 1;
     lines.push(`user:${u.id}:${enable}:${isoToEpoch(u.expiresAt)}:${f.firstname ?? ''}:${f.lastname ?? ''}:${f.email ?? ''}:${f.comment ?? ''}:${f.keys ?? ''}:`);
     const tokens = model.principals.filter((t) => t.kind === 'token' && t.owner === u.id);
     for (const t of [...tokens].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-      lines.push(`token:${t.id}:${isoToEpoch(t.expiresAt)}:${t.privsep ? 1 : 0}:${native.tokenComments[t.id] ?? ''}:`);
+      lines.push(`token:${t.id}:${isoToEpoch(t.expiresAt)}:${t.privsep ? 1 : 0}:${own(native.tokenComments, t.id) ?? ''}:`);
     }
   }
   return lines;
 }
 
+/** Members are the users listing the group plus those Proxmox keeps without a user: line. */
 function groupLines(model: AccessModel, native: PveNative): string[] {
   return sorted(model.principals.filter((p) => p.kind === 'group').map((g) => g.id)).map((g) => {
-    const members = sorted(model.principals.filter((u) => u.kind === 'user' && u.memberOf?.includes(g)).map((u) => u.id));
-    return `group:${g}:${members.join(',')}:${native.groupComments[g] ?? ''}:`;
+    const users = model.principals.filter((u) => u.kind === 'user' && u.memberOf?.includes(g)).map((u) => u.id);
+    const members = sorted(new Set([...users, ...(own(native.groupMembersWithoutUser, g) ?? [])]));
+    return `group:${g}:${members.join(',')}:${own(native.groupComments, g) ?? ''}:`;
   });
 }
 
 function poolLines(native: PveNative): string[] {
   return sorted(Object.keys(native.pools)).map((name) => {
-    const p = native.pools[name] ?? { vms: [], storage: [] };
+    const p = own(native.pools, name) ?? { vms: [], storage: [] };
     return `pool:${name}:${p.comment ?? ''}:${sorted(p.vms).join(',')}:${sorted(p.storage).join(',')}:`;
   });
 }

@@ -53,7 +53,7 @@ test('what Proxmox ignores is reported with file and line, never dropped silentl
   const w = m.warnings.map((x) => `${x.line}:${x.message.split(':')[0]}`);
   assert.deepEqual(w, [
     "2:ignored user 'bad user'", "3:ignored token 'ghost@pve!tk'", "4:ignored group 'bad group'",
-    "5:ignored group member 'nobody@pve' of 'g'", "6:role 'R'", "7:ignored acl role 'Missing'",
+    "5:group member 'nobody@pve' of 'g' is no user; kept in the group, as Proxmox keeps it, but it cannot log in", "6:role 'R'", "7:ignored acl role 'Missing'",
     "9:ignored vmid '100' in pool 'p2'", '10:ignored unknown config line',
   ]);
   assert.ok(m.warnings.every((x) => x.file === 'user.cfg'));
