@@ -7,6 +7,9 @@ import { projectReview, readDraft, writeDraft } from './change-docs.ts';
 import type { Origin } from './origin.ts';
 import type { AccordServer, SyncTransport } from './sync-transport.ts';
 
+/** Waits between tries of a failed review projection. */
+const PROJECTION_RETRIES_MS = [100, 500, 2_000];
+
 /** Every authenticated socket is in this room and hears facts about all changes (home page lists). */
 export const CHANGES_ROOM = 'changes';
 
@@ -77,14 +80,25 @@ export class ChangeBridge implements ChangeEvents {
   project(changeId: string): Promise<void> {
     const previous = this.#projecting.get(changeId) ?? Promise.resolve();
     const next = previous.then(async () => {
-      const doc = await this.#sync.registry.acquire(`review:${changeId}`, 'review', true);
-      try {
-        const view = await this.#view(changeId);
-        if (view) projectReview(doc!.doc, view as unknown as { revisions: unknown[] }, { source: 'server', reason: 'decision' } satisfies Origin);
-      } finally {
-        this.#sync.registry.release(doc!);
+      // A projection re-reads the stored change, so a failed one is simply tried again (the database
+      // may be briefly unavailable); only after the last try is it reported.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const doc = await this.#sync.registry.acquire(`review:${changeId}`, 'review', true);
+          try {
+            const view = await this.#view(changeId);
+            if (view) projectReview(doc!.doc, view as unknown as { revisions: unknown[] }, { source: 'server', reason: 'decision' } satisfies Origin);
+          } finally {
+            this.#sync.registry.release(doc!);
+          }
+          return;
+        } catch (err) {
+          if (attempt >= PROJECTION_RETRIES_MS.length) throw err;
+          this.#log.warn({ err, changeId, attempt: attempt + 1 }, 'projecting a review failed; trying again');
+          await new Promise((resolve) => setTimeout(resolve, PROJECTION_RETRIES_MS[attempt]));
+        }
       }
-    }).catch((err: unknown) => this.#log.error({ err, changeId }, 'projecting a review failed'));
+    }).catch((err: unknown) => this.#log.error({ err, changeId }, 'projecting a review failed after retries: its review document lags until the next change'));
     this.#projecting.set(changeId, next);
     void next.finally(() => {
       if (this.#projecting.get(changeId) === next) this.#projecting.delete(changeId);

@@ -39,8 +39,11 @@ export function suiteTeardown(): { push(fn: () => unknown): void } {
   return { push: (fn) => void steps.push(fn) };
 }
 
-/** The PostgreSQL schema each data dir's servers use (ACCORD_TEST_DATABASE=postgres). */
-const PG_SCHEMAS = new Map<string, string>();
+/**
+ * The PostgreSQL schema each data dir's servers use (ACCORD_TEST_DATABASE=postgres), and how many of
+ * them are still open: the schema is dropped after the last one closed (a restart reuses it).
+ */
+const PG_SCHEMAS = new Map<string, { schema: string; open: number; drop: () => unknown }>();
 
 export interface TestServer {
   app: App;
@@ -65,9 +68,21 @@ export async function startTestServer(overrides: Partial<Config> = {}, onTeardow
   // A restart on the same data dir finds the same schema, as it would find the same SQLite file.
   let database = {};
   if (SERVER_DATABASE === 'postgres' && overrides.databaseUrl === undefined) {
-    let schema = PG_SCHEMAS.get(dataDir);
-    if (schema === undefined) PG_SCHEMAS.set(dataDir, (schema = await freshSchema(onTeardown)));
-    database = { databaseUrl: PG_URL, databaseSchema: schema };
+    let entry = PG_SCHEMAS.get(dataDir);
+    if (entry === undefined) {
+      let drop: () => unknown = () => undefined;
+      const schema = await freshSchema((fn) => void (drop = fn));
+      PG_SCHEMAS.set(dataDir, (entry = { schema, open: 0, drop }));
+    }
+    entry.open += 1;
+    const used = entry;
+    removals.unshift(async () => {
+      if (--used.open === 0) {
+        PG_SCHEMAS.delete(dataDir);
+        await used.drop();
+      }
+    });
+    database = { databaseUrl: PG_URL, databaseSchema: entry.schema };
   }
   const config = loadConfig([], {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...database, ...overrides, dataDir });
   const app = await createApp(config, logger ?? createLogger(process.env.ACCORD_TEST_LOG ?? 'silent'));
