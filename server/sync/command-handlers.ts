@@ -14,17 +14,23 @@ import type { AccordServer } from './sync-transport.ts';
 export function attachCommands(io: AccordServer, accord: Accord, log: Logger, allow: (p: Principal) => boolean = () => true): void {
   io.on('connection', (socket) => {
     void socket.join(CHANGES_ROOM);
+    // One connection's commands run one after another, in the order they arrived: a queue flushed on
+    // reconnect (approve, then reject on second thought) must not be applied the other way round, which
+    // concurrent units of work on PostgreSQL would otherwise allow.
+    let previous: Promise<void> = Promise.resolve();
     for (const name of COMMANDS) {
-      socket.on(name, async (raw: unknown, ack: CommandAck) => {
+      socket.on(name, (raw: unknown, ack: CommandAck) => {
         if (typeof ack !== 'function') return void socket.emit('doc:error', '', { code: 'invalid_payload', message: `${name} needs an ack callback` });
         if (!allow(socket.data.principal)) return ack(fail('rate_limited', 'too many commands; slow down'));
-        try {
-          ack({ ok: true, data: await accord.dispatch(name, socket.data.principal, raw) });
-        } catch (err) {
-          if (err instanceof AppError) return ack({ ok: false, error: err.toBody() });
-          log.error({ err, command: name }, 'command failed');
-          ack(fail('internal', 'unexpected error'));
-        }
+        previous = previous.then(async () => {
+          try {
+            ack({ ok: true, data: await accord.dispatch(name, socket.data.principal, raw) });
+          } catch (err) {
+            if (err instanceof AppError) return ack({ ok: false, error: err.toBody() });
+            log.error({ err, command: name }, 'command failed');
+            ack(fail('internal', 'unexpected error'));
+          }
+        });
       });
     }
   });
