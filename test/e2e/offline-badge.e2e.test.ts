@@ -8,13 +8,12 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { submitDraft } from './hash-helpers.ts';
 import { LIVE_MS, launchBrowser, screenshotDir, signIn } from '../helpers/browser.ts';
-import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
+import { freePort, startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
 const PASSWORD = 'offline-badge-pass';
 const SHOTS = screenshotDir();
@@ -27,18 +26,6 @@ const BROWSER_OFFLINE_MS = 1_000;
  * the health probe gets a second (PROBE_TIMEOUT_MS), plus a little for the page to draw it.
  */
 const SILENT_OFFLINE_MS = 1_500;
-
-/** A port that is free now, so the page can use http://localhost:<port> (as the default public URL does). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('the review page says when it is offline and what waits', () => {
   let server: TestServer;

@@ -8,12 +8,11 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { launchBrowser, newPage, screenshotDir, signIn } from '../helpers/browser.ts';
-import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
+import { freePort, startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { amendAndSubmit, submitDraft, voteOverRest } from './hash-helpers.ts';
 
 const PASSWORD = 'phone-approver-pass';
@@ -33,17 +32,6 @@ const CONTENT = {
     { id: 'i4', op: 'add', grant: { principal: 'alice@pve!ci', role: 'PVESDNUser', resource: '/sdn/zones/localnetwork/vmbr0', propagate: true, effect: 'allow' } },
   ],
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Opens every folded section (`details`), so the check covers everything a person can read. */
 async function unfoldEverything(page: Page): Promise<void> {

@@ -7,27 +7,15 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import type { Browser } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { amendAndSubmit, submitDraft } from './hash-helpers.ts';
 import { LIVE_MS, launchBrowser, signIn } from '../helpers/browser.ts';
-import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
+import { freePort, startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 
 const PASSWORD = 'refused-text-pass';
 const WORDS = 'Why does carol need PVEVMUser with propagate on /vms/300?';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('refused words come back to the box', () => {
   let server: TestServer;

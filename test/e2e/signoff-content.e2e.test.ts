@@ -8,12 +8,11 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { launchBrowser, newPage, screenshotDir, signIn } from '../helpers/browser.ts';
-import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
+import { freePort, startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 import { currentRevision, submitDraft, voteOverRest } from './hash-helpers.ts';
 
@@ -30,17 +29,6 @@ const CONTENT = {
     PROXMOX_CONTENT.items[1]!,
   ],
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** The text of the definition next to a term, inside `scope`. */
 function fact(scope: Locator, term: string): Locator {

@@ -8,29 +8,16 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { Page, WebSocketRoute } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, importProxmox, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { launchBrowser, newPage, signIn } from '../helpers/browser.ts';
-import { startTestServer, suiteTeardown, tempDir, type TestServer } from '../helpers/server.ts';
+import { freePort, startTestServer, suiteTeardown, tempDir, type TestServer } from '../helpers/server.ts';
 import { amendAndSubmit, currentRevision, submitDraft, voteOverRest } from './hash-helpers.ts';
 
 const PASSWORD = 'stale-vote-pass';
 const CONTENT = { ...PROXMOX_CONTENT, durationHours: 4 };
-
-/** A port that is free now, so the server's public URL (the WebAuthn origin) is known before it listens. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * The page's Socket.io connection through a proxy that can hold what the server sends (the page then

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,6 +12,18 @@ import type { Role } from '../../server/auth/roles.ts';
 import { SocketProvider, type AccordSocket } from '../../web/lib/socket-provider.ts';
 import { frameParser } from '../../server/protocol/frame-parser.ts';
 import { freshSchema, PG_URL, SERVER_DATABASE } from './databases.ts';
+
+/** A TCP port free now on 127.0.0.1: for a server whose URL (its WebAuthn origin, a mail link) is set before it starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 export function tempDir(prefix = 'accord-test-', onTeardown: (fn: () => unknown) => void = after): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

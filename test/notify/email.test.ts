@@ -7,13 +7,12 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { NotificationRepository } from '../../server/store/repositories/notification-repository.ts';
 import { apiAs, currentHash, importProxmox, PROXMOX_CONTENT, submitDraft, voteOnCurrent } from '../helpers/api.ts';
-import { startTestServer, until, type TestServer } from '../helpers/server.ts';
+import { freePort, startTestServer, until, type TestServer } from '../helpers/server.ts';
 
 interface Mail { to: string; subject: string; text: string; html: string; messageId: string }
 
@@ -33,17 +32,6 @@ async function smtp(port = 0): Promise<{ port: number; mails: Mail[]; close(): P
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const address = server.server.address() as { port: number };
   return { port: address.port, mails, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 async function people(server: TestServer) {
