@@ -95,10 +95,13 @@ describe('direct writes', () => {
     for (let i = 0; i < 50; i++) socket.emit('n', i);
     await until(() => got.length === 50, 'all 50 messages');
     assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => i), 'in order');
-    assert.equal(writes(), 2, 'fifty messages of one turn left in two writes: the first alone, the other 49 together');
+    // The first alone, the other 49 together: two writes. The hold lasts at most about a millisecond, so
+    // on a loaded machine a slow loop may see it released once or twice mid-turn; never one write each.
+    const turn = writes();
+    assert.ok(turn >= 2 && turn <= 4, `fifty messages of one turn left in ${turn} writes (2 expected; at most 4 on a loaded machine), not one each`);
 
     socket.emit('n', 50); // a turn with one message: written at once, never held back
-    assert.equal(writes(), 3, 'a lone message is written in the turn that sends it');
+    assert.equal(writes(), turn + 1, 'a lone message is written in the turn that sends it');
     await until(() => got.length === 51, 'the lone message');
   });
 
