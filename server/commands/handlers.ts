@@ -12,7 +12,7 @@ import { parsePolicyYaml, PolicyError } from '../domain/review/policy.ts';
 import type { Annotation } from '../domain/review/annotations.ts';
 import type { ChangeRequest, Vote } from '../domain/review/types.ts';
 import { startClock, stopClock, type JointSession } from '../domain/session/types.ts';
-import type { CommandInput } from '../protocol/commands.ts';
+import type { CommandFactName, CommandInput } from '../protocol/commands.ts';
 import type { CommandName } from '../protocol/events.ts';
 import { AppError } from '../protocol/errors.ts';
 import { describeIssues } from '../protocol/issues.ts';
@@ -191,24 +191,37 @@ const recuse: Handler<'change:recuse', StatusResult> = {
   answer: (a, x) => reviewOf(a, x.changeId),
 };
 
-const withdraw: Handler<'change:withdraw', StatusResult> = {
-  audit: 'change.withdraw',
-  action: 'change.withdraw',
-  subject: (_a, _p, x) => x.changeId,
-  target: (a, x) => changeTarget(a, x.changeId),
-  async run(a, _p, x, t) {
-    const { change, version } = changeOf(t);
-    const from = change.status;
-    change.status = 'withdrawn';
-    await a.store.save(change, version, change.revisions.at(-1)?.content.title);
-    return {
-      result: { id: x.changeId, status: change.status },
-      detail: { from, to: 'withdrawn', status: 'withdrawn' },
-      facts: [{ scope: 'change', changeId: x.changeId, name: 'status:changed', detail: { status: change.status }, statusChanged: true }],
-    };
-  },
-  answer: (a, x) => reviewOf(a, x.changeId),
-};
+/**
+ * A command that moves a change to another status (withdraw, record the apply outcome): the change is
+ * saved with its new status, the audit entry says from where to where, and `status:changed` is published.
+ */
+function transition<C extends 'change:withdraw' | 'change:apply'>(
+  audit: string, action: 'change.withdraw' | 'change.apply',
+  to: (x: CommandInput<C>) => ChangeRequest['status'], check: (a: Accord, change: ChangeRequest) => Promise<void> = async () => {},
+  extra: (x: CommandInput<C>) => Record<string, unknown> = () => ({}),
+): Handler<C, StatusResult> {
+  return {
+    audit,
+    action,
+    subject: (_a, _p, x) => x.changeId,
+    target: (a, x) => changeTarget(a, x.changeId),
+    async run(a, _p, x, t) {
+      const { change, version } = changeOf(t);
+      await check(a, change);
+      const from = change.status;
+      change.status = to(x);
+      await a.store.save(change, version, change.revisions.at(-1)?.content.title);
+      return {
+        result: { id: x.changeId, status: change.status },
+        detail: { ...extra(x), from, to: change.status, status: change.status },
+        facts: [{ scope: 'change', changeId: x.changeId, name: 'status:changed' as CommandFactName<C>, detail: { status: change.status }, statusChanged: true }],
+      };
+    },
+    answer: (a, x) => reviewOf(a, x.changeId),
+  };
+}
+
+const withdraw = transition<'change:withdraw'>('change.withdraw', 'change.withdraw', () => 'withdrawn');
 
 // ---- annotations ----
 
@@ -454,25 +467,9 @@ const invite: Handler<'change:invite', StatusResult> = {
 };
 
 /** Records the outcome of applying an approved, signed-off change on its hypervisor. */
-const apply: Handler<'change:apply', StatusResult> = {
-  audit: 'change.apply',
-  action: 'change.apply',
-  subject: (_a, _p, x) => x.changeId,
-  target: (a, x) => changeTarget(a, x.changeId),
-  async run(a, _p, x, t) {
-    const { change, version } = changeOf(t);
-    if (!(await a.signoffs.hasValidSignOff(change))) throw new AppError('conflict', 'the current revision has no valid sign-off yet');
-    const from = change.status;
-    change.status = x.outcome;
-    await a.store.save(change, version, change.revisions.at(-1)?.content.title);
-    return {
-      result: { id: x.changeId, status: change.status },
-      detail: { note: x.note, from, to: x.outcome, status: x.outcome },
-      facts: [{ scope: 'change', changeId: x.changeId, name: 'status:changed', detail: { status: change.status }, statusChanged: true }],
-    };
-  },
-  answer: (a, x) => reviewOf(a, x.changeId),
-};
+const apply = transition<'change:apply'>('change.apply', 'change.apply', (x) => x.outcome, async (a, change) => {
+  if (!(await a.signoffs.hasValidSignOff(change))) throw new AppError('conflict', 'the current revision has no valid sign-off yet');
+}, (x) => ({ note: x.note }));
 
 /**
  * Replaces the draft's whole content (REST and CLI users who do not edit the live document): keys the
