@@ -37,3 +37,12 @@ if (missing && process.env.ACCORD_SKIP_POLKIT !== '1') {
     process.stderr.write(`npm test: the polkit oracle tests will fail: ${missing} (ACCORD_SKIP_POLKIT=1 skips them)\n`);
   }
 }
+
+// vcsim, the vSphere simulator the vSphere connector tests run against (test/vcsim/vcsim, built from
+// Debian's govmomi sources by .ci/build-vcsim.sh: about 40 s the first time, a no-op while the binary is
+// newer than test/vcsim/main.go, so it also rebuilds after main.go changes).
+// Without root it still builds when Go and govmomi are installed, else it says what to install.
+const vcsim = spawnSync('bash', ['.ci/build-vcsim.sh'], { stdio: 'inherit' });
+if (vcsim.status !== 0) {
+  process.stderr.write(`npm test: .ci/build-vcsim.sh failed (exit ${vcsim.status}); the vSphere connector tests will fail and say why\n`);
+}
