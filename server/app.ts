@@ -18,6 +18,7 @@ import { AccordUpdateGuard } from './sync/update-guard.ts';
 import { ChangeBridge } from './sync/change-bridge.ts';
 import { SessionBridge } from './sync/session-bridge.ts';
 import { sessionRouter } from './http/session-routes.ts';
+import { targetRouter } from './http/target-routes.ts';
 import { attachCommands } from './sync/command-handlers.ts';
 import { Accord } from './commands/accord.ts';
 import { loadOrCreateServerKey } from './audit/server-key.ts';
@@ -91,6 +92,11 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     exportLimit: new RateLimiter(config.evidenceExportsPerMinute, 60_000),
     dataDir: config.dataDir,
     auditWitness: config.auditWitness,
+    log,
+    connectors: {
+      applyRetryMs: config.applyRetryMs ? config.applyRetryMs.split(',').map(Number) : [],
+      expirySweepMs: config.expirySweepMs,
+    },
     onAnchorError: (err) => log.error({ err }, 'writing the audit anchor failed'),
     onFactLost: (err, fact) => log.error({ err, fact }, 'work after a committed command failed after retries: a live document or a session record may lag until its next change'),
     // Present: in the change's live review, or in a joint session while the change is its current item.
@@ -125,6 +131,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   });
   web.use('/api', changeRouter(accord));
   web.use('/api', sessionRouter(accord));
+  web.use('/api', targetRouter(accord));
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
   web.use('/api', apiRouter({
     users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready, signedOut: (match) => gate?.disconnect(match), secureCookies,
@@ -184,6 +191,22 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   });
   attachCommands(io, accord, log, (p) => commandLimit.take(`user:${p.userId}`));
 
+  let driftTimer: NodeJS.Timeout | undefined;
+  const system: Principal = { userId: 0, username: 'accord', role: 'admin' };
+  const startBackground = async (): Promise<void> => {
+    await accord.expiry.start();
+    const resumed = await accord.applies.resume();
+    if (resumed.length > 0) log.warn({ changes: resumed }, 'resuming applies a restart interrupted');
+    if (config.driftIntervalMs > 0) {
+      driftTimer = setInterval(() => void (async () => {
+        for (const t of await accord.targets.list()) {
+          await accord.dispatch('target:read', system, { name: t.name })
+            .catch((err: unknown) => log.warn({ err, target: t.name }, 'scheduled drift read failed'));
+        }
+      })().catch((err: unknown) => log.error({ err }, 'scheduled drift reads failed')), config.driftIntervalMs);
+      driftTimer.unref();
+    }
+  };
   let closing: Promise<void> | undefined;
   return {
     config, log, db, storage, users, sync, io, accord, sqliteWriter, directWrites,
@@ -199,6 +222,8 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
         http.once('error', reject);
         http.listen(config.port, config.host, () => {
           ready = true;
+          // Background work of the connectors: expiry timers and sweeper, applies a restart interrupted, drift reads.
+          void startBackground().catch((err: unknown) => log.error({ err }, 'starting the connectors\' background work failed'));
           resolvePromise({ port: (http.address() as AddressInfo).port });
         });
       }),
@@ -206,6 +231,9 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       (closing ??= (async () => {
         ready = false;
         gate?.stop();
+        clearInterval(driftTimer);
+        await accord.expiry.stop();
+        await accord.applies.close();
         // Stop accepting, disconnect clients, then store everything and close the database.
         await new Promise<void>((res) => io.close(() => res()));
         await sync.registry.closeAll();

@@ -134,3 +134,63 @@ export async function exportRemote(id: string, format: 'json' | 'html', values: 
   else out(text);
   return 0;
 }
+
+/** Terminal apply states: nothing more happens until someone presses Apply again. */
+const APPLY_DONE = ['verified', 'verification_failed', 'partially_applied', 'apply_failed'];
+
+/**
+ * `accord apply ID`: applies an approved, signed-off change through its connected target and waits for the
+ * result (`--no-wait`: print `applying` and return). Exit 0 when verified, 1 otherwise; the last line is the
+ * apply state.
+ */
+export async function applyCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...common, 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } } });
+  const [id] = positionals;
+  if (!id) throw new AppError('invalid_payload', 'usage: accord apply ID [--no-wait] [--timeout SECONDS] --url URL --token TOKEN');
+  const { url, token } = connection(values);
+  const path = `/changes/${encodeURIComponent(id)}`;
+  await call(url, token, 'POST', `${path}/apply`, {});
+  if (values['no-wait']) {
+    out('applying');
+    return 0;
+  }
+  const deadline = Date.now() + Number(values.timeout ?? 300) * 1_000;
+  type Apply = { state: string; target: string; items: { itemId: string; state: string; error?: string; notAfter?: string }[]; difference: string[]; error?: string };
+  for (;;) {
+    const apply = ((await call(url, token, 'GET', path)).change as { apply: Apply | null }).apply;
+    if (apply && APPLY_DONE.includes(apply.state)) {
+      out(`${id} on ${apply.target}:`);
+      for (const i of apply.items) out(`  ${i.itemId}: ${i.state}${i.notAfter ? ` until ${i.notAfter}` : ''}${i.error ? ` (${i.error})` : ''}`);
+      for (const d of apply.difference) out(`  difference: ${d}`);
+      if (apply.error) out(`  ${apply.error}`);
+      out(apply.state);
+      return apply.state === 'verified' ? 0 : 1;
+    }
+    if (Date.now() > deadline) throw new AppError('invalid_payload', `the apply of ${id} has not finished after ${values.timeout ?? 300} s (state ${apply?.state ?? 'none'}); \`accord status ${id} --json\` shows it`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** `accord target add FILE` (JSON or YAML: { name, backend, ...connection }) and `accord target read NAME`. */
+export async function targetCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: common });
+  const { url, token } = connection(values);
+  if (sub === 'add' && positionals[0]) {
+    const target = (await call(url, token, 'POST', '/targets', readChangeFile(positionals[0]))).target as { name: string; backend: string };
+    out(`connected ${target.backend} target ${target.name}`);
+    return 0;
+  }
+  if (sub === 'read' && positionals[0]) {
+    const report = await call(url, token, 'POST', `/targets/${encodeURIComponent(positionals[0])}/read`) as { baseline: string; opened: { id: string; detail: { summary: string } }[]; open: unknown[] };
+    if (report.baseline === 'recorded') out('first read: its state is recorded as the approved baseline');
+    for (const f of report.opened) out(`drift ${f.id}: ${f.detail.summary}`);
+    out(`${report.open.length} open drift finding(s)`);
+    return 0;
+  }
+  if (sub === 'list') {
+    for (const t of (await call(url, token, 'GET', '/targets')).targets as { name: string; backend: string }[]) out(`${t.name}\t${t.backend}`);
+    return 0;
+  }
+  throw new AppError('invalid_payload', 'usage: accord target add FILE | target read NAME | target list  --url URL --token TOKEN');
+}

@@ -64,6 +64,12 @@ export const defaults = {
   smtpUrl: '',
   /** The From of notification e-mail. */
   mailFrom: 'Accord <accord@localhost>',
+  /** How often every connected target is read for drift, ms (0: only when asked, POST /api/targets/:name/read). */
+  driftIntervalMs: 15 * 60_000,
+  /** How often the expiry sweeper looks for time-bound grants whose time is up, ms (timers catch most on time). */
+  expirySweepMs: 30_000,
+  /** Waits between tries of a transient connector failure during an apply, ms (comma-separated). */
+  applyRetryMs: '500,2000,5000',
   /** pino level. */
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 };
@@ -95,6 +101,9 @@ const schema = z.object({
   publicUrl: z.union([z.literal(''), z.url()]),
   smtpUrl: z.union([z.literal(''), z.string().regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL')]),
   mailFrom: z.string().min(3).max(200),
+  driftIntervalMs: z.coerce.number().int().min(0),
+  expirySweepMs: z.coerce.number().int().min(50),
+  applyRetryMs: z.string().regex(/^(\d{1,7}(,\d{1,7}){0,9})?$/, 'comma-separated milliseconds, at most 10'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -111,6 +120,9 @@ const FLAGS: Record<string, keyof Config> = {
   '--audit-witness': 'auditWitness',
   '--smtp-url': 'smtpUrl',
   '--mail-from': 'mailFrom',
+  '--drift-interval-ms': 'driftIntervalMs',
+  '--expiry-sweep-ms': 'expirySweepMs',
+  '--apply-retry-ms': 'applyRetryMs',
 };
 
 const ENV: Record<string, keyof Config> = {
@@ -128,6 +140,9 @@ const ENV: Record<string, keyof Config> = {
   ACCORD_AUDIT_WITNESS: 'auditWitness',
   ACCORD_SMTP_URL: 'smtpUrl',
   ACCORD_MAIL_FROM: 'mailFrom',
+  ACCORD_DRIFT_INTERVAL_MS: 'driftIntervalMs',
+  ACCORD_EXPIRY_SWEEP_MS: 'expirySweepMs',
+  ACCORD_APPLY_RETRY_MS: 'applyRetryMs',
 };
 
 /** Config from defaults, then environment, then command-line flags (`--port N --data DIR`). */

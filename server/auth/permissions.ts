@@ -14,7 +14,7 @@ export const ACTIONS = [
   'annotation.create', 'annotation.edit', 'annotation.resolve',
   'session.create', 'session.view', 'session.facilitate',
   'inventory.read', 'inventory.write', 'passkey.register',
-  'token.manage', 'user.manage',
+  'token.manage', 'user.manage', 'target.manage',
 ] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
@@ -142,8 +142,11 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       return allow;
     case 'change.apply':
       if (!change) return deny('no change');
-      if (change.status !== 'approved') return closed(`only an approved change is applied; this one is ${change.status}`);
-      return p.role === 'admin' ? allow : deny('recording an apply needs the admin role');
+      // apply_failed: Apply may be pressed again (it resumes or re-plans from what the target holds).
+      if (change.status !== 'approved' && change.status !== 'apply_failed') return closed(`only an approved change is applied; this one is ${change.status}`);
+      return p.role === 'admin' ? allow : deny('applying a change needs the admin role');
+    case 'target.manage':
+      return p.role === 'admin' ? allow : deny('connecting and reading targets needs the admin role');
     case 'annotation.create':
       if (!change) return deny('no change');
       if (['withdrawn', 'applied'].includes(change.status)) return closed(`the change is ${change.status}`);

@@ -31,12 +31,30 @@ import type { ChangeContent } from '../domain/review/types.ts';
 export type DraftSink = Pick<ChangeEvents, 'readDraft' | 'writeDraft'>;
 import { Inventories } from './inventory.ts';
 import { StoredPolicyEngine } from './policy-engine.ts';
-import { buildReviewView, type ReviewView } from './review-view.ts';
+import { buildReviewView, type ApplyView, type ReviewView } from './review-view.ts';
 import { SignOffService } from './signoff-service.ts';
 import { SessionService } from './session-service.ts';
 import { SessionStore } from '../store/repositories/session-repository.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import { draftHashOf } from './change-service.ts';
+import { TargetRepository } from '../store/repositories/target-repository.ts';
+import { TargetSecrets } from '../connectors/secrets.ts';
+import { Targets } from '../connectors/targets.ts';
+import { ApplyEngine } from '../connectors/apply-engine.ts';
+import { ExpiryScheduler } from '../connectors/expiry.ts';
+import { DriftChecker } from '../connectors/drift.ts';
+import { CONNECTORS } from '../connectors/index.ts';
+import type { ConnectorFactory } from '../connectors/types.ts';
+
+export interface ConnectorOptions {
+  factories?: readonly ConnectorFactory[];
+  /** Waits between tries of a transient connector failure during an apply. */
+  applyRetryMs?: readonly number[];
+  expirySweepMs?: number;
+  expiryRetryMs?: readonly number[];
+}
+
+const silentLog = { warn: () => {}, error: () => {} };
 
 export interface AccordOptions {
   db: Database;
@@ -55,6 +73,10 @@ export interface AccordOptions {
   auditWitness?: string;
   /** Where a failed anchor write is reported (it never fails the command that was already committed). */
   onAnchorError?: (err: unknown) => void;
+  /** Targets, apply, expiry (server/connectors/). */
+  connectors?: ConnectorOptions;
+  /** Where background work (apply runs, expiry) reports problems. */
+  log?: { warn(o: object, m: string): void; error(o: object, m: string): void };
   /** A fact's subscriber failed even after its retries (dispatcher.ts): report it. */
   onFactLost?: (err: unknown, fact: PublishedFact) => void;
 }
@@ -73,6 +95,12 @@ export class Accord {
   readonly signoffs: SignOffService;
   readonly sessions: SessionService;
   readonly sessionStore: SessionStore;
+  readonly targetRepo: TargetRepository;
+  readonly targets: Targets;
+  /** Applies approved changes through the targets' connectors and verifies them (server/connectors/apply-engine.ts). */
+  readonly applies: ApplyEngine;
+  readonly expiry: ExpiryScheduler;
+  readonly drift: DriftChecker;
   /** Runs every command declared in server/protocol/commands.ts (handlers.ts); facts go to its subscribers. */
   readonly dispatcher: Dispatcher<Accord>;
   readonly #key: ServerKey;
@@ -108,6 +136,21 @@ export class Accord {
     this.signoffs = new SignOffService(o.db, this.passkeys, this.#runner, this.changes, this.store, this.policy, events);
     this.sessionStore = new SessionStore(o.db);
     this.sessions = new SessionService(o.db, this.sessionStore, this.store);
+    this.targetRepo = new TargetRepository(o.db);
+    this.targets = new Targets(this.targetRepo, TargetSecrets.open(o.dataDir), o.connectors?.factories ?? CONNECTORS);
+    const publish = (fact: PublishedFact): Promise<void> => this.dispatcher.publish(fact);
+    const log = o.log ?? silentLog;
+    this.applies = new ApplyEngine({
+      db: o.db, repo: this.targetRepo, targets: this.targets, store: this.store, audit: this.audit, inventories: this.inventories, publish, log,
+      ...(o.connectors?.applyRetryMs ? { retryDelaysMs: o.connectors.applyRetryMs } : {}),
+      onApplied: (grants) => { for (const g of grants) this.expiry.schedule(g); },
+    });
+    this.expiry = new ExpiryScheduler({
+      db: o.db, repo: this.targetRepo, targets: this.targets, audit: this.audit, inventories: this.inventories, publish, log,
+      ...(o.connectors?.expirySweepMs ? { sweepMs: o.connectors.expirySweepMs } : {}),
+      ...(o.connectors?.expiryRetryMs ? { retryDelaysMs: o.connectors.expiryRetryMs } : {}),
+    });
+    this.drift = new DriftChecker(this.targetRepo, this.targets);
   }
 
   /** The transport's live drafts: read and written through it (attached once it exists). */
@@ -143,8 +186,23 @@ export class Accord {
       const { change } = found;
       const evaluation = change.revisions.length > 0 ? await this.policy.decide(change) : null;
       const rules = { requireRejectReason: change.revisions.length > 0 ? await this.policy.requiresRejectReason(change) : true };
-      return buildReviewView(change, await this.store.annotations(id), await this.signoffs.list(change), evaluation, rules);
+      const apply = await this.applyView(id);
+      return buildReviewView(change, await this.store.annotations(id), await this.signoffs.list(change), evaluation, rules, apply);
     }, { readOnly: true });
+  }
+
+  /** The change's apply record and its live grants (time left on each), or null before any apply through a target. */
+  async applyView(id: string): Promise<ApplyView | null> {
+    const run = await this.targetRepo.run(id);
+    if (!run) return null;
+    const grants = await this.targetRepo.liveGrantsOf(id);
+    return {
+      state: run.state, target: run.target, revision: run.revision, revisionHash: run.revisionHash,
+      items: run.items, steps: run.steps.map((s) => ({ describe: s.step.describe, itemIds: s.step.itemIds, status: s.status, attempts: s.attempts, ...(s.error ? { error: s.error } : {}) })),
+      warnings: run.warnings, difference: run.difference, ...(run.error ? { error: run.error } : {}),
+      startedBy: run.startedBy, startedAt: run.startedAt, updatedAt: run.updatedAt, ...(run.verifiedAt ? { verifiedAt: run.verifiedAt } : {}),
+      grants: grants.map((g) => ({ itemId: g.itemId, notAfter: g.notAfter, state: g.state, ...(g.lastError ? { lastError: g.lastError } : {}), ...(g.revokedAt ? { revokedAt: g.revokedAt } : {}) })),
+    };
   }
 
   /**

@@ -10,13 +10,17 @@ import { hashEnvelope } from '../domain/review/canonical.ts';
 import { parseChangeContent } from '../domain/review/content-schema.ts';
 import { parsePolicyYaml, PolicyError } from '../domain/review/policy.ts';
 import type { Annotation } from '../domain/review/annotations.ts';
-import type { ChangeRequest, Vote } from '../domain/review/types.ts';
+import type { ChangeContent, ChangeRequest, Vote } from '../domain/review/types.ts';
 import { startClock, stopClock, type JointSession } from '../domain/session/types.ts';
 import type { CommandFactName, CommandInput } from '../protocol/commands.ts';
 import type { CommandName } from '../protocol/events.ts';
 import { AppError } from '../protocol/errors.ts';
 import { describeIssues } from '../protocol/issues.ts';
 import type { Accord } from './accord.ts';
+import { decide } from '../auth/permissions.ts';
+import { ConnectorError } from '../connectors/types.ts';
+import { DriftChecker, type DriftReport, type Observation } from '../connectors/drift.ts';
+import type { TargetView } from '../connectors/targets.ts';
 import { draftHashOf, requireCurrent, type StatusResult } from './change-service.ts';
 import { newId } from './command-runner.ts';
 import { authorizeTarget, type CommandHandler, type CommandHandlers, type Target } from './dispatcher.ts';
@@ -466,10 +470,116 @@ const invite: Handler<'change:invite', StatusResult> = {
   answer: (a, x) => reviewOf(a, x.changeId),
 };
 
-/** Records the outcome of applying an approved, signed-off change on its hypervisor. */
-const apply = transition<'change:apply'>('change.apply', 'change.apply', (x) => x.outcome, async (a, change) => {
+const requireSignOff = async (a: Accord, change: ChangeRequest): Promise<void> => {
   if (!(await a.signoffs.hasValidSignOff(change))) throw new AppError('conflict', 'the current revision has no valid sign-off yet');
-}, (x) => ({ note: x.note }));
+};
+
+/** Records the outcome of a manual apply (someone pasted the native form): `outcome` given. */
+const recordApply = transition<'change:apply'>('change.apply', 'change.apply', (x) => x.outcome ?? 'apply_failed', requireSignOff, (x) => ({ note: x.note, mode: 'manual' }));
+
+/**
+ * Applies an approved, signed-off change through its connected target (docs/targets.md): the apply record
+ * is stored in this unit of work, the run (plan, steps, verify) starts once it commits and reports through
+ * `apply:changed` and, at the end, `status:changed`.
+ */
+const applyThroughTarget: Handler<'change:apply', StatusResult> = {
+  audit: 'change.apply',
+  action: 'change.apply',
+  subject: (_a, _p, x) => x.changeId,
+  target: (a, x) => changeTarget(a, x.changeId),
+  async run(a, p, x, t) {
+    const { change } = changeOf(t);
+    await requireSignOff(a, change);
+    const content = change.revisions.at(-1)!.content;
+    const target = await a.targets.resolveFor(content);
+    const rec = await a.applies.begin(change, target, p.username);
+    return {
+      result: { id: x.changeId, status: change.status },
+      detail: { mode: 'target', target: target.name, revision: rec.revision, revisionHash: rec.revisionHash, note: x.note },
+      facts: [{ scope: 'change', changeId: x.changeId, name: 'apply:changed', detail: { state: rec.state } }],
+    };
+  },
+  answer: (a, x) => reviewOf(a, x.changeId),
+};
+
+const apply: Handler<'change:apply', StatusResult> = {
+  ...applyThroughTarget,
+  run: (a, p, x, t, prepared, subject) => (x.outcome === undefined ? applyThroughTarget : recordApply).run(a, p, x, t, prepared, subject),
+};
+
+// ---- targets and drift (docs/targets.md) ----
+
+const targetCreate: Handler<'target:create', TargetView> = {
+  audit: 'target.create',
+  action: 'target.manage',
+  subject: (_a, _p, x) => `target:${typeof x.target.name === 'string' ? x.target.name.slice(0, 63) : '?'}`,
+  target: async () => ({ kind: 'none' }),
+  async run(a, p, x) {
+    const parsed = a.targets.parse(x.target);
+    const view = await a.targets.save(parsed, p.username);
+    // The audit entry names the connection, never its secrets.
+    return { result: view, detail: { name: view.name, backend: view.backend, connection: view.connection, secretFields: view.secretFields } };
+  },
+  answer: async (_a, _x, result) => result,
+};
+
+/** Reads a target now: drift against its last approved state, and the backend's inventory from what it holds. */
+const targetRead: Handler<'target:read', DriftReport, Observation> = {
+  audit: 'target.read',
+  action: 'target.manage',
+  subject: (_a, _p, x) => `target:${x.name}`,
+  async prepare(a, p, x) {
+    const d = decide(p, 'target.manage');
+    if (!d.allowed) throw new AppError('forbidden', d.reason);
+    try {
+      return await a.drift.observe(x.name);
+    } catch (err) {
+      if (err instanceof ConnectorError) throw new AppError(err.kind === 'invalid' || err.kind === 'too_large' ? 'invalid_payload' : 'conflict', `target ${x.name}: ${err.kind}: ${err.message}`);
+      throw err;
+    }
+  },
+  target: async () => ({ kind: 'none' }),
+  async run(a, p, _x, _t, observation) {
+    const report = await a.drift.record(observation);
+    await a.inventories.putObserved(observation.backend, observation.files, `target:${observation.target}`);
+    return {
+      result: report,
+      detail: { baseline: report.baseline, opened: report.opened.map((f) => ({ id: f.id, kind: f.kind, summary: f.detail.summary })), gone: report.gone, open: report.open.length, by: p.username },
+    };
+  },
+  answer: async (_a, _x, result) => result,
+};
+
+/** Adopt (the target's state becomes approved) or revert (a change request that undoes the drift goes to review). */
+const driftResolve: Handler<'drift:resolve', { findingId: string; resolution: 'adopt' | 'revert' }> = {
+  audit: 'drift.resolve',
+  action: 'target.manage',
+  subject: (_a, _p, x) => `drift:${x.findingId}`,
+  target: async () => ({ kind: 'none' }),
+  async run(a, p, x) {
+    const f = await a.targetRepo.finding(x.findingId);
+    if (!f) throw new AppError('not_found', `no drift finding ${x.findingId}`);
+    if (f.state !== 'open') throw new AppError('conflict', `drift finding ${f.id} is already ${f.state}`);
+    if (x.resolution === 'adopt') await a.drift.adopt(f, p.username);
+    else DriftChecker.revertContent(f, 'libvirt'); // refuses what no change request can express, before anything is recorded
+    return { result: { findingId: f.id, resolution: x.resolution }, detail: { target: f.target, kind: f.kind, summary: f.detail.summary, resolution: x.resolution } };
+  },
+  async after(a, p, x, _result, fresh) {
+    if (!fresh || x.resolution !== 'revert') return;
+    const f = await a.targetRepo.finding(x.findingId);
+    const target = f && await a.targetRepo.get(f.target);
+    if (!f || !target) return;
+    const created = await a.dispatch('change:create', p, { content: DriftChecker.revertContent(f, target.backend as ChangeContent['backend']) });
+    const { draftHash } = await a.draft(p, created.id);
+    await a.dispatch('change:submit', p, { changeId: created.id, draftHash });
+    await a.targetRepo.resolveFinding(f.id, 'reverted', p.username, created.id);
+  },
+  async answer(a, x) {
+    const finding = await a.targetRepo.finding(x.findingId);
+    if (!finding) throw new AppError('not_found', `no drift finding ${x.findingId}`);
+    return { finding, changeId: finding.changeId };
+  },
+};
 
 /**
  * Replaces the draft's whole content (REST and CLI users who do not edit the live document): keys the
@@ -550,4 +660,7 @@ export const HANDLERS: CommandHandlers<Accord> = {
   'draft:replace': replaceDraft,
   'inventory:import': importInventory,
   'policy:write': writePolicy,
+  'target:create': targetCreate,
+  'target:read': targetRead,
+  'drift:resolve': driftResolve,
 };

@@ -40,6 +40,16 @@ export class Inventories {
     return (await this.#store.inventory(backendId))?.version ?? 0;
   }
 
+  /**
+   * The state read from a connected target becomes the backend's inventory (a new version only when the
+   * files differ), so the next review's blast radius is computed on what the hypervisor really holds.
+   */
+  async putObserved(backendId: string, files: { path: string; text: string }[], by: string): Promise<number> {
+    const stored = await this.#store.inventory(backendId);
+    if (stored && JSON.stringify(stored.files) === JSON.stringify(files)) return stored.version;
+    return (await this.put(backendId, files, by)).version;
+  }
+
   /** Validates by importing before storing: a file the backend cannot read is refused with its file and line. */
   async put(backendId: string, files: { path: string; text: string }[], by: string): Promise<{ version: number; warnings: number; grants: number }> {
     let model: AccessModel;

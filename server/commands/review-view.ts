@@ -3,6 +3,25 @@ import type { Annotation } from '../domain/review/annotations.ts';
 import type { ChangeRequest, Vote } from '../domain/review/types.ts';
 import { classifyVotes, tallyChange } from '../domain/review/votes.ts';
 import type { SignOffView } from './signoff-service.ts';
+import type { ApplyState, ItemResult } from '../store/repositories/target-repository.ts';
+
+/** An apply through a connected target (docs/targets.md): where it stands, per item and step, and the live grants. */
+export interface ApplyView {
+  state: ApplyState;
+  target: string;
+  revision: number;
+  revisionHash: string;
+  items: ItemResult[];
+  steps: { describe: string; itemIds: string[]; status: 'pending' | 'done' | 'failed'; attempts: number; error?: string }[];
+  warnings: string[];
+  difference: string[];
+  error?: string;
+  startedBy: string;
+  startedAt: string;
+  updatedAt: string;
+  verifiedAt?: string;
+  grants: { itemId: string; notAfter: string | null; state: string; lastError?: string; revokedAt?: string }[];
+}
 
 export interface ReviewView {
   id: string;
@@ -21,10 +40,12 @@ export interface ReviewView {
   rules: { requireRejectReason: boolean };
   annotations: Annotation[];
   signoffs: Omit<SignOffView, 'assertion'>[];
+  /** The apply through a connected target; null before one (a manual apply is only the status). */
+  apply: ApplyView | null;
 }
 
 /** Everything a reviewer sees of a change: what REST returns and what the `review:` document holds. */
-export function buildReviewView(change: ChangeRequest, annotations: Annotation[], signoffs: SignOffView[], evaluation: Evaluation | null, rules: ReviewView['rules']): ReviewView {
+export function buildReviewView(change: ChangeRequest, annotations: Annotation[], signoffs: SignOffView[], evaluation: Evaluation | null, rules: ReviewView['rules'], apply: ApplyView | null = null): ReviewView {
   const { stale } = classifyVotes(change);
   const staleSet = new Set(stale);
   return {
@@ -43,5 +64,6 @@ export function buildReviewView(change: ChangeRequest, annotations: Annotation[]
     rules,
     annotations,
     signoffs: signoffs.map(({ assertion: _assertion, ...rest }) => rest),
+    apply,
   };
 }

@@ -13,7 +13,8 @@ import { COMMAND_PAYLOADS } from '../protocol/commands.ts';
 const VoteBody = COMMAND_PAYLOADS['vote:cast'].omit({ changeId: true, idempotencyKey: true, itemId: true }).extend({ item: z.string().min(1).max(200).optional() });
 const ReasonBody = z.strictObject({ reason: z.string().trim().min(1).max(2_000), revisionHash: RevisionHash });
 const SubmitBody = COMMAND_PAYLOADS['change:submit'].pick({ draftHash: true });
-const ApplyBody = z.strictObject({ outcome: z.enum(['applied', 'apply_failed']), note: z.string().max(2_000).default('') });
+/** `{}`: apply through the change's connected target; `{ outcome }`: record a manual apply (docs/api.md). */
+const ApplyBody = z.strictObject({ outcome: z.enum(['applied', 'apply_failed']).optional(), note: z.string().max(2_000).default('') });
 const EditAnnotation = z.union([
   z.strictObject({ body: z.string().max(10_000) }),
   z.strictObject({ resolved: z.boolean() }),
@@ -90,8 +91,9 @@ export function changeRouter(accord: Accord): express.Router {
     res.json({ change: await accord.dispatch('change:withdraw', who(res), { changeId: id(req) }, key(req)) });
   });
   r.post('/changes/:id/apply', async (req, res) => {
-    const body = parse(ApplyBody, req.body);
-    res.json({ change: await accord.dispatch('change:apply', who(res), { changeId: id(req), outcome: body.outcome, note: body.note }, key(req)) });
+    const body = parse(ApplyBody, req.body ?? {});
+    const change = await accord.dispatch('change:apply', who(res), { changeId: id(req), note: body.note, ...(body.outcome ? { outcome: body.outcome } : {}) }, key(req));
+    res.status(body.outcome ? 200 : 202).json({ change });
   });
   r.post('/changes/:id/annotations', async (req, res) => {
     const annotation = await accord.dispatch('annotation:create', who(res), { changeId: id(req), annotation: parse(CreateAnnotation, req.body) }, key(req));

@@ -11,6 +11,9 @@ import { COMMANDS, type CommandName, type FactName } from './events.ts';
 import type { ReviewView } from '../commands/review-view.ts';
 import type { SessionView } from '../commands/session-service.ts';
 import type { Annotation } from '../domain/review/annotations.ts';
+import type { TargetView } from '../connectors/targets.ts';
+import type { DriftReport } from '../connectors/drift.ts';
+import type { DriftFinding } from '../store/repositories/target-repository.ts';
 import { DraftHash, RevisionHash } from './hashes.ts';
 import { MAX_ANNOTATION_BODY } from './limits.ts';
 
@@ -60,7 +63,8 @@ export const COMMAND_PAYLOADS = {
   'session:close': z.strictObject({ sessionId: SessionId, idempotencyKey: Key }),
   'session:rename': z.strictObject({ sessionId: SessionId, title: z.string().max(200), idempotencyKey: Key }),
   'change:invite': z.strictObject({ changeId: ChangeId, username: z.string().min(1).max(64), idempotencyKey: Key }),
-  'change:apply': z.strictObject({ changeId: ChangeId, outcome: z.enum(['applied', 'apply_failed']), note: z.string().max(2_000).default(''), idempotencyKey: Key }),
+  // Without `outcome`: apply through the change's connected target (docs/targets.md). With it: record a manual apply.
+  'change:apply': z.strictObject({ changeId: ChangeId, outcome: z.enum(['applied', 'apply_failed']).optional(), note: z.string().max(2_000).default(''), idempotencyKey: Key }),
   // The whole draft content, checked by the handler against the change content schema.
   'draft:replace': z.strictObject({ changeId: ChangeId, draft: z.unknown(), idempotencyKey: Key }),
   'inventory:import': z.strictObject({
@@ -69,6 +73,10 @@ export const COMMAND_PAYLOADS = {
     idempotencyKey: Key,
   }),
   'policy:write': z.strictObject({ name: z.string().min(1).max(200), yaml: z.string().min(1).max(200_000), idempotencyKey: Key }),
+  // The connection fields depend on the backend: the connector validates them (server/connectors/).
+  'target:create': z.strictObject({ target: z.record(z.string(), z.unknown()), idempotencyKey: Key }),
+  'target:read': z.strictObject({ name: z.string().min(1).max(63), idempotencyKey: Key }),
+  'drift:resolve': z.strictObject({ findingId: z.string().min(1).max(40), resolution: z.enum(['adopt', 'revert']), idempotencyKey: Key }),
 } satisfies Record<CommandName, z.ZodType>;
 
 /**
@@ -94,10 +102,13 @@ export const COMMAND_FACTS = {
   'session:close': [],
   'session:rename': [],
   'change:invite': ['author:added'],
-  'change:apply': ['status:changed'],
+  'change:apply': ['status:changed', 'apply:changed'],
   'draft:replace': [],
   'inventory:import': [],
   'policy:write': [],
+  'target:create': [],
+  'target:read': [],
+  'drift:resolve': [],
 } as const satisfies Record<CommandName, readonly FactName[]>;
 
 /** A fact command `C` may publish. */
@@ -126,6 +137,9 @@ export interface CommandResults {
   'draft:replace': null;
   'inventory:import': { version: number; warnings: number; grants: number };
   'policy:write': null;
+  'target:create': TargetView;
+  'target:read': DriftReport;
+  'drift:resolve': { finding: DriftFinding; changeId: string | null };
 }
 export type CommandResult<C extends CommandName> = CommandResults[C];
 

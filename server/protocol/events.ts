@@ -31,6 +31,7 @@ export type ClientToServerEvents = {
 export const FACTS = [
   'change:created', 'author:added', 'revision:submitted', 'vote:recorded', 'reviewer:recused', 'status:changed',
   'annotation:created', 'annotation:edited', 'annotation:deleted', 'annotation:resolved', 'signoff:recorded',
+  'apply:changed',
 ] as const;
 export type FactName = (typeof FACTS)[number];
 export interface Fact {
@@ -45,6 +46,7 @@ export const COMMANDS = [
   'annotation:create', 'annotation:edit', 'annotation:delete', 'annotation:resolve',
   'session:create', 'session:agenda', 'session:goto', 'session:timer', 'session:note', 'session:close', 'session:rename',
   'change:invite', 'change:apply', 'draft:replace', 'inventory:import', 'policy:write',
+  'target:create', 'target:read', 'drift:resolve',
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];
 export type CommandAck = (result: Ack<{ data: unknown }>) => void;

@@ -28,6 +28,12 @@ const TABLES: readonly { name: string; columns: readonly string[]; order: string
   { name: 'audit_checkpoints', columns: ['seq', 'hash', 'signature', 'key_id', 'at'], order: 'seq' },
   { name: 'audit_head', columns: ['seq', 'hash', 'signature', 'key_id', 'at'], order: 'rowid' },
   { name: 'notification_outbox', columns: ['id', 'dedupe_key', 'event', 'channel', 'recipient', 'address', 'payload', 'created_at', 'attempts', 'next_attempt_at', 'sent_at', 'last_error'], order: 'id' },
+  // Secrets stay encrypted under the data directory's target key (server/connectors/secrets.ts): copy the key with the data.
+  { name: 'targets', columns: ['name', 'backend', 'connection', 'secrets', 'created_by', 'created_at', 'updated_at'], order: 'name' },
+  { name: 'target_baselines', columns: ['target', 'files', 'change_id', 'recorded_at'], order: 'target' },
+  { name: 'apply_runs', columns: ['change_id', 'revision', 'target', 'state', 'record', 'started_by', 'started_at', 'updated_at'], order: 'change_id' },
+  { name: 'live_grants', columns: ['id', 'change_id', 'target', 'item_id', 'grant_spec', 'not_after', 'state', 'attempts', 'next_attempt_at', 'last_error', 'revoked_at'], order: 'id' },
+  { name: 'drift_findings', columns: ['id', 'target', 'kind', 'grant_key', 'detail', 'detected_at', 'state', 'resolved_by', 'resolved_at', 'change_id'], order: 'id' },
   // PostgreSQL's documents carry last_seq, the counter SQLite computes: max(snapshot_seq, max(seq) of the log).
   { name: 'documents', columns: ['id', 'snapshot', 'snapshot_seq', 'last_seq'], order: 'id' },
   { name: 'document_updates', columns: ['doc_id', 'seq', 'data'], order: 'doc_id, seq' },

@@ -15,11 +15,12 @@ export function writeDraft(doc: Y.Doc, content: ChangeContent, origin: unknown):
   doc.transact(() => {
     const meta = doc.getMap('meta');
     // The whole map is replaced: a key the content does not name (a removed ticket, a stray key) goes.
-    const keep = new Set(['title', 'backend', ...(['ticket', 'durationHours', 'environment'] as const).filter((k) => content[k] !== undefined)]);
+    const keep = new Set(['title', 'backend', ...(['ticket', 'target', 'durationHours', 'environment'] as const).filter((k) => content[k] !== undefined)]);
     for (const key of [...meta.keys()]) if (!keep.has(key)) meta.delete(key);
     meta.set('title', new Y.Text(content.title));
     meta.set('backend', content.backend);
     if (content.ticket !== undefined) meta.set('ticket', content.ticket);
+    if (content.target !== undefined) meta.set('target', content.target);
     if (content.durationHours !== undefined) meta.set('durationHours', content.durationHours);
     if (content.environment !== undefined) meta.set('environment', content.environment);
     const text = doc.getText('justification');

@@ -52,6 +52,7 @@ const META = {
   title: Text(200).optional(),
   backend: z.enum(BACKEND_IDS).optional(),
   ticket: Text(500).optional(),
+  target: Text(63).optional(),
   durationHours: z.number().positive().max(24 * 366).optional(),
   environment: z.array(Text(64)).max(20).optional(),
 };

@@ -29,6 +29,7 @@ const EXPECT: Record<ActionName, Row> = {
   'passkey.register': 'viewer:- reviewer:- approver:* admin:*',
   'token.manage': 'viewer:* reviewer:* approver:* admin:*',
   'user.manage': 'viewer:- reviewer:- approver:- admin:*',
+  'target.manage': 'viewer:- reviewer:- approver:- admin:*',
   'session.create': 'viewer:- reviewer:* approver:* admin:*',
   'session.view': 'viewer:* reviewer:* approver:* admin:*',
   // Facilitating depends on the session, not on a change: see the test below (without a session, never).
@@ -85,10 +86,10 @@ const EXPECT: Record<ActionName, Row> = {
     recused: 'viewer:- reviewer:- approver:A admin:A',
   },
   'change.apply': {
-    own: 'viewer:- reviewer:- approver:- admin:A',
-    author: 'viewer:- reviewer:- approver:- admin:A',
-    other: 'viewer:- reviewer:- approver:- admin:A',
-    recused: 'viewer:- reviewer:- approver:- admin:A',
+    own: 'viewer:- reviewer:- approver:- admin:AF',
+    author: 'viewer:- reviewer:- approver:- admin:AF',
+    other: 'viewer:- reviewer:- approver:- admin:AF',
+    recused: 'viewer:- reviewer:- approver:- admin:AF',
   },
   'annotation.create': {
     own: 'viewer:DRAJF reviewer:DRAJF approver:DRAJF admin:DRAJF',

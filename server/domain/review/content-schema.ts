@@ -10,6 +10,8 @@ export const ChangeContentSchema = z.strictObject({
   backend: z.enum(BACKEND_IDS),
   items: z.array(ChangeItemSchema).max(2_000),
   ticket: z.string().max(500).optional(),
+  /** The connected target the change applies to (docs/targets.md); absent: the only target of its backend. */
+  target: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a target name (lower-case letters, digits, ".", "_", "-")').optional(),
   durationHours: z.number().positive().max(24 * 366).optional(),
   environment: z.array(z.string().min(1).max(64)).max(20).optional(),
 }).superRefine((c, ctx) => {

@@ -24,6 +24,8 @@ export interface ChangeContent {
   backend: BackendId;
   items: ChangeItem[];
   ticket?: string;
+  /** The connected target the change applies to (docs/targets.md); absent: the only target of its backend. */
+  target?: string;
   /** Requested duration of the access in hours (time-bound access); absent = permanent. */
   durationHours?: number;
   /** Free-form environment tags (e.g. `prod`) that policies can select on. */

@@ -26,6 +26,59 @@ export const NOTIFICATION_OUTBOX = `CREATE TABLE notification_outbox (
    );
    CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at) WHERE sent_at IS NULL;`;
 
+/** Closing the loop (docs/targets.md): hypervisors Accord applies to, apply records, time-bound grants, drift. */
+export const TARGETS_SCHEMA = `CREATE TABLE targets (
+     name TEXT PRIMARY KEY,
+     backend TEXT NOT NULL,
+     connection TEXT NOT NULL,
+     secrets TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE target_baselines (
+     target TEXT PRIMARY KEY,
+     files TEXT NOT NULL,
+     change_id TEXT,
+     recorded_at TEXT NOT NULL
+   );
+   CREATE TABLE apply_runs (
+     change_id TEXT PRIMARY KEY,
+     revision INTEGER NOT NULL,
+     target TEXT NOT NULL,
+     state TEXT NOT NULL,
+     record TEXT NOT NULL,
+     started_by TEXT NOT NULL,
+     started_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE live_grants (
+     id TEXT PRIMARY KEY,
+     change_id TEXT NOT NULL,
+     target TEXT NOT NULL,
+     item_id TEXT NOT NULL,
+     grant_spec TEXT NOT NULL,
+     not_after TEXT,
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT,
+     revoked_at TEXT
+   );
+   CREATE INDEX live_grants_due ON live_grants (not_after) WHERE state = 'active';
+   CREATE TABLE drift_findings (
+     id TEXT PRIMARY KEY,
+     target TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     grant_key TEXT NOT NULL,
+     detail TEXT NOT NULL,
+     detected_at TEXT NOT NULL,
+     state TEXT NOT NULL,
+     resolved_by TEXT,
+     resolved_at TEXT,
+     change_id TEXT
+   );`;
+
 /** Schema migrations, applied in order; the index + 1 is the schema version stored in `user_version`. */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE documents (
@@ -153,6 +206,7 @@ const MIGRATIONS: readonly string[] = [
   // Notifications: where to reach a user, and the outbox written with the state change that caused each message.
   `ALTER TABLE users ADD COLUMN email TEXT;
    ${NOTIFICATION_OUTBOX}`,
+  TARGETS_SCHEMA,
 ];
 
 /** Per-connection settings: every connection to the file (the main one, the document writer's) uses them. */

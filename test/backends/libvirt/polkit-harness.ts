@@ -23,6 +23,10 @@ export function oracleUnavailable(): string | undefined {
 export type PkResult = 'yes' | 'no' | 'challenge';
 
 export interface Oracle {
+  /** The private system bus polkitd listens on (DBUS_SYSTEM_BUS_ADDRESS for pkcheck). */
+  busAddress: string;
+  /** The directory bind-mounted over /etc/polkit-1/rules.d: polkitd reloads when a file in it changes. */
+  rulesDir: string;
   check(pid: number, actionId: string, details: Record<string, string>): Promise<PkResult>;
   /** A long-running process owned by `user`, whose pid stands for that user's libvirt client. */
   processAs(user: string): number;
@@ -95,6 +99,8 @@ export async function startOracle(etcRules: Record<string, string>, extraActions
     throw e;
   }
   return {
+    busAddress: `unix:path=${socket}`,
+    rulesDir: join(dir, 'etc-rules'),
     check: (pid, actionId, details) => new Promise((resolve, reject) => {
       const args = ['--action-id', actionId, '--process', String(pid)];
       for (const [k, v] of Object.entries(details)) args.push('--detail', k, v);
