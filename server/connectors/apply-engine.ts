@@ -217,7 +217,9 @@ export class ApplyEngine {
         await o.repo.setBaseline(target.name, { grants: [...base, ...added.filter((g) => !have.has(grantKey(g)))], opaque: prior?.opaque ?? opaqueOf(after) }, changeId);
         for (const item of change.items) {
           if (item.op === 'remove') continue;
-          const grant = item.op === 'add' ? item.grant : item.to;
+          // The grant as the target now holds it (a backend may normalise a field, e.g. XAPI roles always
+          // reach the whole pool): that is what a revocation must find and remove.
+          const grant = asHeld(item.op === 'add' ? item.grant : item.to, after.grants.map(specOf), before);
           const live: LiveGrant = {
             id: `lg-${createHash('sha256').update(`${changeId}\u0000${rec.revision}\u0000${item.id}`).digest('hex').slice(0, 16)}`,
             changeId, target: target.name, itemId: item.id, grant: specOf(grant), notAfter: notAfter ?? null, state: 'active',
@@ -264,6 +266,15 @@ export class ApplyEngine {
       const desired = backend.applyChange(observed, change);
       const steps = connector.plan(observed, desired, change);
       rec.plans++;
+      // A step recorded as pending that the new plan no longer needs was carried out before a crash (or by
+      // someone else): the target already holds it.
+      for (const s of rec.steps) {
+        if (s.status !== 'done' && !steps.some((n) => n.id === s.step.id)) {
+          s.status = 'done';
+          s.at = nowIso();
+          s.error = 'found done when planned again';
+        }
+      }
       const done = rec.steps.filter((s) => s.status === 'done');
       rec.steps = [...done, ...steps.filter((s) => !done.some((d) => d.step.id === s.id)).map((step) => ({ step, status: 'pending' as const, attempts: 0 }))];
       if (notAfter) for (const i of rec.items) i.notAfter = notAfter;
@@ -331,6 +342,16 @@ export class ApplyEngine {
 export function opaqueOf(model: AccessModel): Record<string, string> {
   const foreign = (model.native as { foreignRules?: { path: string; text: string }[] } | undefined)?.foreignRules ?? [];
   return Object.fromEntries(foreign.map((f) => [f.path, createHash('sha256').update(f.text).digest('hex')]));
+}
+
+/** The same access, ignoring how a backend writes propagation and expiry. */
+export const looseKey = (g: GrantSpec): string => JSON.stringify([g.principal, g.resource, g.role ?? null, [...(g.privileges ?? [])].sort(), g.effect]);
+
+/** The grant in `held` that carries `spec`: the same key, else the same access added by this change, else `spec`. */
+export function asHeld(spec: GrantSpec, held: readonly GrantSpec[], before: ReadonlySet<string>): GrantSpec {
+  const exact = held.find((g) => grantKey(g) === grantKey(spec));
+  if (exact) return exact;
+  return held.find((g) => !before.has(grantKey(g)) && looseKey(g) === looseKey(spec)) ?? held.find((g) => looseKey(g) === looseKey(spec)) ?? spec;
 }
 
 export function specOf(g: GrantSpec): GrantSpec {

@@ -11,7 +11,7 @@ import type { PublishedFact } from '../commands/dispatcher.ts';
 import type { LiveGrant, TargetRepository } from '../store/repositories/target-repository.ts';
 import type { Database } from '../store/sql.ts';
 import type { Inventories } from '../commands/inventory.ts';
-import { importObserved, specOf } from './apply-engine.ts';
+import { importObserved, looseKey, specOf } from './apply-engine.ts';
 import type { Targets } from './targets.ts';
 import { ConnectorError, describeGrant, grantKey } from './types.ts';
 
@@ -114,18 +114,19 @@ export class ExpiryScheduler {
       try {
         const observed = importObserved(backend, await connector.read());
         const key = grantKey(g.grant);
-        const present = observed.grants.filter((x) => grantKey(specOf(x)) === key);
+        const exact = observed.grants.filter((x) => grantKey(specOf(x)) === key);
+        const present = exact.length > 0 ? exact : observed.grants.filter((x) => looseKey(specOf(x)) === looseKey(g.grant));
         if (present.length > 0) {
-          const change: ChangeSet = { backend: backend.id, items: [{ id: `expire-${g.itemId}`, op: 'remove', grant: g.grant }] };
+          const change: ChangeSet = { backend: backend.id, items: [{ id: `expire-${g.itemId}`, op: 'remove', grant: specOf(present[0]!) }] };
           const desired = backend.applyChange(observed, change);
           for (const step of connector.plan(observed, desired, change)) await connector.apply(step, observed, desired);
           const after = importObserved(backend, await connector.read());
-          if (after.grants.some((x) => grantKey(specOf(x)) === key)) throw new ConnectorError('conflict', 'the grant is still there after the revocation', true);
+          if (after.grants.some((x) => grantKey(specOf(x)) === grantKey(specOf(present[0]!)))) throw new ConnectorError('conflict', 'the grant is still there after the revocation', true);
           const difference = connector.checkNative ? await connector.checkNative(desired, backend.affectedPrincipals(observed, change), change) : [];
           if (difference.length > 0) throw new ConnectorError('conflict', `the hypervisor still answers differently: ${difference.slice(0, 3).join('; ')}`, true);
           await o.db.transaction(async () => {
             const baseline = await o.repo.baseline(g.target);
-            if (baseline) await o.repo.setBaseline(g.target, { grants: baseline.grants.filter((x) => grantKey(x) !== key), opaque: baseline.opaque }, baseline.changeId);
+            if (baseline) await o.repo.setBaseline(g.target, { grants: baseline.grants.filter((x) => grantKey(x) !== key && grantKey(x) !== grantKey(specOf(present[0]!))), opaque: baseline.opaque }, baseline.changeId);
             await o.inventories.putObserved(backend.id, await connector.read(), `target:${g.target}`);
           });
         }

@@ -84,20 +84,24 @@ export function grantKey(g: GrantSpec): string {
 export function diffPlan(observed: AccessModel, desired: AccessModel, change: ChangeSet): PlanStep[] {
   const have = new Map(observed.grants.map((g) => [grantKey(g), g]));
   const want = new Map(desired.grants.map((g) => [grantKey(g), g]));
-  const itemsOf = (key: string): string[] => change.items.filter((i) => {
-    const specs = i.op === 'replace' ? [i.from, i.to] : [i.grant];
-    return specs.some((s) => grantKey(s) === key || (s.expiresAt === undefined && grantKey({ ...s, expiresAt: wantExpiry(want, s) }) === key));
-  }).map((i) => i.id);
+  const specsOf = (i: ChangeSet['items'][number]): GrantSpec[] => (i.op === 'replace' ? [i.from, i.to] : [i.grant]);
+  // The item that names a grant: by its key, or (a backend that writes a grant its own way, e.g. privileges
+  // as a custom role) by the same principal, resource and effect.
+  const itemsOf = (key: string, g: GrantSpec): string[] => {
+    const exact = change.items.filter((i) => specsOf(i).some((s) => grantKey(s) === key || (s.expiresAt === undefined && grantKey({ ...s, expiresAt: wantExpiry(want, s) }) === key)));
+    const found = exact.length > 0 ? exact : change.items.filter((i) => specsOf(i).some((s) => s.principal === g.principal && s.resource === g.resource && s.effect === g.effect));
+    return found.map((i) => i.id);
+  };
   const spec = (g: GrantSpec): GrantSpec => {
     const { principal, resource, role, privileges, propagate, effect, expiresAt } = g;
     return { principal, resource, propagate, effect, ...(role !== undefined ? { role } : {}), ...(privileges !== undefined ? { privileges } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}) };
   };
   const steps: PlanStep[] = [];
   for (const [key, g] of have) {
-    if (!want.has(key)) steps.push({ id: `remove:${key}`, itemIds: itemsOf(key), op: 'remove', grant: spec(g), describe: `remove ${describeGrant(g)}` });
+    if (!want.has(key)) steps.push({ id: `remove:${key}`, itemIds: itemsOf(key, g), op: 'remove', grant: spec(g), describe: `remove ${describeGrant(g)}` });
   }
   for (const [key, g] of want) {
-    if (!have.has(key)) steps.push({ id: `add:${key}`, itemIds: itemsOf(key), op: 'add', grant: spec(g), describe: `add ${describeGrant(g)}` });
+    if (!have.has(key)) steps.push({ id: `add:${key}`, itemIds: itemsOf(key, g), op: 'add', grant: spec(g), describe: `add ${describeGrant(g)}` });
   }
   return steps;
 }

@@ -13,14 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { ACCORD_MARKER, renderRulesFile } from '../../server/backends/libvirt/rules-file.ts';
-import { apiAs, currentHash, submitDraft, voteOnCurrent } from '../helpers/api.ts';
+import type { apiAs } from '../helpers/api.ts';
+import { REVIEW_ORIGIN, reviewTeam, type ReviewTeam } from '../helpers/approve.ts';
 import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
-import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 import { LIBVIRT_POLICY, oracleUnavailable, startOracle, type Oracle } from '../backends/libvirt/polkit-harness.ts';
 import type { Grant } from '../../server/domain/access/model.ts';
 
 type Api = ReturnType<typeof apiAs>;
-const ORIGIN = 'http://localhost:8080';
 const USERS = ['accord-alice', 'accord-bob', 'accord-carol', 'accord-dave'];
 
 const missing = oracleUnavailable();
@@ -50,7 +49,7 @@ describe('apply, verify, expiry and drift on a libvirt host with the real polkit
   let oracle: Oracle;
   let dir = '';
   const api: Record<string, Api> = {};
-  const authenticator = new SoftAuthenticator();
+  let team: ReviewTeam;
   const teardown = suiteTeardown();
 
   const pk = async (user: string, action: string, domain: string): Promise<string> =>
@@ -62,43 +61,13 @@ describe('apply, verify, expiry and drift on a libvirt host with the real polkit
     dir = mkdtempSync(join(tmpdir(), 'accord-kvm1-'));
     teardown.push(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'inventory.json'), inventory());
-    server = await startTestServer({ publicUrl: ORIGIN, applyRetryMs: '20,50', expirySweepMs: 200, driftIntervalMs: 0 }, (fn) => teardown.push(fn));
-    for (const [name, role] of [['root', 'admin'], ['rita', 'reviewer'], ['ana', 'reviewer'], ['ben', 'reviewer'], ['paul', 'approver'], ['vic', 'viewer']] as const) {
-      api[name] = apiAs(server.url, await server.user(name, role));
-    }
-    const options = (await api.paul!('POST', '/passkeys/options')).body as { options: Parameters<SoftAuthenticator['createCredential']>[0] };
-    const registered = await api.paul!('POST', '/passkeys', { response: authenticator.createCredential(options.options, ORIGIN) });
-    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    server = await startTestServer({ publicUrl: REVIEW_ORIGIN, applyRetryMs: '20,50', expirySweepMs: 200, driftIntervalMs: 0 }, (fn) => teardown.push(fn));
+    team = await reviewTeam(server);
+    Object.assign(api, team.api);
   });
 
-  /** Submit → two approvals → paul's passkey sign-off. */
-  async function approved(content: Record<string, unknown>): Promise<string> {
-    const created = await api.rita!('POST', '/changes', content);
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const id = (created.body as { change: ReviewView }).change.id;
-    const submitted = await submitDraft(api.rita!, id);
-    assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
-    for (const voter of ['ana', 'ben']) assert.equal((await voteOnCurrent(api[voter]!, id, { choice: 'approve' })).status, 201);
-    const revisionHash = await currentHash(api.paul!, id);
-    const options = (await api.paul!('POST', `/changes/${id}/signoffs/options`, { revisionHash })).body as { options: Parameters<SoftAuthenticator['getAssertion']>[0] };
-    const signed = await api.paul!('POST', `/changes/${id}/signoffs`, { response: authenticator.getAssertion(options.options, ORIGIN), revisionHash });
-    assert.equal(signed.status, 201, JSON.stringify(signed.body));
-    return id;
-  }
-
-  async function applied(id: string): Promise<ReviewView> {
-    const res = await api.root!('POST', `/changes/${id}/apply`, {});
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    let view: ReviewView | undefined;
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      view = ((await api.vic!('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
-      if (view.apply && view.apply.state !== 'applying' && view.apply.state !== 'applied') break;
-      if (Date.now() > deadline) assert.fail(`the apply did not finish: ${JSON.stringify(view.apply)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return view;
-  }
+  const approved = (content: Record<string, unknown>): Promise<string> => team.approved(content);
+  const applied = (id: string): Promise<ReviewView> => team.applied(id);
 
   it('connects the host as a target (admins only, validated), and reads it as the inventory', async () => {
     const body = { name: 'kvm1', backend: 'libvirt', rulesDir: oracle.rulesDir, inventoryFile: join(dir, 'inventory.json'), actionsFile: LIBVIRT_POLICY, systemBus: oracle.busAddress, reloadWaitMs: 2_000 };

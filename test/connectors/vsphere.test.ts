@@ -5,10 +5,7 @@
  * against vcsim's (vcsim replaces an entity's whole permission list on SetEntityPermissions).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { backend } from '../../server/backends/vsphere/index.ts';
 import type { AccessModel, ChangeItem, Grant, GrantSpec } from '../../server/domain/access/model.ts';
@@ -16,9 +13,9 @@ import { ConnectorError } from '../../server/connectors/types.ts';
 import { VsphereConnector, vsphereConnector } from '../../server/connectors/vsphere/connector.ts';
 import { VimClient } from '../../server/connectors/vsphere/soap.ts';
 import { escapeXml, parseXml, XmlError } from '../../server/connectors/vsphere/xml.ts';
+import { startVcsim, stopVcsim, type Vcsim } from '../helpers/vcsim.ts';
 import { freePort } from '../helpers/server.ts';
 
-const VCSIM = fileURLToPath(new URL('../vcsim/vcsim', import.meta.url));
 const USER = 'accord-test';
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 const OPS = 'VSPHERE.LOCAL\\ops';
@@ -26,42 +23,6 @@ const ALICE = 'VSPHERE.LOCAL\\alice';
 const ODD = `VSPHERE.LOCAL\\o'<&>"ps`; // escaping both ways
 /** vSphere does not expose SSO membership: Accord's hand-written group file names the principals. */
 const GROUPS = { path: 'groups.json', text: JSON.stringify({ groups: { [OPS]: [ALICE], [ODD]: [] } }) };
-
-interface Vcsim { url: string; process: ChildProcess }
-
-async function startVcsim(): Promise<Vcsim> {
-  if (!existsSync(VCSIM)) {
-    throw new Error(`${VCSIM} is missing: build it with \`bash .ci/build-vcsim.sh\` (root on Debian 12; npm test runs it through test/prepare.ts)`);
-  }
-  const port = await freePort();
-  const child = spawn(VCSIM, ['-port', String(port), '-username', USER, '-password', PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`vcsim did not print its URL within 15 s; stderr: ${stderr}`)), 15_000);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /VCSIM_URL=(\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`vcsim exited with ${code} before serving; stderr: ${stderr}`));
-    });
-  });
-  return { url, process: child };
-}
-
-async function stopVcsim(v: Vcsim): Promise<void> {
-  if (v.process.exitCode !== null) return;
-  const exited = new Promise((resolve) => v.process.once('exit', resolve));
-  v.process.kill('SIGTERM');
-  await exited;
-}
 
 const connect = (url: string, password = PASSWORD, extra: Record<string, unknown> = {}): VsphereConnector =>
   vsphereConnector.open(vsphereConnector.parseConnection({ url, username: USER, password, insecure: true, ...extra }), backend) as VsphereConnector;
@@ -71,7 +32,7 @@ describe('vSphere connector against vcsim', () => {
   let conn: VsphereConnector;
 
   before(async () => {
-    sim = await startVcsim();
+    sim = await startVcsim(USER, PASSWORD);
     conn = connect(sim.url);
   });
   after(async () => {

@@ -4,7 +4,8 @@
  *
  * - read: roles (AuthorizationManager.roleList), every permission (RetrieveAllPermissions) and the
  *   inventory (a recursive ContainerView over the root folder), written as the govc `-json` files
- *   server/backends/vsphere/import.ts reads. SSO group membership is not readable through vim25: omitted.
+ *   server/backends/vsphere/import.ts reads. SSO group membership is not readable through vim25: it comes from
+ *   the connection's optional `membershipFile` (the importer's group membership file).
  * - plan: the generic diff, except that vSphere holds one permission per (entity, principal): a grant whose
  *   role or propagation changes is one `set` step (SetEntityPermissions overrides), not a remove and an add.
  * - apply: `set` reads the entity's own permissions (RetrieveEntityPermissions, inherited=false), replaces
@@ -14,6 +15,7 @@
  *   vcsim does not). A role a grant needs that the target lacks (Accord's `ACR_<hash>` roles made for
  *   common privileges) is created first with AddAuthorizationRole, in the same step.
  */
+import { readMembershipFile } from '../membership.ts';
 import { z } from 'zod';
 import type { AccessModel, Backend, ChangeSet, GrantSpec, NativeFile } from '../../domain/access/model.ts';
 import { nativeOf } from '../../backends/vsphere/native.ts';
@@ -38,6 +40,11 @@ const Connection = z.strictObject({
   insecure: z.boolean().default(false),
   /** Per SOAP request, in ms. */
   timeoutMs: z.number().int().min(1_000).max(600_000).default(60_000),
+  /**
+   * SSO group membership, which vim25 does not expose: a local JSON file `{"groups": {GROUP: [MEMBER...]}}`
+   * (docs/backends/vsphere.md, "group membership") read with every read, so new principals are known.
+   */
+  membershipFile: z.string().min(1).max(500).refine((p) => p.startsWith('/'), 'must be an absolute path').optional(),
 });
 type Connection = z.infer<typeof Connection>;
 
@@ -133,8 +140,10 @@ export class VsphereConnector implements Connector {
   readonly client: VimClient;
   private readonly username: string;
   private readonly password: string;
+  private readonly membershipFile: string | undefined;
 
   constructor(connection: Connection, password: string) {
+    this.membershipFile = connection.membershipFile;
     this.client = new VimClient({ url: connection.url, insecure: connection.insecure, timeoutMs: connection.timeoutMs });
     this.username = connection.username;
     this.password = password;
@@ -152,7 +161,9 @@ export class VsphereConnector implements Connector {
     const entities = await client.listEntities();
     if (entities.length > MAX_ENTITIES) throw new ConnectorError('too_large', `the inventory holds ${entities.length} entities (at most ${MAX_ENTITIES} are read)`);
     const permissions = await client.retrieveAllPermissions();
-    return nativeFiles(sc.rootFolder, roles, permissions, entities);
+    const files = nativeFiles(sc.rootFolder, roles, permissions, entities);
+    if (this.membershipFile !== undefined) files.push(await readMembershipFile(this.membershipFile, 'groups.json'));
+    return files;
   }
 
   plan(observed: AccessModel, desired: AccessModel, change: ChangeSet): PlanStep[] {

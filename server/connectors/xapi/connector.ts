@@ -13,6 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AccessModel, Backend, ChangeSet, NativeFile } from '../../domain/access/model.ts';
 import { ConnectorError, diffPlan } from '../types.ts';
+import { membershipField, readMembershipFile } from '../membership.ts';
 import type { Connector, ConnectorFactory, ParsedConnection, PlanStep } from '../types.ts';
 import { POOL_ID, isPending, subjectOf } from '../../backends/xapi/native.ts';
 import { formatXeMap, formatXeRecords } from '../../backends/xapi/xe-format.ts';
@@ -27,6 +28,8 @@ interface XapiConnection {
   username: string;
   insecure: boolean;
   timeoutMs: number;
+  /** AD group membership xapi does not hold (the importer's membership file), read with every read. */
+  membershipFile?: string;
 }
 
 /** A step's payload. `identifier` is the subject's SID when the model knows it (not for a pending subject). */
@@ -53,10 +56,11 @@ export class XapiCallError extends ConnectorError {
 const invalid = (message: string): ConnectorError => new ConnectorError('invalid', message);
 
 function parseConnection(input: Record<string, unknown>): ParsedConnection {
-  const known = new Set(['url', 'username', 'password', 'insecure', 'timeoutMs']);
+  const known = new Set(['url', 'username', 'password', 'insecure', 'timeoutMs', 'membershipFile']);
   const unknown = Object.keys(input).filter((k) => !known.has(k));
   if (unknown.length > 0) throw invalid(`unknown connection field(s) for XAPI: ${unknown.join(', ')}`);
   const { url, username, password, insecure, timeoutMs } = input;
+  const membershipFile = membershipField(input.membershipFile);
   if (typeof url !== 'string') throw invalid('url is required: the pool master, e.g. https://xen1.example');
   let parsed: URL;
   try {
@@ -74,7 +78,7 @@ function parseConnection(input: Record<string, unknown>): ParsedConnection {
   }
   const base = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '').replace(/\/jsonrpc$/, '')}`;
   return {
-    connection: { url: base, username, ...(insecure ? { insecure: true } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) },
+    connection: { url: base, username, ...(insecure ? { insecure: true } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(membershipFile ? { membershipFile } : {}) },
     secrets: { password },
   };
 }
@@ -234,6 +238,7 @@ class XapiConnector implements Connector {
       { path: 'subject-list.txt', text: formatXeRecords(subjectList) },
       { path: 'role-list.txt', text: formatXeRecords(roleList) },
       { path: 'pool-list.txt', text: formatXeRecords(poolList) },
+      ...(this.#conn.membershipFile !== undefined ? [await readMembershipFile(this.#conn.membershipFile, 'membership.json')] : []),
     ];
   }
 
@@ -324,6 +329,9 @@ export const xapiConnector: ConnectorFactory = {
     const c = parsed.connection;
     const password = parsed.secrets.password;
     if (typeof c.url !== 'string' || typeof c.username !== 'string' || typeof password !== 'string') throw invalid('XAPI connection lacks url, username or password');
-    return new XapiConnector({ url: c.url, username: c.username, insecure: c.insecure === true, timeoutMs: typeof c.timeoutMs === 'number' ? c.timeoutMs : DEFAULT_TIMEOUT_MS }, password);
+    return new XapiConnector({
+      url: c.url, username: c.username, insecure: c.insecure === true, timeoutMs: typeof c.timeoutMs === 'number' ? c.timeoutMs : DEFAULT_TIMEOUT_MS,
+      ...(typeof c.membershipFile === 'string' ? { membershipFile: c.membershipFile } : {}),
+    }, password);
   },
 };
