@@ -6,7 +6,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReviewView } from '../../server/commands/review-view.ts';
@@ -15,6 +15,7 @@ import { REVIEW_ORIGIN, reviewTeam, type ReviewTeam } from '../helpers/approve.t
 import { freePort, startTestServer, suiteTeardown } from '../helpers/server.ts';
 import { startVcsim, stopVcsim } from '../helpers/vcsim.ts';
 import { ProxmoxFake } from '../fakes/proxmox-api.ts';
+import { PVE_SECRET, pveUserCfg } from './pve-fixture.ts';
 import { XapiFake } from '../fakes/xapi-server.ts';
 
 const FAST = { publicUrl: REVIEW_ORIGIN, applyRetryMs: '20,50', expirySweepMs: 200, driftIntervalMs: 0 } as const;
@@ -30,13 +31,6 @@ async function grantSettled(team: ReviewTeam, id: string, notAfter: string): Pro
 }
 
 // ---- Proxmox ----
-
-export const PVE_SECRET = '5d2b6a3e-0c1f-4e8a-9b7d-3f6e2a1c9d04';
-/** The fixture user.cfg with Accord's user and API token (Administrator on /: it may modify ACLs). */
-export function pveUserCfg(): string {
-  const fixture = readFileSync(new URL('../fixtures/proxmox/user.cfg', import.meta.url), 'utf8');
-  return `user:accord@pve:1:0:::::\ntoken:accord@pve!apply:0:1:Accord connector:\n${fixture}\nacl:1:/:accord@pve:Administrator:\nacl:1:/:accord@pve!apply:Administrator:\n`;
-}
 
 describe('Proxmox VE through the fake API (test/fakes/proxmox-api.ts)', () => {
   let fake: ProxmoxFake;

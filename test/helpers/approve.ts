@@ -15,6 +15,7 @@ export const REVIEW_ORIGIN = 'http://localhost:8080';
 export interface ReviewTeam {
   /** root (admin), rita (requester), ana and ben (reviewers), paul (approver with a passkey), vic (viewer). */
   api: Record<'root' | 'rita' | 'ana' | 'ben' | 'paul' | 'vic', Api>;
+  tokens: Record<'root' | 'rita' | 'ana' | 'ben' | 'paul' | 'vic', string>;
   approved(content: Record<string, unknown>): Promise<string>;
   /** Presses Apply (202) and waits until the apply reached a final state; returns the view. */
   applied(id: string, timeoutMs?: number): Promise<ReviewView>;
@@ -24,8 +25,10 @@ export interface ReviewTeam {
 /** Users and a registered passkey on a server started with `publicUrl: REVIEW_ORIGIN`. */
 export async function reviewTeam(server: Pick<TestServer, 'url' | 'user'>): Promise<ReviewTeam> {
   const api = {} as ReviewTeam['api'];
+  const tokens = {} as ReviewTeam['tokens'];
   for (const [name, role] of [['root', 'admin'], ['rita', 'reviewer'], ['ana', 'reviewer'], ['ben', 'reviewer'], ['paul', 'approver'], ['vic', 'viewer']] as const) {
-    api[name] = apiAs(server.url, await server.user(name, role));
+    tokens[name] = await server.user(name, role);
+    api[name] = apiAs(server.url, tokens[name]);
   }
   const authenticator = new SoftAuthenticator();
   const options = (await api.paul('POST', '/passkeys/options')).body as { options: Parameters<SoftAuthenticator['createCredential']>[0] };
@@ -34,6 +37,7 @@ export async function reviewTeam(server: Pick<TestServer, 'url' | 'user'>): Prom
   const view = async (id: string): Promise<ReviewView> => ((await api.vic('GET', `/changes/${id}`)).body as { change: ReviewView }).change;
   return {
     api,
+    tokens,
     view,
     async approved(content) {
       const created = await api.rita('POST', '/changes', content);
