@@ -19,6 +19,7 @@ import { ChangeBridge } from './sync/change-bridge.ts';
 import { SessionBridge } from './sync/session-bridge.ts';
 import { sessionRouter } from './http/session-routes.ts';
 import { targetRouter } from './http/target-routes.ts';
+import { SYSTEM } from './commands/accord.ts';
 import { attachCommands } from './sync/command-handlers.ts';
 import { Accord } from './commands/accord.ts';
 import { loadOrCreateServerKey } from './audit/server-key.ts';
@@ -192,7 +193,6 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   attachCommands(io, accord, log, (p) => commandLimit.take(`user:${p.userId}`));
 
   let driftTimer: NodeJS.Timeout | undefined;
-  const system: Principal = { userId: 0, username: 'accord', role: 'admin' };
   const startBackground = async (): Promise<void> => {
     await accord.expiry.start();
     const resumed = await accord.applies.resume();
@@ -200,7 +200,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     if (config.driftIntervalMs > 0) {
       driftTimer = setInterval(() => void (async () => {
         for (const t of await accord.targets.list()) {
-          await accord.dispatch('target:read', system, { name: t.name })
+          await accord.dispatch('target:read', SYSTEM, { name: t.name })
             .catch((err: unknown) => log.warn({ err, target: t.name }, 'scheduled drift read failed'));
         }
       })().catch((err: unknown) => log.error({ err }, 'scheduled drift reads failed')), config.driftIntervalMs);

@@ -56,6 +56,9 @@ export interface ConnectorOptions {
 
 const silentLog = { warn: () => {}, error: () => {} };
 
+/** Who acts for Accord's own scheduled and automatic work (automatic apply, drift reads): named `accord` in the audit log. */
+export const SYSTEM: Principal = { userId: 0, username: 'accord', role: 'admin' };
+
 export interface AccordOptions {
   db: Database;
   users: UserStore;
@@ -151,6 +154,23 @@ export class Accord {
       ...(o.connectors?.expiryRetryMs ? { retryDelaysMs: o.connectors.expiryRetryMs } : {}),
     });
     this.drift = new DriftChecker(this.targetRepo, this.targets);
+    // `apply: auto` policies: the sign-off that completes an approved change starts its apply.
+    this.dispatcher.subscribe(async (fact) => {
+      if (fact.scope === 'change' && fact.name === 'signoff:recorded') await this.#autoApply(fact.changeId, log);
+    });
+  }
+
+  async #autoApply(changeId: string, log: { warn(o: object, m: string): void }): Promise<void> {
+    const found = await this.store.get(changeId);
+    if (!found || found.change.status !== 'approved') return;
+    if (!(await this.policy.appliesAutomatically(found.change))) return;
+    if ((await this.targetRepo.run(changeId))?.state === 'applying') return;
+    try {
+      await this.dispatch('change:apply', SYSTEM, { changeId });
+    } catch (err) {
+      // Refused (no target, no valid sign-off yet): the refusal is in the audit log; an admin may press Apply.
+      log.warn({ err, changeId }, 'automatic apply was refused');
+    }
   }
 
   /** The transport's live drafts: read and written through it (attached once it exists). */

@@ -73,6 +73,11 @@ export class StoredPolicyEngine implements PolicyEngine {
     });
   }
 
+  /** Whether the change's policy applies it as soon as it is signed off (`apply: auto`). */
+  async appliesAutomatically(change: ChangeRequest): Promise<boolean> {
+    return (await this.#policyOf(change)).apply === 'auto';
+  }
+
   async requiresRejectReason(change: ChangeRequest): Promise<boolean> {
     return (await this.#policyOf(change)).requireRejectReason;
   }

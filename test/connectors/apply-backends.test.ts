@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { PROXMOX_CONTENT } from '../helpers/api.ts';
-import { REVIEW_ORIGIN, reviewTeam, type ReviewTeam } from '../helpers/approve.ts';
+import { REVIEW_ORIGIN, reviewTeam, settledApply, type ReviewTeam } from '../helpers/approve.ts';
 import { freePort, startTestServer, suiteTeardown } from '../helpers/server.ts';
 import { startVcsim, stopVcsim } from '../helpers/vcsim.ts';
 import { ProxmoxFake } from '../fakes/proxmox-api.ts';
@@ -70,6 +70,20 @@ describe('Proxmox VE through the fake API (test/fakes/proxmox-api.ts)', () => {
     assert.equal(inv.status, 200);
   });
 
+  it('a policy with apply: auto applies the change as soon as it is signed off', async () => {
+    const yaml = 'name: auto-pve\nselect:\n  backend: proxmox\n  environment: [lab]\nclasses:\n  reviewers:\n    role: reviewer\nrequire:\n  class: reviewers\n  approvals: 2\napply: auto\n';
+    assert.equal((await team.api.root('PUT', '/policies/auto-pve', { yaml })).status, 204);
+    const id = await team.approved({
+      title: 'Erin audits /vms/300 in the lab', justification: 'lab', backend: 'proxmox', target: 'pve1', environment: ['lab'],
+      items: [{ id: 'e1', op: 'add', grant: { principal: 'erin@pve', role: 'PVEAuditor', resource: '/vms/300', propagate: false, effect: 'allow' } }],
+    });
+    const view = await settledApply(team.view, id);
+    assert.equal(view.policy, 'auto-pve');
+    assert.equal(view.apply!.state, 'verified', JSON.stringify(view.apply));
+    assert.equal(view.apply!.startedBy, 'accord', 'started by Accord, nobody pressed Apply');
+    assert.match(fake.userCfg(), /^acl:0:\/vms\/300:[^:]*\berin@pve\b[^:]*:PVEAuditor:$/m);
+  });
+
   it('revokes a grant with a 2-second duration on time, and the target no longer has it', async () => {
     const id = await team.approved({
       title: 'Bob audits /vms/300 for two seconds', justification: 'a short look', backend: 'proxmox', target: 'pve1', durationHours: 2 / 3600,
@@ -79,11 +93,12 @@ describe('Proxmox VE through the fake API (test/fakes/proxmox-api.ts)', () => {
     assert.equal(view.apply!.state, 'verified', JSON.stringify(view.apply));
     const notAfter = view.apply!.grants[0]!.notAfter!;
     assert.ok(Date.parse(notAfter) - Date.parse(view.apply!.startedAt) <= 2_500, `ends two seconds after the apply: ${notAfter}`);
-    assert.match(fake.userCfg(), /^acl:0:\/vms\/300:bob@pve:PVEAuditor:$/m);
+    const bobLine = /^acl:0:\/vms\/300:[^:]*\bbob@pve\b[^:]*:PVEAuditor:$/m;
+    assert.match(fake.userCfg(), bobLine);
     const settled = await grantSettled(team, id, notAfter);
     assert.equal(settled.apply!.grants[0]!.state, 'revoked', JSON.stringify(settled.apply!.grants));
     assert.ok(Date.parse(settled.apply!.grants[0]!.revokedAt!) >= Date.parse(notAfter), 'not before its time');
-    assert.doesNotMatch(fake.userCfg(), /bob@pve:PVEAuditor/);
+    assert.doesNotMatch(fake.userCfg(), bobLine);
     // The revocation is not drift: the baseline moved with it.
     const read = (await team.api.root('POST', '/targets/pve1/read')).body as { opened: unknown[] };
     assert.deepEqual(read.opened, []);

@@ -57,6 +57,8 @@ export interface Policy {
   requireRejectReason: boolean;
   /** `veto`: an item reject from a veto class rejects like a whole reject; `advisory`: it only withholds that voter's approval. */
   itemRejects: 'advisory' | 'veto';
+  /** `auto`: an approved change is applied through its target as soon as its sign-off is in (docs/targets.md); `manual`: an admin presses Apply. */
+  apply: 'manual' | 'auto';
 }
 
 /** Ids the engine uses for its own rows; a requirement may not take them. */
@@ -146,6 +148,7 @@ const PolicySchema = z
     presence: z.strictObject({ minimum: z.number().int().min(1) }).optional(),
     requireRejectReason: z.boolean().default(true),
     itemRejects: z.enum(['advisory', 'veto']).default('advisory'),
+    apply: z.enum(['manual', 'auto']).default('manual'),
   })
   .superRefine((p, ctx) => {
     if ((p.require === undefined) === (p.stages === undefined)) {
@@ -201,6 +204,7 @@ function normalise(raw: z.output<typeof PolicySchema>): { policy: Policy; issues
     ...(raw.presence ? { presence: raw.presence } : {}),
     requireRejectReason: raw.requireRejectReason,
     itemRejects: raw.itemRejects,
+    apply: raw.apply,
   };
   return { policy, issues };
 }

@@ -24,6 +24,7 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
   stages: [{ name: 'approval', require: { kind: 'class', id: 'approval', class: 'reviewers', approvals: 2 } }],
   requireRejectReason: true,
   itemRejects: 'advisory',
+  apply: 'manual',
 }) as Policy;
 
 /** How many selector fields a policy sets: more fields = more specific. */
