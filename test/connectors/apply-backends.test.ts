@@ -70,6 +70,38 @@ describe('Proxmox VE through the fake API (test/fakes/proxmox-api.ts)', () => {
     assert.equal(inv.status, 200);
   });
 
+  it('plans again when the target changes between the plan and the first step, and never writes over it', async () => {
+    let aclReads = 0;
+    fake.onRequest = (method, path) => {
+      // The second read of the ACL is Accord's check just before the first step: change the target first.
+      if (method === 'GET' && path === '/access/acl' && ++aclReads === 2) {
+        fake.edit((cfg) => {
+          const node = cfg.acl.get('/vms/101') ?? { users: new Map(), groups: new Map(), tokens: new Map() };
+          node.users.set('erin@pve', new Map([['PVEAuditor', 0]]));
+          cfg.acl.set('/vms/101', node);
+        });
+      }
+    };
+    try {
+      const id = await team.approved({
+        title: 'Carol audits VM 101', justification: 'audit', backend: 'proxmox', target: 'pve1',
+        items: [{ id: 'r1', op: 'add', grant: { principal: 'carol@ldap', role: 'PVEAuditor', resource: '/vms/101', propagate: false, effect: 'allow' } }],
+      });
+      const view = await team.applied(id);
+      assert.equal(view.apply!.state, 'verified', JSON.stringify(view.apply));
+      assert.ok(view.apply!.warnings.some((w) => /re-planned 1 time/.test(w)), JSON.stringify(view.apply!.warnings));
+      assert.ok(aclReads >= 4, `plan, check, plan again, check again: ${aclReads} reads`);
+      assert.match(fake.userCfg(), /^acl:0:\/vms\/101:[^:]*\berin@pve\b[^:]*:PVEAuditor:$/m, 'the change made meanwhile is still there');
+      assert.match(fake.userCfg(), /^acl:0:\/vms\/101:[^:]*\bcarol@ldap\b[^:]*:PVEAuditor:$/m);
+    } finally {
+      fake.onRequest = undefined;
+    }
+    // What appeared meanwhile was not Accord's doing: it is drift.
+    const read = (await team.api.root('POST', '/targets/pve1/read')).body as { opened: { detail: { summary: string } }[] };
+    assert.ok(read.opened.some((f) => /erin@pve on \/vms\/101/.test(f.detail.summary)), JSON.stringify(read.opened));
+    for (const f of read.opened) assert.equal((await team.api.root('POST', `/drift/${(f as unknown as { id: string }).id}/adopt`)).status, 200);
+  });
+
   it('a policy with apply: auto applies the change as soon as it is signed off', async () => {
     const yaml = 'name: auto-pve\nselect:\n  backend: proxmox\n  environment: [lab]\nclasses:\n  reviewers:\n    role: reviewer\nrequire:\n  class: reviewers\n  approvals: 2\napply: auto\n';
     assert.equal((await team.api.root('PUT', '/policies/auto-pve', { yaml })).status, 204);

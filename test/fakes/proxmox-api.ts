@@ -250,6 +250,8 @@ export class ProxmoxFake {
   readonly requests: FakeRequest[] = [];
   /** Answers the next N requests with this HTTP status (e.g. 503 from a proxy in front), then serves normally. */
   failNext: { count: number; status: number; message: string } | undefined;
+  /** Called before each API request is handled (a test changes the state between two of Accord's reads). */
+  onRequest: ((method: string, path: string) => void) | undefined;
   /** Pads every successful GET response body with this many spaces (to test the connector's size limit). */
   padResponses = 0;
   url = '';
@@ -312,6 +314,7 @@ export class ProxmoxFake {
     const params: Record<string, string> = Object.fromEntries(url.searchParams);
     if (req.method === 'PUT' || req.method === 'POST') Object.assign(params, Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
     const rel = url.pathname.replace(/^\/api2\/json/, '');
+    this.onRequest?.(req.method ?? '', rel);
     const record = (status: number): void => void this.requests.push({ method: req.method ?? '', path: rel, params, status });
     if (this.failNext && this.failNext.count > 0) {
       this.failNext.count -= 1;
