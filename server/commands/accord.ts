@@ -146,6 +146,7 @@ export class Accord {
     this.applies = new ApplyEngine({
       db: o.db, repo: this.targetRepo, targets: this.targets, store: this.store, audit: this.audit, inventories: this.inventories, publish, log,
       ...(o.connectors?.applyRetryMs ? { retryDelaysMs: o.connectors.applyRetryMs } : {}),
+      beforeCommit: (facts) => this.dispatcher.inUnit(facts),
       onApplied: (grants) => { for (const g of grants) this.expiry.schedule(g); },
     });
     this.expiry = new ExpiryScheduler({

@@ -107,6 +107,14 @@ export class Dispatcher<Ctx> {
     this.#inUnit.push(fn);
   }
 
+  /**
+   * For work outside a command that changes state in its own unit of work (an apply run's result): runs the
+   * `beforeCommit` hooks with its facts, inside that unit of work, as a command's would.
+   */
+  async inUnit(facts: readonly PublishedFact[]): Promise<void> {
+    for (const fn of this.#inUnit) await fn(facts);
+  }
+
   /** Validates `payload` against the command's schema and runs it; the idempotency key may be in the payload or given. */
   async dispatch<C extends CommandName>(name: C, p: Principal, payload: unknown, key?: string): Promise<CommandResult<C>> {
     const parsed = COMMAND_PAYLOADS[name].safeParse(payload);

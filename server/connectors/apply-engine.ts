@@ -34,6 +34,8 @@ export interface ApplyEngineOptions {
   log: { warn(o: object, m: string): void; error(o: object, m: string): void };
   /** Waits between tries of a transient failure; its length is the number of retries. */
   retryDelaysMs?: readonly number[];
+  /** Inside the unit of work of a final state, with its facts (the notification outbox). */
+  beforeCommit?: (facts: readonly PublishedFact[]) => Promise<void>;
   /** Live grants recorded once every step is done (the expiry scheduler sets their timers). */
   onApplied?: (grants: readonly LiveGrant[]) => void;
   /** Test hook: called after each step is recorded; a throw stops the run there (as a crash would). */
@@ -324,6 +326,7 @@ export class ApplyEngine {
         await o.store.save(change, version, change.revisions.at(-1)?.content.title);
       }
       status = change.status;
+      if (statusChanged) await o.beforeCommit?.([{ scope: 'change', changeId: rec.changeId, name: 'status:changed', detail: { status }, statusChanged: true }]);
       await o.audit.append({
         actor: rec.startedBy, action: 'change.apply.result', subject: rec.changeId, outcome: 'ok',
         detail: {

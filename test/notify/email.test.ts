@@ -13,6 +13,9 @@ import type { ReviewView } from '../../server/commands/review-view.ts';
 import { NotificationRepository } from '../../server/store/repositories/notification-repository.ts';
 import { apiAs, currentHash, importProxmox, PROXMOX_CONTENT, submitDraft, voteOnCurrent } from '../helpers/api.ts';
 import { freePort, startTestServer, until, type TestServer } from '../helpers/server.ts';
+import { REVIEW_ORIGIN, reviewTeam } from '../helpers/approve.ts';
+import { ProxmoxFake } from '../fakes/proxmox-api.ts';
+import { PVE_SECRET, pveUserCfg } from '../connectors/pve-fixture.ts';
 
 interface Mail { to: string; subject: string; text: string; html: string; messageId: string }
 
@@ -91,6 +94,28 @@ describe('e-mail notifications', () => {
     const subjects = mailServer.mails.map((m) => `${m.to} ${m.subject}`);
     assert.equal(new Set(subjects).size, subjects.length, `no message twice: ${subjects.join(' | ')}`);
     assert.equal(new Set(mailServer.mails.map((m) => m.messageId)).size, mailServer.mails.length);
+  });
+
+  it('tells the requester when an apply through the target ends, verified or not', async () => {
+    const mailServer = await smtp();
+    after(() => mailServer.close());
+    const fake = new ProxmoxFake({ userCfg: pveUserCfg(), tokenSecrets: { 'accord@pve!apply': PVE_SECRET } });
+    await fake.start();
+    after(() => fake.stop());
+    const server = await startTestServer({ smtpUrl: `smtp://127.0.0.1:${mailServer.port}`, publicUrl: REVIEW_ORIGIN, applyRetryMs: '20' });
+    const team = await reviewTeam(server);
+    await new NotificationRepository(server.app.db).setEmail('rita', 'rita@example.test');
+    assert.equal((await team.api.root('POST', '/targets', { name: 'pve1', backend: 'proxmox', url: fake.url, tokenId: 'accord@pve!apply', tokenSecret: PVE_SECRET })).status, 201);
+    assert.equal((await team.api.root('POST', '/targets/pve1/read')).status, 200);
+    const id = await team.approved({ ...PROXMOX_CONTENT, target: 'pve1' });
+    assert.equal((await team.applied(id)).apply!.state, 'verified');
+    const rita = () => mailServer.mails.filter((m) => m.to.includes('rita@example.test'));
+    await until(() => rita().some((m) => /^Applied/.test(m.subject)), 'the requester hears her change was applied');
+    // Wrong credentials now: the next apply fails, and she hears that too.
+    assert.equal((await team.api.root('POST', '/targets', { name: 'pve1', backend: 'proxmox', url: fake.url, tokenId: 'accord@pve!apply', tokenSecret: 'wrong' })).status, 201);
+    const second = await team.approved({ ...PROXMOX_CONTENT, title: 'Second change, wrong key', target: 'pve1' });
+    assert.equal((await team.applied(second)).apply!.state, 'apply_failed');
+    await until(() => rita().some((m) => /fail/i.test(m.subject) && m.subject.includes('Second change')), 'the requester hears the apply failed');
   });
 
   it('keeps messages while the SMTP server is down, retries, and delivers each once it is up', async () => {
