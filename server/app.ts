@@ -19,6 +19,8 @@ import { ChangeBridge } from './sync/change-bridge.ts';
 import { SessionBridge } from './sync/session-bridge.ts';
 import { sessionRouter } from './http/session-routes.ts';
 import { targetRouter } from './http/target-routes.ts';
+import { campaignRouter } from './http/campaign-routes.ts';
+import { CampaignBridge } from './sync/campaign-bridge.ts';
 import { SYSTEM } from './commands/accord.ts';
 import { attachCommands } from './sync/command-handlers.ts';
 import { Accord } from './commands/accord.ts';
@@ -133,6 +135,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   web.use('/api', changeRouter(accord));
   web.use('/api', sessionRouter(accord));
   web.use('/api', targetRouter(accord));
+  web.use('/api', campaignRouter(accord));
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
   web.use('/api', apiRouter({
     users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready, signedOut: (match) => gate?.disconnect(match), secureCookies,
@@ -158,7 +161,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       exists: (docId) => documents.exists(docId),
       take: (p) => documentLimit.take(`user:${p.userId}`),
       describe: `${config.documentsPerUserPerHour} new documents an hour`,
-    }),
+    }, async (id) => (await accord.campaigns.repo.get(id)) !== undefined),
     guard: new AccordUpdateGuard({
       maxDocumentBytes: config.maxDocumentBytes,
       recordDraftWriter: (changeId, username) => accord.changes.recordDraftWriter(changeId, username),
@@ -173,6 +176,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   });
   const bridge = new ChangeBridge(sync, io, log, (id) => accord.view(id), async (id) => (await accord.store.get(id))?.change.status);
   const sessionBridge = new SessionBridge(sync, accord.sessions, log);
+  const campaignBridge = new CampaignBridge(sync, accord.campaigns, log);
   accord.sessions.attach(sessionBridge);
   // Notifications: queued in each command's unit of work, delivered after commit (server/notify/).
   const outbox = new NotificationRepository(db);
@@ -185,7 +189,8 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   // record the change's decision in the open sessions that have it on their agenda.
   accord.dispatcher.subscribe(async (fact) => {
     if (fact.scope === 'change') await bridge.changed(fact.changeId, fact.name, fact.detail, { statusChanged: fact.statusChanged ?? false });
-    else sessionBridge.sessionChanged(fact.sessionId, fact.seed);
+    else if (fact.scope === 'session') sessionBridge.sessionChanged(fact.sessionId, fact.seed);
+    else campaignBridge.changed(fact.campaignId);
   });
   accord.dispatcher.subscribe(async (fact) => {
     if (fact.scope === 'change') await sessionBridge.changeFact(fact.changeId, fact.name, fact.detail);
@@ -214,6 +219,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     settle: async () => {
       await bridge.settled();
       await sessionBridge.settled();
+      await campaignBridge.settled();
       await sync!.registry.batcher.flush();
       await sync!.registry.batcher.whenDurable();
     },

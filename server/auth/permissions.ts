@@ -15,6 +15,7 @@ export const ACTIONS = [
   'session.create', 'session.view', 'session.facilitate',
   'inventory.read', 'inventory.write', 'passkey.register',
   'token.manage', 'user.manage', 'target.manage',
+  'campaign.view', 'campaign.manage', 'campaign.decide', 'campaign.close',
 ] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
@@ -40,8 +41,17 @@ export interface SessionFacts {
   status: 'open' | 'closed';
 }
 
+/** What the rule needs to know about a recertification campaign, for one user. */
+export interface CampaignFacts {
+  owner: string;
+  status: 'draft' | 'active' | 'closing' | 'closed';
+  /** Is the user a reviewer of every item the action is about? */
+  assigned: boolean;
+}
+
 export type Resource =
   | { kind: 'none' }
+  | { kind: 'campaign'; campaign: CampaignFacts }
   | { kind: 'session'; session: SessionFacts }
   | { kind: 'change'; change: ChangeFacts }
   | { kind: 'annotation'; change: ChangeFacts; annotation: AnnotationFacts };
@@ -59,13 +69,13 @@ function isAuthor(p: Principal, c: ChangeFacts): boolean {
 
 const AMENDABLE: readonly ChangeStatus[] = ['draft', 'in_review', 'approved', 'rejected'];
 
-const READ: readonly ActionName[] = ['notes.read', 'change.view', 'inventory.read', 'session.view'];
+const READ: readonly ActionName[] = ['notes.read', 'change.view', 'inventory.read', 'session.view', 'campaign.view'];
 /** What each credential scope permits at most; the role and the change's state then decide. */
 const SCOPE_ACTIONS: Record<Scope, readonly ActionName[] | 'all'> = {
   full: 'all',
   admin: 'all',
   read: READ,
-  vote: [...READ, 'change.vote', 'change.approve', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve'],
+  vote: [...READ, 'change.vote', 'change.approve', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve', 'campaign.decide'],
   signoff: [...READ, 'change.signoff', 'passkey.register'],
 };
 
@@ -84,6 +94,7 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
     case 'change.view':
     case 'inventory.read':
     case 'session.view':
+    case 'campaign.view':
       return allow; // every signed-in user reads along: review is transparent by design
     case 'notes.write':
       return atLeast(p.role, 'reviewer') ? allow : deny('viewers read along; writing needs the reviewer role');
@@ -145,6 +156,18 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       // apply_failed: Apply may be pressed again (it resumes or re-plans from what the target holds).
       if (change.status !== 'approved' && change.status !== 'apply_failed') return closed(`only an approved change is applied; this one is ${change.status}`);
       return p.role === 'admin' ? allow : deny('applying a change needs the admin role');
+    case 'campaign.manage':
+      return p.role === 'admin' ? allow : deny('defining and starting campaigns needs the admin role');
+    case 'campaign.decide': {
+      if (resource.kind !== 'campaign') return deny('no campaign');
+      if (resource.campaign.status !== 'active') return closed(`decisions are closed: the campaign is ${resource.campaign.status}`);
+      return resource.campaign.assigned ? allow : deny('you are not a reviewer of these items');
+    }
+    case 'campaign.close': {
+      if (resource.kind !== 'campaign') return deny('no campaign');
+      if (resource.campaign.status !== 'active') return closed(`only an active campaign is closed; this one is ${resource.campaign.status}`);
+      return resource.campaign.owner === p.username || p.role === 'admin' ? allow : deny('only the campaign\'s owner or an admin closes it');
+    }
     case 'target.manage':
       return p.role === 'admin' ? allow : deny('connecting and reading targets needs the admin role');
     case 'annotation.create':

@@ -45,6 +45,8 @@ import { ExpiryScheduler } from '../connectors/expiry.ts';
 import { DriftChecker } from '../connectors/drift.ts';
 import { CONNECTORS } from '../connectors/index.ts';
 import type { ConnectorFactory } from '../connectors/types.ts';
+import { CampaignService } from './campaign-service.ts';
+import { CampaignRepository } from '../store/repositories/campaign-repository.ts';
 
 export interface ConnectorOptions {
   factories?: readonly ConnectorFactory[];
@@ -104,6 +106,8 @@ export class Accord {
   readonly applies: ApplyEngine;
   readonly expiry: ExpiryScheduler;
   readonly drift: DriftChecker;
+  /** Recertification campaigns (server/commands/campaign-service.ts). */
+  readonly campaigns: CampaignService;
   /** Runs every command declared in server/protocol/commands.ts (handlers.ts); facts go to its subscribers. */
   readonly dispatcher: Dispatcher<Accord>;
   readonly #key: ServerKey;
@@ -155,6 +159,23 @@ export class Accord {
       ...(o.connectors?.expiryRetryMs ? { retryDelaysMs: o.connectors.expiryRetryMs } : {}),
     });
     this.drift = new DriftChecker(this.targetRepo, this.targets);
+    this.campaigns = new CampaignService(new CampaignRepository(o.db), this.inventories, o.users, this.targetRepo, this.store);
+    // A closing campaign closes once every revocation change it made is applied.
+    this.dispatcher.subscribe(async (fact) => {
+      if (fact.scope !== 'change' || fact.name !== 'status:changed') return;
+      for (const c of await this.campaigns.repo.withStatus('closing')) {
+        if (!c.data.revocations.some((r) => r.changeId === fact.changeId)) continue;
+        const closed = await o.db.transaction(async () => {
+          const fresh = await this.campaigns.load(c.id);
+          const version = fresh.version;
+          if (!(await this.campaigns.settle(fresh, new Date().toISOString()))) return false;
+          await this.campaigns.repo.save(fresh, version);
+          await this.audit.append({ actor: 'accord', action: 'campaign.closed', subject: `campaign:${c.id}`, outcome: 'ok', detail: { revocations: fresh.data.revocations, acceptedFailures: fresh.data.acceptedFailures } });
+          return true;
+        });
+        if (closed) await this.dispatcher.publish({ scope: 'campaign', campaignId: c.id });
+      }
+    });
     // `apply: auto` policies: the sign-off that completes an approved change starts its apply.
     this.dispatcher.subscribe(async (fact) => {
       if (fact.scope === 'change' && fact.name === 'signoff:recorded') await this.#autoApply(fact.changeId, log);
@@ -172,6 +193,11 @@ export class Accord {
       // Refused (no target, no valid sign-off yet): the refusal is in the audit log; an admin may press Apply.
       log.warn({ err, changeId }, 'automatic apply was refused');
     }
+  }
+
+  /** The transaction port (for work after a command's commit that needs one unit of work). */
+  get db(): Database {
+    return this.#db;
   }
 
   /** The transport's live drafts: read and written through it (attached once it exists). */

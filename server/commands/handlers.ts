@@ -17,7 +17,8 @@ import type { CommandName } from '../protocol/events.ts';
 import { AppError } from '../protocol/errors.ts';
 import { describeIssues } from '../protocol/issues.ts';
 import type { Accord } from './accord.ts';
-import { decide } from '../auth/permissions.ts';
+import { decide, type CampaignFacts } from '../auth/permissions.ts';
+import { CampaignDefinitionError, parseCampaignDefinition, type CampaignDefinition } from '../domain/campaign/definition.ts';
 import { ConnectorError } from '../connectors/types.ts';
 import { DriftChecker, type DriftReport, type Observation } from '../connectors/drift.ts';
 import type { TargetView } from '../connectors/targets.ts';
@@ -638,6 +639,126 @@ const writePolicy: Handler<'policy:write', null> = {
   answer: async () => null,
 };
 
+// ---- recertification campaigns (docs/campaigns.md) ----
+
+function campaignRule(p: Principal, action: 'campaign.decide' | 'campaign.close', facts: CampaignFacts): void {
+  const d = decide(p, action, { kind: 'campaign', campaign: facts });
+  if (!d.allowed) throw new AppError(d.kind === 'state' ? 'conflict' : 'forbidden', d.reason);
+}
+
+const campaignFact = (campaignId: string) => ({ scope: 'campaign' as const, campaignId });
+
+const campaignCreate: Handler<'campaign:create', { id: string }> = {
+  audit: 'campaign.create',
+  action: 'campaign.manage',
+  subject: (_a, p, _x, key) => `campaign:${newId('cp-', p, key, 6)}`,
+  replayTag: (x) => x.definition,
+  target: async () => ({ kind: 'none' }),
+  async run(a, p, x, _t, _prepared, subject) {
+    let definition: CampaignDefinition;
+    try {
+      definition = parseCampaignDefinition(x.definition);
+    } catch (err) {
+      if (err instanceof CampaignDefinitionError) throw new AppError('invalid_payload', err.message);
+      throw err;
+    }
+    const c = await a.campaigns.create(subject.slice('campaign:'.length), definition, p.username, nowIso());
+    return { result: { id: c.id }, detail: { id: c.id, definition }, facts: [campaignFact(c.id)] };
+  },
+  answer: async (a, _x, result) => a.campaigns.view(await a.campaigns.load(result.id)),
+};
+
+const campaignStart: Handler<'campaign:start', { id: string; items: number }> = {
+  audit: 'campaign.start',
+  action: 'campaign.manage',
+  subject: (_a, _p, x) => `campaign:${x.campaignId}`,
+  target: async () => ({ kind: 'none' }),
+  async run(a, _p, x) {
+    const c = await a.campaigns.load(x.campaignId);
+    const version = c.version;
+    const { items } = await a.campaigns.start(c, new Date());
+    await a.campaigns.repo.save(c, version);
+    return { result: { id: c.id, items }, detail: { items, startedAt: c.startedAt, endsAt: c.endsAt }, facts: [campaignFact(c.id)] };
+  },
+  answer: async (a, x) => a.campaigns.view(await a.campaigns.load(x.campaignId)),
+};
+
+const campaignDecide: Handler<'campaign:decide', { decided: number }> = {
+  audit: 'campaign.decide',
+  action: 'campaign.view',
+  subject: (_a, _p, x) => `campaign:${x.campaignId}`,
+  target: async () => ({ kind: 'none' }),
+  async run(a, p, x) {
+    const c = await a.campaigns.load(x.campaignId);
+    const ids = [...new Set(x.items)];
+    const items = await a.campaigns.repo.itemsById(c.id, ids);
+    campaignRule(p, 'campaign.decide', { owner: c.owner, status: c.status, assigned: items.length > 0 && items.every((i) => i.reviewers.includes(p.username)) || items.length < ids.length });
+    const decided = await a.campaigns.decide(c, items, ids, x.decision, x.reason, p.username, nowIso());
+    return { result: { decided }, detail: { items: ids, decision: x.decision, reason: x.reason }, facts: [campaignFact(c.id)] };
+  },
+  answer: async (a, x) => a.campaigns.view(await a.campaigns.load(x.campaignId)),
+};
+
+/** Closes decisions; revocations become change requests (created after the commit, as the closer). */
+const campaignClose: Handler<'campaign:close', { id: string; revocations: ChangeContent[] }> = {
+  audit: 'campaign.close',
+  action: 'campaign.view',
+  subject: (_a, _p, x) => `campaign:${x.campaignId}`,
+  target: async () => ({ kind: 'none' }),
+  async run(a, p, x) {
+    const c = await a.campaigns.load(x.campaignId);
+    campaignRule(p, 'campaign.close', { owner: c.owner, status: c.status, assigned: false });
+    const version = c.version;
+    const { revocations, undecided } = await a.campaigns.close(c, nowIso());
+    await a.campaigns.repo.save(c, version);
+    return {
+      result: { id: c.id, revocations },
+      detail: { status: c.status, revocations: revocations.map((r) => ({ backend: r.backend, items: r.items.length })), undecided, defaulted: c.data.defaulted },
+      facts: [campaignFact(c.id)],
+    };
+  },
+  async after(a, p, _x, result, fresh) {
+    if (!fresh || result.revocations.length === 0) return;
+    const created: { backend: string; changeId: string }[] = [];
+    for (const content of result.revocations) {
+      const change = await a.dispatch('change:create', p, { content });
+      const { draftHash } = await a.draft(p, change.id);
+      await a.dispatch('change:submit', p, { changeId: change.id, draftHash });
+      created.push({ backend: content.backend, changeId: change.id });
+    }
+    await a.db.transaction(async () => {
+      const c = await a.campaigns.load(result.id);
+      c.data.revocations = created;
+      await a.campaigns.repo.save(c, c.version);
+    });
+    await a.dispatcher.publish(campaignFact(result.id));
+  },
+  answer: async (a, x) => a.campaigns.view(await a.campaigns.load(x.campaignId)),
+};
+
+/** The owner accepts that a revocation change failed for good: the campaign can close without it. */
+const campaignAcceptFailure: Handler<'campaign:accept-failure', { id: string }> = {
+  audit: 'campaign.accept_failure',
+  action: 'campaign.view',
+  subject: (_a, _p, x) => `campaign:${x.campaignId}`,
+  target: async () => ({ kind: 'none' }),
+  async run(a, p, x) {
+    const c = await a.campaigns.load(x.campaignId);
+    if (c.owner !== p.username && p.role !== 'admin') throw new AppError('forbidden', 'only the campaign\'s owner or an admin accepts a failed revocation');
+    if (c.status !== 'closing') throw new AppError('conflict', `only a closing campaign waits for revocations; this one is ${c.status}`);
+    if (!c.data.revocations.some((r) => r.changeId === x.changeId)) throw new AppError('invalid_payload', `${x.changeId} is not one of this campaign's revocations`);
+    const status = (await a.store.get(x.changeId))?.change.status;
+    if (status === 'applied') throw new AppError('conflict', `${x.changeId} was applied: there is no failure to accept`);
+    if (status === 'in_review' || status === 'approved' || status === 'draft') throw new AppError('conflict', `${x.changeId} is ${status}: it may still be applied; accept a failure once it failed, was rejected or withdrawn`);
+    const version = c.version;
+    if (!c.data.acceptedFailures.includes(x.changeId)) c.data.acceptedFailures.push(x.changeId);
+    await a.campaigns.settle(c, nowIso());
+    await a.campaigns.repo.save(c, version);
+    return { result: { id: c.id }, detail: { changeId: x.changeId, changeStatus: status ?? null, reason: x.reason, status: c.status }, facts: [campaignFact(c.id)] };
+  },
+  answer: async (a, x) => a.campaigns.view(await a.campaigns.load(x.campaignId)),
+};
+
 export const HANDLERS: CommandHandlers<Accord> = {
   'change:create': create,
   'change:submit': submit,
@@ -663,4 +784,9 @@ export const HANDLERS: CommandHandlers<Accord> = {
   'target:create': targetCreate,
   'target:read': targetRead,
   'drift:resolve': driftResolve,
+  'campaign:create': campaignCreate,
+  'campaign:start': campaignStart,
+  'campaign:decide': campaignDecide,
+  'campaign:close': campaignClose,
+  'campaign:accept-failure': campaignAcceptFailure,
 };

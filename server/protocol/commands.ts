@@ -14,6 +14,7 @@ import type { Annotation } from '../domain/review/annotations.ts';
 import type { TargetView } from '../connectors/targets.ts';
 import type { DriftReport } from '../connectors/drift.ts';
 import type { DriftFinding } from '../store/repositories/target-repository.ts';
+import type { CampaignView } from '../commands/campaign-service.ts';
 import { DraftHash, RevisionHash } from './hashes.ts';
 import { MAX_ANNOTATION_BODY } from './limits.ts';
 
@@ -23,6 +24,7 @@ const Key = IdempotencyKey.optional();
 const ChangeId = z.string().min(1).max(64);
 const SessionId = z.string().min(1).max(64);
 const AnnotationId = z.string().max(40);
+const CampaignId = z.string().min(1).max(40);
 export const VoteChoiceSchema = z.enum(['approve', 'reject', 'abstain']);
 
 /** Where an annotation points: an item, a native-form line of a revision, or a range of the justification. */
@@ -77,6 +79,15 @@ export const COMMAND_PAYLOADS = {
   'target:create': z.strictObject({ target: z.record(z.string(), z.unknown()), idempotencyKey: Key }),
   'target:read': z.strictObject({ name: z.string().min(1).max(63), idempotencyKey: Key }),
   'drift:resolve': z.strictObject({ findingId: z.string().min(1).max(40), resolution: z.enum(['adopt', 'revert']), idempotencyKey: Key }),
+  // The definition is checked by its own schema (server/domain/campaign/definition.ts), naming each bad field.
+  'campaign:create': z.strictObject({ definition: z.unknown(), idempotencyKey: Key }),
+  'campaign:start': z.strictObject({ campaignId: CampaignId, idempotencyKey: Key }),
+  'campaign:decide': z.strictObject({
+    campaignId: CampaignId, items: z.array(z.string().min(1).max(40)).min(1).max(5_000), decision: z.enum(['keep', 'revoke']),
+    reason: z.string().max(2_000).default(''), idempotencyKey: Key,
+  }),
+  'campaign:close': z.strictObject({ campaignId: CampaignId, idempotencyKey: Key }),
+  'campaign:accept-failure': z.strictObject({ campaignId: CampaignId, changeId: ChangeId, reason: z.string().trim().min(1).max(2_000), idempotencyKey: Key }),
 } satisfies Record<CommandName, z.ZodType>;
 
 /**
@@ -109,6 +120,11 @@ export const COMMAND_FACTS = {
   'target:create': [],
   'target:read': [],
   'drift:resolve': [],
+  'campaign:create': [],
+  'campaign:start': [],
+  'campaign:decide': [],
+  'campaign:close': [],
+  'campaign:accept-failure': [],
 } as const satisfies Record<CommandName, readonly FactName[]>;
 
 /** A fact command `C` may publish. */
@@ -140,6 +156,11 @@ export interface CommandResults {
   'target:create': TargetView;
   'target:read': DriftReport;
   'drift:resolve': { finding: DriftFinding; changeId: string | null };
+  'campaign:create': CampaignView;
+  'campaign:start': CampaignView;
+  'campaign:decide': CampaignView;
+  'campaign:close': CampaignView;
+  'campaign:accept-failure': CampaignView;
 }
 export type CommandResult<C extends CommandName> = CommandResults[C];
 

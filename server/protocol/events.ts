@@ -47,6 +47,7 @@ export const COMMANDS = [
   'session:create', 'session:agenda', 'session:goto', 'session:timer', 'session:note', 'session:close', 'session:rename',
   'change:invite', 'change:apply', 'draft:replace', 'inventory:import', 'policy:write',
   'target:create', 'target:read', 'drift:resolve',
+  'campaign:create', 'campaign:start', 'campaign:decide', 'campaign:close', 'campaign:accept-failure',
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];
 export type CommandAck = (result: Ack<{ data: unknown }>) => void;

@@ -1,7 +1,7 @@
 import { DOC_ID_PATTERN } from '../protocol/events.ts';
 
 /** Document kinds (DESIGN.md §3). */
-export const DOC_KINDS = ['notes', 'review', 'draft', 'session'] as const;
+export const DOC_KINDS = ['notes', 'review', 'draft', 'session', 'campaign'] as const;
 
 export interface ParsedDocId {
   docId: string;

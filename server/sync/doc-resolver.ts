@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/roles.ts';
-import { changeDocAccess, notesAccess, sessionDocAccess, type ChangeFacts, type SessionFacts } from '../auth/permissions.ts';
+import { can, changeDocAccess, notesAccess, sessionDocAccess, type ChangeFacts, type SessionFacts } from '../auth/permissions.ts';
 import type { ErrorBody } from '../protocol/errors.ts';
 import type { DocAccess } from '../protocol/events.ts';
 import type { ParsedDocId } from './doc-kinds.ts';
@@ -23,11 +23,16 @@ export class AccordDocResolver implements DocResolver {
   readonly #changeFacts: (changeId: string) => Promise<ChangeFacts | null>;
   readonly #sessionFacts: (sessionId: string) => Promise<SessionFacts | null>;
   readonly #creation: CreationLimit | undefined;
+  readonly #campaignExists: (campaignId: string) => Promise<boolean>;
 
-  constructor(changeFacts: (changeId: string) => Promise<ChangeFacts | null>, sessionFacts: (sessionId: string) => Promise<SessionFacts | null> = async () => null, creation?: CreationLimit) {
+  constructor(
+    changeFacts: (changeId: string) => Promise<ChangeFacts | null>, sessionFacts: (sessionId: string) => Promise<SessionFacts | null> = async () => null,
+    creation?: CreationLimit, campaignExists: (campaignId: string) => Promise<boolean> = async () => false,
+  ) {
     this.#changeFacts = changeFacts;
     this.#sessionFacts = sessionFacts;
     this.#creation = creation;
+    this.#campaignExists = campaignExists;
   }
 
   async resolve(principal: Principal, doc: ParsedDocId): Promise<Resolution> {
@@ -51,6 +56,11 @@ export class AccordDocResolver implements DocResolver {
         if (!(await this.#sessionFacts(doc.name))) return refuse('not_found', 'no such session');
         const access = sessionDocAccess(principal);
         return access ? { ok: true, access, create: true } : refuse('forbidden', 'you may not open this session');
+      }
+      case 'campaign': {
+        // Server-written: everyone who may view campaigns reads along; decisions are commands.
+        if (!(await this.#campaignExists(doc.name))) return refuse('not_found', 'no such campaign');
+        return can(principal, 'campaign.view') ? { ok: true, access: 'read', create: true } : refuse('forbidden', 'you may not open this campaign');
       }
       default:
         return refuse('unknown_kind', `unknown document kind "${doc.kind}"`);

@@ -30,6 +30,11 @@ const EXPECT: Record<ActionName, Row> = {
   'token.manage': 'viewer:* reviewer:* approver:* admin:*',
   'user.manage': 'viewer:- reviewer:- approver:- admin:*',
   'target.manage': 'viewer:- reviewer:- approver:- admin:*',
+  'campaign.view': 'viewer:* reviewer:* approver:* admin:*',
+  'campaign.manage': 'viewer:- reviewer:- approver:- admin:*',
+  // Deciding and closing depend on the campaign: see the test below (without one, never).
+  'campaign.decide': 'viewer:- reviewer:- approver:- admin:-',
+  'campaign.close': 'viewer:- reviewer:- approver:- admin:-',
   'session.create': 'viewer:- reviewer:* approver:* admin:*',
   'session.view': 'viewer:* reviewer:* approver:* admin:*',
   // Facilitating depends on the session, not on a change: see the test below (without a session, never).
@@ -172,6 +177,27 @@ describe('the authorization matrix', () => {
     assert.equal(decide(me('reviewer', 'read'), 'session.view').allowed, true);
   });
 
+  it('campaign.decide: the item\'s reviewers, only while the campaign is active; campaign.close: its owner or an admin', () => {
+    const statuses = ['draft', 'active', 'closing', 'closed'] as const;
+    for (const role of ROLES) {
+      for (const status of statuses) {
+        for (const assigned of [true, false]) {
+          const d = decide(me(role), 'campaign.decide', { kind: 'campaign', campaign: { owner: 'someone', status, assigned } });
+          assert.equal(d.allowed, status === 'active' && assigned, `${role} ${status} assigned=${assigned}`);
+          if (!d.allowed) assert.equal(d.kind, status !== 'active' ? 'state' : 'forbidden');
+        }
+        for (const owner of ['me', 'someone']) {
+          const d = decide(me(role), 'campaign.close', { kind: 'campaign', campaign: { owner, status, assigned: false } });
+          assert.equal(d.allowed, status === 'active' && (owner === 'me' || role === 'admin'), `${role} ${status} owner=${owner}`);
+        }
+      }
+    }
+    // A vote-scoped token may decide its items; a read-only one may not.
+    const active = { kind: 'campaign' as const, campaign: { owner: 'x', status: 'active' as const, assigned: true } };
+    assert.equal(decide(me('reviewer', 'vote'), 'campaign.decide', active).allowed, true);
+    assert.equal(decide(me('reviewer', 'read'), 'campaign.decide', active).allowed, false);
+  });
+
   it('change.approve: whoever wrote part of the current revision (a draft writer) never approves it, and is told which revision', () => {
     const change = { ...facts('other', 'in_review'), revisionAuthors: ['someone', 'me'], revision: 3 };
     const d = decide(me('reviewer'), 'change.approve', { kind: 'change', change });
@@ -194,9 +220,9 @@ describe('the authorization matrix', () => {
     const SCOPE_ALLOWS: Record<Scope, readonly ActionName[] | 'all'> = {
       full: 'all',
       admin: 'all',
-      read: ['notes.read', 'change.view', 'inventory.read', 'session.view'],
-      vote: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'change.vote', 'change.approve', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve'],
-      signoff: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'change.signoff', 'passkey.register'],
+      read: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'campaign.view'],
+      vote: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'campaign.view', 'change.vote', 'change.approve', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve', 'campaign.decide'],
+      signoff: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'campaign.view', 'change.signoff', 'passkey.register'],
     };
     assert.deepEqual(Object.keys(SCOPE_ALLOWS).sort(), [...SCOPES].sort());
     for (const scope of SCOPES) {

@@ -20,6 +20,8 @@ export interface ReviewTeam {
   /** Presses Apply (202) and waits until the apply reached a final state; returns the view. */
   applied(id: string, timeoutMs?: number): Promise<ReviewView>;
   view(id: string): Promise<ReviewView>;
+  /** paul's passkey answering WebAuthn request options (a sign-off). */
+  sign(options: Parameters<SoftAuthenticator['getAssertion']>[0]): ReturnType<SoftAuthenticator['getAssertion']>;
 }
 
 /** Users and a registered passkey on a server started with `publicUrl: REVIEW_ORIGIN`. */
@@ -39,6 +41,7 @@ export async function reviewTeam(server: Pick<TestServer, 'url' | 'user'>): Prom
     api,
     tokens,
     view,
+    sign: (o) => authenticator.getAssertion(o, REVIEW_ORIGIN),
     async approved(content) {
       const created = await api.rita('POST', '/changes', content);
       assert.equal(created.status, 201, JSON.stringify(created.body));

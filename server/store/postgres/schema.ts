@@ -268,6 +268,32 @@ const MIGRATIONS: readonly string[] = [
      resolved_at TEXT,
      change_id TEXT
    );`,
+  // Recertification campaigns (as SQLite's CAMPAIGNS_SCHEMA).
+  `CREATE TABLE campaigns (
+     id TEXT PRIMARY KEY,
+     title TEXT NOT NULL,
+     status TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     data TEXT NOT NULL,
+     version INTEGER NOT NULL DEFAULT 1,
+     created_at TEXT NOT NULL,
+     started_at TEXT,
+     ends_at TEXT,
+     closed_at TEXT
+   );
+   CREATE TABLE campaign_items (
+     campaign_id TEXT NOT NULL REFERENCES campaigns(id),
+     id TEXT NOT NULL,
+     backend TEXT NOT NULL,
+     item TEXT NOT NULL,
+     reviewers TEXT NOT NULL,
+     decision TEXT,
+     reason TEXT,
+     decided_by TEXT,
+     decided_at TEXT,
+     PRIMARY KEY (campaign_id, id)
+   );`,
 ];
 
 /** Version the schema would reach with every migration applied. */

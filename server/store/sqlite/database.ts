@@ -79,6 +79,33 @@ export const TARGETS_SCHEMA = `CREATE TABLE targets (
      change_id TEXT
    );`;
 
+/** Recertification campaigns (docs/campaigns.md): definitions, their snapshot of items and each decision. */
+export const CAMPAIGNS_SCHEMA = `CREATE TABLE campaigns (
+     id TEXT PRIMARY KEY,
+     title TEXT NOT NULL,
+     status TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     data TEXT NOT NULL,
+     version INTEGER NOT NULL DEFAULT 1,
+     created_at TEXT NOT NULL,
+     started_at TEXT,
+     ends_at TEXT,
+     closed_at TEXT
+   );
+   CREATE TABLE campaign_items (
+     campaign_id TEXT NOT NULL REFERENCES campaigns(id),
+     id TEXT NOT NULL,
+     backend TEXT NOT NULL,
+     item TEXT NOT NULL,
+     reviewers TEXT NOT NULL,
+     decision TEXT,
+     reason TEXT,
+     decided_by TEXT,
+     decided_at TEXT,
+     PRIMARY KEY (campaign_id, id)
+   );`;
+
 /** Schema migrations, applied in order; the index + 1 is the schema version stored in `user_version`. */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE documents (
@@ -207,6 +234,7 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE users ADD COLUMN email TEXT;
    ${NOTIFICATION_OUTBOX}`,
   TARGETS_SCHEMA,
+  CAMPAIGNS_SCHEMA,
 ];
 
 /** Per-connection settings: every connection to the file (the main one, the document writer's) uses them. */
