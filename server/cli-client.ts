@@ -194,3 +194,63 @@ export async function targetCommand(args: string[], out: (s: string) => void): P
   }
   throw new AppError('invalid_payload', 'usage: accord target add FILE | target read NAME | target list  --url URL --token TOKEN');
 }
+
+/**
+ * `accord campaign create FILE.yaml` (prints the new campaign's id last), `campaign start ID`,
+ * `campaign status ID` (progress per reviewer), `campaign close ID` (prints the revocation change ids),
+ * `campaign report ID --format json|csv [--out FILE]`.
+ */
+export async function campaignCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { ...common, format: { type: 'string' }, out: { type: 'string' } } });
+  const [arg] = positionals;
+  const usage = 'usage: accord campaign create FILE.yaml | start ID | status ID | close ID | report ID [--format json|csv] [--out FILE]  --url URL --token TOKEN';
+  if (!arg) throw new AppError('invalid_payload', usage);
+  const { url, token } = connection(values);
+  type View = { id: string; title: string; status: string; progress: { total: number; decided: number; byReviewer: Record<string, { assigned: number; decided: number }> }; revocations: { changeId: string; backend: string; status: string | null }[] };
+  const show = (c: View): void => {
+    out(`${c.id}  ${c.title}`);
+    out(`${c.progress.decided} of ${c.progress.total} items decided`);
+    for (const [who, p] of Object.entries(c.progress.byReviewer)) out(`  ${who}: ${p.decided}/${p.assigned}`);
+    for (const r of c.revocations) out(`  revocations on ${r.backend}: ${r.changeId} (${r.status ?? 'unknown'})`);
+    out(c.status);
+  };
+  switch (sub) {
+    case 'create': {
+      let text: string;
+      try {
+        text = readFileSync(arg, 'utf8');
+      } catch (err) {
+        throw new AppError('invalid_payload', `${arg}: cannot read: ${(err as Error).message}`);
+      }
+      const res = await fetch(`${url.replace(/\/$/, '')}/api/campaigns`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' }, body: text });
+      const json = (await res.json()) as { campaign?: View; error?: { message: string } };
+      if (!res.ok || !json.campaign) throw new AppError('invalid_payload', `${arg}: ${res.status} ${json.error?.message ?? ''}`);
+      out(`created campaign "${json.campaign.title}" (draft): start it with \`accord campaign start ${json.campaign.id}\``);
+      out(json.campaign.id);
+      return 0;
+    }
+    case 'start':
+    case 'close': {
+      const res = await call(url, token, 'POST', `/campaigns/${encodeURIComponent(arg)}/${sub}`);
+      show(res.campaign as View);
+      return 0;
+    }
+    case 'status': {
+      show((await call(url, token, 'GET', `/campaigns/${encodeURIComponent(arg)}`)).campaign as View);
+      return 0;
+    }
+    case 'report': {
+      const format = values.format ?? 'json';
+      if (format !== 'json' && format !== 'csv') throw new AppError('invalid_payload', '--format json or csv');
+      const res = await fetch(`${url.replace(/\/$/, '')}/api/campaigns/${encodeURIComponent(arg)}/report?format=${format}`, { headers: { authorization: `Bearer ${token}` } });
+      const text = await res.text();
+      if (!res.ok) throw new AppError('invalid_payload', `${res.status}: ${text.slice(0, 300)}`);
+      if (values.out) writeFileSync(values.out, text);
+      else out(text);
+      return 0;
+    }
+    default:
+      throw new AppError('invalid_payload', usage);
+  }
+}

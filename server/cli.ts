@@ -9,7 +9,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 import { isRole, isScope, ROLES, SCOPES } from './auth/roles.ts';
 import { AppError } from './protocol/errors.ts';
 import { writeFileSync } from 'node:fs';
-import { applyCommand, exportRemote, statusCommand, submitCommand, targetCommand, voteCommand } from './cli-client.ts';
+import { applyCommand, campaignCommand, exportRemote, statusCommand, submitCommand, targetCommand, voteCommand } from './cli-client.ts';
 
 const USAGE = `usage: accord <command>
   user add NAME --role ROLE [--password-stdin] [--groups G1,G2] [--email ADDR]   create a user; prints an API token last
@@ -24,6 +24,7 @@ const USAGE = `usage: accord <command>
   export ID --format json|html [--out FILE] [--url URL --token TOKEN]   an evidence pack (local storage without --url)
   apply ID [--no-wait] --url URL --token TOKEN             apply through the connected target and verify; last line: the state
   target add FILE | target read NAME | target list --url URL --token TOKEN   connect a hypervisor; read it now (drift)
+  campaign create FILE.yaml | start ID | status ID | close ID | report ID [--format json|csv] --url URL --token TOKEN
   db migrate                                               create or upgrade the database's tables (also done at start)
   db copy --to postgres://... [--to-schema S]              copy a SQLite installation into an empty PostgreSQL database
   Commands that open storage take [--data DIR] [--database-url URL] [--database-schema S] (or ACCORD_DATA,
@@ -244,6 +245,8 @@ async function main(argv: string[]): Promise<number> {
       return applyCommand(rest, print);
     case 'target':
       return targetCommand(rest, print);
+    case 'campaign':
+      return campaignCommand(rest, print);
     case 'export':
       return exportCommand(rest);
     case 'audit': {

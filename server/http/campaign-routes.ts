@@ -70,9 +70,9 @@ export function campaignRouter(accord: Accord): express.Router {
     const campaign = await accord.dispatch('campaign:close', who(res), { campaignId: id(req) }, key(req));
     res.json({ campaign, revocations: campaign.revocations.map((x) => x.changeId) });
   });
-  r.post('/campaigns/:id/revocations/:changeId/accept-failure', async (req, res) => {
+  r.post('/campaigns/:id/revocations/:change/accept-failure', async (req, res) => {
     const body = parse(z.strictObject({ reason: z.string().trim().min(1).max(2_000) }), req.body);
-    res.json({ campaign: await accord.dispatch('campaign:accept-failure', who(res), { campaignId: id(req), changeId: String(req.params.changeId), reason: body.reason }, key(req)) });
+    res.json({ campaign: await accord.dispatch('campaign:accept-failure', who(res), { campaignId: id(req), changeId: String(req.params.change), reason: body.reason }, key(req)) });
   });
   /** The auditors' report: scope, snapshot, each decision with who, when and why, the revocations and where they stand. */
   r.get('/campaigns/:id/report', async (req, res) => {
