@@ -190,7 +190,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   accord.dispatcher.subscribe(async (fact) => {
     if (fact.scope === 'change') await bridge.changed(fact.changeId, fact.name, fact.detail, { statusChanged: fact.statusChanged ?? false });
     else if (fact.scope === 'session') sessionBridge.sessionChanged(fact.sessionId, fact.seed);
-    else campaignBridge.changed(fact.campaignId);
+    else campaignBridge.changed(fact.campaignId, fact.items);
   });
   accord.dispatcher.subscribe(async (fact) => {
     if (fact.scope === 'change') await sessionBridge.changeFact(fact.changeId, fact.name, fact.detail);

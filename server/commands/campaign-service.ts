@@ -190,25 +190,13 @@ export class CampaignService {
     return true;
   }
 
-  async view(c: Campaign, items?: StoredItem[]): Promise<CampaignView> {
-    const all = items ?? await this.#repo.items(c.id);
-    const byReviewer: CampaignView['progress']['byReviewer'] = {};
-    for (const i of all) {
-      for (const r of i.reviewers) {
-        const e = (byReviewer[r] ??= { assigned: 0, decided: 0 });
-        e.assigned++;
-        if (i.decision !== null) e.decided++;
-      }
-    }
+  async view(c: Campaign): Promise<CampaignView> {
     const revocations: CampaignView['revocations'] = [];
     for (const r of c.data.revocations) revocations.push({ ...r, status: (await this.#changes.get(r.changeId))?.change.status ?? null });
     return {
       id: c.id, title: c.title, status: c.status, owner: c.owner, definition: c.definition, createdAt: c.createdAt,
       startedAt: c.startedAt, endsAt: c.endsAt, closedAt: c.closedAt, nextRuns: nextRuns(c.definition, new Date()),
-      progress: {
-        total: all.length, decided: all.filter((i) => i.decision !== null).length,
-        keep: all.filter((i) => i.decision === 'keep').length, revoke: all.filter((i) => i.decision === 'revoke').length, byReviewer,
-      },
+      progress: await this.#repo.progress(c.id),
       revocations, acceptedFailures: c.data.acceptedFailures,
     };
   }

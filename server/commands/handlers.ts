@@ -646,7 +646,7 @@ function campaignRule(p: Principal, action: 'campaign.decide' | 'campaign.close'
   if (!d.allowed) throw new AppError(d.kind === 'state' ? 'conflict' : 'forbidden', d.reason);
 }
 
-const campaignFact = (campaignId: string) => ({ scope: 'campaign' as const, campaignId });
+const campaignFact = (campaignId: string, items?: readonly string[]) => ({ scope: 'campaign' as const, campaignId, ...(items ? { items } : {}) });
 
 const campaignCreate: Handler<'campaign:create', { id: string }> = {
   audit: 'campaign.create',
@@ -694,7 +694,7 @@ const campaignDecide: Handler<'campaign:decide', { decided: number }> = {
     const items = await a.campaigns.repo.itemsById(c.id, ids);
     campaignRule(p, 'campaign.decide', { owner: c.owner, status: c.status, assigned: items.length > 0 && items.every((i) => i.reviewers.includes(p.username)) || items.length < ids.length });
     const decided = await a.campaigns.decide(c, items, ids, x.decision, x.reason, p.username, nowIso());
-    return { result: { decided }, detail: { items: ids, decision: x.decision, reason: x.reason }, facts: [campaignFact(c.id)] };
+    return { result: { decided }, detail: { items: ids, decision: x.decision, reason: x.reason }, facts: [campaignFact(c.id, ids)] };
   },
   answer: async (a, x) => a.campaigns.view(await a.campaigns.load(x.campaignId)),
 };

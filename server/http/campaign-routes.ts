@@ -53,9 +53,8 @@ export function campaignRouter(accord: Accord): express.Router {
     canView(res);
     const q = parse(ItemsQuery, req.query);
     const c = await accord.campaigns.load(id(req));
-    let items = await accord.campaigns.repo.items(c.id);
-    const view = await accord.campaigns.view(c, items);
-    if (q.mine === '1') items = items.filter((i) => i.reviewers.includes(who(res).username));
+    const view = await accord.campaigns.view(c);
+    let items = q.mine === '1' ? await accord.campaigns.repo.itemsOf(c.id, who(res).username, q.undecided === '1') : await accord.campaigns.repo.items(c.id);
     if (q.undecided === '1') items = items.filter((i) => i.decision === null);
     res.json({ campaign: view, items: items.map((i) => ({ ...i.item, reviewers: i.reviewers, decision: i.decision, reason: i.reason, decidedBy: i.decidedBy, decidedAt: i.decidedAt })) });
   });
@@ -84,7 +83,7 @@ export function campaignRouter(accord: Accord): express.Router {
       res.type('text/csv').attachment(`${c.id}.csv`).send(reportCsv(items));
       return;
     }
-    const view = await accord.campaigns.view(c, items);
+    const view = await accord.campaigns.view(c);
     const audit = (await accord.audit.all()).filter((e) => e.subject === `campaign:${c.id}`);
     const revocations = [];
     for (const r of view.revocations) revocations.push({ ...r, apply: await accord.applyView(r.changeId) });

@@ -35,6 +35,7 @@ const TABLES: readonly { name: string; columns: readonly string[]; order: string
   { name: 'live_grants', columns: ['id', 'change_id', 'target', 'item_id', 'grant_spec', 'not_after', 'state', 'attempts', 'next_attempt_at', 'last_error', 'revoked_at'], order: 'id' },
   { name: 'drift_findings', columns: ['id', 'target', 'kind', 'grant_key', 'detail', 'detected_at', 'state', 'resolved_by', 'resolved_at', 'change_id'], order: 'id' },
   { name: 'campaigns', columns: ['id', 'title', 'status', 'owner', 'definition', 'data', 'version', 'created_at', 'started_at', 'ends_at', 'closed_at'], order: 'id' },
+  { name: 'campaign_assignments', columns: ['campaign_id', 'item_id', 'reviewer'], order: 'campaign_id, reviewer, item_id' },
   { name: 'campaign_items', columns: ['campaign_id', 'id', 'backend', 'item', 'reviewers', 'decision', 'reason', 'decided_by', 'decided_at'], order: 'campaign_id, id' },
   // PostgreSQL's documents carry last_seq, the counter SQLite computes: max(snapshot_seq, max(seq) of the log).
   { name: 'documents', columns: ['id', 'snapshot', 'snapshot_seq', 'last_seq'], order: 'id' },

@@ -21,15 +21,18 @@ export class CampaignBridge {
     this.#log = log;
   }
 
-  changed(campaignId: string): void {
+  /** `items`: only these items changed (a decision); absent: project every item (start, close). */
+  changed(campaignId: string, changedItems?: readonly string[]): void {
     const previous = this.#pending.get(campaignId) ?? Promise.resolve();
     const next = previous.then(async () => {
       const c = await this.#campaigns.repo.get(campaignId);
       if (!c) return;
-      const items = await this.#campaigns.repo.items(campaignId);
-      const view = await this.#campaigns.view(c, items);
       const live = await this.#sync.registry.acquire(`campaign:${campaignId}`, 'campaign', true);
       try {
+        // A decision changes its items only: the others are projected already (unless the document is new).
+        const partial = changedItems !== undefined && live!.doc.getMap('items').size > 0;
+        const items = partial ? await this.#campaigns.repo.itemsById(campaignId, changedItems) : await this.#campaigns.repo.items(campaignId);
+        const view = await this.#campaigns.view(c);
         live!.doc.transact(() => {
           const map = live!.doc.getMap<unknown>('campaign');
           for (const [key, value] of Object.entries(view)) if (JSON.stringify(map.get(key)) !== JSON.stringify(value)) map.set(key, value);

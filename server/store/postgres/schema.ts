@@ -293,6 +293,12 @@ const MIGRATIONS: readonly string[] = [
      decided_by TEXT,
      decided_at TEXT,
      PRIMARY KEY (campaign_id, id)
+   );
+   CREATE TABLE campaign_assignments (
+     campaign_id TEXT NOT NULL,
+     item_id TEXT NOT NULL,
+     reviewer TEXT NOT NULL,
+     PRIMARY KEY (campaign_id, reviewer, item_id)
    );`,
 ];
 

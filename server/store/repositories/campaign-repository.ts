@@ -105,6 +105,37 @@ export class CampaignRepository {
       const params = chunk.flatMap((x) => [campaignId, x.item.id, x.item.backend, JSON.stringify(x.item), JSON.stringify(x.reviewers)]);
       await this.#db.run(`INSERT INTO campaign_items (campaign_id, id, backend, item, reviewers) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?)').join(', ')}`, params);
     }
+    // Who reviews what, one row each: progress per reviewer is then one query, not a read of every item.
+    const pairs = items.flatMap((x) => x.reviewers.map((r) => [campaignId, x.item.id, r]));
+    for (let i = 0; i < pairs.length; i += CHUNK) {
+      const chunk = pairs.slice(i, i + CHUNK);
+      await this.#db.run(`INSERT INTO campaign_assignments (campaign_id, item_id, reviewer) VALUES ${chunk.map(() => '(?, ?, ?)').join(', ')}`, chunk.flat());
+    }
+  }
+
+  /** Counts for the campaign view, computed by the database. */
+  async progress(campaignId: string): Promise<{ total: number; decided: number; keep: number; revoke: number; byReviewer: Record<string, { assigned: number; decided: number }> }> {
+    const n = (v: unknown): number => (v === null || v === undefined ? 0 : int(typeof v === 'string' ? Number(v) : v, 'count'));
+    const totals = await this.#db.get<Record<string, unknown>>(
+      `SELECT count(*) AS total, sum(CASE WHEN decision IS NOT NULL THEN 1 ELSE 0 END) AS decided,
+         sum(CASE WHEN decision = 'keep' THEN 1 ELSE 0 END) AS keep, sum(CASE WHEN decision = 'revoke' THEN 1 ELSE 0 END) AS revoke
+       FROM campaign_items WHERE campaign_id = ?`, [campaignId]);
+    const rows = await this.#db.all<Record<string, unknown>>(
+      `SELECT a.reviewer AS reviewer, count(*) AS assigned, sum(CASE WHEN i.decision IS NOT NULL THEN 1 ELSE 0 END) AS decided
+       FROM campaign_assignments a JOIN campaign_items i ON i.campaign_id = a.campaign_id AND i.id = a.item_id
+       WHERE a.campaign_id = ? GROUP BY a.reviewer ORDER BY a.reviewer`, [campaignId]);
+    return {
+      total: n(totals?.total), decided: n(totals?.decided), keep: n(totals?.keep), revoke: n(totals?.revoke),
+      byReviewer: Object.fromEntries(rows.map((r) => [text(r.reviewer, 'campaign_assignments.reviewer'), { assigned: n(r.assigned), decided: n(r.decided) }])),
+    };
+  }
+
+  /** One reviewer's items (undecided only, when asked). */
+  async itemsOf(campaignId: string, reviewer: string, undecidedOnly: boolean): Promise<StoredItem[]> {
+    const rows = await this.#db.all<Record<string, unknown>>(
+      `SELECT i.* FROM campaign_assignments a JOIN campaign_items i ON i.campaign_id = a.campaign_id AND i.id = a.item_id
+       WHERE a.campaign_id = ? AND a.reviewer = ?${undecidedOnly ? ' AND i.decision IS NULL' : ''} ORDER BY i.backend, i.id`, [campaignId, reviewer]);
+    return rows.map(decodeItem);
   }
 
   async items(campaignId: string): Promise<StoredItem[]> {

@@ -104,6 +104,12 @@ export const CAMPAIGNS_SCHEMA = `CREATE TABLE campaigns (
      decided_by TEXT,
      decided_at TEXT,
      PRIMARY KEY (campaign_id, id)
+   );
+   CREATE TABLE campaign_assignments (
+     campaign_id TEXT NOT NULL,
+     item_id TEXT NOT NULL,
+     reviewer TEXT NOT NULL,
+     PRIMARY KEY (campaign_id, reviewer, item_id)
    );`;
 
 /** Schema migrations, applied in order; the index + 1 is the schema version stored in `user_version`. */
