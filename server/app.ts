@@ -21,6 +21,7 @@ import { sessionRouter } from './http/session-routes.ts';
 import { targetRouter } from './http/target-routes.ts';
 import { campaignRouter } from './http/campaign-routes.ts';
 import { CampaignBridge } from './sync/campaign-bridge.ts';
+import { CampaignClock } from './commands/campaign-clock.ts';
 import { SYSTEM } from './commands/accord.ts';
 import { attachCommands } from './sync/command-handlers.ts';
 import { Accord } from './commands/accord.ts';
@@ -181,7 +182,14 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   // Notifications: queued in each command's unit of work, delivered after commit (server/notify/).
   const outbox = new NotificationRepository(db);
   const email = config.smtpUrl ? new EmailDelivery(outbox, config.smtpUrl, config.mailFrom, log) : undefined;
-  const notifier = new Notifier({ store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [] });
+  const notifier = new Notifier({
+    store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [],
+    campaignWaiting: async (id) => {
+      const c = await accord.campaigns.repo.get(id);
+      return c ? { campaign: c, waiting: await accord.campaigns.waiting(c) } : undefined;
+    },
+  });
+  const campaignClock = new CampaignClock({ accord, notifier, log, everyMs: config.campaignClockMs });
   accord.dispatcher.beforeCommit((facts) => notifier.record(facts));
   if (email) accord.dispatcher.subscribe(async () => email.nudge());
   accord.attachDrafts({ readDraft: (id) => bridge.readDraft(id), writeDraft: (id, content) => bridge.writeDraft(id, content) });
@@ -200,6 +208,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   let driftTimer: NodeJS.Timeout | undefined;
   const startBackground = async (): Promise<void> => {
     await accord.expiry.start();
+    campaignClock.start();
     const resumed = await accord.applies.resume();
     if (resumed.length > 0) log.warn({ changes: resumed }, 'resuming applies a restart interrupted');
     if (config.driftIntervalMs > 0) {
@@ -239,6 +248,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
         gate?.stop();
         clearInterval(driftTimer);
         await accord.expiry.stop();
+        await campaignClock.stop();
         await accord.applies.close();
         // Stop accepting, disconnect clients, then store everything and close the database.
         await new Promise<void>((res) => io.close(() => res()));

@@ -70,6 +70,8 @@ export const defaults = {
   expirySweepMs: 30_000,
   /** Waits between tries of a transient connector failure during an apply, ms (comma-separated). */
   applyRetryMs: '500,2000,5000',
+  /** How often campaigns are checked for their end (close) and their reminder, ms. */
+  campaignClockMs: 60_000,
   /** pino level. */
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 };
@@ -104,6 +106,7 @@ const schema = z.object({
   driftIntervalMs: z.coerce.number().int().min(0),
   expirySweepMs: z.coerce.number().int().min(50),
   applyRetryMs: z.string().regex(/^(\d{1,7}(,\d{1,7}){0,9})?$/, 'comma-separated milliseconds, at most 10'),
+  campaignClockMs: z.coerce.number().int().min(50),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -143,6 +146,7 @@ const ENV: Record<string, keyof Config> = {
   ACCORD_DRIFT_INTERVAL_MS: 'driftIntervalMs',
   ACCORD_EXPIRY_SWEEP_MS: 'expirySweepMs',
   ACCORD_APPLY_RETRY_MS: 'applyRetryMs',
+  ACCORD_CAMPAIGN_CLOCK_MS: 'campaignClockMs',
 };
 
 /** Config from defaults, then environment, then command-line flags (`--port N --data DIR`). */

@@ -190,6 +190,12 @@ export class CampaignService {
     return true;
   }
 
+  /** Undecided items per reviewer (reminders, "waiting for my review"). */
+  async waiting(c: Campaign): Promise<Record<string, number>> {
+    const p = await this.#repo.progress(c.id);
+    return Object.fromEntries(Object.entries(p.byReviewer).map(([r, x]) => [r, x.assigned - x.decided]).filter(([, n]) => (n as number) > 0));
+  }
+
   async view(c: Campaign): Promise<CampaignView> {
     const revocations: CampaignView['revocations'] = [];
     for (const r of c.data.revocations) revocations.push({ ...r, status: (await this.#changes.get(r.changeId))?.change.status ?? null });

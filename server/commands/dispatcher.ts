@@ -26,7 +26,7 @@ export type PublishedFact<N extends FactName = FactName> =
   | { scope: 'change'; changeId: string; name: N; detail: Record<string, unknown>; statusChanged?: boolean }
   | { scope: 'session'; sessionId: string; seed?: readonly string[] }
   /** A campaign changed: its `campaign:<id>` document is projected again. */
-  | { scope: 'campaign'; campaignId: string; items?: readonly string[] };
+  | { scope: 'campaign'; campaignId: string; items?: readonly string[]; started?: true };
 
 export interface Effect<C extends CommandName, R> {
   /** What the idempotency record keeps and a replay returns (small: not the aggregate). */

@@ -678,7 +678,7 @@ const campaignStart: Handler<'campaign:start', { id: string; items: number }> = 
     const version = c.version;
     const { items } = await a.campaigns.start(c, new Date());
     await a.campaigns.repo.save(c, version);
-    return { result: { id: c.id, items }, detail: { items, startedAt: c.startedAt, endsAt: c.endsAt }, facts: [campaignFact(c.id)] };
+    return { result: { id: c.id, items }, detail: { items, startedAt: c.startedAt, endsAt: c.endsAt }, facts: [{ ...campaignFact(c.id), started: true }] };
   },
   answer: async (a, x) => a.campaigns.view(await a.campaigns.load(x.campaignId)),
 };

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import type { Logger } from '../log.ts';
 import type { NotificationRepository, OutboxRow } from '../store/repositories/notification-repository.ts';
-import type { NotificationPayload, NotifyEvent } from './notifier.ts';
+import { isCampaignPayload, type CampaignEvent, type CampaignPayload, type ChangeEvent, type NotificationPayload } from './notifier.ts';
 
-const SUBJECT: Record<NotifyEvent, (p: NotificationPayload) => string> = {
+const SUBJECT: Record<ChangeEvent, (p: NotificationPayload) => string> = {
   'change.needs_vote': (p) => `Your vote is needed: ${p.title} (revision ${p.revision})`,
   'change.needs_signoff': (p) => `Sign-off needed: ${p.title} (revision ${p.revision})`,
   'vote.stale': (p) => `Your vote no longer counts: ${p.title} was amended (revision ${p.revision})`,
@@ -13,7 +13,23 @@ const SUBJECT: Record<NotifyEvent, (p: NotificationPayload) => string> = {
   'change.apply_failed': (p) => `Apply failed: ${p.title}`,
 };
 
-const WHAT: Record<NotifyEvent, string> = {
+const CAMPAIGN_SUBJECT: Record<CampaignEvent, (p: CampaignPayload) => string> = {
+  'campaign.needs_review': (p) => `Access review: ${p.items} item${p.items === 1 ? '' : 's'} wait for your decision (${p.title})`,
+  'campaign.reminder': (p) => `Reminder: ${p.items} item${p.items === 1 ? '' : 's'} still wait for your decision (${p.title})`,
+};
+
+/** A campaign's message: the campaign, how many items wait, until when, and the link. */
+function renderCampaignEmail(p: CampaignPayload): { subject: string; text: string; html: string } {
+  const what = p.event === 'campaign.reminder' ? 'The access review below ends soon, and some of your items are still undecided.' : 'An access review started: decide whether each grant assigned to you is still needed.';
+  const until = p.endsAt ? `Decide by: ${p.endsAt}` : '';
+  const lines = [what, '', `Campaign: ${p.title}`, `Items waiting for you: ${p.items}`, until, '', `Open it: ${p.link}`, '', 'Nothing is decided by this message: decisions are made in Accord.'];
+  const html = `<p>${escape(what)}</p><table><tr><th align="left">Campaign</th><td>${escape(p.title)}</td></tr>`
+    + `<tr><th align="left">Items waiting for you</th><td>${p.items}</td></tr>${p.endsAt ? `<tr><th align="left">Decide by</th><td>${escape(p.endsAt)}</td></tr>` : ''}</table>`
+    + `<p><a href="${escape(p.link)}">Open the campaign in Accord</a></p><p>Nothing is decided by this message: decisions are made in Accord.</p>`;
+  return { subject: CAMPAIGN_SUBJECT[p.event](p), text: `${lines.filter((l, i) => l !== '' || lines[i - 1] !== '').join('\n')}\n`, html };
+}
+
+const WHAT: Record<ChangeEvent, string> = {
   'change.needs_vote': 'This access change is in review and waits for your vote.',
   'change.needs_signoff': 'This access change was approved and waits for your sign-off with your passkey.',
   'vote.stale': 'The change you voted on was amended: your vote no longer counts. Review the new revision and vote again.',
@@ -25,7 +41,8 @@ const WHAT: Record<NotifyEvent, string> = {
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The message in plain text and HTML: what happened, the exact revision (number and hash) and the link. Nothing else of the change. */
-export function renderEmail(p: NotificationPayload): { subject: string; text: string; html: string } {
+export function renderEmail(p: NotificationPayload | CampaignPayload): { subject: string; text: string; html: string } {
+  if (isCampaignPayload(p)) return renderCampaignEmail(p);
   const lines = [WHAT[p.event], '', `Change: ${p.title}`, `Revision: ${p.revision}`, `Revision hash: ${p.revisionHash}`, `Status: ${p.status.replace('_', ' ')}`, '', `Open it: ${p.link}`, '',
     'Nothing is approved or signed by this message: decisions are made in Accord.'];
   const html = `<p>${escape(WHAT[p.event])}</p><table><tr><th align="left">Change</th><td>${escape(p.title)}</td></tr>`

@@ -16,13 +16,18 @@ import { classifyVotes } from '../domain/review/votes.ts';
 import type { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { NewMessage, NotificationRepository } from '../store/repositories/notification-repository.ts';
 
-export const NOTIFY_EVENTS = ['change.needs_vote', 'change.needs_signoff', 'vote.stale', 'change.decided', 'change.applied', 'change.apply_failed'] as const;
+export const NOTIFY_EVENTS = [
+  'change.needs_vote', 'change.needs_signoff', 'vote.stale', 'change.decided', 'change.applied', 'change.apply_failed',
+  'campaign.needs_review', 'campaign.reminder',
+] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+export type CampaignEvent = Extract<NotifyEvent, `campaign.${string}`>;
+export type ChangeEvent = Exclude<NotifyEvent, CampaignEvent>;
 
 /** What a message says, besides who it goes to: enough to write it without reading the database again. */
 export interface NotificationPayload {
   [key: string]: unknown;
-  event: NotifyEvent;
+  event: ChangeEvent;
   changeId: string;
   title: string;
   status: string;
@@ -31,12 +36,27 @@ export interface NotificationPayload {
   link: string;
 }
 
+/** A campaign's message: which campaign, how many items wait for this reviewer, until when. */
+export interface CampaignPayload {
+  [key: string]: unknown;
+  event: CampaignEvent;
+  campaignId: string;
+  title: string;
+  items: number;
+  endsAt: string | null;
+  link: string;
+}
+
+export const isCampaignPayload = (p: NotificationPayload | CampaignPayload): p is CampaignPayload => p.event.startsWith('campaign.');
+
 export interface NotifierOptions {
   store: ChangeStore;
   users: UserStore;
   outbox: NotificationRepository;
   /** The URL users open (deep links start with it). */
   publicUrl: string;
+  /** Campaigns' undecided items per reviewer (campaign facts); absent: no campaign messages. */
+  campaignWaiting?: (campaignId: string) => Promise<{ campaign: { id: string; title: string; endsAt: string | null }; waiting: Record<string, number> } | undefined>;
   /** Channels that deliver; a message is queued only for a channel that can deliver it. */
   channels: readonly 'email'[];
 }
@@ -52,6 +72,11 @@ export class Notifier {
   async record(facts: readonly PublishedFact[]): Promise<void> {
     if (!this.#o.channels.includes('email')) return;
     for (const fact of facts) {
+      if (fact.scope === 'campaign' && fact.started && this.#o.campaignWaiting) {
+        const w = await this.#o.campaignWaiting(fact.campaignId);
+        if (w) await this.campaign('campaign.needs_review', w.campaign, w.waiting);
+        continue;
+      }
       if (fact.scope !== 'change') continue;
       const found = await this.#o.store.get(fact.changeId);
       if (!found) continue;
@@ -73,14 +98,32 @@ export class Notifier {
     }
   }
 
+  /**
+   * A campaign's reviewers hear that items wait for them: `needs_review` when it starts, `reminder` once when
+   * its end is near (only those with undecided items). Call inside the unit of work of what it reports.
+   */
+  async campaign(event: CampaignEvent, c: { id: string; title: string; endsAt: string | null }, waiting: Record<string, number>): Promise<number> {
+    if (!this.#o.channels.includes('email')) return 0;
+    const recipients = Object.entries(waiting).filter(([, n]) => n > 0);
+    const emails = await this.#o.outbox.emails(recipients.map(([r]) => r));
+    const messages: NewMessage[] = [];
+    for (const [recipient, items] of recipients) {
+      const address = emails.get(recipient);
+      if (!address) continue;
+      const payload: CampaignPayload = { event, campaignId: c.id, title: c.title, items, endsAt: c.endsAt, link: `${this.#o.publicUrl.replace(/\/$/, '')}/campaigns/${encodeURIComponent(c.id)}` };
+      messages.push({ dedupeKey: `${event}:${c.id}:${recipient}:email`, event, channel: 'email', recipient, address, payload });
+    }
+    return this.#o.outbox.enqueue(messages);
+  }
+
   /** Who should hear what, now that `fact` committed and `change` is as stored. */
-  async #events(fact: string, change: ChangeRequest): Promise<{ event: NotifyEvent; recipient: string; change: ChangeRequest }[]> {
+  async #events(fact: string, change: ChangeRequest): Promise<{ event: ChangeEvent; recipient: string; change: ChangeRequest }[]> {
     const people = await this.#o.users.reviewers();
     const facts = factsOf(change);
     const may = (username: string, role: Principal['role'], action: 'change.approve' | 'change.signoff') =>
       decide({ userId: 0, username, role }, action, { kind: 'change', change: facts }).allowed;
-    const out: { event: NotifyEvent; recipient: string; change: ChangeRequest }[] = [];
-    const to = (event: NotifyEvent, recipient: string) => out.push({ event, recipient, change });
+    const out: { event: ChangeEvent; recipient: string; change: ChangeRequest }[] = [];
+    const to = (event: ChangeEvent, recipient: string) => out.push({ event, recipient, change });
     if (fact === 'revision:submitted' && change.status === 'in_review') {
       // Waiting for my vote: everyone who may approve it (never its authors, nor who wrote this revision).
       for (const p of people) if (may(p.username, p.role, 'change.approve')) to('change.needs_vote', p.username);
