@@ -15,7 +15,7 @@ export const ACTIONS = [
   'session.create', 'session.view', 'session.facilitate',
   'inventory.read', 'inventory.write', 'passkey.register',
   'token.manage', 'user.manage', 'target.manage',
-  'campaign.view', 'campaign.manage', 'campaign.decide', 'campaign.close',
+  'campaign.view', 'campaign.manage', 'campaign.decide', 'campaign.close', 'campaign.signoff',
 ] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
@@ -76,7 +76,7 @@ const SCOPE_ACTIONS: Record<Scope, readonly ActionName[] | 'all'> = {
   admin: 'all',
   read: READ,
   vote: [...READ, 'change.vote', 'change.approve', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve', 'campaign.decide'],
-  signoff: [...READ, 'change.signoff', 'passkey.register'],
+  signoff: [...READ, 'change.signoff', 'passkey.register', 'campaign.signoff'],
 };
 
 function scopeAllows(scope: Scope, action: ActionName): boolean {
@@ -163,6 +163,12 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       if (resource.campaign.status !== 'active') return closed(`decisions are closed: the campaign is ${resource.campaign.status}`);
       return resource.campaign.assigned ? allow : deny('you are not a reviewer of these items');
     }
+    case 'campaign.signoff': {
+      // A reviewer signs the decisions they made, with a passkey, once the campaign has started.
+      if (resource.kind !== 'campaign') return deny('no campaign');
+      if (resource.campaign.status === 'draft') return closed('the campaign has not started');
+      return resource.campaign.assigned ? allow : deny('you are not a reviewer of this campaign');
+    }
     case 'campaign.close': {
       if (resource.kind !== 'campaign') return deny('no campaign');
       if (resource.campaign.status !== 'active') return closed(`only an active campaign is closed; this one is ${resource.campaign.status}`);
@@ -191,7 +197,8 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
     case 'inventory.write':
       return p.role === 'admin' ? allow : deny('importing backend inventories needs the admin role');
     case 'passkey.register':
-      return atLeast(p.role, 'approver') ? allow : deny('passkeys are for approvers');
+      // Approvers sign off changes; reviewers sign their campaign decisions.
+      return atLeast(p.role, 'reviewer') ? allow : deny('passkeys are for reviewers and approvers');
     case 'token.manage':
       return allow; // one's own API tokens; scoped tokens cannot mint or revoke tokens (see SCOPE_ACTIONS)
     case 'user.manage':

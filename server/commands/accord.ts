@@ -47,6 +47,7 @@ import { CONNECTORS } from '../connectors/index.ts';
 import type { ConnectorFactory } from '../connectors/types.ts';
 import { CampaignService } from './campaign-service.ts';
 import { CampaignRepository } from '../store/repositories/campaign-repository.ts';
+import { PasskeyRepository } from '../store/repositories/passkey-repository.ts';
 
 export interface ConnectorOptions {
   factories?: readonly ConnectorFactory[];
@@ -159,7 +160,7 @@ export class Accord {
       ...(o.connectors?.expiryRetryMs ? { retryDelaysMs: o.connectors.expiryRetryMs } : {}),
     });
     this.drift = new DriftChecker(this.targetRepo, this.targets);
-    this.campaigns = new CampaignService(new CampaignRepository(o.db), this.inventories, o.users, this.targetRepo, this.store);
+    this.campaigns = new CampaignService(new CampaignRepository(o.db), this.inventories, o.users, this.targetRepo, this.store, new PasskeyRepository(o.db));
     // A closing campaign closes once every revocation change it made is applied.
     this.dispatcher.subscribe(async (fact) => {
       if (fact.scope !== 'change' || fact.name !== 'status:changed') return;

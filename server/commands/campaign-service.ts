@@ -16,7 +16,10 @@ import { AppError } from '../protocol/errors.ts';
 import type { Campaign, CampaignRepository, Decision, StoredItem } from '../store/repositories/campaign-repository.ts';
 import type { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { TargetRepository } from '../store/repositories/target-repository.ts';
+import type { PasskeyRepository } from '../store/repositories/passkey-repository.ts';
 import { localName } from './policy-engine.ts';
+import { canonicalJson } from '../domain/canonical-json.ts';
+import { sha256Hex } from '../domain/canonical.ts';
 import type { Inventories } from './inventory.ts';
 
 export interface CampaignView {
@@ -40,6 +43,8 @@ export interface CampaignView {
   };
   revocations: { backend: string; changeId: string; status: string | null }[];
   acceptedFailures: string[];
+  /** Reviewers' passkey sign-offs of their decisions; `current`: they still sign exactly what the reviewer decided. */
+  signoffs: { reviewer: string; decisions: number; decisionsHash: string; at: string; current: boolean }[];
 }
 
 /** The largest set of items one decision may name. */
@@ -52,7 +57,10 @@ export class CampaignService {
   readonly #targets: TargetRepository;
   readonly #changes: ChangeStore;
 
-  constructor(repo: CampaignRepository, inventories: Inventories, users: UserStore, targets: TargetRepository, changes: ChangeStore) {
+  readonly #passkeys: PasskeyRepository;
+
+  constructor(repo: CampaignRepository, inventories: Inventories, users: UserStore, targets: TargetRepository, changes: ChangeStore, passkeys: PasskeyRepository) {
+    this.#passkeys = passkeys;
     this.#repo = repo;
     this.#inventories = inventories;
     this.#users = users;
@@ -190,6 +198,29 @@ export class CampaignService {
     return true;
   }
 
+  /**
+   * What a reviewer signs: the campaign, who they are, the attestation, and every decision they made (item,
+   * grant, decision, reason), in item order. Its hash is the passkey challenge's content (docs/campaigns.md).
+   */
+  async decisionsOf(c: Campaign, reviewer: string): Promise<{ count: number; hash: string; attestation: string; decisions: { item: string; grant: GrantSpec; decision: Decision; reason: string | null }[] }> {
+    const mine = (await this.#repo.items(c.id)).filter((i) => i.decidedBy === reviewer && i.decision !== null)
+      .map((i) => ({ item: i.item.id, grant: i.item.grant, decision: i.decision!, reason: i.reason }))
+      .sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0));
+    const attestation = `I, ${reviewer}, reviewed the ${mine.length} item(s) below in campaign "${c.title}" (${c.id}) and attest that each decision is mine and correct.`;
+    const hash = sha256Hex(canonicalJson({ type: 'accord-campaign-signoff/1', campaign: c.id, reviewer, attestation, decisions: mine }));
+    return { count: mine.length, hash, attestation, decisions: mine };
+  }
+
+  async #signoffs(c: Campaign): Promise<CampaignView['signoffs']> {
+    const rows = await this.#passkeys.signOffsOf(`campaign:${c.id}`);
+    const out: CampaignView['signoffs'] = [];
+    for (const r of rows) {
+      const now = await this.decisionsOf(c, r.approver);
+      out.push({ reviewer: r.approver, decisions: r.revision, decisionsHash: r.revisionHash, at: r.at, current: now.hash === r.revisionHash });
+    }
+    return out;
+  }
+
   /** Undecided items per reviewer (reminders, "waiting for my review"). */
   async waiting(c: Campaign): Promise<Record<string, number>> {
     const p = await this.#repo.progress(c.id);
@@ -204,6 +235,7 @@ export class CampaignService {
       startedAt: c.startedAt, endsAt: c.endsAt, closedAt: c.closedAt, nextRuns: nextRuns(c.definition, new Date()),
       progress: await this.#repo.progress(c.id),
       revocations, acceptedFailures: c.data.acceptedFailures,
+      signoffs: await this.#signoffs(c),
     };
   }
 }

@@ -73,6 +73,43 @@ export function campaignRouter(accord: Accord): express.Router {
     const body = parse(z.strictObject({ reason: z.string().trim().min(1).max(2_000) }), req.body);
     res.json({ campaign: await accord.dispatch('campaign:accept-failure', who(res), { campaignId: id(req), changeId: String(req.params.change), reason: body.reason }, key(req)) });
   });
+  /**
+   * A reviewer signs their decisions with a passkey: the options' challenge commits to the hash of exactly
+   * the decisions they made (`decisionsHash`, which they name: a decision made since is a 409).
+   */
+  const signTarget = async (res: express.Response, campaignId: string, named: unknown) => {
+    const p = who(res);
+    const c = await accord.campaigns.load(campaignId);
+    const d = decide(p, 'campaign.signoff', { kind: 'campaign', campaign: { owner: c.owner, status: c.status, assigned: ((await accord.campaigns.view(c)).progress.byReviewer[p.username]?.assigned ?? 0) > 0 } });
+    if (!d.allowed) throw new AppError(d.kind === 'state' ? 'conflict' : 'forbidden', d.reason);
+    const mine = await accord.campaigns.decisionsOf(c, p.username);
+    if (mine.count === 0) throw new AppError('conflict', 'you have not decided any item yet: there is nothing to sign');
+    if (typeof named !== 'string' || named !== mine.hash) throw new AppError('revision_changed', `your decisions are now ${mine.count} item(s) with hash ${mine.hash}: read them again and sign what you see`);
+    return { c, mine, target: { changeId: `campaign:${c.id}`, revision: mine.count, revisionHash: mine.hash } };
+  };
+  r.get('/campaigns/:id/signoffs/mine', async (req, res) => {
+    const c = await accord.campaigns.load(id(req));
+    res.json(await accord.campaigns.decisionsOf(c, who(res).username));
+  });
+  r.post('/campaigns/:id/signoffs/options', async (req, res) => {
+    const body = parse(z.strictObject({ decisionsHash: z.string().regex(/^[0-9a-f]{64}$/) }), req.body);
+    const { target, mine } = await signTarget(res, id(req), body.decisionsHash);
+    res.json({ options: await accord.passkeys.signOffOptions(who(res), target, 'reviewer'), attestation: mine.attestation, decisions: mine.count });
+  });
+  r.post('/campaigns/:id/signoffs', async (req, res) => {
+    const body = parse(z.strictObject({ response: z.record(z.string(), z.unknown()), decisionsHash: z.string().regex(/^[0-9a-f]{64}$/) }), req.body);
+    const p = who(res);
+    const { c, target, mine } = await signTarget(res, id(req), body.decisionsHash);
+    const { receipt } = await accord.passkeys.verifySignOff(p, target, body.response, async ({ signoff, receipt: r, assertion }) => {
+      await accord.audit.append({
+        actor: p.username, action: 'campaign.signoff', subject: `campaign:${c.id}`, outcome: 'ok',
+        detail: { reviewer: p.username, decisions: mine.count, decisionsHash: mine.hash, attestation: mine.attestation, credentialId: signoff.credentialId, receipt: r, assertion },
+      });
+    }, 'reviewer');
+    await accord.dispatcher.publish({ scope: 'campaign', campaignId: c.id });
+    res.status(201).json({ receipt, attestation: mine.attestation, decisions: mine.count });
+  });
+
   /** The auditors' report: scope, snapshot, each decision with who, when and why, the revocations and where they stand. */
   r.get('/campaigns/:id/report', async (req, res) => {
     canView(res);

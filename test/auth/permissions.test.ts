@@ -26,7 +26,7 @@ const EXPECT: Record<ActionName, Row> = {
   'change.create': 'viewer:- reviewer:* approver:* admin:*',
   'inventory.read': 'viewer:* reviewer:* approver:* admin:*',
   'inventory.write': 'viewer:- reviewer:- approver:- admin:*',
-  'passkey.register': 'viewer:- reviewer:- approver:* admin:*',
+  'passkey.register': 'viewer:- reviewer:* approver:* admin:*',
   'token.manage': 'viewer:* reviewer:* approver:* admin:*',
   'user.manage': 'viewer:- reviewer:- approver:- admin:*',
   'target.manage': 'viewer:- reviewer:- approver:- admin:*',
@@ -35,6 +35,7 @@ const EXPECT: Record<ActionName, Row> = {
   // Deciding and closing depend on the campaign: see the test below (without one, never).
   'campaign.decide': 'viewer:- reviewer:- approver:- admin:-',
   'campaign.close': 'viewer:- reviewer:- approver:- admin:-',
+  'campaign.signoff': 'viewer:- reviewer:- approver:- admin:-',
   'session.create': 'viewer:- reviewer:* approver:* admin:*',
   'session.view': 'viewer:* reviewer:* approver:* admin:*',
   // Facilitating depends on the session, not on a change: see the test below (without a session, never).
@@ -222,7 +223,7 @@ describe('the authorization matrix', () => {
       admin: 'all',
       read: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'campaign.view'],
       vote: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'campaign.view', 'change.vote', 'change.approve', 'change.recuse', 'annotation.create', 'annotation.edit', 'annotation.resolve', 'campaign.decide'],
-      signoff: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'campaign.view', 'change.signoff', 'passkey.register'],
+      signoff: ['notes.read', 'change.view', 'inventory.read', 'session.view', 'campaign.view', 'change.signoff', 'passkey.register', 'campaign.signoff'],
     };
     assert.deepEqual(Object.keys(SCOPE_ALLOWS).sort(), [...SCOPES].sort());
     for (const scope of SCOPES) {

@@ -130,6 +130,29 @@ describe('recertification campaigns', () => {
     assert.ok(mine.campaigns.some((c) => c.id === id), 'home: waiting for my review');
   });
 
+  it('a reviewer signs their decisions with a passkey; the sign-off binds to exactly those decisions', async () => {
+    const { SoftAuthenticator } = await import('../helpers/soft-authenticator.ts');
+    const passkey = new SoftAuthenticator();
+    const reg = (await team.api.ana('POST', '/passkeys/options')).body as { options: Parameters<InstanceType<typeof SoftAuthenticator>['createCredential']>[0] };
+    assert.equal((await team.api.ana('POST', '/passkeys', { response: passkey.createCredential(reg.options, REVIEW_ORIGIN) })).status, 201, 'reviewers register passkeys');
+    const mine = (await team.api.ana('GET', `/campaigns/${id}/signoffs/mine`)).body as { count: number; hash: string; attestation: string };
+    assert.ok(mine.count > 0);
+    assert.match(mine.attestation, /^I, ana, reviewed the \d+ item\(s\) below/);
+    assert.equal((await team.api.ana('POST', `/campaigns/${id}/signoffs/options`, { decisionsHash: 'f'.repeat(64) })).status, 409, 'a hash that is not her decisions is refused');
+    assert.equal((await team.api.rita('POST', `/campaigns/${id}/signoffs/options`, { decisionsHash: mine.hash })).status, 403, 'not a reviewer');
+    const opts = (await team.api.ana('POST', `/campaigns/${id}/signoffs/options`, { decisionsHash: mine.hash })).body as { options: Parameters<InstanceType<typeof SoftAuthenticator>['getAssertion']>[0] };
+    const signed = await team.api.ana('POST', `/campaigns/${id}/signoffs`, { response: passkey.getAssertion(opts.options, REVIEW_ORIGIN), decisionsHash: mine.hash });
+    assert.equal(signed.status, 201, JSON.stringify(signed.body));
+    let view = ((await team.api.vic('GET', `/campaigns/${id}`)).body as { campaign: CampaignView }).campaign;
+    assert.deepEqual(view.signoffs.map((x) => [x.reviewer, x.decisions, x.current]), [['ana', mine.count, true]]);
+    // A decision made after signing: the sign-off no longer covers what she decided, and says so.
+    const next = items.find((i) => !i.highRisk && i.reviewers.includes('ana') && !i.decision && i.id !== items[0]!.id);
+    assert.ok(next, 'an item ana has not decided yet');
+    assert.equal((await team.api.ana('POST', `/campaigns/${id}/decisions`, { items: [next.id], decision: 'keep' })).status, 200);
+    view = ((await team.api.vic('GET', `/campaigns/${id}`)).body as { campaign: CampaignView }).campaign;
+    assert.equal(view.signoffs[0]!.current, false);
+  });
+
   it('closes into one revocation change request that is reviewed, applied to the target, and then closes the campaign', async () => {
     assert.equal((await team.api.ana('POST', `/campaigns/${id}/close`)).status, 403, 'the owner closes it');
     const closed = await team.api.root('POST', `/campaigns/${id}/close`);
@@ -172,6 +195,9 @@ describe('recertification campaigns', () => {
     assert.equal(report.items.length, items.length);
     assert.equal(report.revocations[0]!.status, 'applied');
     for (const action of ['campaign.create', 'campaign.start', 'campaign.decide', 'campaign.close', 'campaign.closed']) {
+      assert.ok(report.audit.some((e) => e.action === action), `audit has ${action}`);
+    }
+    for (const action of ['campaign.signoff']) {
       assert.ok(report.audit.some((e) => e.action === action), `audit has ${action}`);
     }
     const csv = await fetch(`${server.url}/api/campaigns/${id}/report?format=csv`, { headers: { authorization: `Bearer ${team.tokens.vic}` } });

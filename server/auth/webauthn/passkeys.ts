@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { PasskeyRepository, type ChallengeRecord } from '../../store/repositories/passkey-repository.ts';
 import { isUniqueViolation, type Database } from '../../store/sql.ts';
-import { atLeast, type Principal } from '../roles.ts';
+import { atLeast, type Principal, type Role } from '../roles.ts';
 import { NONCE_BYTES, REVISION_HASH, signOffChallenge } from './challenge.ts';
 import { canonicalJson, sha256Hex, signReceipt, type ReceiptSigner, type SignOffReceipt } from './receipt.ts';
 import { PasskeyRefusal } from './refusal.ts';
@@ -136,8 +136,8 @@ export class Passkeys {
   }
 
   /** Options for navigator.credentials.get() whose challenge commits to this exact revision hash. */
-  async signOffOptions(user: Principal, target: SignOffTarget): Promise<PublicKeyCredentialRequestOptionsJSON> {
-    this.#requireApprover(user);
+  async signOffOptions(user: Principal, target: SignOffTarget, minimumRole: Role = 'approver'): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    this.#requireRole(user, minimumRole);
     checkTarget(target);
     if (await this.#signedOff(user, target)) throw alreadySignedOff(user, target);
     const creds = await this.#repo.credentialsOf(user.userId);
@@ -173,8 +173,9 @@ export class Passkeys {
   async verifySignOff(
     user: Principal, target: SignOffTarget, response: unknown,
     record?: (stored: { signoff: SignOffRecord; receipt: SignOffReceipt; assertion: string }) => unknown,
+    minimumRole: Role = 'approver',
   ): Promise<{ signoff: SignOffRecord; receipt: SignOffReceipt }> {
-    this.#requireApprover(user);
+    this.#requireRole(user, minimumRole);
     checkTarget(target);
     const assertion = parseAssertion(response);
     const row = await this.#openChallenge(user, 'signoff', clientChallenge(assertion.response.clientDataJSON));
@@ -242,8 +243,9 @@ export class Passkeys {
     });
   }
 
-  #requireApprover(user: Principal): void {
-    if (!atLeast(user.role, 'approver')) throw new PasskeyRefusal('forbidden', 'not_approver', 'only approvers can sign off');
+  /** Change sign-offs are for approvers; a campaign reviewer (reviewer and up) signs their own decisions. */
+  #requireRole(user: Principal, minimum: Role): void {
+    if (!atLeast(user.role, minimum)) throw new PasskeyRefusal('forbidden', 'not_approver', minimum === 'approver' ? 'only approvers can sign off' : `signing this needs the ${minimum} role`);
   }
 
   #userHandle(user: Principal): Uint8Array<ArrayBuffer> {
