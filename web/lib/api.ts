@@ -1,5 +1,5 @@
 import type { ErrorBody } from '../../server/protocol/errors.ts';
-import type { ChangeItem, ChangeSummary, EvidencePack, Inventory, Preview, ReviewView, SessionSummary, SessionView } from './types.ts';
+import type { ChangeItem, ChangeSummary, DriftFinding, EvidencePack, Inventory, Preview, ReviewView, SessionSummary, SessionView } from './types.ts';
 import { newIdempotencyKey } from './idempotency.ts';
 
 export interface User {
@@ -77,6 +77,14 @@ export const api = {
   evidence: (id: string) => call<EvidencePack>('POST', `/changes/${encodeURIComponent(id)}/evidence?format=json`),
   sessions: (status?: 'open' | 'closed') => call<{ sessions: SessionSummary[] }>('GET', `/joint-sessions${status ? `?status=${status}` : ''}`).then((r) => r.sessions),
   /** Opens a joint session that I facilitate; the key makes a double click open one session, not two. */
+  /** Open drift findings on the connected targets (docs/targets.md); everyone signed in reads them. */
+  drift: () => call<{ findings: DriftFinding[] }>('GET', '/drift?state=open').then((r) => r.findings),
+  /** Admin: what the target holds becomes approved. The key makes a double click one adoption. */
+  adoptDrift: (findingId: string, key: string = newIdempotencyKey()) =>
+    call<{ finding: DriftFinding; changeId: null }>('POST', `/drift/${encodeURIComponent(findingId)}/adopt`, {}, { 'idempotency-key': key }),
+  /** Admin: submits a change request that undoes the finding (reviewed like any other); answers its id. */
+  revertDrift: (findingId: string, key: string = newIdempotencyKey()) =>
+    call<{ finding: DriftFinding; changeId: string | null }>('POST', `/drift/${encodeURIComponent(findingId)}/revert`, {}, { 'idempotency-key': key }),
   createSession: (body: { title: string; agenda: string[]; minutesPerItem: number }, key: string = newIdempotencyKey()) =>
     call<{ session: SessionView }>('POST', '/joint-sessions', body, { 'idempotency-key': key }).then((r) => r.session),
 };

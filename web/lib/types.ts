@@ -2,7 +2,9 @@
  * What the web app reads from the server, as types only (erased at build): the review document's
  * shapes are the server's own, so a server change that breaks the client fails `npm run typecheck`.
  */
-export type { ReviewView } from '../../server/commands/review-view.ts';
+export type { ReviewView, ApplyView } from '../../server/commands/review-view.ts';
+/** Drift findings (docs/targets.md): what `GET /api/drift` lists. */
+export type { DriftFinding } from '../../server/store/repositories/target-repository.ts';
 export type { Revision, Vote, VoteChoice, Recusal, ChangeStatus } from '../../server/domain/review/types.ts';
 export type { Annotation, AnnotationAnchor } from '../../server/domain/review/annotations.ts';
 export type { Evaluation, RequirementResult } from '../../server/domain/review/policy-eval.ts';

@@ -2,7 +2,7 @@ import * as Y from 'yjs';
 import type { SocketProvider, ProviderStatus } from '../lib/socket-provider.ts';
 import {
   REVISION_CHANGED, isRefusal, revisionAuthors,
-  type Annotation, type AnnotationAnchor, type Evaluation, type Recusal, type ReviewView, type Revision, type Vote, type VoteChoice,
+  type Annotation, type AnnotationAnchor, type ApplyView, type Evaluation, type Recusal, type ReviewView, type Revision, type Vote, type VoteChoice,
 } from '../lib/types.ts';
 import type { User } from '../lib/api.ts';
 import { compareRevisions, type ContentChanges } from '../lib/diff.ts';
@@ -313,6 +313,47 @@ export class ReviewSession {
     return this.signoffs.some((s) => s.approver === this.me.username && s.valid);
   }
 
+  /** The apply through a connected target (docs/targets.md), live from the review document; null before one. */
+  get apply(): ApplyView | null {
+    return this.#get<ApplyView | null>('apply') ?? null;
+  }
+  /** An approver's sign-off of the current revision stands (Apply needs one; an amendment voids it). */
+  get hasValidSignOff(): boolean {
+    return this.signoffs.some((s) => s.valid);
+  }
+  /** The target the current revision names (`target:`), if it names one; otherwise the only target of its backend is used. */
+  get targetName(): string | null {
+    return this.current?.content.target ?? null;
+  }
+  /** My Apply that the server has not answered yet (queued offline or in flight). */
+  get applyQueued(): boolean {
+    return this.queuedCommands.some((c) => c.name === 'change:apply');
+  }
+  /**
+   * May I press Apply? The rule book's `change.apply` (admins; an approved or apply_failed change), then
+   * what the command checks on top of it: a valid sign-off, and no run under way.
+   */
+  get mayApply(): Permission {
+    const rule = this.may('change.apply');
+    if (!rule.allowed) return rule;
+    if (!this.hasValidSignOff) {
+      const which = this.current ? ` of revision ${this.current.number}` : '';
+      return { allowed: false, why: `Apply needs an approver's sign-off${which} first.` };
+    }
+    const state = this.apply?.state;
+    if (state === 'applying' || state === 'applied') return { allowed: false, why: 'An apply is under way.' };
+    if (this.applyQueued) return { allowed: false, why: 'Your Apply is waiting to be sent.' };
+    return { allowed: true, why: null };
+  }
+  /**
+   * Applies the change through its target (`change:apply` without an outcome). The result arrives in the
+   * review document (`apply`), so the page follows it live; the answer here is only accepted or refused.
+   */
+  applyToTarget(): Promise<CommandOutcome> {
+    const target = this.targetName;
+    return this.#live.commands.send('change:apply', { changeId: this.changeId }, target ? `Apply to ${target}` : 'Apply');
+  }
+
   get connection(): ConnectionState {
     const status = this.providerStatus;
     if (!this.#live.isConnected || status === 'offline') return 'offline';
@@ -510,6 +551,7 @@ function queuedKind(c: QueuedCommand): [string, string] {
     case 'annotation:resolve': return c.payload.resolved ? ['thread to resolve', 'threads to resolve'] : ['thread to reopen', 'threads to reopen'];
     case 'annotation:edit': return ['annotation edit', 'annotation edits'];
     case 'annotation:delete': return ['annotation to delete', 'annotations to delete'];
+    case 'change:apply': return ['apply', 'applies'];
     default: return ['other action', 'other actions'];
   }
 }
