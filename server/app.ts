@@ -22,6 +22,7 @@ import { targetRouter } from './http/target-routes.ts';
 import { campaignRouter } from './http/campaign-routes.ts';
 import { CampaignBridge } from './sync/campaign-bridge.ts';
 import { CampaignClock } from './commands/campaign-clock.ts';
+import { Leases } from './store/leases.ts';
 import { SYSTEM } from './commands/accord.ts';
 import { attachCommands } from './sync/command-handlers.ts';
 import { Accord } from './commands/accord.ts';
@@ -89,6 +90,8 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const requestLimit = new RateLimiter(config.requestsPerMinute, 60_000);
   const documentLimit = new RateLimiter(config.documentsPerUserPerHour, 60 * 60_000);
   const secureCookies = publicUrl.protocol === 'https:';
+  // Background work runs on one node at a time when several share the database (server/store/leases.ts).
+  const leases = new Leases(db, (err, name) => log.error({ err, lease: name }, 'renewing a background job\'s lease failed: another node may take the job over'));
   const accord: Accord = new Accord({
     db, users, key,
     rpID: publicUrl.hostname,
@@ -97,6 +100,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     dataDir: config.dataDir,
     auditWitness: config.auditWitness,
     log,
+    leases,
     connectors: {
       applyRetryMs: config.applyRetryMs ? config.applyRetryMs.split(',').map(Number) : [],
       expirySweepMs: config.expirySweepMs,
@@ -189,7 +193,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       return c ? { campaign: c, waiting: await accord.campaigns.waiting(c) } : undefined;
     },
   });
-  const campaignClock = new CampaignClock({ accord, notifier, log, everyMs: config.campaignClockMs });
+  const campaignClock = new CampaignClock({ accord, notifier, log, everyMs: config.campaignClockMs, leases });
   accord.dispatcher.beforeCommit((facts) => notifier.record(facts));
   if (email) accord.dispatcher.subscribe(async () => email.nudge());
   accord.attachDrafts({ readDraft: (id) => bridge.readDraft(id), writeDraft: (id, content) => bridge.writeDraft(id, content) });
@@ -211,13 +215,14 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     campaignClock.start();
     const resumed = await accord.applies.resume();
     if (resumed.length > 0) log.warn({ changes: resumed }, 'resuming applies a restart interrupted');
+    accord.applies.startResuming(3_000, (err) => log.error({ err }, 'looking for unfinished applies failed'));
     if (config.driftIntervalMs > 0) {
-      driftTimer = setInterval(() => void (async () => {
+      driftTimer = setInterval(() => void leases.run('drift-reads', 10 * 60_000, async () => {
         for (const t of await accord.targets.list()) {
           await accord.dispatch('target:read', SYSTEM, { name: t.name })
             .catch((err: unknown) => log.warn({ err, target: t.name }, 'scheduled drift read failed'));
         }
-      })().catch((err: unknown) => log.error({ err }, 'scheduled drift reads failed')), config.driftIntervalMs);
+      }).catch((err: unknown) => log.error({ err }, 'scheduled drift reads failed')), config.driftIntervalMs);
       driftTimer.unref();
     }
   };

@@ -45,6 +45,7 @@ import { ExpiryScheduler } from '../connectors/expiry.ts';
 import { DriftChecker } from '../connectors/drift.ts';
 import { CONNECTORS } from '../connectors/index.ts';
 import type { ConnectorFactory } from '../connectors/types.ts';
+import type { Leases } from '../store/leases.ts';
 import { CampaignService } from './campaign-service.ts';
 import { CampaignRepository } from '../store/repositories/campaign-repository.ts';
 import { PasskeyRepository } from '../store/repositories/passkey-repository.ts';
@@ -81,6 +82,8 @@ export interface AccordOptions {
   onAnchorError?: (err: unknown) => void;
   /** Targets, apply, expiry (server/connectors/). */
   connectors?: ConnectorOptions;
+  /** Leases for background work when several nodes share the database (server/store/leases.ts). */
+  leases?: Leases;
   /** Where background work (apply runs, expiry) reports problems. */
   log?: { warn(o: object, m: string): void; error(o: object, m: string): void };
   /** A fact's subscriber failed even after its retries (dispatcher.ts): report it. */
@@ -151,6 +154,7 @@ export class Accord {
     this.applies = new ApplyEngine({
       db: o.db, repo: this.targetRepo, targets: this.targets, store: this.store, audit: this.audit, inventories: this.inventories, publish, log,
       ...(o.connectors?.applyRetryMs ? { retryDelaysMs: o.connectors.applyRetryMs } : {}),
+      ...(o.leases ? { leases: o.leases } : {}),
       beforeCommit: (facts) => this.dispatcher.inUnit(facts),
       onApplied: (grants) => { for (const g of grants) this.expiry.schedule(g); },
     });
@@ -158,6 +162,7 @@ export class Accord {
       db: o.db, repo: this.targetRepo, targets: this.targets, audit: this.audit, inventories: this.inventories, publish, log,
       ...(o.connectors?.expirySweepMs ? { sweepMs: o.connectors.expirySweepMs } : {}),
       ...(o.connectors?.expiryRetryMs ? { retryDelaysMs: o.connectors.expiryRetryMs } : {}),
+      ...(o.leases ? { leases: o.leases } : {}),
     });
     this.drift = new DriftChecker(this.targetRepo, this.targets);
     this.campaigns = new CampaignService(new CampaignRepository(o.db), this.inventories, o.users, this.targetRepo, this.store, new PasskeyRepository(o.db));

@@ -6,12 +6,15 @@
  */
 import type { Notifier } from '../notify/notifier.ts';
 import { SYSTEM, type Accord } from './accord.ts';
+import type { Leases } from '../store/leases.ts';
 
 export interface CampaignClockOptions {
   accord: Accord;
   notifier?: Notifier;
   log: { warn(o: object, m: string): void; error(o: object, m: string): void };
   everyMs: number;
+  /** With several nodes: only the lease holder runs a pass. */
+  leases?: Leases;
   now?: () => number;
 }
 
@@ -36,7 +39,8 @@ export class CampaignClock {
 
   /** One pass (tests call it directly). */
   tick(): Promise<void> {
-    this.#running ??= this.#pass().catch((err: unknown) => this.#o.log.error({ err }, 'campaign clock failed')).finally(() => { this.#running = undefined; });
+    const pass = (): Promise<void> => (this.#o.leases ? this.#o.leases.run('campaign-clock', 60_000, () => this.#pass()).then(() => undefined) : this.#pass());
+    this.#running ??= pass().catch((err: unknown) => this.#o.log.error({ err }, 'campaign clock failed')).finally(() => { this.#running = undefined; });
     return this.#running;
   }
 

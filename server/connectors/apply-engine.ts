@@ -21,6 +21,7 @@ import type { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { ApplyRecord, ItemResult, LiveGrant, StoredTarget, TargetRepository } from '../store/repositories/target-repository.ts';
 import type { Database } from '../store/sql.ts';
 import type { Targets } from './targets.ts';
+import type { Leases } from '../store/leases.ts';
 import { ConnectorError, grantKey, type Connector, type PlanStep } from './types.ts';
 
 export interface ApplyEngineOptions {
@@ -38,6 +39,8 @@ export interface ApplyEngineOptions {
   beforeCommit?: (facts: readonly PublishedFact[]) => Promise<void>;
   /** Live grants recorded once every step is done (the expiry scheduler sets their timers). */
   onApplied?: (grants: readonly LiveGrant[]) => void;
+  /** With several nodes: one node runs an apply (lease `apply:<change id>`), the others leave it. */
+  leases?: Leases;
   /** Test hook: called after each step is recorded; a throw stops the run there (as a crash would). */
   afterStep?: (changeId: string, step: PlanStep) => void | Promise<void>;
 }
@@ -46,6 +49,8 @@ export interface ApplyEngineOptions {
 export class RunInterrupted extends Error {}
 
 const DEFAULT_RETRIES = [500, 2_000, 5_000];
+/** How long an apply run's lease lasts without renewal (renewed every third of it). */
+const APPLY_LEASE_MS = 10_000;
 const MAX_PLANS = 3;
 
 const nowIso = (): string => new Date().toISOString();
@@ -85,6 +90,7 @@ export function importObserved(backend: Backend, files: NativeFile[]): AccessMod
 export class ApplyEngine {
   readonly #o: ApplyEngineOptions;
   readonly #running = new Map<string, Promise<void>>();
+  #resumer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(o: ApplyEngineOptions) {
@@ -118,7 +124,10 @@ export class ApplyEngine {
   /** Runs (or joins) the apply of one change in the background. */
   kick(changeId: string): void {
     if (this.#closed || this.#running.has(changeId)) return;
-    const run = this.#run(changeId)
+    const leases = this.#o.leases;
+    // A short lease, renewed while the run works: a node that dies mid-run leaves it to another within seconds.
+    const work = leases ? leases.run(`apply:${changeId}`, APPLY_LEASE_MS, () => this.#run(changeId)).then(() => undefined) : this.#run(changeId);
+    const run = work
       .catch((err: unknown) => {
         if (!(err instanceof RunInterrupted)) this.#o.log.error({ err, changeId }, 'apply run failed unexpectedly; it resumes on the next start');
       })
@@ -128,9 +137,19 @@ export class ApplyEngine {
 
   /** After a restart: every apply left `applying` continues from its record. */
   async resume(): Promise<string[]> {
-    const ids = await this.#o.repo.unfinishedRuns();
+    const ids = (await this.#o.repo.unfinishedRuns()).filter((id) => !this.#running.has(id));
     for (const id of ids) this.kick(id);
     return ids;
+  }
+
+  /**
+   * Looks for unfinished applies every `everyMs` (with several nodes, one whose node died is taken over once
+   * its lease lapses).
+   */
+  startResuming(everyMs: number, onError: (err: unknown) => void): void {
+    clearInterval(this.#resumer);
+    this.#resumer = setInterval(() => void this.resume().catch(onError), everyMs);
+    this.#resumer.unref();
   }
 
   /** Resolves when no run is in progress (tests, shutdown). */
@@ -140,6 +159,7 @@ export class ApplyEngine {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#resumer);
     await this.settled();
   }
 

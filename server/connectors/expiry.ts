@@ -11,6 +11,7 @@ import type { PublishedFact } from '../commands/dispatcher.ts';
 import type { LiveGrant, TargetRepository } from '../store/repositories/target-repository.ts';
 import type { Database } from '../store/sql.ts';
 import type { Inventories } from '../commands/inventory.ts';
+import type { Leases } from '../store/leases.ts';
 import { importObserved, looseKey, specOf } from './apply-engine.ts';
 import type { Targets } from './targets.ts';
 import { ConnectorError, describeGrant, grantKey } from './types.ts';
@@ -25,6 +26,8 @@ export interface ExpiryOptions {
   log: { warn(o: object, m: string): void; error(o: object, m: string): void };
   /** How often the sweeper looks for due grants, ms. */
   sweepMs?: number;
+  /** With several nodes: only the lease holder sweeps (server/store/leases.ts). */
+  leases?: Leases;
   /** Back-off between revocation tries, ms; after the last one the grant is `expired_unrevoked`. */
   retryDelaysMs?: readonly number[];
 }
@@ -88,6 +91,14 @@ export class ExpiryScheduler {
   }
 
   async #sweepOnce(): Promise<void> {
+    if (this.#o.leases) {
+      await this.#o.leases.run('expiry-sweep', 60_000, () => this.#sweepDue());
+      return;
+    }
+    await this.#sweepDue();
+  }
+
+  async #sweepDue(): Promise<void> {
     const now = Date.now();
     for (const g of await this.#o.repo.dueGrants(new Date(now).toISOString(), now)) {
       if (this.#stopped) return;

@@ -300,6 +300,12 @@ const MIGRATIONS: readonly string[] = [
      reviewer TEXT NOT NULL,
      PRIMARY KEY (campaign_id, reviewer, item_id)
    );`,
+  // Background jobs that must run on one node at a time (server/store/leases.ts).
+  `CREATE TABLE job_leases (
+     name TEXT PRIMARY KEY,
+     holder TEXT NOT NULL,
+     until_ms BIGINT NOT NULL
+   );`,
 ];
 
 /** Version the schema would reach with every migration applied. */

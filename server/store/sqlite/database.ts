@@ -241,6 +241,12 @@ const MIGRATIONS: readonly string[] = [
    ${NOTIFICATION_OUTBOX}`,
   TARGETS_SCHEMA,
   CAMPAIGNS_SCHEMA,
+  // Background jobs that must run on one node at a time (server/store/leases.ts).
+  `CREATE TABLE job_leases (
+     name TEXT PRIMARY KEY,
+     holder TEXT NOT NULL,
+     until_ms INTEGER NOT NULL
+   );`,
 ];
 
 /** Per-connection settings: every connection to the file (the main one, the document writer's) uses them. */
