@@ -143,7 +143,12 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   web.use('/api', campaignRouter(accord));
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
   web.use('/api', apiRouter({
-    users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready, signedOut: (match) => gate?.disconnect(match), secureCookies,
+    users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready,
+    health: async () => ({
+      database: await db.get('SELECT 1 AS one').then(() => 'ok' as const, () => 'unavailable' as const),
+      redis: 'off' as const, // no cross-node fan-out yet (docs/operations.md)
+      node: leases.holder,
+    }), signedOut: (match) => gate?.disconnect(match), secureCookies,
   }));
   web.use(staticWeb(resolve(ROOT, config.webDir)));
   web.use(errorHandler(log));

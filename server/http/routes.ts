@@ -15,6 +15,8 @@ export interface ApiDeps {
   log: Logger;
   sessionTtlMs: number;
   isReady: () => boolean;
+  /** What the node's dependencies answer now (the load balancer's health check, docs/operations.md). */
+  health?: () => Promise<{ database: 'ok' | 'unavailable'; redis: 'ok' | 'unavailable' | 'off'; node: string }>;
   /** Mark cookies Secure even when TLS ends at a proxy in front (public URL is https). */
   secureCookies: boolean;
   /** Sessions ended: their live sockets must go too. */
@@ -49,9 +51,11 @@ export function apiRouter(deps: ApiDeps): express.Router {
   const accountLimit = perAccount();
   const addressLimit = perAddress();
 
-  router.get('/health', (_req, res) => {
+  router.get('/health', async (_req, res) => {
     if (!deps.isReady()) throw new AppError('storage_failed', 'starting');
-    res.json({ ok: true, service: 'accord' });
+    const states = deps.health ? await deps.health() : undefined;
+    const ok = !states || (states.database === 'ok' && states.redis !== 'unavailable');
+    res.status(ok ? 200 : 503).json({ ok, service: 'accord', ...states });
   });
 
   router.post('/session', async (req, res) => {

@@ -85,7 +85,9 @@ describe('PostgreSQL lost while running', () => {
       const update = await send('during.');
       assert.equal(update.ok, false, 'an update that is not stored is not acknowledged');
       assert.equal(update.error?.code, 'storage_unavailable', JSON.stringify(update));
-      assert.equal((await fetch(`${server.url}/api/health`)).status, 200, 'the server stays up');
+      const health = await fetch(`${server.url}/api/health`);
+      assert.equal(health.status, 503, 'the server stays up, and tells the load balancer it cannot serve');
+      assert.equal(((await health.json()) as { database: string }).database, 'unavailable');
 
       // It comes back: the next commands work without a restart, and the refused update is stored by a retry.
       proxy.restore();
@@ -97,6 +99,7 @@ describe('PostgreSQL lost while running', () => {
         vote = await ben('POST', `/changes/${changeId}/votes`, { choice: 'approve', revisionHash });
       }
       assert.equal(vote.status, 201, `recovered: ${JSON.stringify(vote.body)}`);
+      assert.equal((await fetch(`${server.url}/api/health`)).status, 200, 'healthy again');
       assert.equal((await send('after.')).ok, true);
 
       // Its backends are terminated on the server: whatever fails meanwhile says storage_unavailable, then it recovers.
