@@ -82,7 +82,7 @@ async function measure(kind: 'sqlite' | 'postgres'): Promise<Record<string, stri
     // Durable ack of one update at a time.
     const writer = await token('wes', 'reviewer');
     const connectAs = async (t: string): Promise<AccordSocket> => {
-      const s: AccordSocket = io(url, { auth: { token: t }, transports: ['websocket'], parser: frameParser, forceNew: true });
+      const s: AccordSocket = io(url, { auth: { token: t }, transports: ['websocket'], parser: frameParser, query: { frames: 'packed' }, forceNew: true });
       sockets.push(s);
       await new Promise<void>((resolve, reject) => (s.once('connect', () => resolve()), s.once('connect_error', reject)));
       return s;

@@ -1,7 +1,7 @@
 import * as Y from 'yjs';
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
 import type { Server, Socket } from 'socket.io';
-import { PacketType } from 'socket.io-parser';
+import { Encoder as DefaultEncoder, PacketType } from 'socket.io-parser';
 import { Encoder } from '../protocol/frame-parser.ts';
 import { installFastPath, type FastPathStats } from './fast-messages.ts';
 import { writeToMany, type DirectWriteStats, type EngineSocket } from './direct-writes.ts';
@@ -54,6 +54,10 @@ export class SyncTransport {
   /** Per socket: the documents it joined (or is joining). */
   readonly #joins = new Map<string, Map<string, Promise<LiveDocument | null>>>();
   readonly #encoder = new Encoder();
+  /** Socket.io's own encoder: binary events as a text header and one frame per attachment (stock clients). */
+  readonly #defaultEncoder = new DefaultEncoder();
+  /** Connections that asked for the packed one-frame form at the handshake (`?frames=packed`, docs/protocol.md). */
+  readonly #packed = new WeakSet<object>();
   /** Inbound packets by path (server/sync/fast-messages.ts): for tests and benchmarks. */
   readonly fastPath: FastPathStats = { fast: 0, viaSocketIo: 0 };
   readonly #directWriteStats: DirectWriteStats;
@@ -71,6 +75,7 @@ export class SyncTransport {
   }
 
   #attach(socket: AccordSocket): void {
+    if (socket.handshake.query.frames === 'packed') this.#packed.add(socket);
     const joined = new Map<string, Promise<LiveDocument | null>>();
     this.#joins.set(socket.id, joined);
     const refuse = (docId: unknown, code: ErrorCode, message: string, ack?: unknown): void => {
@@ -212,8 +217,8 @@ export class SyncTransport {
     const session = doc.sessions.get(socket.id)!;
     switch (parsed.type) {
       case 'sync-step1': {
-        socket.emit('doc:message', doc.id, frameSync(SYNC_STEP2, Y.encodeStateAsUpdate(doc.doc, parsed.stateVector)));
-        socket.emit('doc:message', doc.id, frameSync(SYNC_STEP1, Y.encodeStateVector(doc.doc)));
+        this.#emitMessage(socket, doc.id, frameSync(SYNC_STEP2, Y.encodeStateAsUpdate(doc.doc, parsed.stateVector)));
+        this.#emitMessage(socket, doc.id, frameSync(SYNC_STEP1, Y.encodeStateVector(doc.doc)));
         return Promise.resolve();
       }
       case 'sync-step2':
@@ -259,7 +264,20 @@ export class SyncTransport {
   #sendPresence(socket: AccordSocket, docId: string): void {
     const doc = this.registry.get(docId);
     if (!doc || doc.awareness.getStates().size === 0) return;
-    socket.emit('doc:message', docId, frameAwareness(encodeAwarenessUpdate(doc.awareness, [...doc.awareness.getStates().keys()])));
+    this.#emitMessage(socket, docId, frameAwareness(encodeAwarenessUpdate(doc.awareness, [...doc.awareness.getStates().keys()])));
+  }
+
+  /**
+   * One `doc:message` to one connection, in the framing it asked for: the packed one-frame form (Accord's
+   * clients), or Socket.io's default (a text header, then the binary attachment) that a stock client reads.
+   */
+  #emitMessage(socket: AccordSocket, docId: string, message: Uint8Array): void {
+    if (this.#packed.has(socket)) {
+      socket.emit('doc:message', docId, message);
+      return;
+    }
+    const conn = socket.conn as unknown as { write(data: string | Uint8Array): void };
+    for (const part of this.#defaultEncoder.encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', docId, message] })) conn.write(part as string | Uint8Array);
   }
 
   #relayUpdate(doc: LiveDocument, update: Uint8Array, origin: Origin | undefined): void {
@@ -275,13 +293,20 @@ export class SyncTransport {
    */
   #sendToDoc(doc: LiveDocument, except: string | undefined, message: Uint8Array): void {
     const conns: EngineSocket[] = [];
+    const stock: EngineSocket[] = [];
     for (const session of doc.sessions.values()) {
       if (session.socketId === except || !session.socket.connected) continue;
-      conns.push(session.socket.conn as EngineSocket);
+      (this.#packed.has(session.socket) ? conns : stock).push(session.socket.conn as EngineSocket);
     }
-    if (conns.length === 0) return;
-    const [packet] = this.#encoder.encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', doc.id, message] });
-    writeToMany(conns, packet as Uint8Array, this.#directWriteStats);
+    if (conns.length > 0) {
+      const [packet] = this.#encoder.encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', doc.id, message] });
+      writeToMany(conns, packet as Uint8Array, this.#directWriteStats);
+    }
+    if (stock.length > 0) {
+      // Stock clients: Socket.io's default framing, encoded once for all of them.
+      const parts = this.#defaultEncoder.encode({ type: PacketType.EVENT, nsp: '/', data: ['doc:message', doc.id, message] }) as (string | Uint8Array)[];
+      for (const conn of stock) for (const part of parts) (conn as unknown as { write(data: string | Uint8Array): void }).write(part);
+    }
   }
 
   #relayAwareness(doc: LiveDocument, clients: number[], origin: unknown): void {

@@ -120,6 +120,7 @@ export function connect(url: string, token: string | undefined, extra: { cookie?
     auth: token === undefined ? {} : { token },
     transports: ['websocket'],
     parser: frameParser,
+    query: { frames: 'packed' },
     reconnectionDelay: 50,
     reconnectionDelayMax: 200,
     forceNew: true,

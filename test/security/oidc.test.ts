@@ -168,7 +168,7 @@ describe('OIDC single sign-on against a real provider', () => {
     assert.equal((await server.app.users.reviewers()).find((r) => r.username === 'alice')?.role, 'admin', 'the local admin is untouched');
 
     // Same-origin, as a browser on Accord's page sends it (cookie handshakes from other origins are refused).
-    const socket = io(server.url, { transports: ['websocket'], parser: frameParser, forceNew: true, reconnection: false, extraHeaders: { cookie, origin: server.url } });
+    const socket = io(server.url, { transports: ['websocket'], parser: frameParser, query: { frames: 'packed' }, forceNew: true, reconnection: false, extraHeaders: { cookie, origin: server.url } });
     teardown.push(() => socket.disconnect());
     await connected(socket);
     const ack = await socket.timeout(5_000).emitWithAck('vote:cast', { changeId: 'nope', choice: 'approve', revision: 1 });

@@ -151,7 +151,7 @@ describe('direct writes', () => {
   it('relays updates and presence of a document to WebSocket and long-polling peers alike', async () => {
     const server = await startTestServer();
     const [wa, wb, pc] = await Promise.all(['dw-a', 'dw-b', 'dw-c'].map((name) => server.user(name, 'reviewer')));
-    const polling = io(server.url, { auth: { token: pc }, transports: ['polling'], parser: frameParser, forceNew: true }) as AccordSocket;
+    const polling = io(server.url, { auth: { token: pc }, transports: ['polling'], parser: frameParser, query: { frames: 'packed' }, forceNew: true }) as AccordSocket;
     after(() => polling.disconnect());
     const [alice, bob, cara] = await Promise.all([
       openProvider(connect(server.url, wa!), 'notes:direct'), openProvider(connect(server.url, wb!), 'notes:direct'), openProvider(polling, 'notes:direct'),

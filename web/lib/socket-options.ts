@@ -20,6 +20,7 @@ export const SOCKET_OPTIONS = {
   reconnectionDelayMax: 1_000,
   randomizationFactor: 0.5,
   timeout: 5_000,
-  /** Must match the server's: binary events travel as one frame. */
+  /** Binary events travel as one frame: this parser reads and writes it, and the handshake asks the server for it. */
   parser: frameParser,
+  query: { frames: 'packed' },
 } satisfies Partial<ManagerOptions & SocketOptions>;
