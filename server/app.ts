@@ -23,6 +23,9 @@ import { campaignRouter } from './http/campaign-routes.ts';
 import { CampaignBridge } from './sync/campaign-bridge.ts';
 import { CampaignClock } from './commands/campaign-clock.ts';
 import { Leases } from './store/leases.ts';
+import { WebhookDelivery, WebhookRepository } from './notify/webhooks.ts';
+import { webhookRouter } from './http/webhook-routes.ts';
+import { TargetSecrets } from './connectors/secrets.ts';
 import { SYSTEM } from './commands/accord.ts';
 import { attachCommands } from './sync/command-handlers.ts';
 import { Accord } from './commands/accord.ts';
@@ -92,6 +95,8 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const secureCookies = publicUrl.protocol === 'https:';
   // Background work runs on one node at a time when several share the database (server/store/leases.ts).
   const leases = new Leases(db, (err, name) => log.error({ err, lease: name }, 'renewing a background job\'s lease failed: another node may take the job over'));
+  // Outgoing webhooks: endpoints and their sealed secrets (server/notify/webhooks.ts).
+  const webhooks = new WebhookRepository(db, TargetSecrets.open(config.dataDir));
   const accord: Accord = new Accord({
     db, users, key,
     rpID: publicUrl.hostname,
@@ -141,6 +146,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   web.use('/api', sessionRouter(accord));
   web.use('/api', targetRouter(accord));
   web.use('/api', campaignRouter(accord));
+  web.use('/api', webhookRouter(webhooks, accord.audit, config.allowPrivateWebhooks));
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
   web.use('/api', apiRouter({
     users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready,
@@ -191,8 +197,10 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   // Notifications: queued in each command's unit of work, delivered after commit (server/notify/).
   const outbox = new NotificationRepository(db);
   const email = config.smtpUrl ? new EmailDelivery(outbox, config.smtpUrl, config.mailFrom, log) : undefined;
+  const webhookDelivery = new WebhookDelivery(outbox, webhooks, log, config.allowPrivateWebhooks);
+  accord.dispatcher.subscribe(async () => webhookDelivery.nudge());
   const notifier = new Notifier({
-    store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [],
+    store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [], webhooks,
     campaignWaiting: async (id) => {
       const c = await accord.campaigns.repo.get(id);
       return c ? { campaign: c, waiting: await accord.campaigns.waiting(c) } : undefined;
@@ -207,7 +215,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   accord.dispatcher.subscribe(async (fact) => {
     if (fact.scope === 'change') await bridge.changed(fact.changeId, fact.name, fact.detail, { statusChanged: fact.statusChanged ?? false });
     else if (fact.scope === 'session') sessionBridge.sessionChanged(fact.sessionId, fact.seed);
-    else campaignBridge.changed(fact.campaignId, fact.items);
+    else if (fact.scope === 'campaign') campaignBridge.changed(fact.campaignId, fact.items);
   });
   accord.dispatcher.subscribe(async (fact) => {
     if (fact.scope === 'change') await sessionBridge.changeFact(fact.changeId, fact.name, fact.detail);
@@ -264,6 +272,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
         await new Promise<void>((res) => io.close(() => res()));
         await sync.registry.closeAll();
         await email?.stop();
+        await webhookDelivery.stop();
         await accord.audit.close();
         await storage.close();
       })()),

@@ -72,6 +72,8 @@ export const defaults = {
   applyRetryMs: '500,2000,5000',
   /** How often campaigns are checked for their end (close) and their reminder, ms. */
   campaignClockMs: 60_000,
+  /** Let webhooks reach loopback and private addresses (tests and labs; never on a server reachable from untrusted users). */
+  allowPrivateWebhooks: false,
   /** pino level. */
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 };
@@ -107,6 +109,7 @@ const schema = z.object({
   expirySweepMs: z.coerce.number().int().min(50),
   applyRetryMs: z.string().regex(/^(\d{1,7}(,\d{1,7}){0,9})?$/, 'comma-separated milliseconds, at most 10'),
   campaignClockMs: z.coerce.number().int().min(50),
+  allowPrivateWebhooks: z.union([z.boolean(), z.enum(['1', 'true', '0', 'false']).transform((v) => v === '1' || v === 'true')]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -126,6 +129,7 @@ const FLAGS: Record<string, keyof Config> = {
   '--drift-interval-ms': 'driftIntervalMs',
   '--expiry-sweep-ms': 'expirySweepMs',
   '--apply-retry-ms': 'applyRetryMs',
+  '--allow-private-webhooks': 'allowPrivateWebhooks',
 };
 
 const ENV: Record<string, keyof Config> = {
@@ -147,6 +151,7 @@ const ENV: Record<string, keyof Config> = {
   ACCORD_EXPIRY_SWEEP_MS: 'expirySweepMs',
   ACCORD_APPLY_RETRY_MS: 'applyRetryMs',
   ACCORD_CAMPAIGN_CLOCK_MS: 'campaignClockMs',
+  ACCORD_ALLOW_PRIVATE_WEBHOOKS: 'allowPrivateWebhooks',
 };
 
 /** Config from defaults, then environment, then command-line flags (`--port N --data DIR`). */
@@ -156,6 +161,10 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (flag === '--allow-private-webhooks' && inline === undefined) {
+      raw.allowPrivateWebhooks = true; // a switch: no value
+      continue;
+    }
     const key = FLAGS[flag];
     if (!key) throw new Error(`unknown option ${flag} (known: ${Object.keys(FLAGS).join(', ')})`);
     const value = inline ?? argv[++i];

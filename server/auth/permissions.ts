@@ -15,7 +15,7 @@ export const ACTIONS = [
   'session.create', 'session.view', 'session.facilitate',
   'inventory.read', 'inventory.write', 'passkey.register',
   'token.manage', 'user.manage', 'target.manage',
-  'campaign.view', 'campaign.manage', 'campaign.decide', 'campaign.close', 'campaign.signoff',
+  'campaign.view', 'campaign.manage', 'campaign.decide', 'campaign.close', 'campaign.signoff', 'webhook.manage',
 ] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
@@ -156,6 +156,8 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       // apply_failed: Apply may be pressed again (it resumes or re-plans from what the target holds).
       if (change.status !== 'approved' && change.status !== 'apply_failed') return closed(`only an approved change is applied; this one is ${change.status}`);
       return p.role === 'admin' ? allow : deny('applying a change needs the admin role');
+    case 'webhook.manage':
+      return p.role === 'admin' ? allow : deny('managing webhooks needs the admin role');
     case 'campaign.manage':
       return p.role === 'admin' ? allow : deny('defining and starting campaigns needs the admin role');
     case 'campaign.decide': {

@@ -26,7 +26,9 @@ export type PublishedFact<N extends FactName = FactName> =
   | { scope: 'change'; changeId: string; name: N; detail: Record<string, unknown>; statusChanged?: boolean }
   | { scope: 'session'; sessionId: string; seed?: readonly string[] }
   /** A campaign changed: its `campaign:<id>` document is projected again. */
-  | { scope: 'campaign'; campaignId: string; items?: readonly string[]; started?: true };
+  | { scope: 'campaign'; campaignId: string; items?: readonly string[]; started?: true }
+  /** A read of a target found new drift (admins' webhooks hear it). */
+  | { scope: 'drift'; target: string; opened: readonly { id: string; summary: string }[] };
 
 export interface Effect<C extends CommandName, R> {
   /** What the idempotency record keeps and a replay returns (small: not the aggregate). */

@@ -546,6 +546,7 @@ const targetRead: Handler<'target:read', DriftReport, Observation> = {
     return {
       result: report,
       detail: { baseline: report.baseline, opened: report.opened.map((f) => ({ id: f.id, kind: f.kind, summary: f.detail.summary })), gone: report.gone, open: report.open.length, by: p.username },
+      facts: report.opened.length > 0 ? [{ scope: 'drift', target: report.target, opened: report.opened.map((f) => ({ id: f.id, summary: f.detail.summary })) }] : [],
     };
   },
   answer: async (_a, _x, result) => result,

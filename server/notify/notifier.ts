@@ -15,6 +15,7 @@ import type { ChangeRequest } from '../domain/review/types.ts';
 import { classifyVotes } from '../domain/review/votes.ts';
 import type { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { NewMessage, NotificationRepository } from '../store/repositories/notification-repository.ts';
+import { webhookMessages, type WebhookRepository } from './webhooks.ts';
 
 export const NOTIFY_EVENTS = [
   'change.needs_vote', 'change.needs_signoff', 'vote.stale', 'change.decided', 'change.applied', 'change.apply_failed',
@@ -57,6 +58,8 @@ export interface NotifierOptions {
   publicUrl: string;
   /** Campaigns' undecided items per reviewer (campaign facts); absent: no campaign messages. */
   campaignWaiting?: (campaignId: string) => Promise<{ campaign: { id: string; title: string; endsAt: string | null }; waiting: Record<string, number> } | undefined>;
+  /** Outgoing webhooks (server/notify/webhooks.ts): endpoints hear the events they subscribed to. */
+  webhooks?: WebhookRepository;
   /** Channels that deliver; a message is queued only for a channel that can deliver it. */
   channels: readonly 'email'[];
 }
@@ -70,8 +73,18 @@ export class Notifier {
 
   /** Queues the messages these facts mean to people (call inside the facts' unit of work). */
   async record(facts: readonly PublishedFact[]): Promise<void> {
-    if (!this.#o.channels.includes('email')) return;
+    const email = this.#o.channels.includes('email');
+    const hooks = this.#o.webhooks;
+    if (!email && !hooks) return;
     for (const fact of facts) {
+      if (fact.scope === 'drift') {
+        if (hooks) {
+          const link = `${this.#o.publicUrl.replace(/\/$/, '')}/`;
+          await this.#o.outbox.enqueue(await webhookMessages(hooks, 'drift.found', `${fact.target}:${fact.opened.map((f) => f.id).join(',')}`,
+            { event: 'drift.found', target: fact.target, title: `${fact.opened.length} difference(s) on ${fact.target}`, findings: fact.opened, link }));
+        }
+        continue;
+      }
       if (fact.scope === 'campaign' && fact.started && this.#o.campaignWaiting) {
         const w = await this.#o.campaignWaiting(fact.campaignId);
         if (w) await this.campaign('campaign.needs_review', w.campaign, w.waiting);
@@ -82,6 +95,18 @@ export class Notifier {
       if (!found) continue;
       const wanted = await this.#events(fact.name, found.change);
       if (wanted.length === 0) continue;
+      const current = found.change.revisions.at(-1);
+      if (hooks && current) {
+        // Endpoints hear each event once per change revision, not once per person it concerns.
+        for (const event of new Set(wanted.map((w) => w.event))) {
+          const payload: NotificationPayload = {
+            event, changeId: found.change.id, title: current.content.title, status: found.change.status, revision: current.number,
+            revisionHash: current.hash, link: `${this.#o.publicUrl.replace(/\/$/, '')}/changes/${encodeURIComponent(found.change.id)}`,
+          };
+          await this.#o.outbox.enqueue(await webhookMessages(hooks, event, `${found.change.id}:${current.hash}:${found.change.status}`, payload));
+        }
+      }
+      if (!email) continue;
       const emails = await this.#o.outbox.emails([...new Set(wanted.map((w) => w.recipient))]);
       const messages: NewMessage[] = [];
       for (const { event, recipient, change } of wanted) {
@@ -103,6 +128,11 @@ export class Notifier {
    * its end is near (only those with undecided items). Call inside the unit of work of what it reports.
    */
   async campaign(event: CampaignEvent, c: { id: string; title: string; endsAt: string | null }, waiting: Record<string, number>): Promise<number> {
+    if (this.#o.webhooks) {
+      const total = Object.values(waiting).reduce((a, b) => a + b, 0);
+      await this.#o.outbox.enqueue(await webhookMessages(this.#o.webhooks, event, c.id,
+        { event, campaignId: c.id, title: c.title, items: total, endsAt: c.endsAt, link: `${this.#o.publicUrl.replace(/\/$/, '')}/campaigns/${encodeURIComponent(c.id)}` }));
+    }
     if (!this.#o.channels.includes('email')) return 0;
     const recipients = Object.entries(waiting).filter(([, n]) => n > 0);
     const emails = await this.#o.outbox.emails(recipients.map(([r]) => r));

@@ -37,6 +37,7 @@ const TABLES: readonly { name: string; columns: readonly string[]; order: string
   { name: 'campaigns', columns: ['id', 'title', 'status', 'owner', 'definition', 'data', 'version', 'created_at', 'started_at', 'ends_at', 'closed_at'], order: 'id' },
   { name: 'campaign_assignments', columns: ['campaign_id', 'item_id', 'reviewer'], order: 'campaign_id, reviewer, item_id' },
   { name: 'campaign_items', columns: ['campaign_id', 'id', 'backend', 'item', 'reviewers', 'decision', 'reason', 'decided_by', 'decided_at'], order: 'campaign_id, id' },
+  { name: 'webhooks', columns: ['id', 'url', 'events', 'format', 'secret', 'created_by', 'created_at', 'failures', 'disabled_at', 'disabled_reason'], order: 'id' },
   // PostgreSQL's documents carry last_seq, the counter SQLite computes: max(snapshot_seq, max(seq) of the log).
   { name: 'documents', columns: ['id', 'snapshot', 'snapshot_seq', 'last_seq'], order: 'id' },
   { name: 'document_updates', columns: ['doc_id', 'seq', 'data'], order: 'doc_id, seq' },

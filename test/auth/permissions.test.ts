@@ -31,6 +31,7 @@ const EXPECT: Record<ActionName, Row> = {
   'user.manage': 'viewer:- reviewer:- approver:- admin:*',
   'target.manage': 'viewer:- reviewer:- approver:- admin:*',
   'campaign.view': 'viewer:* reviewer:* approver:* admin:*',
+  'webhook.manage': 'viewer:- reviewer:- approver:- admin:*',
   'campaign.manage': 'viewer:- reviewer:- approver:- admin:*',
   // Deciding and closing depend on the campaign: see the test below (without one, never).
   'campaign.decide': 'viewer:- reviewer:- approver:- admin:-',

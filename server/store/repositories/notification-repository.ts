@@ -68,11 +68,16 @@ export class NotificationRepository {
     return added;
   }
 
-  /** Messages due now, oldest first. */
-  async due(now: number, limit = 20): Promise<OutboxRow[]> {
+  /** Messages of one channel due now, oldest first. */
+  async due(now: number, limit = 20, channel = 'email'): Promise<OutboxRow[]> {
     const rows = await this.#db.all<Record<string, unknown>>(
-      `SELECT ${COLUMNS} FROM notification_outbox WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ${Math.max(1, Math.floor(limit))}`, [now]);
+      `SELECT ${COLUMNS} FROM notification_outbox WHERE sent_at IS NULL AND channel = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ${Math.max(1, Math.floor(limit))}`, [channel, now]);
     return rows.map(decode);
+  }
+
+  /** A message that will never be delivered (its endpoint is gone): kept, with why, and never tried again. */
+  async markAbandoned(id: number, error: string): Promise<void> {
+    await this.#db.run(`UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`, [Number.MAX_SAFE_INTEGER, `abandoned: ${error}`.slice(0, 500), id]);
   }
 
   async markSent(id: number, at = new Date().toISOString()): Promise<void> {

@@ -247,6 +247,19 @@ const MIGRATIONS: readonly string[] = [
      holder TEXT NOT NULL,
      until_ms INTEGER NOT NULL
    );`,
+  // Outgoing webhooks (server/notify/webhooks.ts).
+  `CREATE TABLE webhooks (
+     id TEXT PRIMARY KEY,
+     url TEXT NOT NULL,
+     events TEXT NOT NULL,
+     format TEXT NOT NULL,
+     secret TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     failures INTEGER NOT NULL DEFAULT 0,
+     disabled_at TEXT,
+     disabled_reason TEXT
+   );`,
 ];
 
 /** Per-connection settings: every connection to the file (the main one, the document writer's) uses them. */
