@@ -25,6 +25,9 @@ import { CampaignClock } from './commands/campaign-clock.ts';
 import { Leases } from './store/leases.ts';
 import { WebhookDelivery, WebhookRepository } from './notify/webhooks.ts';
 import { webhookRouter } from './http/webhook-routes.ts';
+import { notificationRouter } from './http/notification-routes.ts';
+import { Inbox } from './notify/inbox.ts';
+import type { InboxItem } from './protocol/events.ts';
 import { TargetSecrets } from './connectors/secrets.ts';
 import { SYSTEM } from './commands/accord.ts';
 import { attachCommands } from './sync/command-handlers.ts';
@@ -95,6 +98,9 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const secureCookies = publicUrl.protocol === 'https:';
   // Background work runs on one node at a time when several share the database (server/store/leases.ts).
   const leases = new Leases(db, (err, name) => log.error({ err, lease: name }, 'renewing a background job\'s lease failed: another node may take the job over'));
+  // The in-app notification centre: pushed live to the person's open connections (their `user:` room).
+  let pushNotification: (recipient: string, item: InboxItem, unread: number) => void = () => {};
+  const inbox = new Inbox(db, (recipient, item, unread) => pushNotification(recipient, item, unread));
   // Outgoing webhooks: endpoints and their sealed secrets (server/notify/webhooks.ts).
   const webhooks = new WebhookRepository(db, TargetSecrets.open(config.dataDir));
   const accord: Accord = new Accord({
@@ -147,6 +153,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   web.use('/api', targetRouter(accord));
   web.use('/api', campaignRouter(accord));
   web.use('/api', webhookRouter(webhooks, accord.audit, config.allowPrivateWebhooks));
+  web.use('/api', notificationRouter(inbox));
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
   web.use('/api', apiRouter({
     users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready,
@@ -197,10 +204,11 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   // Notifications: queued in each command's unit of work, delivered after commit (server/notify/).
   const outbox = new NotificationRepository(db);
   const email = config.smtpUrl ? new EmailDelivery(outbox, config.smtpUrl, config.mailFrom, log) : undefined;
+  pushNotification = (recipient, item, unread) => io.to(`user:${recipient}`).emit('notification:new', { notification: item, unread });
   const webhookDelivery = new WebhookDelivery(outbox, webhooks, log, config.allowPrivateWebhooks);
   accord.dispatcher.subscribe(async () => webhookDelivery.nudge());
   const notifier = new Notifier({
-    store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [], webhooks,
+    store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [], webhooks, inbox,
     campaignWaiting: async (id) => {
       const c = await accord.campaigns.repo.get(id);
       return c ? { campaign: c, waiting: await accord.campaigns.waiting(c) } : undefined;

@@ -16,6 +16,7 @@ import { classifyVotes } from '../domain/review/votes.ts';
 import type { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { NewMessage, NotificationRepository } from '../store/repositories/notification-repository.ts';
 import { webhookMessages, type WebhookRepository } from './webhooks.ts';
+import type { Inbox } from './inbox.ts';
 
 export const NOTIFY_EVENTS = [
   'change.needs_vote', 'change.needs_signoff', 'vote.stale', 'change.decided', 'change.applied', 'change.apply_failed',
@@ -58,6 +59,8 @@ export interface NotifierOptions {
   publicUrl: string;
   /** Campaigns' undecided items per reviewer (campaign facts); absent: no campaign messages. */
   campaignWaiting?: (campaignId: string) => Promise<{ campaign: { id: string; title: string; endsAt: string | null }; waiting: Record<string, number> } | undefined>;
+  /** The in-app notification centre (server/notify/inbox.ts): every message to a person lands there too. */
+  inbox?: Inbox;
   /** Outgoing webhooks (server/notify/webhooks.ts): endpoints hear the events they subscribed to. */
   webhooks?: WebhookRepository;
   /** Channels that deliver; a message is queued only for a channel that can deliver it. */
@@ -75,7 +78,8 @@ export class Notifier {
   async record(facts: readonly PublishedFact[]): Promise<void> {
     const email = this.#o.channels.includes('email');
     const hooks = this.#o.webhooks;
-    if (!email && !hooks) return;
+    const inbox = this.#o.inbox;
+    if (!email && !hooks && !inbox) return;
     for (const fact of facts) {
       if (fact.scope === 'drift') {
         if (hooks) {
@@ -106,6 +110,14 @@ export class Notifier {
           await this.#o.outbox.enqueue(await webhookMessages(hooks, event, `${found.change.id}:${current.hash}:${found.change.status}`, payload));
         }
       }
+      if (inbox && current) {
+        for (const { event, recipient, change } of wanted) {
+          await inbox.add(recipient, `${event}:${change.id}:${current.hash}:${change.status}:${recipient}`, event, {
+            event, changeId: change.id, title: current.content.title, status: change.status, revision: current.number, revisionHash: current.hash,
+            link: `/changes/${encodeURIComponent(change.id)}`,
+          });
+        }
+      }
       if (!email) continue;
       const emails = await this.#o.outbox.emails([...new Set(wanted.map((w) => w.recipient))]);
       const messages: NewMessage[] = [];
@@ -132,6 +144,11 @@ export class Notifier {
       const total = Object.values(waiting).reduce((a, b) => a + b, 0);
       await this.#o.outbox.enqueue(await webhookMessages(this.#o.webhooks, event, c.id,
         { event, campaignId: c.id, title: c.title, items: total, endsAt: c.endsAt, link: `${this.#o.publicUrl.replace(/\/$/, '')}/campaigns/${encodeURIComponent(c.id)}` }));
+    }
+    if (this.#o.inbox) {
+      for (const [recipient, items] of Object.entries(waiting)) {
+        if (items > 0) await this.#o.inbox.add(recipient, `${event}:${c.id}:${recipient}`, event, { event, campaignId: c.id, title: c.title, items, endsAt: c.endsAt, link: `/campaigns/${encodeURIComponent(c.id)}` });
+      }
     }
     if (!this.#o.channels.includes('email')) return 0;
     const recipients = Object.entries(waiting).filter(([, n]) => n > 0);

@@ -59,7 +59,18 @@ export type ServerToClientEvents = {
   'doc:error': (docId: string, error: ErrorBody) => void;
   /** Your rights on this document changed: join it again to be re-admitted at the new level. */
   'doc:rejoin': (docId: string) => void;
+  /** A new message in your notification centre (GET /api/notifications), with your unread count. */
+  'notification:new': (n: { notification: InboxItem; unread: number }) => void;
 };
+
+/** One message of the in-app notification centre (docs/notifications.md). */
+export interface InboxItem {
+  id: string;
+  event: string;
+  payload: Record<string, unknown>;
+  createdAt: string;
+  readAt: string | null;
+}
 
 /** Document ids are `<kind>:<name>`; names are short and plain so they are safe in logs and URLs. */
 export const DOC_ID_PATTERN = /^([a-z]+):([A-Za-z0-9][A-Za-z0-9._-]{0,127})$/;

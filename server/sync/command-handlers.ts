@@ -14,6 +14,8 @@ import type { AccordServer } from './sync-transport.ts';
 export function attachCommands(io: AccordServer, accord: Accord, log: Logger, allow: (p: Principal) => boolean = () => true): void {
   io.on('connection', (socket) => {
     void socket.join(CHANGES_ROOM);
+    // The person's own room: their notification centre's live messages (server/notify/inbox.ts).
+    void socket.join(`user:${socket.data.principal.username}`);
     // One connection's commands run one after another, in the order they arrived: a queue flushed on
     // reconnect (approve, then reject on second thought) must not be applied the other way round, which
     // concurrent units of work on PostgreSQL would otherwise allow.

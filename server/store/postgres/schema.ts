@@ -319,6 +319,17 @@ const MIGRATIONS: readonly string[] = [
      disabled_at TEXT,
      disabled_reason TEXT
    );`,
+  // The in-app notification centre (server/notify/inbox.ts).
+  `CREATE TABLE inbox (
+     id TEXT PRIMARY KEY,
+     recipient TEXT NOT NULL,
+     dedupe_key TEXT NOT NULL UNIQUE,
+     event TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     read_at TEXT
+   );
+   CREATE INDEX inbox_recipient ON inbox (recipient, created_at);`,
 ];
 
 /** Version the schema would reach with every migration applied. */
