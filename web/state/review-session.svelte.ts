@@ -392,8 +392,9 @@ export class ReviewSession {
     }
     return undefined;
   }
+  /** Refusals about this change (or about none, e.g. an annotation edit): not another change's, nor a campaign's. */
   get refused(): readonly RefusedCommand[] {
-    return this.#live.commands.refused;
+    return this.#live.commands.refused.filter((c) => !c.name.startsWith('campaign:') && (commandChangeId(c) ?? this.changeId) === this.changeId);
   }
   /** Whether a refusal is one `outdated` explains (the page shows it next to the vote panel). */
   isOutdatedRefusal(command: RefusedCommand): boolean {

@@ -1,0 +1,74 @@
+/**
+ * REST for recertification campaigns (docs/campaigns.md, docs/api.md): the list, defining a campaign from
+ * its YAML and starting it. Decisions and closing are live commands (web/state/campaign.svelte.ts); the
+ * campaign itself is read from its live document.
+ */
+import type { ErrorBody } from '../../server/protocol/errors.ts';
+import type { CampaignView } from '../../server/commands/campaign-service.ts';
+import type { CampaignItem } from '../../server/domain/campaign/snapshot.ts';
+import { ApiError } from './api.ts';
+import { newIdempotencyKey } from './idempotency.ts';
+
+export type { CampaignView, CampaignItem };
+export type CampaignStatus = CampaignView['status'];
+export type CampaignDecision = 'keep' | 'revoke';
+
+/** One item as the live document and `GET /api/campaigns/:id` carry it: the snapshot, its reviewers and its decision. */
+export type CampaignItemView = CampaignItem & {
+  reviewers: string[];
+  decision: CampaignDecision | null;
+  reason: string | null;
+  decidedBy: string | null;
+  decidedAt: string | null;
+};
+
+async function call<T>(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<T> {
+  const res = await fetch(`/api${path}`, { method, credentials: 'same-origin', headers: init.headers, body: init.body });
+  const text = await res.text();
+  let json: (T & { error?: ErrorBody }) | null = null;
+  try {
+    json = text ? (JSON.parse(text) as T & { error?: ErrorBody }) : null;
+  } catch {
+    // Not JSON (a proxy's error page): the status says what happened.
+  }
+  if (!res.ok) throw new ApiError(json?.error ?? { code: 'internal', message: `the server answered ${res.status} ${res.statusText}`.trim() });
+  return json as T;
+}
+
+export const campaignApi = {
+  /** Every campaign (any signed-in user reads them), or only the active ones with items waiting for my decision. */
+  list: (waitingForMe = false) =>
+    call<{ campaigns: CampaignView[] }>('GET', `/campaigns${waitingForMe ? '?waitingFor=me' : ''}`).then((r) => r.campaigns),
+  /** Admin: defines a campaign (a draft) from its YAML; the key makes a double click one campaign, not two. */
+  create: (yaml: string, key: string = newIdempotencyKey()) =>
+    call<{ campaign: CampaignView }>('POST', '/campaigns', { body: yaml, headers: { 'content-type': 'application/yaml', 'idempotency-key': key } }).then((r) => r.campaign),
+  /** Admin: takes the snapshot and opens the campaign for decisions (refused when the scope matches nothing). */
+  start: (id: string, key: string = newIdempotencyKey()) =>
+    call<{ campaign: CampaignView }>('POST', `/campaigns/${encodeURIComponent(id)}/start`, { headers: { 'idempotency-key': key } }).then((r) => r.campaign),
+};
+
+/** The auditors' report: a plain link (the session cookie authenticates GETs). */
+export function reportUrl(id: string, format: 'csv' | 'json'): string {
+  return `/api/campaigns/${encodeURIComponent(id)}/report?format=${format}`;
+}
+
+/** A campaign's status in words. */
+export function statusWords(status: CampaignStatus): string {
+  switch (status) {
+    case 'draft': return 'Not started yet';
+    case 'active': return 'Open for decisions';
+    case 'closing': return 'Closed for decisions; waiting for its revocations to be applied';
+    case 'closed': return 'Closed';
+  }
+}
+
+/** "7 of 10 decided (70%)". */
+export function progressWords(p: { total: number; decided: number }): string {
+  if (p.total === 0) return 'no items yet';
+  return `${p.decided} of ${p.total} decided (${Math.floor((p.decided / p.total) * 100)}%)`;
+}
+
+/** A date and time for people, or a dash. */
+export function when(iso: string | null | undefined): string {
+  return iso ? new Date(iso).toLocaleString() : '—';
+}
