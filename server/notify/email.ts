@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import type { Logger } from '../log.ts';
+import { Drain } from './drain.ts';
 import type { NotificationRepository, OutboxRow } from '../store/repositories/notification-repository.ts';
 import { isCampaignPayload, type CampaignEvent, type CampaignPayload, type ChangeEvent, type NotificationPayload } from './notifier.ts';
 
@@ -68,34 +69,19 @@ export class EmailDelivery {
   readonly #transport: nodemailer.Transporter;
   readonly #from: string;
   readonly #log: Logger;
-  readonly #timer: NodeJS.Timeout;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #stopped = false;
+  readonly #drain: Drain;
 
   constructor(outbox: NotificationRepository, smtpUrl: string, from: string, log: Logger, pollMs = 1_000) {
     this.#outbox = outbox;
     this.#transport = nodemailer.createTransport(smtpUrl);
     this.#from = from;
     this.#log = log;
-    this.#timer = setInterval(() => this.nudge(), pollMs);
-    this.#timer.unref();
+    this.#drain = new Drain(() => this.#run(), (err) => this.#log.error({ err }, 'e-mail delivery failed; retrying at the next poll'), pollMs);
   }
 
   /** Delivers what is due now (one run at a time; a nudge during a run makes one more run). */
   nudge(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#run().finally(() => {
-      this.#running = undefined;
-      if (this.#again) {
-        this.#again = false;
-        this.nudge();
-      }
-    });
+    this.#drain.nudge();
   }
 
   async #run(): Promise<void> {
@@ -107,7 +93,7 @@ export class EmailDelivery {
       return;
     }
     for (const row of due) {
-      if (this.#stopped) return;
+      if (this.#drain.stopped) return;
       const rendered = renderEmail(row.payload as unknown as NotificationPayload);
       try {
         await this.#transport.sendMail({
@@ -127,9 +113,7 @@ export class EmailDelivery {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-    await this.#running;
+    await this.#drain.stop();
     this.#transport.close();
   }
 }

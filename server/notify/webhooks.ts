@@ -18,6 +18,7 @@ import type { Database } from '../store/sql.ts';
 import { int, json, text } from '../store/repositories/change-repository.ts';
 import type { NewMessage, NotificationRepository, OutboxRow } from '../store/repositories/notification-repository.ts';
 import { retryDelayMs } from './email.ts';
+import { Drain } from './drain.ts';
 
 export const WEBHOOK_EVENTS = [
   'change.needs_vote', 'change.needs_signoff', 'vote.stale', 'change.decided', 'change.applied', 'change.apply_failed',
@@ -239,38 +240,23 @@ export class WebhookDelivery {
   readonly #repo: WebhookRepository;
   readonly #log: Logger;
   readonly #allowPrivate: boolean;
-  readonly #timer: NodeJS.Timeout;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #stopped = false;
+  readonly #drain: Drain;
 
   constructor(outbox: NotificationRepository, repo: WebhookRepository, log: Logger, allowPrivate: boolean, pollMs = 1_000) {
     this.#outbox = outbox;
     this.#repo = repo;
     this.#log = log;
     this.#allowPrivate = allowPrivate;
-    this.#timer = setInterval(() => this.nudge(), pollMs);
-    this.#timer.unref();
+    this.#drain = new Drain(() => this.#run(), (err) => this.#log.error({ err }, 'webhook delivery failed; retrying at the next poll'), pollMs);
   }
 
   nudge(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#run().catch((err: unknown) => this.#log.error({ err }, 'webhook delivery failed; retrying at the next poll')).finally(() => {
-      this.#running = undefined;
-      if (this.#again) {
-        this.#again = false;
-        this.nudge();
-      }
-    });
+    this.#drain.nudge();
   }
 
   async #run(): Promise<void> {
     for (const row of await this.#outbox.due(Date.now(), 20, 'webhook')) {
-      if (this.#stopped) return;
+      if (this.#drain.stopped) return;
       await this.#deliver(row);
     }
   }
@@ -327,9 +313,7 @@ export class WebhookDelivery {
     await this.#outbox.markFailed(row.id, Date.now() + retryDelayMs(row.attempts), why);
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#drain.stop();
   }
 }

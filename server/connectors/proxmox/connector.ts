@@ -14,6 +14,7 @@ import { request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AccessModel, Backend, ChangeSet, GrantSpec, NativeFile } from '../../domain/access/model.ts';
+import { baseUrl, onlyKnownFields, transportFields } from '../connection.ts';
 import { ConnectorError, describeGrant, diffPlan } from '../types.ts';
 import type { Connector, ConnectorFactory, ParsedConnection, PlanStep } from '../types.ts';
 import { classifyUgid, TOKEN_RE } from '../../backends/proxmox/paths.ts';
@@ -40,30 +41,12 @@ export type PveStepNative =
 const invalid = (message: string): ConnectorError => new ConnectorError('invalid', message);
 
 function parseConnection(input: Record<string, unknown>): ParsedConnection {
-  const known = new Set(['url', 'tokenId', 'tokenSecret', 'insecure', 'timeoutMs']);
-  const unknown = Object.keys(input).filter((k) => !known.has(k));
-  if (unknown.length > 0) throw invalid(`unknown connection field(s) for Proxmox: ${unknown.join(', ')}`);
-  const { url, tokenId, tokenSecret, insecure, timeoutMs } = input;
-  if (typeof url !== 'string') throw invalid('url is required: the Proxmox API address, e.g. https://pve1.example:8006');
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw invalid(`url '${url}' is not a URL`);
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw invalid(`url '${url}': only https (or http) is supported`);
-  if (parsed.username || parsed.password || parsed.search || parsed.hash) throw invalid(`url '${url}': no credentials, query or fragment in the url`);
-  const base = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '').replace(/\/api2\/json$/, '')}`;
+  onlyKnownFields(input, ['url', 'tokenId', 'tokenSecret', 'insecure', 'timeoutMs'], 'Proxmox');
+  const { tokenId, tokenSecret } = input;
+  const base = baseUrl(input.url, 'the Proxmox API address, e.g. https://pve1.example:8006', /\/api2\/json$/);
   if (typeof tokenId !== 'string' || !TOKEN_RE.test(tokenId)) throw invalid('tokenId is required: the full API token id, user@realm!tokenname');
   if (typeof tokenSecret !== 'string' || !/^[\x21-\x7e]+$/.test(tokenSecret)) throw invalid('tokenSecret is required: the API token secret (printable, no spaces)');
-  if (insecure !== undefined && typeof insecure !== 'boolean') throw invalid('insecure must be true or false');
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000)) {
-    throw invalid('timeoutMs must be an integer between 100 and 600000');
-  }
-  return {
-    connection: { url: base, tokenId, ...(insecure ? { insecure: true } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) },
-    secrets: { tokenSecret },
-  };
+  return { connection: { url: base, tokenId, ...transportFields(input.insecure, input.timeoutMs) }, secrets: { tokenSecret } };
 }
 
 /** Handler refusals pveproxy reports as 500 (a plain `die` in the API handler): permanent, not an outage. */

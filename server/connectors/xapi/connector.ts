@@ -13,6 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AccessModel, Backend, ChangeSet, NativeFile } from '../../domain/access/model.ts';
 import { ConnectorError, diffPlan } from '../types.ts';
+import { baseUrl, onlyKnownFields, transportFields } from '../connection.ts';
 import { membershipField, readMembershipFile } from '../membership.ts';
 import type { Connector, ConnectorFactory, ParsedConnection, PlanStep } from '../types.ts';
 import { POOL_ID, isPending, subjectOf } from '../../backends/xapi/native.ts';
@@ -56,29 +57,14 @@ export class XapiCallError extends ConnectorError {
 const invalid = (message: string): ConnectorError => new ConnectorError('invalid', message);
 
 function parseConnection(input: Record<string, unknown>): ParsedConnection {
-  const known = new Set(['url', 'username', 'password', 'insecure', 'timeoutMs', 'membershipFile']);
-  const unknown = Object.keys(input).filter((k) => !known.has(k));
-  if (unknown.length > 0) throw invalid(`unknown connection field(s) for XAPI: ${unknown.join(', ')}`);
-  const { url, username, password, insecure, timeoutMs } = input;
+  onlyKnownFields(input, ['url', 'username', 'password', 'insecure', 'timeoutMs', 'membershipFile'], 'XAPI');
+  const { username, password } = input;
   const membershipFile = membershipField(input.membershipFile);
-  if (typeof url !== 'string') throw invalid('url is required: the pool master, e.g. https://xen1.example');
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw invalid(`url '${url}' is not a URL`);
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw invalid(`url '${url}': only https (or http) is supported`);
-  if (parsed.username || parsed.password || parsed.search || parsed.hash) throw invalid(`url '${url}': no credentials, query or fragment in the url`);
+  const base = baseUrl(input.url, 'the pool master, e.g. https://xen1.example', /\/jsonrpc$/);
   if (typeof username !== 'string' || username === '' || /[\r\n]/.test(username)) throw invalid('username is required (e.g. root, or an AD account with pool-admin)');
   if (typeof password !== 'string' || password === '') throw invalid('password is required');
-  if (insecure !== undefined && typeof insecure !== 'boolean') throw invalid('insecure must be true or false');
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000)) {
-    throw invalid('timeoutMs must be an integer between 100 and 600000');
-  }
-  const base = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '').replace(/\/jsonrpc$/, '')}`;
   return {
-    connection: { url: base, username, ...(insecure ? { insecure: true } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(membershipFile ? { membershipFile } : {}) },
+    connection: { url: base, username, ...transportFields(input.insecure, input.timeoutMs), ...(membershipFile ? { membershipFile } : {}) },
     secrets: { password },
   };
 }
