@@ -3,25 +3,13 @@ import type { Annotation } from '../domain/review/annotations.ts';
 import type { ChangeRequest, Vote } from '../domain/review/types.ts';
 import { classifyVotes, tallyChange } from '../domain/review/votes.ts';
 import type { SignOffView } from './signoff-service.ts';
-import type { ApplyState, ItemResult } from '../store/repositories/target-repository.ts';
+import type { ApplyRecord, LiveGrant, StepRecord } from '../store/repositories/target-repository.ts';
 
 /** An apply through a connected target (docs/targets.md): where it stands, per item and step, and the live grants. */
-export interface ApplyView {
-  state: ApplyState;
-  target: string;
-  revision: number;
-  revisionHash: string;
-  items: ItemResult[];
-  steps: { describe: string; itemIds: string[]; status: 'pending' | 'done' | 'failed'; attempts: number; error?: string }[];
-  warnings: string[];
-  difference: string[];
-  error?: string;
-  startedBy: string;
-  startedAt: string;
-  updatedAt: string;
-  verifiedAt?: string;
-  grants: { itemId: string; notAfter: string | null; state: string; lastError?: string; revokedAt?: string }[];
-}
+export type ApplyView = Pick<ApplyRecord, 'state' | 'target' | 'revision' | 'revisionHash' | 'items' | 'warnings' | 'difference' | 'error' | 'startedBy' | 'startedAt' | 'updatedAt' | 'verifiedAt'> & {
+  steps: (Pick<StepRecord, 'status' | 'attempts' | 'error'> & Pick<StepRecord['step'], 'describe' | 'itemIds'>)[];
+  grants: (Pick<LiveGrant, 'itemId' | 'notAfter' | 'state'> & { lastError?: string; revokedAt?: string })[];
+};
 
 export interface ReviewView {
   id: string;

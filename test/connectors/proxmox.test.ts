@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { backend } from '../../server/backends/proxmox/index.ts';
 import type { AccessModel, ChangeSet } from '../../server/domain/access/model.ts';
 import { ConnectorError } from '../../server/connectors/types.ts';
+import { rejectsWith } from './expect.ts';
 import type { Connector } from '../../server/connectors/types.ts';
 import { proxmoxConnector } from '../../server/connectors/proxmox/connector.ts';
 import { ProxmoxFake } from '../fakes/proxmox-api.ts';
@@ -31,18 +32,6 @@ function open(url: string, tokenId = 'accord@pve!apply', tokenSecret = SECRET, e
   return proxmoxConnector.open(proxmoxConnector.parseConnection({ url, tokenId, tokenSecret, ...extra }), backend);
 }
 
-async function rejectsWith(p: Promise<unknown>, kind: string, transient: boolean, message?: RegExp): Promise<ConnectorError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ConnectorError, `expected a ConnectorError, got ${String(err)}`);
-    assert.equal(err.kind, kind, err.message);
-    assert.equal(err.transient, transient, err.message);
-    if (message) assert.match(err.message, message);
-    return err;
-  }
-  assert.fail(`expected a ConnectorError of kind ${kind}`);
-}
 
 /** What matters of a grant for comparison: no ids' line numbers. */
 const grants = (m: AccessModel): string[] => m.grants.map((g) => `${g.resource} ${g.principal} ${g.role ?? ''} ${g.propagate ? 1 : 0}`).sort();

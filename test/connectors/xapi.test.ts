@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { backend } from '../../server/backends/xapi/index.ts';
 import type { AccessModel, ChangeSet, NativeFile } from '../../server/domain/access/model.ts';
 import { ConnectorError } from '../../server/connectors/types.ts';
+import { rejectsWith } from './expect.ts';
 import type { Connector } from '../../server/connectors/types.ts';
 import { xapiConnector } from '../../server/connectors/xapi/connector.ts';
 import { XapiFake } from '../fakes/xapi-server.ts';
@@ -24,18 +25,6 @@ function open(url: string, username = 'root', password = PASSWORD): Connector {
   return xapiConnector.open(xapiConnector.parseConnection({ url, username, password }), backend);
 }
 
-async function rejectsWith(p: Promise<unknown>, kind: string, transient: boolean, message?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ConnectorError, `expected a ConnectorError, got ${String(err)}`);
-    assert.equal(err.kind, kind, err.message);
-    assert.equal(err.transient, transient, err.message);
-    if (message) assert.match(err.message, message);
-    return;
-  }
-  assert.fail(`expected a ConnectorError of kind ${kind}`);
-}
 
 const grants = (m: AccessModel): string[] => m.grants.map((g) => `${g.principal} ${g.role ?? ''}`).sort();
 
