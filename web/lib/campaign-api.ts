@@ -45,7 +45,25 @@ export const campaignApi = {
   /** Admin: takes the snapshot and opens the campaign for decisions (refused when the scope matches nothing). */
   start: (id: string, key: string = newIdempotencyKey()) =>
     call<{ campaign: CampaignView }>('POST', `/campaigns/${encodeURIComponent(id)}/start`, { headers: { 'idempotency-key': key } }).then((r) => r.campaign),
+  /** What I would sign: my decisions on this campaign, the attestation and the hash of both (docs/campaigns.md). */
+  myDecisions: (id: string) => call<MyDecisions>('GET', `/campaigns/${encodeURIComponent(id)}/signoffs/mine`),
+  /** WebAuthn options whose challenge commits to `decisionsHash` (409 `revision_changed` once I decided more). */
+  signOffOptions: (id: string, decisionsHash: string) =>
+    call<{ options: unknown }>('POST', `/campaigns/${encodeURIComponent(id)}/signoffs/options`, json({ decisionsHash })).then((r) => r.options),
+  /** The passkey's answer, naming the same hash again; recorded with its receipt. */
+  signOff: (id: string, response: unknown, decisionsHash: string) =>
+    call<{ receipt: { revisionHash: string }; attestation: string; decisions: number }>('POST', `/campaigns/${encodeURIComponent(id)}/signoffs`, json({ response, decisionsHash })),
 };
+
+const json = (body: unknown) => ({ body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+
+/** A reviewer's decisions as they would sign them: the attestation names them, the hash binds them. */
+export interface MyDecisions {
+  count: number;
+  hash: string;
+  attestation: string;
+  decisions: { item: string; grant: CampaignItem['grant']; decision: CampaignDecision; reason: string | null }[];
+}
 
 /** The auditors' report: a plain link (the session cookie authenticates GETs). */
 export function reportUrl(id: string, format: 'csv' | 'json'): string {

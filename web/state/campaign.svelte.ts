@@ -203,6 +203,22 @@ export class CampaignSession {
   reviews(item: CampaignItemView): boolean {
     return item.reviewers.includes(this.me.username);
   }
+  /** Am I one of the campaign's reviewers (items assigned to me)? */
+  get isReviewer(): boolean {
+    return (this.#view?.progress.byReviewer[this.me.username]?.assigned ?? 0) > 0;
+  }
+  /** May I sign my decisions with a passkey (a reviewer of the campaign, once it has started)? */
+  get maySignOff(): Permission {
+    return asPermission(this.#decide('campaign.signoff', this.isReviewer));
+  }
+  /**
+   * What my decisions are right now, as one string (item, decision, reason): it changes whenever what I
+   * would sign changes, so the sign-off panel reads it again. Empty when I decided nothing.
+   */
+  get myDecisionsKey(): string {
+    const me = this.me.username;
+    return this.#items.filter((i) => i.decidedBy === me && i.decision !== null).map((i) => `${i.id}:${i.decision}:${i.reason ?? ''}`).join('\n');
+  }
   /** May I close the campaign (its owner or an admin, while it is active)? */
   get mayClose(): Permission {
     return asPermission(this.#decide('campaign.close', false));
