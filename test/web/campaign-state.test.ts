@@ -94,7 +94,8 @@ describe('CampaignSession against a real server', () => {
     const live = new LiveConnection(name, { socket: connect(server.url, tokens[name], {}, (fn) => teardown.push(fn)), storage: new MemoryStorage() });
     const session = new CampaignSession(campaignId, { id, username: name, role }, live);
     teardown.push(() => session.dispose());
-    await until(() => session.isLoaded && session.items.length === session.view!.progress.total && session.items.length > 0, `${name}'s campaign loaded`);
+    // A loaded CI machine (the PostgreSQL pass runs beside other suites) may take longer than the default 10 s.
+    await until(() => session.isLoaded && session.items.length === session.view!.progress.total && session.items.length > 0, `${name}'s campaign loaded`, 30_000);
     return session;
   };
 
