@@ -43,6 +43,9 @@ export interface CampaignView {
   };
   revocations: { backend: string; changeId: string; status: string | null }[];
   acceptedFailures: string[];
+  /** A recurring campaign's previous and next runs (campaign ids), when there are. */
+  follows: string | null;
+  followedBy: string | null;
   /** Reviewers' passkey sign-offs of their decisions; `current`: they still sign exactly what the reviewer decided. */
   signoffs: { reviewer: string; decisions: number; decisionsHash: string; at: string; current: boolean }[];
 }
@@ -234,7 +237,7 @@ export class CampaignService {
       id: c.id, title: c.title, status: c.status, owner: c.owner, definition: c.definition, createdAt: c.createdAt,
       startedAt: c.startedAt, endsAt: c.endsAt, closedAt: c.closedAt, nextRuns: nextRuns(c.definition, new Date()),
       progress: await this.#repo.progress(c.id),
-      revocations, acceptedFailures: c.data.acceptedFailures,
+      revocations, acceptedFailures: c.data.acceptedFailures, follows: c.data.follows ?? null, followedBy: c.data.followedBy ?? null,
       signoffs: await this.#signoffs(c),
     };
   }

@@ -23,6 +23,9 @@ export interface Campaign {
     acceptedFailures: string[];
     /** Items whose decision at close came from `defaultDecision`. */
     defaulted: number;
+    /** A recurring campaign: the run its recurrence started after this one, and the run before it. */
+    followedBy?: string;
+    follows?: string;
   };
   version: number;
   createdAt: string;
