@@ -15,7 +15,7 @@ import { staticWeb } from './http/static-web.ts';
 import { SyncTransport, type AccordServer } from './sync/sync-transport.ts';
 import { AccordDocResolver } from './sync/doc-resolver.ts';
 import { AccordUpdateGuard } from './sync/update-guard.ts';
-import { ChangeBridge } from './sync/change-bridge.ts';
+import { ChangeBridge, CHANGES_ROOM } from './sync/change-bridge.ts';
 import { SessionBridge } from './sync/session-bridge.ts';
 import { sessionRouter } from './http/session-routes.ts';
 import { targetRouter } from './http/target-routes.ts';
@@ -205,7 +205,8 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const outbox = new NotificationRepository(db);
   const email = config.smtpUrl ? new EmailDelivery(outbox, config.smtpUrl, config.mailFrom, log) : undefined;
   pushNotification = (recipient, item, unread) => io.to(`user:${recipient}`).emit('notification:new', { notification: item, unread });
-  const webhookDelivery = new WebhookDelivery(outbox, webhooks, log, config.allowPrivateWebhooks);
+  // Nudged after every commit; the slow poll only picks up retries whose back-off has passed.
+  const webhookDelivery = new WebhookDelivery(outbox, webhooks, log, config.allowPrivateWebhooks, 5_000);
   accord.dispatcher.subscribe(async () => webhookDelivery.nudge());
   const notifier = new Notifier({
     store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [], webhooks, inbox,
@@ -224,6 +225,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     if (fact.scope === 'change') await bridge.changed(fact.changeId, fact.name, fact.detail, { statusChanged: fact.statusChanged ?? false });
     else if (fact.scope === 'session') sessionBridge.sessionChanged(fact.sessionId, fact.seed);
     else if (fact.scope === 'campaign') campaignBridge.changed(fact.campaignId, fact.items);
+    else io.to(CHANGES_ROOM).emit('drift:changed', { target: fact.target });
   });
   accord.dispatcher.subscribe(async (fact) => {
     if (fact.scope === 'change') await sessionBridge.changeFact(fact.changeId, fact.name, fact.detail);
@@ -236,7 +238,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     campaignClock.start();
     const resumed = await accord.applies.resume();
     if (resumed.length > 0) log.warn({ changes: resumed }, 'resuming applies a restart interrupted');
-    accord.applies.startResuming(3_000, (err) => log.error({ err }, 'looking for unfinished applies failed'));
+    accord.applies.startResuming(5_000, (err) => log.error({ err }, 'looking for unfinished applies failed'));
     if (config.driftIntervalMs > 0) {
       driftTimer = setInterval(() => void leases.run('drift-reads', 10 * 60_000, async () => {
         for (const t of await accord.targets.list()) {

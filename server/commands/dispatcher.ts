@@ -27,7 +27,7 @@ export type PublishedFact<N extends FactName = FactName> =
   | { scope: 'session'; sessionId: string; seed?: readonly string[] }
   /** A campaign changed: its `campaign:<id>` document is projected again. */
   | { scope: 'campaign'; campaignId: string; items?: readonly string[]; started?: true }
-  /** A read of a target found new drift (admins' webhooks hear it). */
+  /** The open drift changed: a read found new findings (webhooks hear them) or closed some, or one was resolved. */
   | { scope: 'drift'; target: string; opened: readonly { id: string; summary: string }[] };
 
 export interface Effect<C extends CommandName, R> {

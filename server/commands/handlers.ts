@@ -546,7 +546,7 @@ const targetRead: Handler<'target:read', DriftReport, Observation> = {
     return {
       result: report,
       detail: { baseline: report.baseline, opened: report.opened.map((f) => ({ id: f.id, kind: f.kind, summary: f.detail.summary })), gone: report.gone, open: report.open.length, by: p.username },
-      facts: report.opened.length > 0 ? [{ scope: 'drift', target: report.target, opened: report.opened.map((f) => ({ id: f.id, summary: f.detail.summary })) }] : [],
+      facts: report.opened.length + report.gone.length > 0 ? [{ scope: 'drift', target: report.target, opened: report.opened.map((f) => ({ id: f.id, summary: f.detail.summary })) }] : [],
     };
   },
   answer: async (_a, _x, result) => result,
@@ -564,7 +564,10 @@ const driftResolve: Handler<'drift:resolve', { findingId: string; resolution: 'a
     if (f.state !== 'open') throw new AppError('conflict', `drift finding ${f.id} is already ${f.state}`);
     if (x.resolution === 'adopt') await a.drift.adopt(f, p.username);
     else DriftChecker.revertContent(f, 'libvirt'); // refuses what no change request can express, before anything is recorded
-    return { result: { findingId: f.id, resolution: x.resolution }, detail: { target: f.target, kind: f.kind, summary: f.detail.summary, resolution: x.resolution } };
+    return {
+      result: { findingId: f.id, resolution: x.resolution }, detail: { target: f.target, kind: f.kind, summary: f.detail.summary, resolution: x.resolution },
+      facts: [{ scope: 'drift', target: f.target, opened: [] }],
+    };
   },
   async after(a, p, x, _result, fresh) {
     if (!fresh || x.resolution !== 'revert') return;

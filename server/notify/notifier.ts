@@ -82,7 +82,7 @@ export class Notifier {
     if (!email && !hooks && !inbox) return;
     for (const fact of facts) {
       if (fact.scope === 'drift') {
-        if (hooks) {
+        if (hooks && fact.opened.length > 0) {
           const link = `${this.#o.publicUrl.replace(/\/$/, '')}/`;
           await this.#o.outbox.enqueue(await webhookMessages(hooks, 'drift.found', `${fact.target}:${fact.opened.map((f) => f.id).join(',')}`,
             { event: 'drift.found', target: fact.target, title: `${fact.opened.length} difference(s) on ${fact.target}`, findings: fact.opened, link }));

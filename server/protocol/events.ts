@@ -59,6 +59,8 @@ export type ServerToClientEvents = {
   'doc:error': (docId: string, error: ErrorBody) => void;
   /** Your rights on this document changed: join it again to be re-admitted at the new level. */
   'doc:rejoin': (docId: string) => void;
+  /** The open drift findings changed (docs/targets.md): read `GET /api/drift` again. */
+  'drift:changed': (d: { target: string }) => void;
   /** A new message in your notification centre (GET /api/notifications), with your unread count. */
   'notification:new': (n: { notification: InboxItem; unread: number }) => void;
 };

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { PROXMOX_CONTENT } from '../helpers/api.ts';
 import { REVIEW_ORIGIN, reviewTeam, settledApply, type ReviewTeam } from '../helpers/approve.ts';
-import { freePort, startTestServer, suiteTeardown } from '../helpers/server.ts';
+import { connect, connected, freePort, startTestServer, suiteTeardown, until, type TestServer } from '../helpers/server.ts';
 import { startVcsim, stopVcsim } from '../helpers/vcsim.ts';
 import { ProxmoxFake } from '../fakes/proxmox-api.ts';
 import { PVE_SECRET, pveUserCfg } from './pve-fixture.ts';
@@ -35,6 +35,7 @@ async function grantSettled(team: ReviewTeam, id: string, notAfter: string): Pro
 describe('Proxmox VE through the fake API (test/fakes/proxmox-api.ts)', () => {
   let fake: ProxmoxFake;
   let team: ReviewTeam;
+  let server: TestServer;
   const teardown = suiteTeardown();
 
   before(async () => {
@@ -44,7 +45,7 @@ describe('Proxmox VE through the fake API (test/fakes/proxmox-api.ts)', () => {
       await fake.stop();
       assert.deepEqual(fake.errors, []);
     });
-    const server = await startTestServer(FAST, (fn) => teardown.push(fn));
+    server = await startTestServer(FAST, (fn) => teardown.push(fn));
     team = await reviewTeam(server);
     const created = await team.api.root('POST', '/targets', { name: 'pve1', backend: 'proxmox', url: fake.url, tokenId: 'accord@pve!apply', tokenSecret: PVE_SECRET });
     assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -136,7 +137,11 @@ describe('Proxmox VE through the fake API (test/fakes/proxmox-api.ts)', () => {
     assert.deepEqual(read.opened, []);
   });
 
-  it('finds drift injected straight into user.cfg: added, and changed', async () => {
+  it('finds drift injected straight into user.cfg, and tells connected clients live', async () => {
+    const socket = connect(server.url, team.tokens.vic);
+    await connected(socket);
+    const told: string[] = [];
+    socket.on('drift:changed', (d) => told.push(d.target));
     fake.edit((cfg) => {
       const node = cfg.acl.get('/vms/100') ?? { users: new Map(), groups: new Map(), tokens: new Map() };
       node.users.set('bob@pve', new Map([['Administrator', 1]]));
@@ -148,6 +153,10 @@ describe('Proxmox VE through the fake API (test/fakes/proxmox-api.ts)', () => {
     assert.equal(opened.length, 1, JSON.stringify(opened));
     assert.equal(opened[0]!.kind, 'added');
     assert.match(opened[0]!.detail.summary, /Administrator for bob@pve on \/vms\/100/);
+    await until(() => told.length === 1, 'a viewer\'s connection hears the drift changed');
+    assert.equal((await team.api.root('POST', `/drift/${(opened[0] as unknown as { id: string }).id}/adopt`)).status, 200);
+    await until(() => told.length === 2, 'and again when it is adopted');
+    assert.deepEqual(told, ['pve1', 'pve1']);
   });
 
   it('wrong credentials and an unreachable API end the apply with a clear reason', async () => {

@@ -166,9 +166,11 @@ export class LiveConnection {
    * socket (re)connects: facts broadcast while it was not connected are lost, so listeners re-read then.
    * Returns the stop function.
    */
-  onFacts(listener: (name: FactName | 'connected', fact?: Fact) => void): () => void {
+  onFacts(listener: (name: FactName | 'connected' | 'drift:changed', fact?: Fact) => void): () => void {
     const onConnect = () => listener('connected');
+    const onDrift = () => listener('drift:changed');
     this.socket.on('connect', onConnect);
+    this.socket.on('drift:changed', onDrift);
     const offs = FACTS.map((name) => {
       const handler = (fact: Fact) => listener(name, fact);
       this.socket.on(name, handler);
@@ -176,6 +178,7 @@ export class LiveConnection {
     });
     return () => {
       this.socket.off('connect', onConnect);
+      this.socket.off('drift:changed', onDrift);
       offs.forEach((off) => off());
     };
   }
