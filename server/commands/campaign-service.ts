@@ -206,7 +206,7 @@ export class CampaignService {
    * grant, decision, reason), in item order. Its hash is the passkey challenge's content (docs/campaigns.md).
    */
   async decisionsOf(c: Campaign, reviewer: string): Promise<{ count: number; hash: string; attestation: string; decisions: { item: string; grant: GrantSpec; decision: Decision; reason: string | null }[] }> {
-    const mine = (await this.#repo.items(c.id)).filter((i) => i.decidedBy === reviewer && i.decision !== null)
+    const mine = (await this.#repo.decidedBy(c.id, reviewer))
       .map((i) => ({ item: i.item.id, grant: i.item.grant, decision: i.decision!, reason: i.reason }))
       .sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0));
     const attestation = `I, ${reviewer}, reviewed the ${mine.length} item(s) below in campaign "${c.title}" (${c.id}) and attest that each decision is mine and correct.`;

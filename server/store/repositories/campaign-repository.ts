@@ -145,6 +145,12 @@ export class CampaignRepository {
     return (await this.#db.all<Record<string, unknown>>('SELECT * FROM campaign_items WHERE campaign_id = ? ORDER BY backend, id', [campaignId])).map(decodeItem);
   }
 
+  /** The items one reviewer decided (what their sign-off covers), by item id. */
+  async decidedBy(campaignId: string, reviewer: string): Promise<StoredItem[]> {
+    const rows = await this.#db.all<Record<string, unknown>>('SELECT * FROM campaign_items WHERE campaign_id = ? AND decided_by = ? AND decision IS NOT NULL ORDER BY id', [campaignId, reviewer]);
+    return rows.map(decodeItem);
+  }
+
   async itemsById(campaignId: string, ids: readonly string[]): Promise<StoredItem[]> {
     const out: StoredItem[] = [];
     for (let i = 0; i < ids.length; i += CHUNK) {
