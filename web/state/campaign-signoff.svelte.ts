@@ -1,8 +1,8 @@
-import { api, ApiError } from '../lib/api.ts';
+import { ApiError } from '../lib/api.ts';
 import { campaignApi, type MyDecisions } from '../lib/campaign-api.ts';
 import { REVISION_CHANGED, isRefusal } from '../lib/types.ts';
-import { createPasskey, getAssertion, hasWebAuthn } from '../lib/webauthn.ts';
-import type { SignOffPhase } from './signoff.svelte.ts';
+import { getAssertion, hasWebAuthn } from '../lib/webauthn.ts';
+import { ensurePasskey, type SignOffPhase } from './signoff.svelte.ts';
 
 /**
  * A campaign reviewer's sign-off of their own decisions (docs/campaigns.md, "Sign-off by each reviewer"):
@@ -75,11 +75,7 @@ export class CampaignSignOffState {
       return;
     }
     try {
-      const passkeys = await api.passkeys();
-      if (passkeys.length === 0) {
-        this.#phase = 'registering';
-        await api.registerPasskey(await createPasskey(await api.passkeyOptions()));
-      }
+      await ensurePasskey(() => (this.#phase = 'registering'));
       this.#phase = 'signing';
       const assertion = await getAssertion(await campaignApi.signOffOptions(this.campaignId, target.hash));
       const result = await campaignApi.signOff(this.campaignId, assertion, target.hash);

@@ -4,6 +4,13 @@ import { createPasskey, getAssertion, hasWebAuthn } from '../lib/webauthn.ts';
 
 export type SignOffPhase = 'idle' | 'registering' | 'signing' | 'done' | 'failed';
 
+/** Registers a passkey first when the user has none (`registering` says so to the page). Both sign-offs use it. */
+export async function ensurePasskey(registering: () => void): Promise<void> {
+  if ((await api.passkeys()).length > 0) return;
+  registering();
+  await api.registerPasskey(await createPasskey(await api.passkeyOptions()));
+}
+
 /** The revision the approver is signing: the one shown on the sign-off screen when they clicked. */
 export interface SigningTarget {
   number: number;
@@ -67,11 +74,7 @@ export class SignOffState {
       return;
     }
     try {
-      const passkeys = await api.passkeys();
-      if (passkeys.length === 0) {
-        this.#phase = 'registering';
-        await api.registerPasskey(await createPasskey(await api.passkeyOptions()));
-      }
+      await ensurePasskey(() => (this.#phase = 'registering'));
       this.#phase = 'signing';
       const assertion = await getAssertion(await api.signOffOptions(this.changeId, target.hash));
       const result = await api.signOff(this.changeId, assertion, target.hash);

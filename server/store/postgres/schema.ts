@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
 import type { PoolClient, PoolConfig } from 'pg';
+import { SHARED_MIGRATIONS } from '../shared-schema.ts';
 
 /**
  * PostgreSQL schema for the document store, the same data as SQLite's `documents` and
@@ -216,120 +217,7 @@ const MIGRATIONS: readonly string[] = [
      last_error TEXT
    );
    CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at) WHERE sent_at IS NULL;`,
-  // Closing the loop: targets, apply records, time-bound grants, drift (as SQLite's TARGETS_SCHEMA).
-  `CREATE TABLE targets (
-     name TEXT PRIMARY KEY,
-     backend TEXT NOT NULL,
-     connection TEXT NOT NULL,
-     secrets TEXT NOT NULL,
-     created_by TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     updated_at TEXT NOT NULL
-   );
-   CREATE TABLE target_baselines (
-     target TEXT PRIMARY KEY,
-     files TEXT NOT NULL,
-     change_id TEXT,
-     recorded_at TEXT NOT NULL
-   );
-   CREATE TABLE apply_runs (
-     change_id TEXT PRIMARY KEY,
-     revision INTEGER NOT NULL,
-     target TEXT NOT NULL,
-     state TEXT NOT NULL,
-     record TEXT NOT NULL,
-     started_by TEXT NOT NULL,
-     started_at TEXT NOT NULL,
-     updated_at TEXT NOT NULL
-   );
-   CREATE TABLE live_grants (
-     id TEXT PRIMARY KEY,
-     change_id TEXT NOT NULL,
-     target TEXT NOT NULL,
-     item_id TEXT NOT NULL,
-     grant_spec TEXT NOT NULL,
-     not_after TEXT,
-     state TEXT NOT NULL,
-     attempts INTEGER NOT NULL DEFAULT 0,
-     next_attempt_at BIGINT NOT NULL DEFAULT 0,
-     last_error TEXT,
-     revoked_at TEXT
-   );
-   CREATE INDEX live_grants_due ON live_grants (not_after) WHERE state = 'active';
-   CREATE TABLE drift_findings (
-     id TEXT PRIMARY KEY,
-     target TEXT NOT NULL,
-     kind TEXT NOT NULL,
-     grant_key TEXT NOT NULL,
-     detail TEXT NOT NULL,
-     detected_at TEXT NOT NULL,
-     state TEXT NOT NULL,
-     resolved_by TEXT,
-     resolved_at TEXT,
-     change_id TEXT
-   );`,
-  // Recertification campaigns (as SQLite's CAMPAIGNS_SCHEMA).
-  `CREATE TABLE campaigns (
-     id TEXT PRIMARY KEY,
-     title TEXT NOT NULL,
-     status TEXT NOT NULL,
-     owner TEXT NOT NULL,
-     definition TEXT NOT NULL,
-     data TEXT NOT NULL,
-     version INTEGER NOT NULL DEFAULT 1,
-     created_at TEXT NOT NULL,
-     started_at TEXT,
-     ends_at TEXT,
-     closed_at TEXT
-   );
-   CREATE TABLE campaign_items (
-     campaign_id TEXT NOT NULL REFERENCES campaigns(id),
-     id TEXT NOT NULL,
-     backend TEXT NOT NULL,
-     item TEXT NOT NULL,
-     reviewers TEXT NOT NULL,
-     decision TEXT,
-     reason TEXT,
-     decided_by TEXT,
-     decided_at TEXT,
-     PRIMARY KEY (campaign_id, id)
-   );
-   CREATE TABLE campaign_assignments (
-     campaign_id TEXT NOT NULL,
-     item_id TEXT NOT NULL,
-     reviewer TEXT NOT NULL,
-     PRIMARY KEY (campaign_id, reviewer, item_id)
-   );`,
-  // Background jobs that must run on one node at a time (server/store/leases.ts).
-  `CREATE TABLE job_leases (
-     name TEXT PRIMARY KEY,
-     holder TEXT NOT NULL,
-     until_ms BIGINT NOT NULL
-   );`,
-  // Outgoing webhooks (server/notify/webhooks.ts).
-  `CREATE TABLE webhooks (
-     id TEXT PRIMARY KEY,
-     url TEXT NOT NULL,
-     events TEXT NOT NULL,
-     format TEXT NOT NULL,
-     secret TEXT NOT NULL,
-     created_by TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     failures INTEGER NOT NULL DEFAULT 0,
-     disabled_at TEXT,
-     disabled_reason TEXT
-   );`,
-  // The in-app notification centre (server/notify/inbox.ts).
-  `CREATE TABLE inbox (
-     id TEXT PRIMARY KEY,
-     recipient TEXT NOT NULL,
-     dedupe_key TEXT NOT NULL UNIQUE,
-     event TEXT NOT NULL,
-     payload TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     read_at TEXT
-   );
-   CREATE INDEX inbox_recipient ON inbox (recipient, created_at);`,
+  ...SHARED_MIGRATIONS('BIGINT'),
 ];
 
 /** Version the schema would reach with every migration applied. */
