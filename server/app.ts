@@ -35,6 +35,7 @@ import { Accord } from './commands/accord.ts';
 import { loadOrCreateServerKey } from './audit/server-key.ts';
 import { changeRouter } from './http/change-routes.ts';
 import { accountRouter } from './http/account-routes.ts';
+import { adminRouter } from './http/admin-routes.ts';
 import { requireAuth } from './http/routes.ts';
 import { originGuard, securityHeaders } from './http/security.ts';
 import { RateLimiter } from './http/rate-limit.ts';
@@ -155,6 +156,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   web.use('/api', webhookRouter(webhooks, accord.audit, config.allowPrivateWebhooks));
   web.use('/api', notificationRouter(inbox));
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
+  web.use('/api', adminRouter({ accord, users, db, key, audit: accord.audit, revalidate: () => gate?.revalidate() }));
   web.use('/api', apiRouter({
     users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready,
     health: async () => ({

@@ -16,6 +16,7 @@ export const ACTIONS = [
   'inventory.read', 'inventory.write', 'passkey.register',
   'token.manage', 'user.manage', 'target.manage',
   'campaign.view', 'campaign.manage', 'campaign.decide', 'campaign.close', 'campaign.signoff', 'webhook.manage',
+  'audit.view',
 ] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
@@ -205,6 +206,9 @@ export function decide(p: Principal, action: ActionName, resource: Resource = { 
       return allow; // one's own API tokens; scoped tokens cannot mint or revoke tokens (see SCOPE_ACTIONS)
     case 'user.manage':
       return p.role === 'admin' ? allow : deny('managing accounts needs the admin role');
+    case 'audit.view':
+      // The log names every actor and subject: browsing and verifying it is an admin's (auditors get packs).
+      return p.role === 'admin' ? allow : deny('browsing the audit log needs the admin role');
   }
 }
 

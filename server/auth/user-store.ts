@@ -3,7 +3,7 @@ import { AppError } from '../protocol/errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { isRole, type Principal, type Role, type Scope } from './roles.ts';
 import type { Reviewer } from '../domain/review/types.ts';
-import { TOKEN_TOUCH_EVERY_MS, UserRepository, type UserRecord } from '../store/repositories/user-repository.ts';
+import { TOKEN_TOUCH_EVERY_MS, UserRepository, type UserListRecord, type UserRecord } from '../store/repositories/user-repository.ts';
 import { isUniqueViolation, type Database } from '../store/sql.ts';
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -66,6 +66,42 @@ export class UserStore {
   async addToGroups(userId: number, groups: readonly string[]): Promise<void> {
     for (const g of groups) if (!USERNAME.test(g)) throw new AppError('invalid_payload', `invalid group name "${g}"`);
     for (const g of groups) await this.#repo.addToGroup(userId, g);
+  }
+
+  /** Every account, disabled ones too, for the admin area (never a password hash: only whether one is set). */
+  async list(): Promise<UserListRecord[]> {
+    return this.#repo.listUsers();
+  }
+
+  /**
+   * Changes an account's role and, or, its groups (the whole list), in one unit of work. Refused when it
+   * would leave no enabled admin, so nobody can lock every admin out by accident.
+   */
+  async update(username: string, change: { role?: Role; groups?: readonly string[] }): Promise<UserListRecord> {
+    for (const g of change.groups ?? []) if (!USERNAME.test(g)) throw new AppError('invalid_payload', `group name "${g}" is not allowed: use a-z, 0-9, . _ - (at most 64, starting with a letter or digit)`);
+    return this.#db.transaction(async () => {
+      const row = await this.#repo.userByName(username);
+      if (!row) throw new AppError('not_found', `no user "${username}"`);
+      if (change.role !== undefined && change.role !== row.role) {
+        await this.#repo.setRole(row.id, change.role);
+        if (row.role === 'admin' && !row.disabled && (await this.#repo.enabledAdmins()) === 0) {
+          throw new AppError('conflict', `${username} is the last enabled admin: make another user admin first`);
+        }
+      }
+      if (change.groups !== undefined) {
+        const now = (await this.#repo.listUsers()).find((u) => u.id === row.id)?.groups ?? [];
+        const next = new Set(change.groups);
+        for (const g of now) if (!next.has(g)) await this.#repo.removeFromGroup(row.id, g);
+        for (const g of next) if (!now.includes(g)) await this.#repo.addToGroup(row.id, g);
+      }
+      return (await this.#repo.listUsers()).find((u) => u.id === row.id)!;
+    });
+  }
+
+  /** Would disabling this account leave no enabled admin? */
+  async isLastAdmin(username: string): Promise<boolean> {
+    const row = await this.#repo.userByName(username);
+    return row !== null && row.role === 'admin' && !row.disabled && (await this.#repo.enabledAdmins()) <= 1;
   }
 
   /** Every enabled user with role and groups, as policies see them. */

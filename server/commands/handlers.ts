@@ -3,6 +3,7 @@
  * in server/protocol/commands.ts (payload, result, facts) and handled here; REST routes and Socket.io
  * events are thin maps onto `Accord.dispatch` (docs/api.md, docs/protocol.md).
  */
+import type { InventoryImportResult } from './inventory.ts';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Principal } from '../auth/roles.ts';
@@ -611,14 +612,14 @@ const replaceDraft: Handler<'draft:replace', null> = {
 };
 
 /** Validates by importing before storing: a file the backend cannot read is refused with its file and line. */
-const importInventory: Handler<'inventory:import', { version: number; warnings: number; grants: number }> = {
+const importInventory: Handler<'inventory:import', InventoryImportResult> = {
   audit: 'inventory.import',
   action: 'inventory.write',
   subject: (_a, _p, x) => `backend:${x.backend}`,
   target: async () => ({ kind: 'none' }),
   async run(a, p, x) {
     const result = await a.inventories.put(x.backend, x.files, p.username);
-    return { result, detail: result };
+    return { result, detail: { version: result.version, warnings: result.warnings, grants: result.grants } };
   },
   answer: async (_a, _x, result) => result,
 };

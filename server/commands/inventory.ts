@@ -1,8 +1,33 @@
-import type { AccessModel, Backend } from '../domain/access/model.ts';
+import type { AccessModel, Backend, ImportWarning } from '../domain/access/model.ts';
 import { AccessInputError } from '../domain/access/model.ts';
 import { getBackend } from '../backends/index.ts';
 import { AppError } from '../protocol/errors.ts';
 import type { ChangeStore } from '../store/repositories/change-repository.ts';
+
+/** An import's answer: `warnings` counts them; `warningDetails` says each (at most 500), with file and line. */
+export interface InventoryImportResult {
+  version: number;
+  warnings: number;
+  grants: number;
+  warningDetails: ImportWarning[];
+}
+
+export interface InventorySummary {
+  backend: string;
+  version: number;
+  importedBy: string;
+  importedAt: string;
+  principals: number;
+  resources: number;
+  grants: number;
+  warnings: number;
+  warningDetails: ImportWarning[];
+}
+
+const MAX_WARNING_DETAILS = 500;
+const warningOf = (w: ImportWarning): ImportWarning => ({
+  ...(w.file !== undefined ? { file: w.file } : {}), ...(w.line !== undefined ? { line: w.line } : {}), message: w.message,
+});
 
 /**
  * The current access state of each backend, imported from native files by an admin. Parsed models are
@@ -50,8 +75,24 @@ export class Inventories {
     return (await this.put(backendId, files, by)).version;
   }
 
+  /**
+   * What the admin area shows per imported backend: version, who imported it when, what the import found
+   * and every warning with its file and line (the same model the reviews use, from the cache).
+   */
+  async summaries(): Promise<InventorySummary[]> {
+    const out: InventorySummary[] = [];
+    for (const row of await this.#store.inventoryList()) {
+      const model = await this.model(row.backend);
+      out.push({
+        ...row, principals: model.principals.length, resources: model.resources.length, grants: model.grants.length,
+        warnings: model.warnings.length, warningDetails: model.warnings.map(warningOf),
+      });
+    }
+    return out;
+  }
+
   /** Validates by importing before storing: a file the backend cannot read is refused with its file and line. */
-  async put(backendId: string, files: { path: string; text: string }[], by: string): Promise<{ version: number; warnings: number; grants: number }> {
+  async put(backendId: string, files: { path: string; text: string }[], by: string): Promise<InventoryImportResult> {
     let model: AccessModel;
     try {
       model = this.backend(backendId).import(files);
@@ -61,6 +102,6 @@ export class Inventories {
     }
     const version = await this.#store.putInventory(backendId, files, by);
     this.#cache.set(backendId, { version, model });
-    return { version, warnings: model.warnings.length, grants: model.grants.length };
+    return { version, warnings: model.warnings.length, grants: model.grants.length, warningDetails: model.warnings.slice(0, MAX_WARNING_DETAILS).map(warningOf) };
   }
 }

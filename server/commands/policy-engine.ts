@@ -1,5 +1,6 @@
 import type { UserStore } from '../auth/user-store.ts';
 import { DEFAULT_POLICY, evaluate, parsePolicyYaml, policyByName, selectPolicy, type Evaluation, type Policy } from '../domain/review/policy.ts';
+import { PolicyError, type PolicyIssue } from '../domain/review/policy-schema.ts';
 import type { ChangeRequest } from '../domain/review/types.ts';
 import { AppError } from '../protocol/errors.ts';
 import type { ChangeStore } from '../store/repositories/change-repository.ts';
@@ -29,6 +30,17 @@ export function beneficiaries(change: ChangeRequest, usernames: readonly string[
   const gained = new Set((change.revisions.at(-1)?.blast.gained ?? []).map((row) => localName(row.principal)));
   return usernames.filter((u) => gained.has(u.toLowerCase()));
 }
+
+/** What `POST /api/policies/check` answers (docs/api.md). */
+export type PolicyPreview =
+  | { ok: false; issues: PolicyIssue[] }
+  | {
+    ok: true;
+    policy: string;
+    change?:
+      | { id: string; note: string }
+      | { id: string; governedBy: string; selectsDraft: boolean; currentPolicy: string; evaluation: Evaluation };
+  };
 
 /** Policies stored by admins (YAML), evaluated live against the users as they are now. */
 export class StoredPolicyEngine implements PolicyEngine {
@@ -71,6 +83,38 @@ export class StoredPolicyEngine implements PolicyEngine {
       beneficiaries: beneficiaries(change, reviewers.map((r) => r.username)),
       ...(present ? { present } : {}),
     });
+  }
+
+  /**
+   * An admin's draft policy, checked and tried on a change without storing it: would the draft govern the
+   * change if saved (it replaces a stored policy of the same name), and how would it decide the change's
+   * current revision with the votes cast so far? Errors name the line, as `policy:write` would.
+   */
+  async preview(name: string, yaml: string, change: ChangeRequest | null): Promise<PolicyPreview> {
+    let draft: Policy;
+    try {
+      draft = parsePolicyYaml(yaml, name);
+    } catch (err) {
+      if (err instanceof PolicyError) return { ok: false, issues: err.issues };
+      throw err;
+    }
+    if (draft.name !== name) return { ok: false, issues: [{ path: 'name', message: `the policy's name is "${draft.name}", not "${name}": they must match` }] };
+    if (!change) return { ok: true, policy: draft.name };
+    const revision = change.revisions.at(-1);
+    if (!revision) return { ok: true, policy: draft.name, change: { id: change.id, note: 'the change has no submitted revision yet: there is nothing to evaluate' } };
+    const stored = (await this.policies()).filter((p) => p.name !== name);
+    const governing = selectPolicy([...stored, draft], revision.content, revision);
+    const reviewers = await this.#users.reviewers();
+    const present = await this.#present(change.id);
+    const evaluation = evaluate({
+      change, policy: draft, reviewers,
+      beneficiaries: beneficiaries(change, reviewers.map((r) => r.username)),
+      ...(present ? { present } : {}),
+    });
+    return {
+      ok: true, policy: draft.name,
+      change: { id: change.id, governedBy: governing.name, selectsDraft: governing.name === draft.name, currentPolicy: change.policy || DEFAULT_POLICY.name, evaluation },
+    };
   }
 
   /** Whether the change's policy applies it as soon as it is signed off (`apply: auto`). */

@@ -15,6 +15,7 @@ import type { TargetView } from '../connectors/targets.ts';
 import type { DriftReport } from '../connectors/drift.ts';
 import type { DriftFinding } from '../store/repositories/target-repository.ts';
 import type { CampaignView } from '../commands/campaign-service.ts';
+import type { InventoryImportResult } from '../commands/inventory.ts';
 import { DraftHash, RevisionHash } from './hashes.ts';
 import { MAX_ANNOTATION_BODY } from './limits.ts';
 
@@ -151,7 +152,7 @@ export interface CommandResults {
   'change:invite': ReviewView;
   'change:apply': ReviewView;
   'draft:replace': null;
-  'inventory:import': { version: number; warnings: number; grants: number };
+  'inventory:import': InventoryImportResult;
   'policy:write': null;
   'target:create': TargetView;
   'target:read': DriftReport;

@@ -32,6 +32,7 @@ const EXPECT: Record<ActionName, Row> = {
   'target.manage': 'viewer:- reviewer:- approver:- admin:*',
   'campaign.view': 'viewer:* reviewer:* approver:* admin:*',
   'webhook.manage': 'viewer:- reviewer:- approver:- admin:*',
+  'audit.view': 'viewer:- reviewer:- approver:- admin:*',
   'campaign.manage': 'viewer:- reviewer:- approver:- admin:*',
   // Deciding and closing depend on the campaign: see the test below (without one, never).
   'campaign.decide': 'viewer:- reviewer:- approver:- admin:-',

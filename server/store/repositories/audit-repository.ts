@@ -26,7 +26,7 @@
  */
 import { DatabaseSync } from 'node:sqlite';
 import type { AuditCheckpoint, AuditEntry } from '../../audit/entry.ts';
-import type { Database, Row } from '../sql.ts';
+import type { Database, Row, SqlValue } from '../sql.ts';
 import { SqliteDatabase } from '../sqlite/sqlite-database.ts';
 
 /** The chain's last entry, as the next append needs it. */
@@ -148,6 +148,22 @@ export class AuditRepository {
   /** Every entry, in order. */
   async all(): Promise<AuditEntry[]> {
     return (await this.#db.all(SQL.all)).map(decodeEntry);
+  }
+
+  /**
+   * A page of the log for browsing, newest first: entries before `before` (a seq; none: from the end),
+   * at most `limit`, filtered by exact actor, action prefix (`change.` finds `change.vote`) and subject.
+   */
+  async page(q: { before?: number; limit: number; actor?: string; action?: string; subject?: string }): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const values: SqlValue[] = [];
+    if (q.before !== undefined) { where.push('seq < ?'); values.push(q.before); }
+    if (q.actor) { where.push('actor = ?'); values.push(q.actor); }
+    if (q.subject) { where.push('subject = ?'); values.push(q.subject); }
+    // A prefix by substr, not LIKE or a range: no wildcards, and no collation decides it (both databases).
+    if (q.action) { where.push('(action = ? OR substr(action, 1, ?) = ?)'); values.push(q.action, q.action.length + 1, `${q.action}.`); }
+    const sql = `SELECT ${ENTRY_COLUMNS} FROM audit_log${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    return (await this.#db.all(sql, [...values, q.limit])).map(decodeEntry);
   }
 
   /** Entries fromSeq..toSeq inclusive, in order. */

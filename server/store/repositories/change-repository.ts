@@ -118,6 +118,14 @@ export class ChangeStore {
     return row ? { files: json<NativeFile[]>(row.files, 'inventories.files', 'array'), version: int(row.version, 'inventories.version') } : null;
   }
 
+  /** Each imported backend's version and who imported it when (not the files), by backend name. */
+  async inventoryList(): Promise<{ backend: string; version: number; importedBy: string; importedAt: string }[]> {
+    const rows = await this.#db.all<{ backend: unknown; version: unknown; imported_by: unknown; imported_at: unknown }>(
+      'SELECT backend, version, imported_by, imported_at FROM inventories');
+    return rows.map((r) => ({ backend: String(r.backend), version: int(r.version, 'inventories.version'), importedBy: String(r.imported_by), importedAt: String(r.imported_at) }))
+      .sort((a, b) => (a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : 0));
+  }
+
   async putInventory(backend: string, files: NativeFile[], by: string): Promise<number> {
     const current = await this.inventory(backend);
     const version = (current?.version ?? 0) + 1;

@@ -20,6 +20,17 @@ import { isScope, type Scope } from '../../auth/roles.ts';
 import type { Database, Row } from '../sql.ts';
 
 /** A row of `users`. `role` is as stored: callers decide what an unknown role means (no principal). */
+/** A user as the admin area lists it. */
+export interface UserListRecord {
+  id: number;
+  username: string;
+  role: string;
+  disabled: boolean;
+  createdAt: string;
+  hasPassword: boolean;
+  groups: string[];
+}
+
 export interface UserRecord {
   id: number;
   username: string;
@@ -70,6 +81,10 @@ const SET_PASSWORD_HASH = 'UPDATE users SET password_hash = ? WHERE id = ?';
 const SET_DISABLED = 'UPDATE users SET disabled = ? WHERE username = ?';
 const ADD_GROUP = 'INSERT INTO user_groups (user_id, group_name) VALUES (?, ?) ON CONFLICT DO NOTHING';
 const REMOVE_GROUP = 'DELETE FROM user_groups WHERE user_id = ? AND group_name = ?';
+/** Every user (disabled ones too) with one row per group, or one with a null group; folded in `listUsers`. */
+const ALL_USERS = `SELECT u.id, u.username, u.role, u.disabled, u.created_at, u.password_hash, g.group_name FROM users u
+  LEFT JOIN user_groups g ON g.user_id = u.id`;
+const ENABLED_ADMINS = "SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0";
 /** One row per (enabled user, group), or one with a null group for a user in none; folded in `reviewers`. */
 const REVIEWERS = `SELECT u.id, u.username, u.role, g.group_name FROM users u
   LEFT JOIN user_groups g ON g.user_id = u.id WHERE u.disabled = 0`;
@@ -142,6 +157,34 @@ export class UserRepository {
 
   async removeFromGroup(userId: number, group: string): Promise<void> {
     await this.#db.run(REMOVE_GROUP, [userId, group]);
+  }
+
+  /** Every user, disabled ones too, with groups; sorted by username (code units), groups sorted. */
+  async listUsers(): Promise<UserListRecord[]> {
+    const byId = new Map<number, UserListRecord>();
+    for (const row of await this.#db.all(ALL_USERS)) {
+      const id = integer(row, 'users', 'id');
+      let user = byId.get(id);
+      if (!user) {
+        user = {
+          id, username: text(row, 'users', 'username'), role: text(row, 'users', 'role'),
+          disabled: integer(row, 'users', 'disabled') !== 0, createdAt: text(row, 'users', 'created_at'),
+          hasPassword: nullableText(row, 'users', 'password_hash') !== null, groups: [],
+        };
+        byId.set(id, user);
+      }
+      const group = nullableText(row, 'user_groups', 'group_name');
+      if (group !== null) user.groups.push(group);
+    }
+    const out = [...byId.values()].sort((a, b) => compare(a.username, b.username));
+    for (const u of out) u.groups.sort(compare);
+    return out;
+  }
+
+  /** How many enabled admins there are (an admin change must never leave none). */
+  async enabledAdmins(): Promise<number> {
+    const row = await this.#db.get(ENABLED_ADMINS);
+    return Number(row?.n ?? 0);
   }
 
   /**
