@@ -60,14 +60,20 @@ export function parseXeRecords(text: string, file: string): XeRecord[] {
   return records;
 }
 
-/** `k: v; k: v` → object. Keys without `: ` are kept with an empty value. */
+/**
+ * `k: v; k: v` → object (xe prints maps with records.ml `get_from_map`: `"%s: %s"` joined by `"; "`, no
+ * escaping). An empty value prints as `k: `; as the last entry its trailing blank is gone once the line is
+ * trimmed, leaving `k:`, which is the key `k` with an empty value. Keys without `: ` are kept with an
+ * empty value.
+ */
 export function parseXeMap(value: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (value.trim() === '') return out;
   for (const part of value.split('; ')) {
     const at = part.indexOf(': ');
-    if (at < 0) out[part.trim()] = '';
-    else out[part.slice(0, at).trim()] = part.slice(at + 2).trim();
+    if (at >= 0) out[part.slice(0, at).trim()] = part.slice(at + 2).trim();
+    else if (part.trimEnd().endsWith(':')) out[part.trimEnd().slice(0, -1).trim()] = '';
+    else out[part.trim()] = '';
   }
   return out;
 }
@@ -87,14 +93,17 @@ export interface XeOutField {
   value: string;
 }
 
-/** Print records the way xe does: first key left-aligned, later keys right-aligned on the same colon column. */
+/**
+ * Print records the way xe does (xen-api ocaml/xapi-cli-server/cli_printer.ml `multi_line_record`): the
+ * column is 4 + the longest `key (QUAL)` label; the first label is padded on the right, the others on the
+ * left; each record is printed as `Print (record ^ "\n")` and the xe client adds a newline
+ * (ocaml/xe-cli/newcli.ml `print_endline`), so every record, the last included, ends with two blank lines.
+ */
 export function formatXeRecords(records: readonly (readonly XeOutField[])[]): string {
-  const blocks = records.map((fields) => {
+  return records.map((fields) => {
     const labels = fields.map((f) => `${f.key} (${f.qualifier.padStart(3, ' ')})`);
-    const width = Math.max(0, ...labels.map((l) => l.length));
-    return labels
-      .map((label, i) => `${i === 0 ? label.padEnd(width, ' ') : label.padStart(width, ' ')}: ${fields[i]?.value ?? ''}`)
-      .join('\n');
-  });
-  return blocks.length === 0 ? '' : `${blocks.join('\n\n\n')}\n`;
+    const width = 4 + Math.max(0, ...labels.map((l) => l.length));
+    const lines = labels.map((label, i) => `${i === 0 ? label.padEnd(width, ' ') : label.padStart(width, ' ')}: ${fields[i]?.value ?? ''}`);
+    return `${lines.join('\n')}\n\n\n`;
+  }).join('');
 }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backend } from '../../../server/backends/xapi/index.ts';
 import { AccessInputError } from '../../../server/domain/access/model.ts';
+import { formatXeRecords, parseXeMap, parseXeRecords } from '../../../server/backends/xapi/xe-format.ts';
 import { allFixtures, fixture } from './helpers.ts';
 
 test('subject-list: principals, kinds, directories and grants with file and line', () => {
@@ -74,4 +75,31 @@ test('membership names match subjects case-insensitively and nested groups are k
   }]);
   assert.deepEqual(model.principals.find((p) => p.id === 'CORP\\alice')?.memberOf, ['CORP\\xen-ops']);
   assert.equal(model.principals.filter((p) => p.id.toLowerCase() === 'corp\\alice').length, 1);
+});
+
+test('xe layout: formatXeRecords prints exactly what xe prints (xen-api cli_printer.ml multi_line_record, newcli.ml print_endline)', () => {
+  // cli_printer.ml: maxlen = 4 + longest "key (QUAL)"; first key padded right, the rest left; "k: v";
+  // each record is Print (record ^ "\n") and newcli.ml prints it with print_endline.
+  const text = formatXeRecords([
+    [{ key: 'uuid', qualifier: 'RO', value: 'u1' }, { key: 'name', qualifier: 'RO', value: 'pool-admin' }],
+    [{ key: 'uuid', qualifier: 'RO', value: 'u2' }, { key: 'other-config', qualifier: 'MRW', value: 'a: b' }],
+  ]);
+  assert.equal(text, [
+    'uuid ( RO)    : u1',
+    '    name ( RO): pool-admin',
+    '',
+    '',
+    'uuid ( RO)            : u2',
+    '    other-config (MRW): a: b',
+    '',
+    '',
+    '',
+  ].join('\n'));
+  assert.deepEqual(parseXeRecords(text, 'x').map((r) => r.fields.get('uuid')?.value), ['u1', 'u2']);
+});
+
+test('xe maps: an empty last value (`k: ` trimmed to `k:`) is the key k, not "k:" (records.ml get_from_map "%s: %s")', () => {
+  assert.deepEqual(parseXeMap('subject-name: CORP\\x; subject-gecos: ; subject-is-group: true'), { 'subject-name': 'CORP\\x', 'subject-gecos': '', 'subject-is-group': 'true' });
+  const [rec] = parseXeRecords('uuid ( RO)                : u\n    other-config (MRO): subject-name: CORP\\x; subject-gecos: \n', 'x');
+  assert.deepEqual(parseXeMap(rec?.fields.get('other-config')?.value ?? ''), { 'subject-name': 'CORP\\x', 'subject-gecos': '' });
 });
