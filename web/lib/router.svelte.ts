@@ -54,6 +54,7 @@ export type Route =
   | { page: 'evidence'; changeId: string }
   | { page: 'notes'; name: string }
   | { page: 'sessions' }
+  | { page: 'admin' }
   | { page: 'session'; sessionId: string }
   | { page: 'not-found' };
 
@@ -73,6 +74,7 @@ export function matchRoute(path: string): Route {
   if (notes) return { page: 'notes', name: notes[1]! };
   if (path === '/notes') return { page: 'notes', name: 'scratchpad' };
   if (/^\/sessions\/?$/.test(path)) return { page: 'sessions' };
+  if (/^\/admin\/?$/.test(path)) return { page: 'admin' };
   const session = new RegExp(`^/sessions/${NAME}/?$`).exec(path);
   if (session) return { page: 'session', sessionId: session[1]! };
   return { page: 'not-found' };
