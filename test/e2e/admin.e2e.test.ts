@@ -9,7 +9,10 @@ import type { Browser, Page } from 'playwright-core';
 import type { ReviewView } from '../../server/commands/review-view.ts';
 import { apiAs, fixture, PROXMOX_CONTENT } from '../helpers/api.ts';
 import { launchBrowser, newPage, screenshotDir, signIn } from '../helpers/browser.ts';
-import { startTestServer, suiteTeardown, type TestServer } from '../helpers/server.ts';
+import { startTestServer, suiteTeardown, tempDir, type TestServer } from '../helpers/server.ts';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FIXTURES } from '../helpers/api.ts';
 import { submitDraft } from './hash-helpers.ts';
 
 const PASSWORD = 'admin-e2e-pass';
@@ -33,7 +36,7 @@ describe('the admin area', () => {
   const teardown = suiteTeardown();
 
   before(async () => {
-    server = await startTestServer({}, (fn) => teardown.push(fn));
+    server = await startTestServer({ allowPrivateWebhooks: true }, (fn) => teardown.push(fn));
     await server.user('root', 'admin', PASSWORD);
     await server.user('rita', 'reviewer', PASSWORD);
     const root = apiAs(server.url, await server.user('ops-bot', 'admin'));
@@ -144,6 +147,50 @@ describe('the admin area', () => {
     const wider = await overflow(page);
     assert.ok(wider.px <= 0, `the admin page is ${wider.px} px wider than a 390 px screen: ${wider.culprits.join(', ')}`);
     await page.screenshot({ path: `${screenshotDir()}admin-phone.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  it('connects and reads a target, and adds, rotates and deletes a webhook', async () => {
+    const dir = tempDir();
+    const rulesDir = join(dir, 'rules.d');
+    mkdirSync(rulesDir);
+    copyFileSync(`${FIXTURES}libvirt/inventory.json`, join(dir, 'inventory.json'));
+    const page = await newPage(browser, server.url, { width: 390, height: 844 });
+    await signIn(page, 'root', PASSWORD);
+    await page.goto('/admin');
+
+    const targets = page.getByRole('region', { name: 'Targets' });
+    await targets.getByText(/No target is connected/).waitFor();
+    await targets.getByLabel(/^Target name/).fill('kvm1');
+    await targets.getByRole('combobox', { name: /^Backend of the target/ }).selectOption('libvirt');
+    const fields = targets.getByLabel(/^Connection fields/);
+    assert.match(await fields.inputValue(), /rulesDir/, 'the backend\'s fields are offered as a starting point');
+    await fields.fill(JSON.stringify({ rulesDir, inventoryFile: join(dir, 'inventory.json'), actionsFile: resolve(FIXTURES, 'libvirt/org.libvirt.api.policy') }));
+    await targets.getByRole('button', { name: 'Connect target' }).click();
+    await targets.getByText('Connected kvm1. Read it now to record its baseline.').waitFor();
+    await targets.getByRole('list', { name: 'Connected targets' }).getByText('kvm1').first().waitFor();
+    await targets.getByRole('button', { name: 'Read now kvm1' }).click();
+    await targets.getByText(/Read: the baseline was recorded/).waitFor();
+
+    const hooks = page.getByRole('region', { name: 'Webhooks' });
+    await hooks.getByText(/No webhook/).waitFor();
+    await hooks.getByLabel(/^Receiver URL/).fill('http://127.0.0.1:9/accord');
+    await hooks.getByRole('button', { name: 'Add webhook' }).click();
+    await hooks.getByText('Not added: Choose at least one event to send.').waitFor();
+    await hooks.getByLabel('drift was found on a target').check();
+    await hooks.getByLabel('Format').selectOption('standard');
+    await hooks.getByRole('button', { name: 'Add webhook' }).click();
+    await hooks.getByText('The signing secret, shown this once:').waitFor();
+    assert.match((await hooks.locator('code.secret').textContent()) ?? '', /^whsec_/);
+    await hooks.getByRole('button', { name: 'Rotate secret of http://127.0.0.1:9/accord' }).click();
+    await hooks.getByText(/The new signing secret \(the previous one still signs for 24 hours/).waitFor();
+    await hooks.getByRole('button', { name: 'Delete webhook http://127.0.0.1:9/accord' }).click();
+    await hooks.getByText('The webhook to http://127.0.0.1:9/accord was deleted.').waitFor();
+    const listed = await apiAs(server.url, await server.user('hook-auditor', 'admin'))<{ webhooks: unknown[] }>('GET', '/webhooks');
+    assert.deepEqual(listed.body.webhooks, []);
+
+    const wider = await overflow(page);
+    assert.ok(wider.px <= 0, `the admin page is ${wider.px} px wider than a 390 px screen: ${wider.culprits.join(', ')}`);
     await page.context().close();
   });
 });

@@ -8,8 +8,13 @@ import type { InventoryImportResult, InventorySummary } from '../../server/comma
 import type { PolicyPreview } from '../../server/commands/policy-engine.ts';
 import type { AuditEntry } from '../../server/audit/entry.ts';
 import type { VerifyResult } from '../../server/audit/verify.ts';
+import type { TargetView } from '../../server/connectors/targets.ts';
+import type { DriftReport } from '../../server/connectors/drift.ts';
+import type { Webhook } from '../../server/notify/webhooks.ts';
 import { ApiError } from './api.ts';
+import { newIdempotencyKey } from './idempotency.ts';
 
+export type { TargetView, DriftReport, Webhook };
 export type { UserListRecord as AdminUser, InventorySummary, InventoryImportResult, PolicyPreview, AuditEntry, VerifyResult };
 
 export interface TokenView {
@@ -25,11 +30,11 @@ export const ROLE_CHOICES = ['viewer', 'reviewer', 'approver', 'admin'] as const
 export const TOKEN_SCOPES = ['read', 'vote', 'signoff', 'admin'] as const;
 export const BACKENDS = ['proxmox', 'vsphere', 'libvirt', 'xapi'] as const;
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
   const res = await fetch(`/api${path}`, {
     method,
     credentials: 'same-origin',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status === 204) return undefined as T;
@@ -71,6 +76,16 @@ export const adminApi = {
     return call<{ entries: AuditEntry[]; next: number | null }>('GET', `/audit?${params}`);
   },
   verifyAudit: () => call<VerifyResult>('POST', '/audit/verify'),
+  targets: () => call<{ targets: TargetView[]; connectable: string[] }>('GET', '/targets'),
+  /** `target:create`: the key makes a double click one target. */
+  connectTarget: (target: Record<string, unknown>, key: string = newIdempotencyKey()) =>
+    call<{ target: TargetView }>('POST', '/targets', target, { 'idempotency-key': key }).then((r) => r.target),
+  readTarget: (name: string, key: string = newIdempotencyKey()) =>
+    call<DriftReport>('POST', `/targets/${enc(name)}/read`, {}, { 'idempotency-key': key }),
+  webhooks: () => call<{ webhooks: Webhook[]; events: string[] }>('GET', '/webhooks'),
+  createWebhook: (body: { url: string; events: string[]; format: string }) => call<{ id: string; secret: string; webhook: Webhook }>('POST', '/webhooks', body),
+  rotateWebhook: (id: string) => call<{ id: string; secret: string }>('POST', `/webhooks/${enc(id)}/rotate`),
+  deleteWebhook: (id: string) => call<void>('DELETE', `/webhooks/${enc(id)}`),
 };
 
 /** A refusal as a sentence for people (the server's messages already name the field and what to do). */
