@@ -36,6 +36,7 @@ import { loadOrCreateServerKey } from './audit/server-key.ts';
 import { changeRouter } from './http/change-routes.ts';
 import { accountRouter } from './http/account-routes.ts';
 import { adminRouter } from './http/admin-routes.ts';
+import { blastRouter } from './http/blast-routes.ts';
 import { requireAuth } from './http/routes.ts';
 import { originGuard, securityHeaders } from './http/security.ts';
 import { RateLimiter } from './http/rate-limit.ts';
@@ -152,6 +153,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   web.use('/api', changeRouter(accord));
   web.use('/api', sessionRouter(accord));
   web.use('/api', targetRouter(accord));
+  web.use('/api', blastRouter(accord));
   web.use('/api', campaignRouter(accord));
   web.use('/api', webhookRouter(webhooks, accord.audit, config.allowPrivateWebhooks));
   web.use('/api', notificationRouter(inbox));

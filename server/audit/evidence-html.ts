@@ -4,7 +4,7 @@
  * can verify the page; rendering is deterministic, so the verifier also checks that the visible page
  * is exactly the rendering of the verified pack.
  */
-import type { ChangeItem, GrantSpec } from '../domain/access/model.ts';
+import type { BlastGroups, ChangeItem, GrantSpec } from '../domain/access/model.ts';
 import type { Revision, Vote } from '../domain/review/types.ts';
 import type { EvidencePack } from './evidence.ts';
 
@@ -66,6 +66,21 @@ function nativeForm(text: string): string {
   return `<pre class="native">${lines.map((l, n) => `<span class="ln">${n + 1}</span>${esc(l)}`).join('\n')}</pre>`;
 }
 
+/**
+ * A revision's blast radius from its groups (revisions that store them): one row per group, each naming
+ * its resource set; the sets are listed once below. Exact: the rows are principals × resources × privileges.
+ */
+function blastGroupsSection(g: BlastGroups): string {
+  const groups = g.groups.map((x) => row([
+    esc(x.direction), esc(x.principals.join(', ')), `<code>${esc(x.privileges.join(', '))}</code>`, esc(x.common.join(', ')),
+    esc(`set R${x.resources + 1} (${x.resourceCount})`), esc(x.rows), esc(x.why), x.highRisk ? 'HIGH RISK' : '',
+  ], x.highRisk ? 'risk' : ''));
+  const sets = g.resourceSets.map((set, i) => row([esc(`R${i + 1}`), esc(set.length), `<code>${esc(set.join(' '))}</code>`]));
+  return `<p>${esc(`${g.rows.gained} rows gained and ${g.rows.lost} lost, in ${g.groups.length} groups (${g.format}): each group's rows are its principals × its resources × its privileges.`)}</p>
+${table(['change', 'principals', 'privileges', 'common', 'resources', 'rows', 'why', 'risk'], groups, 'No change in effective access.')}
+${g.resourceSets.length ? `<h5>Resource sets</h5>\n${table(['set', 'resources', 'ids'], sets, '')}` : ''}`;
+}
+
 function revision(r: Revision, pack: EvidencePack): string {
   const c = r.content;
   const blastRows = [
@@ -94,7 +109,7 @@ ${nativeForm(r.rendered.text)}
 ${r.rendered.warnings.length ? `<p><strong>Render warnings:</strong></p><ul>${r.rendered.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>` : ''}
 ${r.rendered.replaces.length ? `<p><strong>Silently replaces:</strong></p>${table(['item', 'existing grant', 'why'], r.rendered.replaces.map((x) => row([esc(x.itemId), esc(x.grantId), esc(x.reason)])), '')}` : ''}
 <h4>Blast radius</h4>
-${table(['change', 'principal', 'resource', 'privilege', 'common', 'risk'], blastRows, 'No change in effective access.')}
+${r.blastGroups ? blastGroupsSection(r.blastGroups) : table(['change', 'principal', 'resource', 'privilege', 'common', 'risk'], blastRows, 'No change in effective access.')}
 </section>`;
 }
 

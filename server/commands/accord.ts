@@ -15,8 +15,8 @@ import { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { Database } from '../store/sql.ts';
 import { authorize, ChangeService, factsOf, type ChangeEvents } from './change-service.ts';
 import { can, decide } from '../auth/permissions.ts';
-import { AccessInputError, type BlastRadius, type RenderResult } from '../domain/access/model.ts';
-import { blastRadius } from '../domain/access/blast-radius.ts';
+import { AccessInputError, type BlastGroups, type RenderResult, type StoredBlastRadius } from '../domain/access/model.ts';
+import { blastGroups, gainsHighRisk, storedBlastRows } from '../domain/access/blast-groups.ts';
 import { parseChangeSet } from '../domain/access/change-schema.ts';
 import { classifyVotes } from '../domain/review/votes.ts';
 import type { ChangeSummary } from '../store/repositories/change-repository.ts';
@@ -290,7 +290,7 @@ export class Accord {
   }
 
   /** Renders a proposed change set against the imported state and computes its blast radius; writes nothing. */
-  async preview(p: Principal, body: unknown): Promise<{ rendered: RenderResult; blast: BlastRadius; highRisk: boolean }> {
+  async preview(p: Principal, body: unknown): Promise<{ rendered: RenderResult; blast: StoredBlastRadius; blastGroups: BlastGroups; highRisk: boolean }> {
     const d = decide(p, 'change.view');
     if (!d.allowed) throw new AppError('forbidden', d.reason);
     const parsed = parseChangeSet(body);
@@ -299,8 +299,8 @@ export class Accord {
     const model = await this.inventories.model(parsed.change.backend);
     try {
       backend.validateChange(model, parsed.change);
-      const blast = blastRadius(backend, model, parsed.change);
-      return { rendered: backend.render(model, parsed.change), blast, highRisk: blast.gained.some((r) => r.highRisk) };
+      const groups = blastGroups(backend, model, parsed.change);
+      return { rendered: backend.render(model, parsed.change), blast: storedBlastRows(groups), blastGroups: groups, highRisk: gainsHighRisk(groups) };
     } catch (err) {
       if (err instanceof AccessInputError) throw new AppError('invalid_payload', err.message);
       throw err;

@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/roles.ts';
 import { decide, type ActionName, type ChangeFacts } from '../auth/permissions.ts';
 import { AccessInputError } from '../domain/access/model.ts';
-import { blastRadius } from '../domain/access/blast-radius.ts';
+import { blastGroups, gainsHighRisk, storedBlastRows } from '../domain/access/blast-groups.ts';
 import { canonicalJson, hashContent, hashEnvelope, hashItems, sha256Hex } from '../domain/review/canonical.ts';
 import { describeRevisionChange } from '../domain/review/revision-diff.ts';
 import { parseChangeContent } from '../domain/review/content-schema.ts';
@@ -161,14 +161,15 @@ export class ChangeService {
     try {
       backend.validateChange(model, changeSet);
       const rendered = backend.render(model, changeSet);
-      const blast = blastRadius(backend, model, changeSet);
+      // Grouped once; the rows (all of them, or a digest for a large change) are derived from the groups.
+      const groups = blastGroups(backend, model, changeSet);
       return {
         number: change.revisions.length + 1,
         hash: hashContent(content),
         itemHashes: hashItems(content.items),
         authors,
-        content, submittedBy: by, submittedAt: now(), rendered, blast,
-        highRisk: blast.gained.some((row) => row.highRisk),
+        content, submittedBy: by, submittedAt: now(), rendered, blast: storedBlastRows(groups), blastGroups: groups,
+        highRisk: gainsHighRisk(groups),
       };
     } catch (err) {
       if (err instanceof AccessInputError) throw new AppError('invalid_payload', err.message);

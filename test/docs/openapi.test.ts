@@ -12,6 +12,7 @@ import { campaignRouter } from '../../server/http/campaign-routes.ts';
 import { webhookRouter } from '../../server/http/webhook-routes.ts';
 import { notificationRouter } from '../../server/http/notification-routes.ts';
 import { adminRouter } from '../../server/http/admin-routes.ts';
+import { blastRouter } from '../../server/http/blast-routes.ts';
 
 interface Layer { route?: { path: string; methods: Record<string, boolean> } }
 
@@ -25,6 +26,6 @@ test('docs/openapi.yaml documents every REST route the server has, and nothing i
   const spec = parse(readFileSync('docs/openapi.yaml', 'utf8')) as { paths: Record<string, Record<string, unknown>> };
   const documented = Object.entries(spec.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`)).sort();
   const stub = {} as never;
-  const served = [...routesOf(changeRouter(stub)), ...routesOf(sessionRouter(stub)), ...routesOf(accountRouter(stub)), ...routesOf(apiRouter(stub)), ...routesOf(targetRouter(stub)), ...routesOf(campaignRouter(stub)), ...routesOf(webhookRouter(stub, stub, false)), ...routesOf(notificationRouter(stub)), ...routesOf(adminRouter(stub))].sort();
+  const served = [...routesOf(changeRouter(stub)), ...routesOf(sessionRouter(stub)), ...routesOf(accountRouter(stub)), ...routesOf(apiRouter(stub)), ...routesOf(targetRouter(stub)), ...routesOf(campaignRouter(stub)), ...routesOf(webhookRouter(stub, stub, false)), ...routesOf(notificationRouter(stub)), ...routesOf(adminRouter(stub)), ...routesOf(blastRouter(stub))].sort();
   assert.deepEqual(documented, served);
 });

@@ -16,7 +16,7 @@ export type { ErrorBody } from '../../server/protocol/errors.ts';
 export type { ChangeSummary } from '../../server/store/repositories/change-repository.ts';
 export type { EvidencePack } from '../../server/audit/evidence.ts';
 export type { ChangeRequest } from '../../server/domain/review/types.ts';
-export type { RenderResult, BlastRadius } from '../../server/domain/access/model.ts';
+export type { RenderResult, BlastRadius, BlastGroup, BlastGroups, BlastAnswer, StoredBlastRadius } from '../../server/domain/access/model.ts';
 /** Joint sessions: what the `session:` document and `GET /api/joint-sessions/:id` hold. */
 export type { SessionView } from '../../server/commands/session-service.ts';
 export type { SessionSummary } from '../../server/store/repositories/session-repository.ts';
@@ -34,7 +34,10 @@ export interface Inventory {
 /** `POST /api/preview`: what a draft would do, written nowhere. */
 export interface Preview {
   rendered: import('../../server/domain/access/model.ts').RenderResult;
-  blast: import('../../server/domain/access/model.ts').BlastRadius;
+  /** Every row for a small change; a digest with `truncated` for a large one (see Revision.blast). */
+  blast: import('../../server/domain/access/model.ts').StoredBlastRadius;
+  /** The blast radius grouped and explained: the full detail. */
+  blastGroups: import('../../server/domain/access/model.ts').BlastGroups;
   highRisk: boolean;
 }
 

@@ -87,7 +87,7 @@ function missingFrom(from: readonly EffectiveRow[], other: Index): Missing {
 }
 
 /** `toCommon` once per distinct privilege; every row still gets its own `common` array. */
-function commonOf(backend: Backend): (privilege: string) => { common: readonly CommonPrivilege[]; highRisk: boolean } {
+export function commonOf(backend: Backend): (privilege: string) => { common: readonly CommonPrivilege[]; highRisk: boolean } {
   const cache = new Map<string, { common: readonly CommonPrivilege[]; highRisk: boolean }>();
   return (privilege) => {
     let c = cache.get(privilege);
@@ -127,7 +127,7 @@ function minus(from: readonly EffectiveRow[], other: readonly EffectiveRow[], co
  * orders them the same way unless a principal or resource itself holds a NUL (then two tuples can share
  * a key); no backend produces such names, but if one did, the plain definition is used as is.
  */
-function hasNulInKeys(rows: readonly EffectiveRow[]): boolean {
+export function hasNulInKeys(rows: readonly EffectiveRow[]): boolean {
   let principal: string | undefined;
   let resource: string | undefined;
   for (const r of rows) {
@@ -150,15 +150,27 @@ function minusByJoinedKey(from: readonly EffectiveRow[], other: readonly Effecti
   return kept.sort((a, b) => byCodeUnit(keys.get(a)!, keys.get(b)!)).map((r) => toBlastRow(r, common));
 }
 
-export function blastRadius(backend: Backend, before: AccessModel, change: ChangeSet): BlastRadius {
-  if (change.items.length === 0) return { gained: [], lost: [] };
+/** Both sides of a change, evaluated as the blast radius defines them (also used by blast-groups.ts). */
+export interface BlastSides {
+  after: AccessModel;
+  rowsBefore: EffectiveRow[];
+  rowsAfter: EffectiveRow[];
+}
+
+/** The model after the change and the effective rows of the affected principals on both sides; null when nobody can be affected. */
+export function blastSides(backend: Backend, before: AccessModel, change: ChangeSet): BlastSides | null {
+  if (change.items.length === 0) return null;
   const after = backend.applyChange(before, change);
   const principals = backend.affectedPrincipals(before, change);
-  if (principals.length === 0) return { gained: [], lost: [] };
+  if (principals.length === 0) return null;
   const resources = [...new Set([...before.resources, ...after.resources].map((r) => r.id))].sort();
   const query = { principals, resources };
-  const rowsBefore = backend.effective(before, query);
-  const rowsAfter = backend.effective(after, query);
+  return { after, rowsBefore: backend.effective(before, query), rowsAfter: backend.effective(after, query) };
+}
+
+/** The row-level blast radius of evaluated sides. */
+export function blastRadiusOfSides(backend: Backend, sides: BlastSides): BlastRadius {
+  const { rowsBefore, rowsAfter } = sides;
   const common = commonOf(backend);
   if (hasNulInKeys(rowsBefore) || hasNulInKeys(rowsAfter)) {
     return { gained: minusByJoinedKey(rowsAfter, rowsBefore, common), lost: minusByJoinedKey(rowsBefore, rowsAfter, common) };
@@ -167,4 +179,10 @@ export function blastRadius(backend: Backend, before: AccessModel, change: Chang
     gained: minus(rowsAfter, rowsBefore, common),
     lost: minus(rowsBefore, rowsAfter, common),
   };
+}
+
+/** One row per changed (principal, resource, privilege); blast-groups.ts gives the same grouped and explained. */
+export function blastRadius(backend: Backend, before: AccessModel, change: ChangeSet): BlastRadius {
+  const sides = blastSides(backend, before, change);
+  return sides ? blastRadiusOfSides(backend, sides) : { gained: [], lost: [] };
 }

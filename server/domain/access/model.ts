@@ -171,6 +171,67 @@ export interface BlastRadius {
   lost: BlastRow[];
 }
 
+/**
+ * The rows a revision stores (blast-groups.ts `storedBlastRows`): all of them for a small change; for a
+ * large one a digest (one row per principal, privilege and direction) and `truncated` with the full
+ * counts. The principals, privileges and high-risk flags it names are the blast radius's either way.
+ */
+export interface StoredBlastRadius extends BlastRadius {
+  truncated?: { gained: number; lost: number };
+}
+
+/**
+ * The blast radius grouped (server/domain/access/blast-groups.ts): the rows of BlastRadius, exactly, as
+ * groups of principals that gain (or lose) the same privileges on the same resources for the same reason.
+ * `expandBlastGroups` yields exactly the rows of `blastRadius`.
+ */
+export interface BlastGroup {
+  direction: 'gained' | 'lost';
+  /** Principals sharing exactly this change, sorted (code units). */
+  principals: string[];
+  /** Native privileges gained (or lost) on every resource of the group, sorted; a privilege listed twice is a row the backend yields twice. */
+  privileges: string[];
+  /** Index into BlastGroups.resourceSets: the group's resources, sorted. */
+  resources: number;
+  resourceCount: number;
+  /** The common privileges the native ones imply, in vocabulary order. */
+  common: CommonPrivilege[];
+  highRisk: boolean;
+  /** Rows this group stands for: principals × resources × privileges. */
+  rows: number;
+  /** One line: which grants (or rules) give or take it, what they replace, and the backend's rule that decides. */
+  why: string;
+  /**
+   * The ids behind it (EffectiveRow.because). Gained: `after` gives the privileges, `before` held the
+   * principal's access on those resources before. Lost: `before` gave them, `after` holds what remains.
+   */
+  because: { after: string[]; before: string[] };
+}
+
+export interface BlastGroups {
+  format: 'accord-blast-groups/1';
+  /** Rows of the expanded blast radius. */
+  rows: { gained: number; lost: number };
+  /** Native privilege → its common privileges and whether one is high-risk (every privilege the groups name). */
+  privileges: Record<string, { common: CommonPrivilege[]; highRisk: boolean }>;
+  /** Distinct resource lists (sorted), shared by the groups that name them. */
+  resourceSets: string[][];
+  /** Gained groups, then lost; within each, the most rows first. */
+  groups: BlastGroup[];
+}
+
+/** "Does X gain Y on Z?" answered exactly from BlastGroups (`queryBlast`). */
+export interface BlastAnswer {
+  principal: string;
+  resource: string;
+  /** The privilege asked about (native or common), or absent: every privilege. */
+  privilege?: string;
+  /** gained: some matching privilege is gained; lost: none gained, some lost; unchanged: the change neither gives nor takes any. */
+  answer: 'gained' | 'lost' | 'unchanged';
+  /** Each matching native privilege that changes, with the index of its group and that group's why. */
+  changes: { direction: 'gained' | 'lost'; privilege: string; common: CommonPrivilege[]; highRisk: boolean; group: number; why: string }[];
+}
+
 export interface BackendCapabilities {
   scoping: 'object' | 'pool-wide';
   propagation: boolean;

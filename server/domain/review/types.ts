@@ -2,7 +2,7 @@
  * The review workflow's data (DESIGN.md §4). Pure types: no I/O. Commands in server/commands/ create
  * and change these; the server writes them into the `review:<id>` Yjs document for clients to read.
  */
-import type { BackendId, BlastRadius, ChangeItem, RenderResult } from '../access/model.ts';
+import type { BackendId, BlastGroups, ChangeItem, RenderResult, StoredBlastRadius } from '../access/model.ts';
 
 /** The status values of the public API, in workflow order. */
 export const CHANGE_STATUSES = ['draft', 'in_review', 'approved', 'rejected', 'withdrawn', 'applied', 'apply_failed'] as const;
@@ -52,7 +52,17 @@ export interface Revision {
   submittedBy: string;
   submittedAt: string;
   rendered: RenderResult;
-  blast: BlastRadius;
+  /**
+   * The blast radius as rows (the contract since revision 1): every row when the change has at most
+   * BLAST_ROWS_LIMIT (2,000) of them; above, a digest with one row per (principal, privilege) and
+   * direction plus `truncated` holding the full counts. `blastGroups` holds the full detail.
+   */
+  blast: StoredBlastRadius;
+  /**
+   * The blast radius grouped and explained (server/domain/access/blast-groups.ts): exact, expandable to
+   * every row. Absent on revisions stored before it existed (read them with `groupBlastRows(blast)`).
+   */
+  blastGroups?: BlastGroups;
   /** True when any gained privilege is high-risk. */
   highRisk: boolean;
 }
