@@ -37,6 +37,9 @@ import { changeRouter } from './http/change-routes.ts';
 import { accountRouter } from './http/account-routes.ts';
 import { adminRouter } from './http/admin-routes.ts';
 import { blastRouter } from './http/blast-routes.ts';
+import { createClient } from 'redis';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { RedisClusterBus } from './sync/cluster-bus.ts';
 import { requireAuth } from './http/routes.ts';
 import { originGuard, securityHeaders } from './http/security.ts';
 import { RateLimiter } from './http/rate-limit.ts';
@@ -86,6 +89,13 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     onError: (err) => log.error({ err }, 'storage: an idle connection failed, or work after a commit threw'),
   });
   const { db, documents } = storage;
+  if (config.redisUrl && storage.kind !== 'postgres') {
+    await storage.close();
+    throw new Error('--redis-url joins a cluster of nodes, which share PostgreSQL: give --database-url too (docs/operations.md)');
+  }
+  // Several nodes: committed updates, presence and credential checks cross nodes through Redis.
+  const bus = config.redisUrl ? new RedisClusterBus(config.redisUrl, config.redisPrefix, log) : undefined;
+  await bus?.start();
   const users = new UserStore(db);
   const key = loadOrCreateServerKey(config.dataDir);
   let ready = false;
@@ -157,15 +167,15 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   web.use('/api', campaignRouter(accord));
   web.use('/api', webhookRouter(webhooks, accord.audit, config.allowPrivateWebhooks));
   web.use('/api', notificationRouter(inbox));
-  web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => gate?.revalidate() }));
-  web.use('/api', adminRouter({ accord, users, db, key, audit: accord.audit, revalidate: () => gate?.revalidate() }));
+  web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => revalidateEverywhere() }));
+  web.use('/api', adminRouter({ accord, users, db, key, audit: accord.audit, revalidate: () => revalidateEverywhere() }));
   web.use('/api', apiRouter({
     users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready,
     health: async () => ({
       database: await db.get('SELECT 1 AS one').then(() => 'ok' as const, () => 'unavailable' as const),
-      redis: 'off' as const, // no cross-node fan-out yet (docs/operations.md)
+      redis: !bus ? 'off' as const : bus.state === 'ok' ? 'ok' as const : 'unavailable' as const,
       node: leases.holder,
-    }), signedOut: (match) => gate?.disconnect(match), secureCookies,
+    }), signedOut: (match) => { gate?.disconnect(match); bus?.publishControl('revalidate'); }, secureCookies,
   }));
   web.use(staticWeb(resolve(ROOT, config.webDir)));
   web.use(errorHandler(log));
@@ -180,9 +190,35 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     cors: undefined, // same origin only
     connectTimeout: 10_000, // a connection that does not complete its handshake is dropped
   });
+  // Broadcasts (facts, notifications) reach sockets on every node through Redis streams.
+  const adapterClient = bus ? createClient({ url: config.redisUrl, socket: { reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000) } }) : undefined;
+  // The adapter duplicates the client for its stream readers and never destroys them (a reader
+  // reconnecting after close would keep the process alive): keep them, to destroy them at close.
+  const adapterClients: { destroy(): void; isOpen: boolean }[] = [];
+  if (adapterClient) {
+    const duplicate = adapterClient.duplicate.bind(adapterClient);
+    adapterClient.duplicate = ((...args: Parameters<typeof duplicate>) => {
+      const copy = duplicate(...args);
+      copy.on('error', (err: unknown) => log.debug({ err }, 'redis (Socket.io adapter reader): connection error'));
+      // The adapter disconnects its readers after close without awaiting: once destroyed here, that is a no-op.
+      const disconnect = copy.disconnect.bind(copy);
+      copy.disconnect = () => (copy.isOpen ? disconnect() : Promise.resolve());
+      adapterClients.push(copy);
+      return copy;
+    }) as typeof adapterClient.duplicate;
+    adapterClient.on('error', (err: unknown) => log.debug({ err }, 'redis (Socket.io adapter): connection error'));
+    await adapterClient.connect().catch((err: unknown) => log.warn({ err }, 'redis (Socket.io adapter): not reachable at start; retrying'));
+    io.adapter(createAdapter(adapterClient, { streamName: `${config.redisPrefix}:socket.io`, channelPrefix: `${config.redisPrefix}:socket.io`, sessionKeyPrefix: `${config.redisPrefix}:sio:session:` }));
+  }
   const directWrites = installDirectWrites(io.engine);
   users.sessionIdleMs = config.sessionIdleMs;
   gate = new SocketGate(io, users, log, { publicOrigin, maxSocketsPerUser: config.maxSocketsPerUser, revalidateMs: 15_000 });
+  // A credential revoked or a role changed on one node: every node checks its sockets at once.
+  bus?.onControl((kind) => { if (kind === 'revalidate') void gate?.revalidate(); });
+  const revalidateEverywhere = async (): Promise<void> => {
+    bus?.publishControl('revalidate');
+    await gate?.revalidate();
+  };
   sync = new SyncTransport(io, documents, log, {
     resolver: new AccordDocResolver((id) => accord.changes.facts(id), (id) => accord.sessions.facts(id), {
       exists: (docId) => documents.exists(docId),
@@ -197,6 +233,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     directWrites,
     maxDocsPerSocket: 64,
     commitWindowMs: config.commitWindowMs,
+    ...(bus ? { cluster: bus } : {}),
     compactAfterUpdates: config.compactAfterUpdates,
     compactDelayMs: config.compactDelayMs,
     unloadDelayMs: config.unloadDelayMs,
@@ -288,6 +325,8 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
         await email?.stop();
         await webhookDelivery.stop();
         await accord.audit.close();
+        await bus?.close();
+        for (const c of [adapterClient, ...adapterClients]) if (c?.isOpen) c.destroy();
         await storage.close();
       })()),
   };

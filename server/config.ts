@@ -16,6 +16,13 @@ export const defaults = {
   databaseUrl: '',
   /** PostgreSQL schema for Accord's tables (created if missing). Empty: the first of the role's search_path. */
   databaseSchema: '',
+  /**
+   * A Redis URL (`redis://host:6379`): nodes started with the same database and Redis URLs form one cluster
+   * (docs/operations.md). Needs PostgreSQL. Empty: the node runs alone.
+   */
+  redisUrl: '',
+  /** Prefix of the Redis keys and channels, so several clusters (or test runs) can share one Redis. */
+  redisPrefix: 'accord',
   /** Largest single Socket.io message (and so Yjs update) accepted, in bytes. Bounds hostile clients. */
   maxMessageBytes: 1_048_576,
   /**
@@ -86,6 +93,8 @@ const schema = z.object({
   dataDir: z.string().min(1),
   databaseUrl: z.union([z.literal(''), z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL')]),
   databaseSchema: z.union([z.literal(''), z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lower-case letters, digits and _')]),
+  redisUrl: z.union([z.literal(''), z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')]),
+  redisPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 letters, digits, _ . -'),
   maxMessageBytes: z.coerce.number().int().min(1_024).max(64 * 1_048_576),
   commitWindowMs: z.coerce.number().int().min(0).max(1_000),
   sqliteWriter: z.enum(['auto', 'thread', 'inline']),
@@ -119,6 +128,8 @@ const FLAGS: Record<string, keyof Config> = {
   '--data': 'dataDir',
   '--database-url': 'databaseUrl',
   '--database-schema': 'databaseSchema',
+  '--redis-url': 'redisUrl',
+  '--redis-prefix': 'redisPrefix',
   '--max-message-bytes': 'maxMessageBytes',
   '--log-level': 'logLevel',
   '--public-url': 'publicUrl',
@@ -138,6 +149,8 @@ const ENV: Record<string, keyof Config> = {
   ACCORD_DATA: 'dataDir',
   ACCORD_DATABASE_URL: 'databaseUrl',
   ACCORD_DATABASE_SCHEMA: 'databaseSchema',
+  ACCORD_REDIS_URL: 'redisUrl',
+  ACCORD_REDIS_PREFIX: 'redisPrefix',
   ACCORD_MAX_MESSAGE_BYTES: 'maxMessageBytes',
   ACCORD_LOG_LEVEL: 'logLevel',
   ACCORD_COMMIT_WINDOW_MS: 'commitWindowMs',

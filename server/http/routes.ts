@@ -54,7 +54,9 @@ export function apiRouter(deps: ApiDeps): express.Router {
   router.get('/health', async (_req, res) => {
     if (!deps.isReady()) throw new AppError('storage_failed', 'starting');
     const states = deps.health ? await deps.health() : undefined;
-    const ok = !states || (states.database === 'ok' && states.redis !== 'unavailable');
+    // Without Redis a node still serves (documents catch up from PostgreSQL, only slower): it stays in the
+    // load balancer and says `redis: unavailable`. Without the database it cannot serve at all.
+    const ok = !states || states.database === 'ok';
     res.status(ok ? 200 : 503).json({ ok, service: 'accord', ...states });
   });
 

@@ -84,6 +84,7 @@ function reportingAs(store: DocumentStore, mapError: (err: unknown) => unknown):
     append: (batch: readonly UpdateToAppend[]) => mapped(store.append(batch)),
     compact: (docId: string, snapshot: Uint8Array, uptoSeq: number) => mapped(store.compact(docId, snapshot, uptoSeq)),
     logLength: (docId: string) => mapped(store.logLength(docId)),
+    ...(store.heads ? { heads: (docIds: readonly string[]) => mapped(store.heads!(docIds)) } : {}),
     close: () => store.close(),
   };
 }

@@ -31,5 +31,7 @@ export interface DocumentStore {
   compact(docId: string, snapshot: Uint8Array, uptoSeq: number): Promise<void>;
   /** Number of log entries after the snapshot. */
   logLength(docId: string): Promise<number>;
+  /** Each named document's last sequence number (several nodes compare what they hold with it). */
+  heads?(docIds: readonly string[]): Promise<Map<string, number>>;
   close(): Promise<void>;
 }

@@ -1,13 +1,28 @@
 import * as Y from 'yjs';
+import { applyAwarenessUpdate, encodeAwarenessUpdate } from 'y-protocols/awareness';
 import type { DocumentStore } from '../store/ports.ts';
 import type { Logger } from '../log.ts';
 import { LiveDocument } from './live-document.ts';
 import { WriteBatcher } from './write-batcher.ts';
 import { isOrigin, type Origin } from './origin.ts';
+import type { ClusterPort, RemoteUpdate } from './cluster-bus.ts';
+import type { UpdateToAppend } from '../store/ports.ts';
+
+/** Origin of presence that came from another node: applied here, relayed to local sockets, not published again. */
+export const REMOTE_PRESENCE = Symbol('remote-presence');
 
 export interface RegistryOptions {
   /** Group-commit window: the first update of a batch waits this long for others (0: next loop turn). */
   commitWindowMs: number;
+  /**
+   * Several nodes (server/sync/cluster-bus.ts): updates committed here go out to the other nodes, theirs
+   * come in; absent when the node runs alone.
+   */
+  cluster?: ClusterPort;
+  /** With a cluster: how long a gap in a document's sequence numbers may stay open before it is read from the database (ms). */
+  gapFillMs?: number;
+  /** With a cluster: how often open documents' heads are compared with the database (ms), a safety net for lost stream entries. */
+  headPollMs?: number;
   compactAfterUpdates: number;
   compactDelayMs: number;
   unloadDelayMs: number;
@@ -41,7 +56,109 @@ export class DocumentRegistry {
     this.#log = log;
     this.#options = options;
     this.#hooks = hooks;
-    this.batcher = new WriteBatcher(store, log, (seqs) => this.#afterAppend(seqs), options.commitWindowMs);
+    this.batcher = new WriteBatcher(store, log, (seqs, items) => this.#afterAppend(seqs, items), options.commitWindowMs);
+    const cluster = options.cluster;
+    if (cluster) {
+      cluster.onUpdate((u) => this.#onRemoteUpdate(u));
+      cluster.onPresence((docId, update) => {
+        const doc = this.#open.get(docId);
+        if (doc) applyAwarenessUpdate(doc.awareness, update, REMOTE_PRESENCE);
+      });
+      // Back from an outage: every open document may have missed entries; compare with the database.
+      cluster.onReconnect(() => void this.#pollHeads());
+      this.#pollTimer = setInterval(() => void this.#pollHeads(), options.headPollMs ?? 2_000);
+      this.#pollTimer.unref();
+    }
+  }
+
+  readonly #buffered = new Map<string, RemoteUpdate[]>();
+  #pollTimer: NodeJS.Timeout | undefined;
+
+  /** Entries from other nodes: applied to the open document (Yjs takes them in any order), seqs noted. */
+  #onRemoteUpdate(u: RemoteUpdate): void {
+    const doc = this.#open.get(u.docId);
+    if (!doc) {
+      // Loading now: its read may predate this commit; keep the entry for when the load ends.
+      const waiting = this.#buffered.get(u.docId);
+      if (waiting) waiting.push(u);
+      return;
+    }
+    this.#applyRemote(doc, u);
+  }
+
+  #applyRemote(doc: LiveDocument, u: RemoteUpdate): void {
+    if (u.to <= doc.lastSeq) return; // held already
+    try {
+      Y.applyUpdate(doc.doc, u.update, { source: 'remote' } satisfies Origin);
+    } catch (err) {
+      this.#log.error({ err, docId: doc.id, from: u.from, to: u.to }, 'an update from another node could not be applied; reading the document again');
+      this.#scheduleGapFill(doc, 0);
+      return;
+    }
+    doc.logLength += u.to - u.from + 1;
+    this.#noteRange(doc, u.from, u.to);
+  }
+
+  /** Records that seqs from..to are held here; advances `lastSeq` over contiguous ranges; a gap is filled if it stays. */
+  #noteRange(doc: LiveDocument, from: number, to: number): void {
+    if (from <= doc.lastSeq + 1) doc.lastSeq = Math.max(doc.lastSeq, to);
+    else doc.ahead.push([from, to]);
+    if (doc.ahead.length > 0) {
+      doc.ahead.sort((a, b) => a[0] - b[0]);
+      while (doc.ahead.length > 0 && doc.ahead[0]![0] <= doc.lastSeq + 1) doc.lastSeq = Math.max(doc.lastSeq, doc.ahead.shift()![1]);
+      doc.ahead = doc.ahead.filter(([, t]) => t > doc.lastSeq);
+    }
+    if (doc.ahead.length > 0) this.#scheduleGapFill(doc, this.#options.gapFillMs ?? 250);
+    else {
+      clearTimeout(doc.gapTimer);
+      doc.gapTimer = undefined;
+    }
+  }
+
+  #scheduleGapFill(doc: LiveDocument, ms: number): void {
+    if (doc.gapTimer) return;
+    doc.gapTimer = setTimeout(() => {
+      doc.gapTimer = undefined;
+      void this.#fill(doc);
+    }, ms);
+    doc.gapTimer.unref();
+  }
+
+  /**
+   * Reads the stored document and applies it (Yjs keeps what it holds and adds what it lacks; local
+   * clients get the difference as an update), so this node holds everything up to the stored head.
+   */
+  #fill(doc: LiveDocument): Promise<void> {
+    doc.filling ??= (async () => {
+      try {
+        const stored = await this.#store.load(doc.id);
+        if (!stored || this.#open.get(doc.id) !== doc) return;
+        const parts = stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates;
+        if (parts.length > 0) Y.applyUpdate(doc.doc, Y.mergeUpdates(parts), { source: 'remote' } satisfies Origin);
+        if (stored.lastSeq > doc.lastSeq) this.#log.info({ docId: doc.id, from: doc.lastSeq, to: stored.lastSeq }, 'document caught up from the database');
+        this.#noteRange(doc, 1, stored.lastSeq);
+      } catch (err) {
+        this.#log.warn({ err, docId: doc.id }, 'reading a document to fill a gap failed; trying again');
+        this.#scheduleGapFill(doc, 1_000);
+      } finally {
+        doc.filling = undefined;
+      }
+    })();
+    return doc.filling;
+  }
+
+  /** Compares every open document's stored head with what this node holds; reads the ones behind. */
+  async #pollHeads(): Promise<void> {
+    if (this.#open.size === 0 || !this.#store.heads) return;
+    try {
+      const heads = await this.#store.heads([...this.#open.keys()]);
+      for (const [docId, head] of heads) {
+        const doc = this.#open.get(docId);
+        if (doc && head > doc.lastSeq && !doc.filling) void this.#fill(doc);
+      }
+    } catch (err) {
+      this.#log.warn({ err }, 'comparing documents with the database failed');
+    }
   }
 
   get openCount(): number {
@@ -74,6 +191,18 @@ export class DocumentRegistry {
   }
 
   async #load(docId: string, kind: string, create: boolean): Promise<LiveDocument | null> {
+    if (this.#options.cluster) this.#buffered.set(docId, []);
+    try {
+      return await this.#loadStored(docId, kind, create);
+    } finally {
+      const waiting = this.#buffered.get(docId) ?? [];
+      this.#buffered.delete(docId);
+      const live = this.#open.get(docId);
+      if (live) for (const u of waiting) this.#applyRemote(live, u);
+    }
+  }
+
+  async #loadStored(docId: string, kind: string, create: boolean): Promise<LiveDocument | null> {
     if (create) await this.#store.create(docId);
     const stored = await this.#store.load(docId);
     this.loads += 1;
@@ -85,11 +214,14 @@ export class DocumentRegistry {
     live.logLength = stored.updates.length;
     live.doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (isOrigin(origin) && origin.source === 'load') return; // never re-persist what we just read
-      this.batcher.enqueue(docId, update);
+      // Another node's commit (or the database read back): already stored; only local clients need it.
+      if (!(isOrigin(origin) && origin.source === 'remote')) this.batcher.enqueue(docId, update);
       this.#hooks.onUpdate(live, update, isOrigin(origin) ? origin : undefined);
     });
     live.awareness.on('update', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
-      this.#hooks.onAwareness(live, [...added, ...updated, ...removed], origin);
+      const changed = [...added, ...updated, ...removed];
+      if (origin !== REMOTE_PRESENCE) this.#options.cluster?.publishPresence(docId, encodeAwarenessUpdate(live.awareness, changed));
+      this.#hooks.onAwareness(live, changed, origin);
     });
     this.#open.set(docId, live);
     if (live.logLength >= this.#options.compactAfterUpdates) this.#scheduleCompaction(live);
@@ -124,12 +256,27 @@ export class DocumentRegistry {
     if (doc.logLength > 0) await this.#compact(doc);
   }
 
-  #afterAppend(seqs: Map<string, number>): void {
+  /**
+   * A batch committed: each document received `n` updates numbered `seq - n + 1`..`seq` in batch order.
+   * The node holds them (they came from its own document); with several nodes they go out to the others.
+   */
+  #afterAppend(seqs: Map<string, number>, items: readonly UpdateToAppend[]): void {
+    const byDoc = new Map<string, Uint8Array[]>();
+    for (const { docId, update } of items) {
+      const list = byDoc.get(docId);
+      if (list) list.push(update);
+      else byDoc.set(docId, [update]);
+    }
     for (const [docId, seq] of seqs) {
+      const updates = byDoc.get(docId) ?? [];
+      const from = seq - updates.length + 1;
+      if (this.#options.cluster && updates.length > 0) {
+        this.#options.cluster.publishUpdate({ docId, from, to: seq, update: updates.length === 1 ? updates[0]! : Y.mergeUpdates(updates) });
+      }
       const doc = this.#open.get(docId);
       if (!doc) continue;
-      doc.logLength += seq - doc.lastSeq;
-      doc.lastSeq = seq;
+      doc.logLength += updates.length;
+      this.#noteRange(doc, from, seq);
       if (doc.logLength >= this.#options.compactAfterUpdates) this.#scheduleCompaction(doc);
     }
   }
@@ -158,6 +305,7 @@ export class DocumentRegistry {
 
   /** Stores everything and unloads every document (graceful shutdown). */
   async closeAll(): Promise<void> {
+    clearInterval(this.#pollTimer);
     await Promise.allSettled([...this.#loading.values()]);
     for (const doc of this.#open.values()) {
       try {

@@ -23,8 +23,16 @@ export class LiveDocument {
   readonly sessions = new Map<string, DocSession>();
   /** Which socket owns each awareness client id, so nobody can overwrite another's presence. */
   readonly awarenessOwners = new Map<number, string>();
-  /** Sequence number of the last durable update. */
+  /**
+   * Sequence number up to which this node holds every durable update of the document (its own and, with
+   * several nodes, the others'): the snapshot of a compaction covers exactly the log up to it.
+   */
   lastSeq = 0;
+  /** Ranges of sequence numbers held beyond `lastSeq`, waiting for the gap before them (several nodes). */
+  ahead: [number, number][] = [];
+  gapTimer: NodeJS.Timeout | undefined;
+  /** A read of the stored document to fill a gap, while one runs. */
+  filling: Promise<void> | undefined;
   /** Updates in the store's log since the last snapshot. */
   logLength = 0;
   compactTimer: NodeJS.Timeout | undefined;
@@ -40,6 +48,7 @@ export class LiveDocument {
   destroy(): void {
     clearTimeout(this.compactTimer);
     clearTimeout(this.unloadTimer);
+    clearTimeout(this.gapTimer);
     this.awareness.destroy();
     this.doc.destroy();
   }

@@ -35,7 +35,7 @@ const RETRY_MAX_MS = 5_000;
 export class WriteBatcher {
   readonly #store: DocumentStore;
   readonly #log: Logger;
-  readonly #onAppended: (seqs: Map<string, number>) => void;
+  readonly #onAppended: (seqs: Map<string, number>, items: readonly UpdateToAppend[]) => void;
   #open: Batch = newBatch();
   #inFlight: Promise<void> = Promise.resolve();
   /** Resolves when everything taken for writing so far is durable, counting retries; rejects if it is not. */
@@ -53,7 +53,7 @@ export class WriteBatcher {
    * `windowMs`: how long the first update of a batch waits for others before the commit. 0 commits on the
    * next turn of the event loop. Relays do not wait for it; only the durable ack does.
    */
-  constructor(store: DocumentStore, log: Logger, onAppended: (seqs: Map<string, number>) => void, windowMs = 0) {
+  constructor(store: DocumentStore, log: Logger, onAppended: (seqs: Map<string, number>, items: readonly UpdateToAppend[]) => void, windowMs = 0) {
     this.#store = store;
     this.#log = log;
     this.#onAppended = onAppended;
@@ -104,7 +104,7 @@ export class WriteBatcher {
           this.stats.updates += batch.items.length;
           this.#retryDelayMs = RETRY_MIN_MS;
           batch.resolve();
-          this.#onAppended(seqs);
+          this.#onAppended(seqs, batch.items);
         },
         (err: unknown) => {
           this.stats.failures += 1;

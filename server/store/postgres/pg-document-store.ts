@@ -101,6 +101,11 @@ export class PgDocumentStore implements DocumentStore {
     });
   }
 
+  async heads(docIds: readonly string[]): Promise<Map<string, number>> {
+    const res = await this.#pool.query<{ id: string; last_seq: string }>('SELECT id, last_seq FROM documents WHERE id = ANY($1::text[])', [docIds]);
+    return new Map(res.rows.map((r) => [r.id, Number(r.last_seq)]));
+  }
+
   async logLength(docId: string): Promise<number> {
     const res = await this.#pool.query<{ n: number }>('SELECT count(*)::int AS n FROM document_updates WHERE doc_id = $1', [docId]);
     return res.rows[0]!.n;

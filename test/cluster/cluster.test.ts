@@ -1,0 +1,114 @@
+/**
+ * Several nodes (issue 18): two real Accord nodes on one PostgreSQL schema and one real Redis server
+ * (its keys under a prefix of their own), clients on different nodes. Documents, presence, facts and
+ * credential revocation cross nodes; a node cut off from Redis catches up from PostgreSQL.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as Y from 'yjs';
+import { SERVER_KEY_FILE } from '../../server/audit/server-key.ts';
+import { TARGET_KEY_FILE } from '../../server/connectors/secrets.ts';
+import { apiAs, PROXMOX_CONTENT, importProxmox } from '../helpers/api.ts';
+import { freshSchema, PG_URL } from '../helpers/databases.ts';
+import { connect, connected, openProvider, startTestServer, tempDir, until, type TestServer } from '../helpers/server.ts';
+import { tcpProxy } from '../helpers/tcp-proxy.ts';
+
+const REDIS = { host: '127.0.0.1', port: 6379 };
+
+/** Two nodes of one cluster; node B reaches Redis through `proxy` so a test can cut it off. */
+async function cluster(): Promise<{ a: TestServer; b: TestServer; cutB: () => void; restoreB: () => void }> {
+  const schema = await freshSchema();
+  const proxy = await tcpProxy(REDIS);
+  after(() => proxy.close());
+  const prefix = `accord-test-${randomBytes(6).toString('hex')}`;
+  const shared = { databaseUrl: PG_URL, databaseSchema: schema, redisPrefix: prefix };
+  const a = await startTestServer({ ...shared, redisUrl: `redis://${REDIS.host}:${REDIS.port}` });
+  const dirB = tempDir();
+  copyFileSync(join(a.dataDir, SERVER_KEY_FILE), join(dirB, SERVER_KEY_FILE));
+  try { copyFileSync(join(a.dataDir, TARGET_KEY_FILE), join(dirB, TARGET_KEY_FILE)); } catch { /* created on first use only */ }
+  const b = await startTestServer({ ...shared, dataDir: dirB, redisUrl: `redis://127.0.0.1:${proxy.port}` });
+  return { a, b, cutB: () => proxy.cut(), restoreB: () => proxy.restore() };
+}
+
+describe('several nodes', () => {
+  it('a document and presence written on one node reach a client of the other, live', async () => {
+    const { a, b } = await cluster();
+    const ana = await a.user('ana', 'reviewer');
+    const ben = await a.user('ben', 'reviewer');
+    const onA = await openProvider(connect(a.url, ana), 'notes:cluster');
+    const onB = await openProvider(connect(b.url, ben), 'notes:cluster');
+    onA.doc.getText('body').insert(0, 'written on node A');
+    await until(() => onB.doc.getText('body').toString() === 'written on node A', 'node B\'s client sees node A\'s text');
+    onB.doc.getText('body').insert(0, 'B: ');
+    await until(() => onA.doc.getText('body').toString() === 'B: written on node A', 'and back');
+
+    onA.awareness.setLocalStateField('cursor', 7);
+    await until(() => [...onB.awareness.getStates().values()].some((s) => s.cursor === 7), 'presence crosses nodes');
+    const state = [...onB.awareness.getStates().values()].find((s) => s.cursor === 7)!;
+    assert.equal((state.user as { name: string }).name, 'ana', 'stamped with the sender\'s identity by the node it is connected to');
+
+    // A third client joining on B later gets the whole document from B's copy.
+    const late = await openProvider(connect(b.url, ben), 'notes:cluster');
+    assert.equal(late.doc.getText('body').toString(), 'B: written on node A');
+  });
+
+  it('facts and broadcasts reach sockets on every node (Socket.io Redis streams adapter)', async () => {
+    const { a, b } = await cluster();
+    const root = await a.user('root', 'admin');
+    await importProxmox(a, root);
+    const rita = apiAs(a.url, await a.user('rita', 'reviewer'));
+    const vic = connect(b.url, await a.user('vic', 'viewer'));
+    await connected(vic);
+    const seen: string[] = [];
+    vic.on('change:created', (fact) => seen.push(String((fact as { changeId: string }).changeId)));
+    await new Promise((r) => setTimeout(r, 300)); // the adapter's subscription is up
+    const created = await rita<{ change: { id: string } }>('POST', '/changes', PROXMOX_CONTENT);
+    assert.equal(created.status, 201);
+    await until(() => seen.includes(created.body.change.id), 'a viewer on node B hears the change created on node A');
+  });
+
+  it('a token revoked on one node disconnects its sockets on the other at once', async () => {
+    const { a, b } = await cluster();
+    const tom = apiAs(a.url, await a.user('tom', 'reviewer'));
+    const minted = await tom<{ token: string; tokens: { id: string; label: string }[] }>('POST', '/tokens', { label: 'bot', scope: 'read' });
+    const socket = connect(b.url, minted.body.token);
+    await connected(socket);
+    socket.io.reconnection(false);
+    const id = minted.body.tokens.find((t) => t.label === 'bot')!.id;
+    assert.equal((await tom('DELETE', `/tokens/${id}`)).status, 204);
+    // Each node also re-checks every 15 s; the control message makes it immediate.
+    await until(() => socket.disconnected, 'node B disconnects the revoked token\'s socket', 5_000);
+  });
+
+  it('a node cut off from Redis still converges from PostgreSQL, and says so in its health', async () => {
+    const { a, b, cutB, restoreB } = await cluster();
+    const ana = await a.user('ana', 'reviewer');
+    const onA = await openProvider(connect(a.url, ana), 'notes:outage');
+    const onB = await openProvider(connect(b.url, ana), 'notes:outage');
+    const health = async (s: TestServer) => (await fetch(`${s.url}/api/health`)).json() as Promise<{ redis: string; database: string }>;
+    assert.equal((await health(b)).redis, 'ok');
+
+    cutB();
+    let h = await health(b);
+    for (let i = 0; i < 50 && h.redis !== 'unavailable'; i++) { await new Promise((r) => setTimeout(r, 100)); h = await health(b); }
+    assert.equal(h.redis, 'unavailable');
+    const res = await fetch(`${b.url}/api/health`);
+    assert.equal(res.status, 200, 'the node still serves: it reads from PostgreSQL');
+
+    onA.doc.getText('body').insert(0, 'while B was away');
+    await until(() => onB.doc.getText('body').toString() === 'while B was away', 'node B catches up from PostgreSQL', 10_000);
+    onB.doc.getText('body').insert(0, '+');
+    await until(() => onA.doc.getText('body').toString() === '+while B was away', 'node B\'s own write reaches A through PostgreSQL', 10_000);
+
+    restoreB();
+    for (let i = 0; i < 50 && h.redis !== 'ok'; i++) { await new Promise((r) => setTimeout(r, 100)); h = await health(b); }
+    assert.equal(h.redis, 'ok');
+    onA.doc.getText('body').insert(0, '!');
+    await until(() => onB.doc.getText('body').toString() === '!+while B was away', 'fan-out resumes');
+    // Both documents are the same state, not only the same text.
+    assert.deepEqual(Y.encodeStateVector(onA.doc), Y.encodeStateVector(onB.doc));
+  });
+});
