@@ -38,6 +38,8 @@ export interface Roles {
   privs: Template | undefined;
   /** Pool role set → the regular ∪ pool combination (resolve.ts). */
   withPools: Map<Roles, Roles> | undefined;
+  /** Id of its privileges in the compact table being built (resolve.ts). */
+  setId: number | undefined;
 }
 
 interface IndexedGrant { id: string; role: string; resource: string; propagate: boolean }
@@ -62,9 +64,12 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 export function modelIndex(model: AccessModel, nowMs?: number): ModelIndex {
   const ownGrants = new Map<string, IndexedGrant[]>();
   const groupGrants = new Map<string, IndexedGrant[]>();
+  const isGroup = new Map<string, boolean>();
   for (const g of model.grants) {
     const entry: IndexedGrant = { id: g.id, role: g.role ?? '', resource: g.resource, propagate: Boolean(g.propagate) };
-    push(classifyUgid(g.principal)?.kind === 'group' ? groupGrants : ownGrants, g.principal, entry);
+    let group = isGroup.get(g.principal);
+    if (group === undefined) isGroup.set(g.principal, (group = classifyUgid(g.principal)?.kind === 'group'));
+    push(group ? groupGrants : ownGrants, g.principal, entry);
   }
   const native = pveNative(model);
   return {
@@ -91,7 +96,7 @@ export interface PathTable {
   scratch: Array<Entries | undefined>;
 }
 
-interface Entries { ownAll: IndexedGrant[]; ownProp: IndexedGrant[]; groupAll: IndexedGrant[]; groupProp: IndexedGrant[] }
+export interface Entries { ownAll: IndexedGrant[]; ownProp: IndexedGrant[]; groupAll: IndexedGrant[]; groupProp: IndexedGrant[] }
 
 const POOLED = /^\/(vms|storage)\/([^/]+)$/;
 
@@ -123,13 +128,13 @@ export function pathTable(idx: ModelIndex, paths: Iterable<string>): PathTable {
 }
 
 export function makeRoles(set: RoleSet): Roles {
-  const r: Roles = { set, result: undefined as unknown as Roles, privs: undefined, withPools: undefined };
+  const r: Roles = { set, result: undefined as unknown as Roles, privs: undefined, withPools: undefined, setId: undefined };
   const noAccess = set.get(NO_ACCESS);
   r.result = noAccess && set.size > 1 ? makeRoles(new Map([[NO_ACCESS, noAccess]])) : r;
   return r;
 }
 
-function rolesOfEntries(entries: readonly IndexedGrant[]): Roles {
+export function rolesOfEntries(entries: readonly IndexedGrant[]): Roles {
   const set = new Map<string, Set<string>>();
   for (const g of entries) {
     const ids = set.get(g.role);
@@ -139,7 +144,7 @@ function rolesOfEntries(entries: readonly IndexedGrant[]): Roles {
   return makeRoles(set);
 }
 
-function collect(t: PathTable, grants: readonly IndexedGrant[] | undefined, own: boolean, touched: number[]): void {
+export function collect(t: PathTable, grants: readonly IndexedGrant[] | undefined, own: boolean, touched: number[]): void {
   for (const g of grants ?? []) {
     const node = t.index.get(g.resource);
     if (node === undefined) continue; // not a level of any path asked about
@@ -151,6 +156,20 @@ function collect(t: PathTable, grants: readonly IndexedGrant[] | undefined, own:
     (own ? e.ownAll : e.groupAll).push(g);
     if (g.propagate) (own ? e.ownProp : e.groupProp).push(g);
   }
+}
+
+/**
+ * One level of `roles()` where the subject (or a group of it) has entries: what the level itself gets and
+ * what it hands down, from what it inherited.
+ */
+export function levelStep(canonical: boolean, e: Entries, inherited: Roles): [here: Roles, down: Roles] {
+  // At the path itself every entry applies; own entries replace group ones (user privs override group privs).
+  const exact = !canonical ? [] : e.ownAll.length > 0 ? e.ownAll : e.groupAll;
+  const here = exact.length > 0 ? rolesOfEntries(exact) : inherited;
+  // Below it only propagating entries count.
+  const prop = e.ownProp.length > 0 ? e.ownProp : e.groupProp;
+  const samePropagated = exact.length === prop.length && (exact === e.ownAll) === (prop === e.ownProp);
+  return [here, prop.length === 0 ? inherited : samePropagated && exact.length > 0 ? here : rolesOfEntries(prop)];
 }
 
 /**
@@ -174,14 +193,9 @@ export function walkRoles(idx: ModelIndex, t: PathTable, subject: string): Roles
       down[i] = inherited;
       continue;
     }
-    // At the path itself every entry applies; own entries replace group ones (user privs override group privs).
-    const exact = !t.canonical[i] ? [] : e.ownAll.length > 0 ? e.ownAll : e.groupAll;
-    const here = exact.length > 0 ? rolesOfEntries(exact) : inherited;
+    const [here, below] = levelStep(t.canonical[i]!, e, inherited);
     res[i] = here;
-    // Below it only propagating entries count.
-    const prop = e.ownProp.length > 0 ? e.ownProp : e.groupProp;
-    const samePropagated = exact.length === prop.length && (exact === e.ownAll) === (prop === e.ownProp);
-    down[i] = prop.length === 0 ? inherited : samePropagated && exact.length > 0 ? here : rolesOfEntries(prop);
+    down[i] = below;
   }
   for (const node of touched) t.scratch[node] = undefined;
   return res;

@@ -3,13 +3,14 @@
  * See docs/backends/proxmox.md for the rules and their sources.
  */
 import { AccessInputError } from '../../domain/access/model.ts';
-import type { AccessModel, Backend, EffectiveQuery, EffectiveRow } from '../../domain/access/model.ts';
+import type { AccessModel, EffectiveQuery, EffectiveRow } from '../../domain/access/model.ts';
+import type { CompactBackend, CompactTable } from '../../domain/access/compact.ts';
 import { affectedPrincipals, applyChange, validateChange } from './change.ts';
 import { parseUserCfg } from './parse.ts';
 import { normalizePath } from './paths.ts';
 import { PRIVILEGE_MAP, toCommon } from './privilege-map.ts';
 import { render } from './render.ts';
-import { effectiveRows } from './resolve.ts';
+import { compactTable, effectiveRows } from './resolve.ts';
 
 /** Accept `/vms/100/` or `vms/100` as `/vms/100`; anything else is a caller mistake worth naming. */
 function normalizeQuery(query: EffectiveQuery | undefined): EffectiveQuery {
@@ -22,7 +23,7 @@ function normalizeQuery(query: EffectiveQuery | undefined): EffectiveQuery {
   return { ...query, resources };
 }
 
-export const backend: Backend = {
+export const backend: CompactBackend = {
   id: 'proxmox',
   displayName: 'Proxmox VE',
   capabilities: { scoping: 'object', propagation: true, deny: 'override-role', expiry: 'principal-level', multiParent: true },
@@ -34,6 +35,9 @@ export const backend: Backend = {
   render,
   effective(model: AccessModel, query?: EffectiveQuery): EffectiveRow[] {
     return effectiveRows(model, normalizeQuery(query));
+  },
+  effectiveCompact(model: AccessModel, query?: EffectiveQuery): CompactTable {
+    return compactTable(model, normalizeQuery(query));
   },
   affectedPrincipals,
 };

@@ -16,14 +16,18 @@
  * in topological order, shared by every principal with the same relevant identities.
  */
 import type { AccessModel, EffectiveQuery, EffectiveRow } from '../../domain/access/model.ts';
+import { CellPacker, COMPACT_FORMAT, EMPTY_SET, expand } from '../../domain/access/compact.ts';
+import type { Cells, CompactTable, PrivilegeSet } from '../../domain/access/compact.ts';
 import { indexModel, type ModelIndex } from './model-index.ts';
 
 /** Interned sets of grant indices: equal sets share one id, so unions and rows are computed once. */
 class GrantSets {
   readonly sets: number[][] = [[]];
   readonly #ids = new Map<string, number>([['', 0]]);
-  readonly #unions = new Map<string, number>();
-  readonly #rows = new Map<number, [string, string[]][]>();
+  readonly #unions = new Map<number, Map<number, number>>();
+  #lastLo = -1;
+  #lastHi = -1;
+  #lastUnion = 0;
 
   intern(sorted: number[]): number {
     const key = sorted.join(',');
@@ -39,33 +43,90 @@ class GrantSets {
   union(a: number, b: number): number {
     if (a === b || b === 0) return a;
     if (a === 0) return b;
-    const key = a < b ? `${a}|${b}` : `${b}|${a}`;
-    let id = this.#unions.get(key);
+    const lo = a < b ? a : b;
+    const hi = a < b ? b : a;
+    if (lo === this.#lastLo && hi === this.#lastHi) return this.#lastUnion;
+    let byHi = this.#unions.get(lo);
+    if (!byHi) this.#unions.set(lo, (byHi = new Map()));
+    let id = byHi.get(hi);
     if (id === undefined) {
       id = this.intern([...new Set([...this.sets[a]!, ...this.sets[b]!])].sort((x, y) => x - y));
-      this.#unions.set(key, id);
+      byHi.set(hi, id);
+    }
+    this.#lastLo = lo;
+    this.#lastHi = hi;
+    this.#lastUnion = id;
+    return id;
+  }
+}
+
+const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Grant sets as the compact table's privilege sets: per privilege the grants of the set that give it.
+ * One per grant set that yields a privilege, 0 for none. Sets of one grant are built once per grant;
+ * `because` lists are interned across sets.
+ */
+class TableSets {
+  readonly sets: PrivilegeSet[] = [EMPTY_SET];
+  readonly #of: number[] = [0];
+  readonly #single: number[] = [];
+  readonly #because = new Map<string, readonly string[]>();
+  readonly #grants: GrantSets;
+  readonly #index: ModelIndex;
+
+  constructor(grants: GrantSets, index: ModelIndex) {
+    this.#grants = grants;
+    this.#index = index;
+  }
+
+  of(grantSet: number): number {
+    let id = this.#of[grantSet];
+    if (id === undefined) {
+      while (this.#of.length < grantSet) this.#of.push(-1); // dense: a holey array turns into a slow dictionary
+      id = -1;
+    }
+    if (id < 0) {
+      const grants = this.#grants.sets[grantSet]!;
+      id = grants.length === 1 ? this.#ofGrant(grants[0]!) : this.#ofMany(grants);
+      this.#of[grantSet] = id;
     }
     return id;
   }
 
-  /** (privilege, because-grant-ids) pairs that a set of grants yields, sorted by privilege. */
-  rows(id: number, index: ModelIndex): [string, string[]][] {
-    let rows = this.#rows.get(id);
-    if (!rows) {
-      const because = new Map<string, string[]>();
-      for (const gi of this.sets[id]!) {
-        for (const p of index.grantPrivileges[gi]!) {
-          const list = because.get(p);
-          if (list) list.push(index.grants[gi]!.id);
-          else because.set(p, [index.grants[gi]!.id]);
-        }
-      }
-      const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-      for (const ids of because.values()) Object.freeze(ids.sort(byCodeUnit));
-      rows = [...because].sort(([a], [b]) => byCodeUnit(a, b));
-      this.#rows.set(id, rows);
+  #ofGrant(gi: number): number {
+    let id = this.#single[gi];
+    if (id === undefined) {
+      while (this.#single.length < gi) this.#single.push(-1);
+      id = -1;
     }
-    return rows;
+    if (id < 0) {
+      id = this.#ofMany([gi]);
+      this.#single[gi] = id;
+    }
+    return id;
+  }
+
+  #ofMany(grants: readonly number[]): number {
+    const because = new Map<string, string[]>();
+    for (const gi of grants) {
+      for (const p of this.#index.grantPrivileges[gi]!) {
+        const list = because.get(p);
+        if (list) list.push(this.#index.grants[gi]!.id);
+        else because.set(p, [this.#index.grants[gi]!.id]);
+      }
+    }
+    if (because.size === 0) return 0;
+    const privileges = [...because.keys()].sort(byCodeUnit);
+    return this.sets.push({ privileges, because: privileges.map((p) => this.#interned(because.get(p)!.sort(byCodeUnit))) }) - 1;
+  }
+
+  /** One frozen array per distinct sorted list of grant ids. */
+  #interned(ids: string[]): readonly string[] {
+    const key = ids.join('\u0000');
+    let out = this.#because.get(key);
+    if (!out) this.#because.set(key, (out = Object.freeze(ids)));
+    return out;
   }
 }
 
@@ -92,20 +153,39 @@ function signature(index: ModelIndex, id: Identity): string {
 /** Scratch arrays reused across identities in one call: a stamp marks the entries that are valid now. */
 class Workspace {
   readonly stamp: Uint32Array;
+  /** Entities holding a permission of the identity being resolved (stamped). */
+  readonly granted: Uint32Array;
   readonly inh: Int32Array;
+  /** The entities reached, as a queue while they are found. */
+  readonly reach: Int32Array;
+  /** The same as a bit set, read back in ascending (topological) order. */
+  readonly bits: Uint32Array;
+  readonly outResources: Uint32Array;
+  readonly outSets: Uint32Array;
+  readonly outCodes: Uint32Array;
+  readonly packer: CellPacker;
   generation = 0;
   constructor(size: number) {
     this.stamp = new Uint32Array(size);
+    this.granted = new Uint32Array(size);
     this.inh = new Int32Array(size);
+    this.reach = new Int32Array(size);
+    this.bits = new Uint32Array((size >>> 5) + 1);
+    this.outResources = new Uint32Array(size);
+    this.outSets = new Uint32Array(size);
+    this.outCodes = new Uint32Array(size);
+    this.packer = new CellPacker(size);
   }
 }
 
 /**
  * Resolve one identity over the entities its permissions can reach, parents before children: `eff` is
- * what applies at an entity, `inh` what flows on to its children. Returns `[entity, set, ...]` pairs for
- * the entities where the identity holds something, in topological order.
+ * what applies at an entity, `inh` what flows on to its children. Returns the cells where the identity
+ * holds a privilege, in topological order (only `allowed` entities are visited when it is given).
  */
-function resolve(index: ModelIndex, sets: GrantSets, ws: Workspace, id: Identity, wanted: ReadonlySet<number> | undefined): Int32Array {
+function resolve(
+  index: ModelIndex, sets: GrantSets, table: TableSets, ws: Workspace, id: Identity, wanted: ReadonlySet<number> | undefined, allowed: Uint8Array | undefined,
+): Cells {
   const at = new Map<number, number[]>();
   for (const p of [id.self, ...id.groups]) {
     if (p === undefined) continue;
@@ -117,65 +197,125 @@ function resolve(index: ModelIndex, sets: GrantSets, ws: Workspace, id: Identity
       else at.set(r, [gi]);
     }
   }
-  // Only entities at or below one of this identity's permissions can hold anything.
+  // Only entities at or below one of this identity's permissions can hold anything. Stamped when
+  // queued, so each is queued once; also set in `bits`, which yields them in topological order.
   const gen = ++ws.generation;
-  const reach: number[] = [];
-  const stack = [...at.keys()];
-  while (stack.length > 0) {
-    const r = stack.pop()!;
-    if (ws.stamp[r] === gen) continue;
-    ws.stamp[r] = gen;
-    reach.push(r);
-    for (const c of index.children[r]!) if (ws.stamp[c] !== gen) stack.push(c);
-  }
-  const order = Int32Array.from(reach).sort();
-  const out: number[] = [];
-  for (const r of order) {
-    let inherited = 0;
-    for (const p of index.parents[r]!) if (ws.stamp[p] === gen) inherited = sets.union(inherited, ws.inh[p]!);
-    let eff = inherited;
-    let inh = inherited;
-    const here = at.get(r);
-    if (here) {
-      // On one entity the user's own permission beats its groups'; the groups' permissions are unioned.
-      const decide = (candidates: number[]): number[] => {
-        const own = candidates.filter((gi) => index.grants[gi]!.principal === id.self);
-        return own.length > 0 ? own : candidates;
-      };
-      const atEntity = decide(here);
-      const propagating = decide(here.filter((gi) => index.grants[gi]!.propagate));
-      eff = sets.intern(atEntity.sort((a, b) => a - b));
-      if (propagating.length > 0) inh = sets.intern(propagating.sort((a, b) => a - b));
+  const { stamp, inh, reach, granted, bits } = ws;
+  const { childStart, childList, parentStart, parentList } = index;
+  let top = 0;
+  let low = stamp.length;
+  let high = -1;
+  for (const r of at.keys()) {
+    granted[r] = gen;
+    if (stamp[r] !== gen && (!allowed || allowed[r])) {
+      stamp[r] = gen;
+      reach[top++] = r;
     }
-    ws.inh[r] = inh;
-    if (eff !== 0 && (!wanted || wanted.has(r))) out.push(r, eff);
   }
-  return Int32Array.from(out);
+  for (let done = 0; done < top; done++) {
+    const r = reach[done]!;
+    bits[r >>> 5]! |= 1 << (r & 31);
+    if (r < low) low = r;
+    if (r > high) high = r;
+    for (let i = childStart[r]!, end = childStart[r + 1]!; i < end; i++) {
+      const c = childList[i]!;
+      if (stamp[c] !== gen && (!allowed || allowed[c])) {
+        stamp[c] = gen;
+        reach[top++] = c;
+      }
+    }
+  }
+  let n = 0;
+  for (let w = low >>> 5, last = high >>> 5; w <= last && high >= 0; w++) {
+    let word = bits[w]!;
+    bits[w] = 0;
+    while (word !== 0) {
+      const bit = 31 - Math.clz32(word & -word);
+      word &= word - 1;
+      const r = (w << 5) | bit;
+      let inherited = 0;
+      for (let i = parentStart[r]!, end = parentStart[r + 1]!; i < end; i++) {
+        const p = parentList[i]!;
+        if (stamp[p] === gen) inherited = inherited === 0 ? inh[p]! : sets.union(inherited, inh[p]!);
+      }
+      let eff = inherited;
+      if (granted[r] === gen) {
+        // On one entity the user's own permission beats its groups'; the groups' permissions are unioned.
+        const here = at.get(r)!;
+        const own: number[] = [];
+        const ownPropagating: number[] = [];
+        const propagating: number[] = [];
+        for (const gi of here) {
+          const g = index.grants[gi]!;
+          if (g.principal === id.self) own.push(gi);
+          if (g.propagate) {
+            propagating.push(gi);
+            if (g.principal === id.self) ownPropagating.push(gi);
+          }
+        }
+        const byIndex = (a: number, b: number): number => a - b;
+        eff = sets.intern((own.length > 0 ? own : here.slice()).sort(byIndex));
+        const passed = ownPropagating.length > 0 ? ownPropagating : propagating;
+        inh[r] = passed.length > 0 ? sets.intern(passed.sort(byIndex)) : inherited;
+      } else inh[r] = inherited;
+      if (eff === 0 || (wanted && !wanted.has(r))) continue;
+      const t = table.of(eff);
+      if (t === 0) continue;
+      ws.outResources[n] = r;
+      ws.outSets[n++] = t;
+    }
+  }
+  return ws.packer.pack(ws.outResources, ws.outSets, ws.outCodes, n);
 }
 
-export function effective(model: AccessModel, query: EffectiveQuery = {}): EffectiveRow[] {
+/**
+ * The compact table (server/domain/access/compact.ts) for the query: per principal, the entities where it
+ * holds a privilege (topological order, as rows come) and the interned privileges there. Principals that
+ * share a resolution share their cells. Asked about a few resources, only those and their ancestors are
+ * evaluated (what an entity gets depends on nothing below it).
+ */
+export function effectiveCompact(model: AccessModel, query: EffectiveQuery = {}): CompactTable {
   const index = indexModel(model);
   const sets = new GrantSets();
   const principals = query.principals ?? [...index.kinds.keys()];
-  const wanted = query.resources ? new Set(query.resources.map((r) => index.indexOf.get(r)).filter((r) => r !== undefined)) : undefined;
-
-  // Principals with the same relevant identities share one resolution; rows come out sorted by principal.
-  const resolved = new Map<string, Int32Array>();
+  let wanted: Set<number> | undefined;
+  let allowed: Uint8Array | undefined;
+  if (query.resources) {
+    wanted = new Set(query.resources.map((r) => index.indexOf.get(r)).filter((r) => r !== undefined));
+    if (wanted.size === index.order.length) wanted = undefined;
+    else {
+      allowed = new Uint8Array(index.order.length);
+      const stack = [...wanted];
+      while (stack.length > 0) {
+        const r = stack.pop()!;
+        if (allowed[r]) continue;
+        allowed[r] = 1;
+        for (const p of index.parents[r]!) if (!allowed[p]) stack.push(p);
+      }
+    }
+  }
+  const table = new TableSets(sets, index);
+  // Principals with the same relevant identities share one resolution; principals come out sorted.
+  const resolved = new Map<string, Cells>();
   const ws = new Workspace(index.order.length);
-  const rows: EffectiveRow[] = [];
+  const names: string[] = [];
+  const cells: Cells[] = [];
   for (const principal of [...new Set(principals)].sort()) {
     const id = identityOf(index, principal);
     const sig = signature(index, id);
     if (sig === '') continue;
-    let entities = resolved.get(sig);
-    if (!entities) {
-      entities = resolve(index, sets, ws, id, wanted);
-      resolved.set(sig, entities);
+    let c = resolved.get(sig);
+    if (!c) {
+      c = resolve(index, sets, table, ws, id, wanted, allowed);
+      resolved.set(sig, c);
     }
-    for (let i = 0; i < entities.length; i += 2) {
-      const resource = index.order[entities[i]!]!;
-      for (const [privilege, because] of sets.rows(entities[i + 1]!, index)) rows.push({ principal, resource, privilege, because });
-    }
+    if (c.resources.length === 0) continue;
+    names.push(principal);
+    cells.push(c);
   }
-  return rows;
+  return { format: COMPACT_FORMAT, principals: names, cells, resources: index.order, sets: table.sets };
+}
+
+export function effective(model: AccessModel, query: EffectiveQuery = {}): EffectiveRow[] {
+  return expand(effectiveCompact(model, query));
 }

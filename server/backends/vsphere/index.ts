@@ -2,15 +2,15 @@
  * The VMware vSphere backend: govc `-json` files in, neutral model out; effective access under vSphere's
  * permission rules; changes rendered as govc commands. See docs/backends/vsphere.md.
  */
-import type { Backend } from '../../domain/access/model.ts';
+import type { CompactBackend } from '../../domain/access/compact.ts';
 import { affectedPrincipals, applyChange } from './change.ts';
-import { effective } from './effective.ts';
+import { effective, effectiveCompact } from './effective.ts';
 import { importVsphere } from './import.ts';
 import { PRIVILEGE_MAP, toCommon } from './privileges.ts';
 import { render } from './render.ts';
 import { validateChange } from './validate.ts';
 
-export const backend: Backend = {
+export const backend: CompactBackend = {
   id: 'vsphere',
   displayName: 'VMware vSphere',
   capabilities: {
@@ -27,6 +27,7 @@ export const backend: Backend = {
   applyChange,
   render,
   effective,
+  effectiveCompact,
   affectedPrincipals,
 };
 

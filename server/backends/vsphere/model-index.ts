@@ -13,6 +13,11 @@ export interface ModelIndex {
   /** Parent indices per resource index (all smaller than the resource's own index). */
   parents: number[][];
   children: number[][];
+  /** The same as compressed rows: parents of r are parentList[parentStart[r] .. parentStart[r + 1]). */
+  parentStart: Int32Array;
+  parentList: Int32Array;
+  childStart: Int32Array;
+  childList: Int32Array;
   grants: Grant[];
   /** Resource index per grant index. */
   grantResource: Int32Array;
@@ -96,6 +101,14 @@ function rolePrivileges(model: AccessModel): Map<string, string[]> {
   return byName;
 }
 
+function compressed(lists: readonly number[][]): [Int32Array, Int32Array] {
+  const start = new Int32Array(lists.length + 1);
+  for (let i = 0; i < lists.length; i++) start[i + 1] = start[i]! + lists[i]!.length;
+  const flat = new Int32Array(start[lists.length]!);
+  for (let i = 0; i < lists.length; i++) flat.set(lists[i]!, start[i]!);
+  return [start, flat];
+}
+
 function build(model: AccessModel): ModelIndex {
   const problems: ImportWarning[] = [];
   const order = topologicalOrder(model, problems);
@@ -145,5 +158,7 @@ function build(model: AccessModel): ModelIndex {
     groupsOf.set(id, groups);
     for (const g of groups) membersOf.set(g, (membersOf.get(g) ?? new Set()).add(id));
   }
-  return { order, indexOf, parents, children, grants, grantResource, grantPrivileges, grantsByPrincipal, kinds, groupsOf, membersOf, problems };
+  const [parentStart, parentList] = compressed(parents);
+  const [childStart, childList] = compressed(children);
+  return { order, indexOf, parents, children, parentStart, parentList, childStart, childList, grants, grantResource, grantPrivileges, grantsByPrincipal, kinds, groupsOf, membersOf, problems };
 }
