@@ -1,7 +1,7 @@
 /**
  * First step of `npm test`: prepares what the suite needs from the machine that `npm install` cannot
  * bring, so `npm install && npm test` passes on a fresh machine of this kind (Debian, root): Debian's
- * Chromium for the browser suites, and the polkit oracle of the libvirt backend's tests
+ * Chromium for the browser suites, HAProxy for the cluster suite, and the polkit oracle of the libvirt backend's tests
  * (`.ci/setup-polkit.sh`: polkitd, dbus-daemon, libvirt's action file, test accounts). Both are
  * idempotent and quick once done. Without root it says what is missing; the suites that need it then
  * fail with the same message (ACCORD_SKIP_POLKIT=1 skips the oracle).
@@ -22,6 +22,20 @@ if (!existsSync('/usr/bin/chromium')) {
     }
   } else {
     process.stderr.write('npm test: /usr/bin/chromium is missing (apt-get install chromium); the browser suites will fail\n');
+  }
+}
+
+// HAProxy, the real load balancer in front of the cluster tests' three nodes (test/cluster/).
+if (!existsSync('/usr/sbin/haproxy')) {
+  if (root) {
+    process.stderr.write('npm test: installing Debian\'s haproxy for the cluster tests (once per machine)...\n');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const install = () => spawnSync('apt-get', ['install', '-y', '-qq', 'haproxy'], { stdio: ['ignore', 'ignore', 'inherit'], env }).status;
+    if (install() !== 0 && (spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env }).status !== 0 || install() !== 0)) {
+      process.stderr.write('npm test: installing haproxy failed; the load-balancer tests will fail and say why\n');
+    }
+  } else {
+    process.stderr.write('npm test: /usr/sbin/haproxy is missing (apt-get install haproxy); the load-balancer tests will fail\n');
   }
 }
 
