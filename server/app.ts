@@ -103,10 +103,12 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const publicUrl = new URL(config.publicUrl || `http://localhost:${config.port}`);
   const publicOrigin = config.publicUrl ? publicUrl.origin : undefined;
   let gate: SocketGate | undefined;
-  const commandLimit = new RateLimiter(config.commandsPerMinute, 60_000);
+  // With several nodes the limits are counted for the cluster (Redis), not per node.
+  const shared = (name: string) => (bus ? { counters: bus, name } : undefined);
+  const commandLimit = new RateLimiter(config.commandsPerMinute, 60_000, Date.now, shared('commands'));
   // Any use of a credential (reads too): bounds a leaked or runaway token.
-  const requestLimit = new RateLimiter(config.requestsPerMinute, 60_000);
-  const documentLimit = new RateLimiter(config.documentsPerUserPerHour, 60 * 60_000);
+  const requestLimit = new RateLimiter(config.requestsPerMinute, 60_000, Date.now, shared('requests'));
+  const documentLimit = new RateLimiter(config.documentsPerUserPerHour, 60 * 60_000, Date.now, shared('documents'));
   const secureCookies = publicUrl.protocol === 'https:';
   // Background work runs on one node at a time when several share the database (server/store/leases.ts).
   const leases = new Leases(db, (err, name) => log.error({ err, lease: name }, 'renewing a background job\'s lease failed: another node may take the job over'));
@@ -154,10 +156,10 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     if ((req.path === '/health' && req.method === 'GET') || req.path === '/session') return next();
     requireAuth(users)(req, res, next);
   });
-  web.use('/api', (req, res, next) => {
+  web.use('/api', async (req, res, next) => {
     const p = res.locals.principal as Principal | undefined;
-    if (p && !requestLimit.take(p.credential?.hash ?? `user:${p.userId}`)) return next(new AppError('rate_limited', 'too many requests with this credential; slow down'));
-    if (p && req.method !== 'GET' && !commandLimit.take(`user:${p.userId}`)) return next(new AppError('rate_limited', 'too many commands; slow down'));
+    if (p && !(await requestLimit.takeShared(p.credential?.hash ?? `user:${p.userId}`))) return next(new AppError('rate_limited', 'too many requests with this credential; slow down'));
+    if (p && req.method !== 'GET' && !(await commandLimit.takeShared(`user:${p.userId}`))) return next(new AppError('rate_limited', 'too many commands; slow down'));
     next();
   });
   web.use('/api', changeRouter(accord));
@@ -170,7 +172,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => revalidateEverywhere() }));
   web.use('/api', adminRouter({ accord, users, db, key, audit: accord.audit, revalidate: () => revalidateEverywhere() }));
   web.use('/api', apiRouter({
-    users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready,
+    users, log, sessionTtlMs: config.sessionTtlMs, isReady: () => ready, ...(bus ? { sharedCounters: bus } : {}),
     health: async () => ({
       database: await db.get('SELECT 1 AS one').then(() => 'ok' as const, () => 'unavailable' as const),
       redis: !bus ? 'off' as const : bus.state === 'ok' ? 'ok' as const : 'unavailable' as const,
@@ -222,7 +224,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   sync = new SyncTransport(io, documents, log, {
     resolver: new AccordDocResolver((id) => accord.changes.facts(id), (id) => accord.sessions.facts(id), {
       exists: (docId) => documents.exists(docId),
-      take: (p) => documentLimit.take(`user:${p.userId}`),
+      take: (p) => documentLimit.takeShared(`user:${p.userId}`),
       describe: `${config.documentsPerUserPerHour} new documents an hour`,
     }, async (id) => (await accord.campaigns.repo.get(id)) !== undefined),
     guard: new AccordUpdateGuard({
@@ -271,7 +273,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   accord.dispatcher.subscribe(async (fact) => {
     if (fact.scope === 'change') await sessionBridge.changeFact(fact.changeId, fact.name, fact.detail);
   });
-  attachCommands(io, accord, log, (p) => commandLimit.take(`user:${p.userId}`));
+  attachCommands(io, accord, log, (p) => commandLimit.takeShared(`user:${p.userId}`));
 
   let driftTimer: NodeJS.Timeout | undefined;
   const startBackground = async (): Promise<void> => {

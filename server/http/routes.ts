@@ -6,7 +6,7 @@ import { authenticate, readCookie, SESSION_COOKIE } from '../auth/authenticate.t
 import type { Principal } from '../auth/roles.ts';
 import type { UserStore } from '../auth/user-store.ts';
 import { hashSecret } from '../auth/user-store.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { RateLimiter, type SharedCounters } from './rate-limit.ts';
 
 const SignIn = z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(1).max(1_024) });
 
@@ -15,6 +15,8 @@ export interface ApiDeps {
   log: Logger;
   sessionTtlMs: number;
   isReady: () => boolean;
+  /** Several nodes: sign-in throttles count for the whole cluster. */
+  sharedCounters?: SharedCounters;
   /** What the node's dependencies answer now (the load balancer's health check, docs/operations.md). */
   health?: () => Promise<{ database: 'ok' | 'unavailable'; redis: 'ok' | 'unavailable' | 'off'; node: string }>;
   /** Mark cookies Secure even when TLS ends at a proxy in front (public URL is https). */
@@ -24,8 +26,8 @@ export interface ApiDeps {
 }
 
 /** Sign-in attempts: per account (guessing one password) and per address (spraying many accounts). */
-const perAccount = () => new RateLimiter(10, 5 * 60_000);
-const perAddress = () => new RateLimiter(50, 5 * 60_000);
+const perAccount = (shared?: SharedCounters) => new RateLimiter(10, 5 * 60_000, Date.now, shared ? { counters: shared, name: 'signin-account' } : undefined);
+const perAddress = (shared?: SharedCounters) => new RateLimiter(50, 5 * 60_000, Date.now, shared ? { counters: shared, name: 'signin-address' } : undefined);
 
 /**
  * Attaches the authenticated principal to `res.locals.principal` or answers 401. The lookup is async:
@@ -48,8 +50,8 @@ export function requireAuth(users: UserStore) {
 
 export function apiRouter(deps: ApiDeps): express.Router {
   const router = express.Router();
-  const accountLimit = perAccount();
-  const addressLimit = perAddress();
+  const accountLimit = perAccount(deps.sharedCounters);
+  const addressLimit = perAddress(deps.sharedCounters);
 
   router.get('/health', async (_req, res) => {
     if (!deps.isReady()) throw new AppError('storage_failed', 'starting');
@@ -64,7 +66,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
     const body = SignIn.safeParse(req.body);
     if (!body.success) throw new AppError('invalid_payload', 'send { username, password }');
     const address = req.socket.remoteAddress ?? 'unknown';
-    if (!addressLimit.take(address) || !accountLimit.take(body.data.username.toLowerCase())) {
+    if (!(await addressLimit.takeShared(address)) || !(await accountLimit.takeShared(body.data.username.toLowerCase()))) {
       res.setHeader('Retry-After', String(Math.max(addressLimit.retryAfterSeconds(address), accountLimit.retryAfterSeconds(body.data.username.toLowerCase()))));
       deps.log.warn({ user: body.data.username, address }, 'sign-in rate limited');
       throw new AppError('rate_limited', 'too many sign-in attempts; wait and try again');

@@ -49,6 +49,7 @@ export class RedisClusterBus implements ClusterPort {
   readonly #stream: string;
   readonly #presence: string;
   readonly #control: string;
+  readonly #limits: string;
   readonly #pub: Client;
   readonly #reader: Client;
   readonly #sub: Client;
@@ -65,6 +66,7 @@ export class RedisClusterBus implements ClusterPort {
     this.#stream = `${prefix}:doc-updates`;
     this.#presence = `${prefix}:presence`;
     this.#control = `${prefix}:control`;
+    this.#limits = `${prefix}:limit:`;
     // Reconnect with a short capped back-off; commands issued while disconnected fail at once rather
     // than queue (a publish that fails is covered by the readers' gap detection and polling).
     const options = { url, disableOfflineQueue: true, socket: { reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000), connectTimeout: 2_000 } };
@@ -188,6 +190,14 @@ export class RedisClusterBus implements ClusterPort {
     mid.writeUInt16BE(doc.length, 0);
     const message = Buffer.concat([head.subarray(0, 2), node, mid, doc, update]);
     this.#pub.publish(this.#presence, message).catch((err: unknown) => this.#log.warn({ err }, 'redis: publishing presence failed'));
+  }
+
+  /** A counter every node shares (rate limits): `<prefix>:limit:<key>`, expiring after `ttlMs`. */
+  async incr(key: string, ttlMs: number): Promise<number> {
+    if (!this.#pub.isReady) throw new Error('redis is not connected');
+    const k = `${this.#limits}${key}`;
+    const [count] = await this.#pub.multi().incr(k).pExpire(k, ttlMs).exec();
+    return Number(count);
   }
 
   publishControl(kind: 'revalidate'): void {

@@ -11,7 +11,7 @@ import type { AccordServer } from './sync-transport.ts';
  * `Accord.dispatch` (the same path as REST: schema, rule book, unit of work, facts). A hostile client may
  * omit the ack or send anything as payload; both are answered without touching state.
  */
-export function attachCommands(io: AccordServer, accord: Accord, log: Logger, allow: (p: Principal) => boolean = () => true): void {
+export function attachCommands(io: AccordServer, accord: Accord, log: Logger, allow: (p: Principal) => boolean | Promise<boolean> = () => true): void {
   io.on('connection', (socket) => {
     void socket.join(CHANGES_ROOM);
     // The person's own room: their notification centre's live messages (server/notify/inbox.ts).
@@ -23,8 +23,10 @@ export function attachCommands(io: AccordServer, accord: Accord, log: Logger, al
     for (const name of COMMANDS) {
       socket.on(name, (raw: unknown, ack: CommandAck) => {
         if (typeof ack !== 'function') return void socket.emit('doc:error', '', { code: 'invalid_payload', message: `${name} needs an ack callback` });
-        if (!allow(socket.data.principal)) return ack(fail('rate_limited', 'too many commands; slow down'));
+        // The limit is asked at arrival (in order: the queue below keeps the commands' order either way).
+        const allowed = allow(socket.data.principal);
         previous = previous.then(async () => {
+          if (!(await allowed)) return ack(fail('rate_limited', 'too many commands; slow down'));
           try {
             ack({ ok: true, data: await accord.dispatch(name, socket.data.principal, raw) });
           } catch (err) {

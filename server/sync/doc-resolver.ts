@@ -13,7 +13,7 @@ const refuse = (code: ErrorBody['code'], message: string): Resolution => ({ ok: 
 export interface CreationLimit {
   exists(docId: string): Promise<boolean>;
   /** Counts one creation by this user; false when they are over their limit. */
-  take(principal: Principal): boolean;
+  take(principal: Principal): boolean | Promise<boolean>;
   /** What the refusal says, e.g. "60 new documents an hour". */
   describe: string;
 }
@@ -40,7 +40,7 @@ export class AccordDocResolver implements DocResolver {
       case 'notes': {
         const access = notesAccess(principal);
         if (!access) return refuse('forbidden', 'you may not open these notes');
-        if (access === 'write' && this.#creation && !(await this.#creation.exists(doc.docId)) && !this.#creation.take(principal)) {
+        if (access === 'write' && this.#creation && !(await this.#creation.exists(doc.docId)) && !(await this.#creation.take(principal))) {
           return refuse('rate_limited', `you may create at most ${this.#creation.describe}; open an existing document or try again later`);
         }
         return { ok: true, access, create: access === 'write' };

@@ -111,4 +111,18 @@ describe('several nodes', () => {
     // Both documents are the same state, not only the same text.
     assert.deepEqual(Y.encodeStateVector(onA.doc), Y.encodeStateVector(onB.doc));
   });
+
+  it('sign-in throttles count for the cluster, not per node', async () => {
+    const { a, b } = await cluster();
+    await a.user('pia', 'reviewer', 'the right password');
+    const attempt = (s: TestServer) => fetch(`${s.url}/api/session`, {
+      method: 'POST', headers: { 'content-type': 'application/json', origin: s.url }, body: JSON.stringify({ username: 'pia', password: 'a wrong guess' }),
+    }).then((r) => r.status);
+    // Ten guesses per account per five minutes: six on A and four on B are answered as wrong passwords...
+    for (let i = 0; i < 6; i++) assert.equal(await attempt(a), 401);
+    for (let i = 0; i < 4; i++) assert.equal(await attempt(b), 401);
+    // ...and the eleventh is refused, on either node, though B alone has seen only four.
+    assert.equal(await attempt(b), 429);
+    assert.equal(await attempt(a), 429);
+  });
 });
