@@ -123,5 +123,17 @@ export const INBOX_SCHEMA = (big: IntType): string => `CREATE TABLE inbox (
    );
    CREATE INDEX inbox_recipient ON inbox (recipient, created_at);`;
 
+/**
+ * OIDC sign-ins in progress (server/auth/oidc/oidc-router.ts): in the database so the callback may reach
+ * another node than the one that started the sign-in. Transient, like leases: `db copy` leaves them.
+ */
+export const OIDC_FLOWS_SCHEMA = (big: IntType): string => `CREATE TABLE oidc_flows (
+     id_hash TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     nonce TEXT NOT NULL,
+     verifier TEXT NOT NULL,
+     expires_ms ${big} NOT NULL
+   );`;
+
 /** The migrations these tables came with, in order (each database appends them to its own list). */
-export const SHARED_MIGRATIONS = (big: IntType): string[] => [TARGETS_SCHEMA(big), CAMPAIGNS_SCHEMA(big), LEASES_SCHEMA(big), WEBHOOKS_SCHEMA(big), INBOX_SCHEMA(big)];
+export const SHARED_MIGRATIONS = (big: IntType): string[] => [TARGETS_SCHEMA(big), CAMPAIGNS_SCHEMA(big), LEASES_SCHEMA(big), WEBHOOKS_SCHEMA(big), INBOX_SCHEMA(big), OIDC_FLOWS_SCHEMA(big)];

@@ -24,6 +24,7 @@ import { onEachDatabase, openTestStorage } from '../helpers/databases.ts';
 const ACCOUNTS: Record<string, { preferred_username: string; groups: string[] }> = {
   'sub-alice': { preferred_username: 'Alice', groups: ['accord-approvers', 'Platform Ops'] },
   'sub-bob': { preferred_username: 'bob@corp', groups: ['/hypervisor/oncall'] },
+  'sub-cara': { preferred_username: 'cara', groups: [] },
 };
 
 function listen(server: Server): Promise<number> {
@@ -57,6 +58,7 @@ const location = (res: Response, base: string): string => {
 describe('OIDC single sign-on against a real provider', () => {
   let server: TestServer;
   let host = '';
+  let host2 = '';
   let issuer = '';
   const teardown = suiteTeardown();
 
@@ -82,6 +84,21 @@ describe('OIDC single sign-on against a real provider', () => {
       }),
     }));
     web.use(errorHandler(log));
+    // A second node: its own OIDC router (its own memory) on the same database, for a callback that
+    // reaches another node than the one the sign-in started on.
+    const web2 = express();
+    const accordHost2 = createServer(web2);
+    host2 = `http://127.0.0.1:${await listen(accordHost2)}`;
+    teardown.push(() => { accordHost2.closeAllConnections(); return new Promise((r) => accordHost2.close(r)); });
+    web2.use('/api/auth/oidc', oidcRouter({
+      users: server.app.users, db: server.app.db, log, sessionTtlMs: 60_000, audit: server.app.accord.audit,
+      config: parseOidcConfig({
+        issuer, clientId: 'accord', clientSecret: 'a-long-enough-client-secret-for-tests',
+        redirectUrl: `${host}/api/auth/oidc/callback`, scopes: 'openid profile groups', groupsClaim: 'groups',
+        defaultRole: 'viewer', roleMapping: { 'accord-approvers': 'approver' },
+      }),
+    }));
+    web2.use(errorHandler(log));
 
     const provider = new Provider(issuer, {
       clients: [{
@@ -186,6 +203,17 @@ describe('OIDC single sign-on against a real provider', () => {
     assert.equal((await again.get(second.callback)).status, 302);
     const count = await server.app.db.get<{ n: number }>("SELECT count(*) AS n FROM users WHERE username LIKE 'alice%'");
     assert.equal(Number(count!.n), 2);
+  });
+
+  it('completes a sign-in whose callback reaches another node than the one it started on (several nodes)', async () => {
+    const browser = new Browser();
+    const { callback } = await toCallback(browser, 'sub-cara');
+    const elsewhere = callback.replace(host, host2);
+    const done = await browser.get(elsewhere);
+    assert.equal(done.status, 302, await done.clone().text());
+    assert.ok(browser.jar.has('accord_session'), 'signed in by the other node');
+    const replay = await browser.get(callback);
+    assert.equal(replay.status, 401, 'and the flow was used up for every node');
   });
 
   it('uses the default role and sanitised groups when no mapping matches', async () => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import express, { type Request } from 'express';
 import * as oidc from 'openid-client';
 import type { AuditEntryInput } from '../../audit/entry.ts';
@@ -9,6 +9,7 @@ import { readCookie, SESSION_COOKIE } from '../authenticate.ts';
 import type { UserStore } from '../user-store.ts';
 import { isLoopback, loadOidcConfig, type OidcConfig } from './oidc-config.ts';
 import { OidcUsers, type OidcIdentity } from './oidc-users.ts';
+import { OidcRepository } from '../../store/repositories/oidc-repository.ts';
 
 /** Cookie binding a login in progress to the browser that started it (login CSRF defence). */
 export const FLOW_COOKIE = 'accord_oidc';
@@ -61,7 +62,9 @@ export function oidcRouter(deps: OidcRouterDeps): express.Router {
   }
 
   const users = new OidcUsers(deps.db, deps.users);
-  const pending = new Map<string, Pending>();
+  // Sign-ins in progress live in the database (hash of the cookie's id): the callback may reach any node.
+  const flows = new OidcRepository(deps.db);
+  const hashId = (id: string) => createHash('sha256').update(id).digest('hex');
   let discovered: Promise<oidc.Configuration> | undefined;
   const provider = (): Promise<oidc.Configuration> => {
     discovered ??= discover(config).catch((err: unknown) => {
@@ -83,7 +86,7 @@ export function oidcRouter(deps: OidcRouterDeps): express.Router {
       state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier(), expiresAt: Date.now() + FLOW_TTL_MS,
     };
     const flowId = randomBytes(32).toString('base64url');
-    remember(pending, flowId, flow);
+    await flows.putFlow(hashId(flowId), flow, MAX_PENDING_FLOWS);
     const url = oidc.buildAuthorizationUrl(client, {
       redirect_uri: config.redirectUrl,
       scope: config.scopes,
@@ -99,8 +102,8 @@ export function oidcRouter(deps: OidcRouterDeps): express.Router {
 
   router.get('/callback', async (req, res) => {
     const flowId = readCookie(req.headers.cookie, FLOW_COOKIE);
-    const flow = flowId && flowId.length <= 100 ? pending.get(flowId) : undefined;
-    if (flowId) pending.delete(flowId); // one use: a replayed callback finds nothing
+    // One use: taking it deletes it, so a replayed callback finds nothing.
+    const flow = flowId && flowId.length <= 100 ? await flows.takeFlow(hashId(flowId)) : null;
     res.clearCookie(FLOW_COOKIE, { path: base });
     if (!flow || flow.expiresAt < Date.now()) {
       throw new AppError('unauthorized', 'no sign-in in progress in this browser (or it expired): start again');
@@ -127,14 +130,6 @@ export function oidcRouter(deps: OidcRouterDeps): express.Router {
   return router;
 }
 
-function remember(pending: Map<string, Pending>, id: string, flow: Pending): void {
-  const now = Date.now();
-  for (const [key, value] of pending) {
-    if (value.expiresAt >= now && pending.size < MAX_PENDING_FLOWS) break; // Map order is insertion order: oldest first
-    pending.delete(key);
-  }
-  pending.set(id, flow);
-}
 
 async function discover(config: OidcConfig): Promise<oidc.Configuration> {
   const issuer = new URL(config.issuer);

@@ -43,6 +43,26 @@ export class OidcRepository {
     this.#db = db;
   }
 
+  /** Remembers a sign-in in progress under the hash of its cookie's id; drops expired ones, and the oldest above `max`. */
+  async putFlow(idHash: string, flow: { state: string; nonce: string; verifier: string; expiresAt: number }, max: number): Promise<void> {
+    await this.#db.transaction(async () => {
+      await this.#db.run('DELETE FROM oidc_flows WHERE expires_ms < ?', [Date.now()]);
+      const count = Number((await this.#db.get<{ n: number }>('SELECT count(*) AS n FROM oidc_flows'))?.n ?? 0);
+      if (count >= max) {
+        await this.#db.run('DELETE FROM oidc_flows WHERE id_hash IN (SELECT id_hash FROM oidc_flows ORDER BY expires_ms LIMIT ?)', [count - max + 1]);
+      }
+      await this.#db.run('INSERT INTO oidc_flows (id_hash, state, nonce, verifier, expires_ms) VALUES (?, ?, ?, ?, ?)',
+        [idHash, flow.state, flow.nonce, flow.verifier, flow.expiresAt]);
+    });
+  }
+
+  /** Takes a sign-in in progress: one use (a replayed callback finds nothing), whichever node asks. */
+  async takeFlow(idHash: string): Promise<{ state: string; nonce: string; verifier: string; expiresAt: number } | null> {
+    const row = await this.#db.get<{ state: string; nonce: string; verifier: string; expires_ms: number | string }>(
+      'DELETE FROM oidc_flows WHERE id_hash = ? RETURNING state, nonce, verifier, expires_ms', [idHash]);
+    return row ? { state: row.state, nonce: row.nonce, verifier: row.verifier, expiresAt: Number(row.expires_ms) } : null;
+  }
+
   async link(issuer: string, subject: string): Promise<OidcLink | null> {
     const row = await this.#db.get(LINK, [issuer, subject]);
     if (!row) return null;
