@@ -137,9 +137,10 @@ export class RedisClusterBus implements ClusterPort {
         if (this.#stopped) return;
         if (this.#state === 'ok') this.#log.warn({ err }, 'redis: reading the update stream failed');
         this.#down();
-        // After a Redis restart the stream starts again from new ids; '$' would skip nothing we can get back
-        // from Redis anyway: the gap is read from the database.
-        this.#lastId = '$';
+        // Read on from the last entry seen, never from '$' (entries published between the reconnection and
+        // the next XREAD would be skipped). After a Redis restart the stream is new and its ids, made of
+        // the time, are above the last one seen. Before any entry was seen: from a second before the failure.
+        if (this.#lastId === '$') this.#lastId = `${Date.now() - 1_000}-0`;
         await sleep(200);
       }
     }

@@ -50,6 +50,8 @@ export class DocumentRegistry {
   readonly batcher: WriteBatcher;
   /** How many times a document was read from the store: lets tests prove "loaded once". */
   loads = 0;
+  /** Several nodes: entries applied from other nodes' stream, and documents read again to fill a gap. */
+  readonly clusterStats = { remote: 0, fills: 0 };
 
   constructor(store: DocumentStore, log: Logger, options: RegistryOptions, hooks: RegistryHooks) {
     this.#store = store;
@@ -96,6 +98,7 @@ export class DocumentRegistry {
       return;
     }
     doc.logLength += u.to - u.from + 1;
+    this.clusterStats.remote += 1;
     this.#noteRange(doc, u.from, u.to);
   }
 
@@ -132,6 +135,7 @@ export class DocumentRegistry {
     doc.filling ??= (async () => {
       try {
         const stored = await this.#store.load(doc.id);
+        this.clusterStats.fills += 1;
         if (!stored || this.#open.get(doc.id) !== doc) return;
         const parts = stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates;
         if (parts.length > 0) Y.applyUpdate(doc.doc, Y.mergeUpdates(parts), { source: 'remote' } satisfies Origin);

@@ -15,6 +15,20 @@ import { apiAs, PROXMOX_CONTENT, importProxmox } from '../helpers/api.ts';
 import { freshSchema, PG_URL } from '../helpers/databases.ts';
 import { connect, connected, openProvider, startTestServer, tempDir, until, type TestServer } from '../helpers/server.ts';
 import { tcpProxy } from '../helpers/tcp-proxy.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort } from '../helpers/server.ts';
+
+/** A private redis-server (nothing on disk) on its own port, so a test may kill and restart it. */
+async function privateRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  after(() => void child.kill('SIGKILL'));
+  for (let i = 0; i < 100; i++) {
+    const up = await fetch(`http://127.0.0.1:${port}`).then(() => true, (err: { cause?: { code?: string } }) => err.cause?.code !== 'ECONNREFUSED');
+    if (up) return child;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`redis-server did not start on port ${port}`);
+}
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 
@@ -124,5 +138,46 @@ describe('several nodes', () => {
     // ...and the eleventh is refused, on either node, though B alone has seen only four.
     assert.equal(await attempt(b), 429);
     assert.equal(await attempt(a), 429);
+  });
+
+  it('Redis restarted during a session: nothing acknowledged is lost, fan-out resumes, no client stays stale', async () => {
+    const port = await freePort();
+    let redis = await privateRedis(port);
+    const schema = await freshSchema();
+    const shared = { databaseUrl: PG_URL, databaseSchema: schema, redisUrl: `redis://127.0.0.1:${port}`, redisPrefix: 'restart' };
+    const a = await startTestServer(shared);
+    const dirB = tempDir();
+    copyFileSync(join(a.dataDir, SERVER_KEY_FILE), join(dirB, SERVER_KEY_FILE));
+    const b = await startTestServer({ ...shared, dataDir: dirB });
+    const ana = await a.user('ana', 'reviewer');
+    const onA = await openProvider(connect(a.url, ana), 'notes:restart');
+    const onB = await openProvider(connect(b.url, ana), 'notes:restart');
+    const text = (p: { doc: Y.Doc }) => p.doc.getText('body').toString();
+    onA.doc.getText('body').insert(0, 'a');
+    await until(() => text(onB) === 'a', 'fan-out before the restart');
+
+    redis.kill('SIGKILL');
+    await new Promise((r) => redis.once('exit', r));
+    // Written while Redis is down: acknowledged (PostgreSQL committed), delivered through the database.
+    onA.doc.getText('body').insert(1, 'b');
+    onB.doc.getText('body').insert(0, '>');
+    await onA.whenAcked();
+    await onB.whenAcked();
+    const fills = a.app.sync.registry.clusterStats.fills + b.app.sync.registry.clusterStats.fills;
+    await until(() => text(onA) === '>ab' && text(onB) === '>ab', 'both converge while Redis is down', 10_000);
+    assert.ok(a.app.sync.registry.clusterStats.fills + b.app.sync.registry.clusterStats.fills > fills, 'through the database');
+
+    redis = await privateRedis(port); // empty: it kept nothing
+    const health = async (s: TestServer) => ((await fetch(`${s.url}/api/health`)).json() as Promise<{ redis: string }>);
+    for (let i = 0; i < 100 && ((await health(a)).redis !== 'ok' || (await health(b)).redis !== 'ok'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await health(a)).redis, 'ok');
+    assert.equal((await health(b)).redis, 'ok');
+    const viaStream = b.app.sync.registry.clusterStats.remote;
+    onA.doc.getText('body').insert(3, 'c');
+    await until(() => text(onB) === '>abc', 'fan-out resumes after the restart');
+    await until(() => b.app.sync.registry.clusterStats.remote > viaStream, 'node B took the update from the Redis stream again');
+    // A client joining B afterwards gets everything that was acknowledged.
+    const late = await openProvider(connect(b.url, ana), 'notes:restart');
+    assert.equal(text(late), '>abc');
   });
 });
