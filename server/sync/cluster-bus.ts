@@ -1,7 +1,9 @@
 /**
  * Between Accord nodes (docs/operations.md, "Several nodes"): every committed Yjs update goes out on one
  * Redis stream with its document's sequence numbers, presence on a pub/sub channel, and control messages
- * (re-check credentials) on another. PostgreSQL stays the source of truth: a node that misses stream
+ * (re-check credentials) on another. A client's update also goes out at once on pub/sub before its
+ * commit (as a node relays it to its own clients before the commit): other nodes show it without waiting
+ * for the commit, and the stream entry after the commit is what they count and what fills their gaps. PostgreSQL stays the source of truth: a node that misses stream
  * entries (Redis restarted, a slow reader trimmed past) notices the gap in a document's sequence numbers
  * and reads the document again from the database (server/sync/document-registry.ts), and polls the
  * documents' heads while Redis is away.
@@ -29,6 +31,9 @@ export interface ClusterPort {
   readonly state: BusState;
   publishUpdate(u: RemoteUpdate): void;
   publishPresence(docId: string, update: Uint8Array): void;
+  /** An update as a client sent it, before its commit: best effort, for latency (the stream entry follows after the commit). */
+  publishEager(docId: string, update: Uint8Array): void;
+  onEager(fn: (docId: string, update: Uint8Array) => void): void;
   publishControl(kind: 'revalidate'): void;
   onUpdate(fn: (u: RemoteUpdate) => void): void;
   onPresence(fn: (docId: string, update: Uint8Array) => void): void;
@@ -48,6 +53,7 @@ export class RedisClusterBus implements ClusterPort {
   readonly #log: Logger;
   readonly #stream: string;
   readonly #presence: string;
+  readonly #eager: string;
   readonly #control: string;
   readonly #limits: string;
   readonly #pub: Client;
@@ -58,6 +64,7 @@ export class RedisClusterBus implements ClusterPort {
   #reading: Promise<void> | undefined;
   readonly #updates: ((u: RemoteUpdate) => void)[] = [];
   readonly #presences: ((docId: string, update: Uint8Array) => void)[] = [];
+  readonly #eagers: ((docId: string, update: Uint8Array) => void)[] = [];
   readonly #controls: ((kind: string) => void)[] = [];
   readonly #reconnects: (() => void)[] = [];
 
@@ -65,6 +72,7 @@ export class RedisClusterBus implements ClusterPort {
     this.#log = log;
     this.#stream = `${prefix}:doc-updates`;
     this.#presence = `${prefix}:presence`;
+    this.#eager = `${prefix}:eager`;
     this.#control = `${prefix}:control`;
     this.#limits = `${prefix}:limit:`;
     // Reconnect with a short capped back-off; commands issued while disconnected fail at once rather
@@ -92,7 +100,8 @@ export class RedisClusterBus implements ClusterPort {
     const failed = connected.find((r) => r.status === 'rejected');
     if (failed) this.#log.warn({ err: (failed as PromiseRejectedResult).reason }, 'redis: not reachable at start; retrying, documents are polled from the database meanwhile');
     const subscribe = async () => {
-      await this.#sub.subscribe(this.#presence, (message: Buffer) => this.#onPresenceMessage(message), true);
+      await this.#sub.subscribe(this.#presence, (message: Buffer) => this.#onBinary(message, this.#presences), true);
+      await this.#sub.subscribe(this.#eager, (message: Buffer) => this.#onBinary(message, this.#eagers), true);
       await this.#sub.subscribe(this.#control, (message: string) => {
         const [node, kind] = message.split(' ');
         if (node !== this.node && kind) for (const fn of this.#controls) fn(kind);
@@ -158,7 +167,7 @@ export class RedisClusterBus implements ClusterPort {
     for (const fn of this.#updates) fn({ docId: m.d, from, to, update });
   }
 
-  #onPresenceMessage(message: Buffer): void {
+  #onBinary(message: Buffer, listeners: readonly ((docId: string, update: Uint8Array) => void)[]): void {
     // node id, doc id, update: two length-prefixed strings then the bytes.
     try {
       let at = 0;
@@ -168,9 +177,9 @@ export class RedisClusterBus implements ClusterPort {
       const docId = message.toString('utf8', at, at + docLen); at += docLen;
       if (node === this.node) return;
       const update = new Uint8Array(message.subarray(at));
-      for (const fn of this.#presences) fn(docId, update);
+      for (const fn of listeners) fn(docId, update);
     } catch (err) {
-      this.#log.warn({ err }, 'redis: malformed presence message ignored');
+      this.#log.warn({ err }, 'redis: malformed pub/sub message ignored');
     }
   }
 
@@ -182,15 +191,25 @@ export class RedisClusterBus implements ClusterPort {
   }
 
   publishPresence(docId: string, update: Uint8Array): void {
+    this.#publishBinary(this.#presence, docId, update, 'presence');
+  }
+
+  publishEager(docId: string, update: Uint8Array): void {
+    this.#publishBinary(this.#eager, docId, update, 'an update');
+  }
+
+  /** node id, doc id (each length-prefixed, 16 bits), then the bytes. */
+  #publishBinary(channel: string, docId: string, update: Uint8Array, what: string): void {
     if (!this.#pub.isReady) return;
     const node = Buffer.from(this.node);
     const doc = Buffer.from(docId);
-    const head = Buffer.alloc(4);
-    head.writeUInt16BE(node.length, 0);
-    const mid = Buffer.alloc(2);
-    mid.writeUInt16BE(doc.length, 0);
-    const message = Buffer.concat([head.subarray(0, 2), node, mid, doc, update]);
-    this.#pub.publish(this.#presence, message).catch((err: unknown) => this.#log.warn({ err }, 'redis: publishing presence failed'));
+    const message = Buffer.allocUnsafe(4 + node.length + doc.length + update.length);
+    message.writeUInt16BE(node.length, 0);
+    node.copy(message, 2);
+    message.writeUInt16BE(doc.length, 2 + node.length);
+    doc.copy(message, 4 + node.length);
+    message.set(update, 4 + node.length + doc.length);
+    this.#pub.publish(channel, message).catch((err: unknown) => this.#log.warn({ err }, `redis: publishing ${what} failed`));
   }
 
   /** A counter every node shares (rate limits): `<prefix>:limit:<key>`, expiring after `ttlMs`. */
@@ -208,6 +227,7 @@ export class RedisClusterBus implements ClusterPort {
 
   onUpdate(fn: (u: RemoteUpdate) => void): void { this.#updates.push(fn); }
   onPresence(fn: (docId: string, update: Uint8Array) => void): void { this.#presences.push(fn); }
+  onEager(fn: (docId: string, update: Uint8Array) => void): void { this.#eagers.push(fn); }
   onControl(fn: (kind: string) => void): void { this.#controls.push(fn); }
   onReconnect(fn: () => void): void { this.#reconnects.push(fn); }
 

@@ -62,6 +62,17 @@ export class DocumentRegistry {
     const cluster = options.cluster;
     if (cluster) {
       cluster.onUpdate((u) => this.#onRemoteUpdate(u));
+      // Another node's client update before its commit: shown at once; its stream entry, after the
+      // commit, carries it again with its numbers (Yjs ignores what it holds).
+      cluster.onEager((docId, update) => {
+        const doc = this.#open.get(docId);
+        if (!doc) return;
+        try {
+          Y.applyUpdate(doc.doc, update, { source: 'remote' } satisfies Origin);
+        } catch (err) {
+          this.#log.warn({ err, docId }, 'an early update from another node could not be applied; its committed entry will follow');
+        }
+      });
       cluster.onPresence((docId, update) => {
         const doc = this.#open.get(docId);
         if (doc) applyAwarenessUpdate(doc.awareness, update, REMOTE_PRESENCE);
@@ -219,7 +230,10 @@ export class DocumentRegistry {
     live.doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (isOrigin(origin) && origin.source === 'load') return; // never re-persist what we just read
       // Another node's commit (or the database read back): already stored; only local clients need it.
-      if (!(isOrigin(origin) && origin.source === 'remote')) this.batcher.enqueue(docId, update);
+      if (!(isOrigin(origin) && origin.source === 'remote')) {
+        this.batcher.enqueue(docId, update);
+        this.#options.cluster?.publishEager(docId, update);
+      }
       this.#hooks.onUpdate(live, update, isOrigin(origin) ? origin : undefined);
     });
     live.awareness.on('update', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
