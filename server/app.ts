@@ -40,6 +40,7 @@ import { blastRouter } from './http/blast-routes.ts';
 import { createClient } from 'redis';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { RedisClusterBus } from './sync/cluster-bus.ts';
+import { NotificationPreferences } from './notify/preferences.ts';
 import { requireAuth } from './http/routes.ts';
 import { originGuard, securityHeaders } from './http/security.ts';
 import { RateLimiter } from './http/rate-limit.ts';
@@ -115,6 +116,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   // The in-app notification centre: pushed live to the person's open connections (their `user:` room).
   let pushNotification: (recipient: string, item: InboxItem, unread: number) => void = () => {};
   const inbox = new Inbox(db, (recipient, item, unread) => pushNotification(recipient, item, unread));
+  const notificationPrefs = new NotificationPreferences(db);
   // Outgoing webhooks: endpoints and their sealed secrets (server/notify/webhooks.ts).
   const webhooks = new WebhookRepository(db, TargetSecrets.open(config.dataDir));
   const accord: Accord = new Accord({
@@ -168,7 +170,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   web.use('/api', blastRouter(accord));
   web.use('/api', campaignRouter(accord));
   web.use('/api', webhookRouter(webhooks, accord.audit, config.allowPrivateWebhooks));
-  web.use('/api', notificationRouter(inbox));
+  web.use('/api', notificationRouter(inbox, notificationPrefs));
   web.use('/api', accountRouter({ users, audit: accord.audit, revalidate: () => revalidateEverywhere() }));
   web.use('/api', adminRouter({ accord, users, db, key, audit: accord.audit, revalidate: () => revalidateEverywhere() }));
   web.use('/api', apiRouter({
@@ -252,7 +254,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const webhookDelivery = new WebhookDelivery(outbox, webhooks, log, config.allowPrivateWebhooks, 5_000);
   accord.dispatcher.subscribe(async () => webhookDelivery.nudge());
   const notifier = new Notifier({
-    store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [], webhooks, inbox,
+    store: accord.store, users, outbox, publicUrl: publicUrl.origin, channels: email ? ['email'] : [], webhooks, inbox, prefs: notificationPrefs,
     campaignWaiting: async (id) => {
       const c = await accord.campaigns.repo.get(id);
       return c ? { campaign: c, waiting: await accord.campaigns.waiting(c) } : undefined;

@@ -17,6 +17,7 @@ import type { ChangeStore } from '../store/repositories/change-repository.ts';
 import type { NewMessage, NotificationRepository } from '../store/repositories/notification-repository.ts';
 import { webhookMessages, type WebhookRepository } from './webhooks.ts';
 import type { Inbox } from './inbox.ts';
+import type { NotificationPreferences, PrefChannel } from './preferences.ts';
 
 export const NOTIFY_EVENTS = [
   'change.needs_vote', 'change.needs_signoff', 'vote.stale', 'change.decided', 'change.applied', 'change.apply_failed',
@@ -65,6 +66,8 @@ export interface NotifierOptions {
   webhooks?: WebhookRepository;
   /** Channels that deliver; a message is queued only for a channel that can deliver it. */
   channels: readonly 'email'[];
+  /** Per-user preferences: a person who turned an event off on a channel does not get it there. */
+  prefs?: NotificationPreferences;
 }
 
 export class Notifier {
@@ -72,6 +75,19 @@ export class Notifier {
 
   constructor(options: NotifierOptions) {
     this.#o = options;
+  }
+
+  /** Drops the recipients who turned `event` off on `channel` (docs/notifications.md, "Preferences"). */
+  async #keep<T extends { event: string; recipient: string }>(items: readonly T[], channel: PrefChannel): Promise<T[]> {
+    const prefs = this.#o.prefs;
+    if (!prefs || items.length === 0) return [...items];
+    const out: T[] = [];
+    for (const event of new Set(items.map((i) => i.event))) {
+      const ofEvent = items.filter((i) => i.event === event);
+      const muted = await prefs.mutedOf([...new Set(ofEvent.map((i) => i.recipient))], event, channel);
+      out.push(...ofEvent.filter((i) => !muted.has(i.recipient)));
+    }
+    return out;
   }
 
   /** Queues the messages these facts mean to people (call inside the facts' unit of work). */
@@ -111,7 +127,7 @@ export class Notifier {
         }
       }
       if (inbox && current) {
-        for (const { event, recipient, change } of wanted) {
+        for (const { event, recipient, change } of await this.#keep(wanted, 'inbox')) {
           await inbox.add(recipient, `${event}:${change.id}:${current.hash}:${change.status}:${recipient}`, event, {
             event, changeId: change.id, title: current.content.title, status: change.status, revision: current.number, revisionHash: current.hash,
             link: `/changes/${encodeURIComponent(change.id)}`,
@@ -119,9 +135,10 @@ export class Notifier {
         }
       }
       if (!email) continue;
-      const emails = await this.#o.outbox.emails([...new Set(wanted.map((w) => w.recipient))]);
+      const byEmail = await this.#keep(wanted, 'email');
+      const emails = await this.#o.outbox.emails([...new Set(byEmail.map((w) => w.recipient))]);
       const messages: NewMessage[] = [];
-      for (const { event, recipient, change } of wanted) {
+      for (const { event, recipient, change } of byEmail) {
         const address = emails.get(recipient);
         const current = change.revisions.at(-1);
         if (!address || !current) continue;
@@ -146,12 +163,14 @@ export class Notifier {
         { event, campaignId: c.id, title: c.title, items: total, endsAt: c.endsAt, link: `${this.#o.publicUrl.replace(/\/$/, '')}/campaigns/${encodeURIComponent(c.id)}` }));
     }
     if (this.#o.inbox) {
+      const inboxed = new Set((await this.#keep(Object.keys(waiting).map((recipient) => ({ event, recipient })), 'inbox')).map((x) => x.recipient));
       for (const [recipient, items] of Object.entries(waiting)) {
-        if (items > 0) await this.#o.inbox.add(recipient, `${event}:${c.id}:${recipient}`, event, { event, campaignId: c.id, title: c.title, items, endsAt: c.endsAt, link: `/campaigns/${encodeURIComponent(c.id)}` });
+        if (items > 0 && inboxed.has(recipient)) await this.#o.inbox.add(recipient, `${event}:${c.id}:${recipient}`, event, { event, campaignId: c.id, title: c.title, items, endsAt: c.endsAt, link: `/campaigns/${encodeURIComponent(c.id)}` });
       }
     }
     if (!this.#o.channels.includes('email')) return 0;
-    const recipients = Object.entries(waiting).filter(([, n]) => n > 0);
+    const mailed = new Set((await this.#keep(Object.keys(waiting).map((recipient) => ({ event, recipient })), 'email')).map((x) => x.recipient));
+    const recipients = Object.entries(waiting).filter(([r, n]) => n > 0 && mailed.has(r));
     const emails = await this.#o.outbox.emails(recipients.map(([r]) => r));
     const messages: NewMessage[] = [];
     for (const [recipient, items] of recipients) {

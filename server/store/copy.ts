@@ -39,6 +39,7 @@ const TABLES: readonly { name: string; columns: readonly string[]; order: string
   { name: 'campaign_items', columns: ['campaign_id', 'id', 'backend', 'item', 'reviewers', 'decision', 'reason', 'decided_by', 'decided_at'], order: 'campaign_id, id' },
   { name: 'webhooks', columns: ['id', 'url', 'events', 'format', 'secret', 'created_by', 'created_at', 'failures', 'disabled_at', 'disabled_reason'], order: 'id' },
   { name: 'inbox', columns: ['id', 'recipient', 'dedupe_key', 'event', 'payload', 'created_at', 'read_at'], order: 'created_at, id' },
+  { name: 'notification_prefs', columns: ['username', 'event', 'channel'], order: 'username, event, channel' },
   // PostgreSQL's documents carry last_seq, the counter SQLite computes: max(snapshot_seq, max(seq) of the log).
   { name: 'documents', columns: ['id', 'snapshot', 'snapshot_seq', 'last_seq'], order: 'id' },
   { name: 'document_updates', columns: ['doc_id', 'seq', 'data'], order: 'doc_id, seq' },

@@ -135,5 +135,13 @@ export const OIDC_FLOWS_SCHEMA = (big: IntType): string => `CREATE TABLE oidc_fl
      expires_ms ${big} NOT NULL
    );`;
 
+/** Per-user notification preferences (server/notify/preferences.ts): a row turns one event off on one channel. */
+export const NOTIFY_PREFS_SCHEMA = (_big: IntType): string => `CREATE TABLE notification_prefs (
+     username TEXT NOT NULL,
+     event TEXT NOT NULL,
+     channel TEXT NOT NULL,
+     PRIMARY KEY (username, event, channel)
+   );`;
+
 /** The migrations these tables came with, in order (each database appends them to its own list). */
-export const SHARED_MIGRATIONS = (big: IntType): string[] => [TARGETS_SCHEMA(big), CAMPAIGNS_SCHEMA(big), LEASES_SCHEMA(big), WEBHOOKS_SCHEMA(big), INBOX_SCHEMA(big), OIDC_FLOWS_SCHEMA(big)];
+export const SHARED_MIGRATIONS = (big: IntType): string[] => [TARGETS_SCHEMA(big), CAMPAIGNS_SCHEMA(big), LEASES_SCHEMA(big), WEBHOOKS_SCHEMA(big), INBOX_SCHEMA(big), OIDC_FLOWS_SCHEMA(big), NOTIFY_PREFS_SCHEMA(big)];
