@@ -135,7 +135,7 @@ export function proxmox(scale: Scale, seed = 1): Generated {
     else if (x < 0.97) add(1, `/nodes/${r.pick(nodes)}`, who, r.pick(['Monitor', 'PVEAuditor', 'NoAccess']));
     else add(1, `/sdn/zones/zone${r.int(4)}`, who, 'NetUser');
   }
-  lines.push(...acl);
+  for (const line of acl) lines.push(line);
   return {
     files: [{ path: 'user.cfg', text: `${lines.join('\n')}\n` }],
     notes: `${tokens.length} tokens (half privsep), 100 pools × ${perPool} VMs, 20 storages, 8 nodes, 8 custom roles, ${acl.size} ACL entries (${[...acl].filter((l) => l.endsWith(':NoAccess:')).length} NoAccess)`,
@@ -297,28 +297,118 @@ export function vsphere(scale: Scale, seed = 2): Generated {
 const LIBVIRT_POLICY = new URL('../../test/fixtures/libvirt/org.libvirt.api.policy', import.meta.url);
 const LIBVIRT_DEFAULT_RULES = new URL('../../test/fixtures/libvirt/60-libvirt.rules', import.meta.url);
 
+/** Domain name prefixes: foreign rules restrict teams by name (`/^web-/`), as aclpolkit.rst's examples do. */
+const DOMAIN_PREFIXES = ['web', 'db', 'app', 'ci', 'dev', 'cache', 'mq', 'lb'];
+
 /**
- * libvirt: one host, QEMU and LXC, `scale.vms` domains, 20 networks and storage pools, `scale.users` unix
- * users in `scale.groups` groups; Accord's rules file holds `scale.grants` grants (domains by name,
- * drivers, networks; some deny), rendered by Accord's own renderer so the importer recognises it.
+ * Realistic foreign polkit rules for a fleet: team rules on domain name prefixes and drivers, an auditors
+ * group, storage and network teams, per-user denials, an on-call rule reading connect_driver. ES5.
  */
-export function libvirt(scale: Scale, seed = 3): Generated {
+function libvirtForeignRule(r: ReturnType<typeof rng>, groups: readonly string[], users: readonly string[], i: number): string {
+  const g = r.pick(groups);
+  const q = JSON.stringify;
+  const pre = r.pick(DOMAIN_PREFIXES);
+  const actions = (xs: string[]): string => `[${xs.map((a) => q(`org.libvirt.api.${a}`)).join(', ')}]`;
+  switch (i % 8) {
+    case 0: // a team may power and open the console of QEMU domains with its prefix
+      return `polkit.addRule(function (action, subject) {
+  if (action.id.indexOf("org.libvirt.api.domain.") != 0) return polkit.Result.NOT_HANDLED;
+  if (!subject.isInGroup(${q(g)})) return polkit.Result.NOT_HANDLED;
+  if (action.lookup("connect_driver") == "QEMU" && /^${pre}-/.test(action.lookup("domain_name") || "") &&
+      ${actions(['domain.start', 'domain.stop', 'domain.reset', 'domain.open-graphics', 'domain.screenshot'])}.indexOf(action.id) >= 0) {
+    return polkit.Result.YES;
+  }
+  return polkit.Result.NOT_HANDLED;
+});`;
+    case 1: // auditors read everything
+      return `polkit.addRule(function (action, subject) {
+  if (subject.isInGroup(${q(g)}) && /\.(getattr|read|search-[a-z-]+)$/.test(action.id)) return polkit.Result.YES;
+});`;
+    case 2: // a storage team manages pools and volumes
+      return `polkit.addRule(function (action, subject) {
+  if ((action.id.indexOf("org.libvirt.api.storage-pool.") == 0 || action.id.indexOf("org.libvirt.api.storage-vol.") == 0) &&
+      subject.isInGroup(${q(g)})) return polkit.Result.YES;
+});`;
+    case 3: // a network team manages networks except "default"
+      return `polkit.addRule(function (action, subject) {
+  if (action.id.indexOf("org.libvirt.api.network.") == 0 && subject.isInGroup(${q(g)})) {
+    return action.lookup("network_name") == "default" ? polkit.Result.NO : polkit.Result.YES;
+  }
+});`;
+    case 4: // named people are kept off LXC
+      return `var DENIED_${i} = [${[r.pick(users), r.pick(users), r.pick(users)].map((u) => q(u)).join(', ')}];
+polkit.addRule(function (action, subject) {
+  if (DENIED_${i}.indexOf(subject.user) >= 0 && action.lookup("connect_driver") == "LXC") return polkit.Result.NO;
+});`;
+    case 5: // a team owns every domain action on its prefix; deletes need an admin
+      return `polkit.addRule(function (action, subject) {
+  if (action.id.indexOf("org.libvirt.api.domain.") == 0 && subject.isInGroup(${q(g)}) &&
+      (action.lookup("domain_name") || "").indexOf(${q(`${pre}-`)}) == 0) {
+    return action.id == "org.libvirt.api.domain.delete" ? polkit.Result.AUTH_ADMIN : polkit.Result.YES;
+  }
+});`;
+    case 6: // on-call may connect to any driver and start domains
+      return `polkit.addRule(function (action, subject) {
+  if (!subject.isInGroup(${q(g)})) return null;
+  if (action.id == "org.libvirt.api.connect.getattr" || action.id == "org.libvirt.api.connect.read") return polkit.Result.YES;
+  if (action.id == "org.libvirt.api.domain.start" && action.lookup("connect_driver") == "QEMU") return polkit.Result.YES;
+  return null;
+});`;
+    default: // a contractor may only look at one domain
+      return `polkit.addRule(function (action, subject) {
+  if (subject.user == ${q(r.pick(users))} && action.id.indexOf("org.libvirt.api.domain.") == 0) {
+    return action.lookup("domain_name") == ${q(`${pre}-${r.int(50)}`)} && action.id == "org.libvirt.api.domain.getattr" ? polkit.Result.YES : polkit.Result.NO;
+  }
+});`;
+  }
+}
+
+/**
+ * libvirt fleet: `hosts` hosts (QEMU, LXC), `scale.vms` domains spread over them (names `PREFIX-N`), per host
+ * 2 networks, 2 storage pools with 3 volumes each; `scale.users` unix users in `scale.groups` groups (1–3
+ * each); `rulesFiles` foreign rules files (most shared by every host, one in four a single host's own);
+ * Accord's rules file per host holds `scale.grants` grants in all (domains by name, hosts' drivers,
+ * networks, a few on the fleet root; some deny), rendered by Accord's own renderer so the importer
+ * recognises them.
+ */
+export function libvirt(scale: Scale, seed = 3, hostCount = 20, rulesFiles = 40): Generated {
   const r = rng(seed);
   const groups = Array.from({ length: scale.groups }, (_, i) => `team${i}`);
-  const users = Array.from({ length: scale.users }, (_, i) => ({ name: `user${i}`, uid: 1000 + i, groups: [`user${i}`, ...new Set([r.pick(groups), r.pick(groups)])] }));
-  const domains = Array.from({ length: scale.vms }, (_, i) => ({ type: 'domain', driver: i % 10 === 0 ? 'LXC' : 'QEMU', name: `dom${i}`, uuid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` }));
-  const networks = Array.from({ length: 20 }, (_, i) => ({ type: 'network', driver: 'QEMU', name: `net${i}` }));
-  const spools = Array.from({ length: 20 }, (_, i) => ({ type: 'storage-pool', driver: 'QEMU', name: `sp${i}` }));
-  const inventory = {
-    kind: 'libvirt-inventory', host: 'hv1', users: [{ name: 'root', uid: 0, groups: ['root'] }, ...users], groups: [...groups, 'libvirt'],
-    drivers: ['QEMU', 'LXC'], objects: [...domains, ...networks, ...spools],
-  };
+  const users = Array.from({ length: scale.users }, (_, i) => ({
+    name: `user${i}`, uid: 1000 + i, groups: [`user${i}`, ...new Set(Array.from({ length: 1 + r.int(3) }, () => r.pick(groups)))],
+  }));
+  const hostNames = Array.from({ length: hostCount }, (_, i) => `hv${String(i).padStart(2, '0')}`);
+  const perHost = Math.ceil(scale.vms / hostCount);
+  const hosts = hostNames.map((name, h) => ({
+    name, drivers: ['QEMU', 'LXC'],
+    objects: [
+      ...Array.from({ length: Math.min(perHost, scale.vms - h * perHost) }, (_, i) => {
+        const n = h * perHost + i;
+        return { type: 'domain', driver: n % 10 === 0 ? 'LXC' : 'QEMU', name: `${DOMAIN_PREFIXES[n % DOMAIN_PREFIXES.length]!}-${n}`, uuid: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` };
+      }),
+      { type: 'network', name: 'default' }, { type: 'network', name: `net-${name}` },
+      ...['images', 'iso'].flatMap((pool) => [
+        { type: 'storage-pool', name: pool, uuid: `00000000-0000-4000-9000-${String(h).padStart(10, '0')}${pool === 'images' ? '01' : '02'}` },
+        ...Array.from({ length: 3 }, (_, v) => ({ type: 'storage-vol', pool, name: `vol${v}.qcow2` })),
+      ]),
+    ],
+  }));
+  const inventory = { kind: 'libvirt-inventory', host: 'fleet', users: [{ name: 'root', uid: 0, groups: ['root'] }, ...users], groups: [...groups, 'libvirt'], hosts };
   const base: NativeFile[] = [
     { path: '/usr/share/polkit-1/actions/org.libvirt.api.policy', text: readFileSync(LIBVIRT_POLICY, 'utf8') },
     { path: 'inventory.json', text: JSON.stringify(inventory) },
     { path: '/usr/share/polkit-1/rules.d/60-libvirt.rules', text: readFileSync(LIBVIRT_DEFAULT_RULES, 'utf8') },
   ];
+  const userNames = users.map((u) => u.name);
+  for (let i = 0; i < rulesFiles; i++) {
+    const name = `${String(10 + ((i * 7) % 80)).padStart(2, '0')}-site${i}.rules`;
+    const text = `// generated site rules ${i}
+${libvirtForeignRule(r, groups, userNames, i)}
+`;
+    base.push({ path: i % 4 === 3 ? `hosts/${hostNames[(i * 3) % hostCount]!}/etc/polkit-1/rules.d/${name}` : `/etc/polkit-1/rules.d/${name}`, text });
+  }
   const privs = [['vm.view'], ['vm.view', 'vm.console'], ['vm.view', 'vm.power'], ['vm.snapshot'], ['vm.config', 'vm.view']] as const;
+  const domains = hosts.flatMap((h) => h.objects.flatMap((o) => ('driver' in o && o.type === 'domain' ? [{ host: h.name, driver: o.driver, name: o.name }] : [])));
   const grants: Grant[] = [];
   const seen = new Set<string>();
   while (grants.length < scale.grants) {
@@ -326,30 +416,33 @@ export function libvirt(scale: Scale, seed = 3): Generated {
     const principal = group ? `unix-group:${r.pick(groups)}` : `unix-user:${r.pick(users).name}`;
     const d = r.pick(domains);
     const x = r.next();
-    const resource = x < 0.85 ? `/${d.driver}/domain/${d.name}` : x < 0.95 ? `/QEMU/network/${r.pick(networks).name}` : '/QEMU';
+    const resource = x < 0.85 ? `${d.host}:/${d.driver}/domain/${d.name}` : x < 0.95 ? `${d.host}:/network/network/default` : x < 0.995 ? `${d.host}:/QEMU` : '/';
     const deny = r.chance(0.05);
     const key = `${principal} ${resource} ${deny}`;
     if (seen.has(key)) continue;
     seen.add(key);
     grants.push({
-      id: `g${grants.length}`, principal, resource, propagate: resource === '/QEMU', effect: deny ? 'deny' : 'allow',
-      privileges: resource.includes('/network/') ? ['network.use'] : [...r.pick(privs)], provenance: {},
+      id: `g${grants.length}`, principal, resource, propagate: resource.endsWith('/QEMU'), effect: deny ? 'deny' : 'allow',
+      privileges: resource.includes('/network/') ? ['network.manage'] : resource === '/' ? ['host.view'] : [...r.pick(privs)], provenance: {},
     });
   }
   const known = knownActions(nativeOf(libvirtBackend.import(base)));
-  const rules: NativeFile = { path: '/etc/polkit-1/rules.d/50-accord.rules', text: renderRulesFile(grants, known) };
+  const rules: NativeFile[] = hostNames.map((h) => ({ path: `hosts/${h}/etc/polkit-1/rules.d/50-accord.rules`, text: renderRulesFile(grants, known, h) }));
   return {
-    files: [...base, rules],
-    notes: `${domains.length} domains (QEMU, LXC), 20 networks, 20 storage pools, ${scale.users} users, ${scale.groups} groups, ${grants.length} Accord grants`,
+    files: [...base, ...rules],
+    notes: `${hostCount} hosts × ${perHost} domains (QEMU, LXC), 2 networks and 2 storage pools × 3 volumes per host, ${scale.users} users in ${scale.groups} groups, ${rulesFiles} foreign rules files (${rulesFiles - Math.floor((rulesFiles + 1) / 4)} shared, ${Math.floor((rulesFiles + 1) / 4)} a host's own), ${grants.length} Accord grants in ${hostCount} per-host files`,
     change(model) {
       const some = existing(model, (g) => g.effect === 'allow' && g.resource.includes('/domain/'), 4, 11);
+      const d3 = domains[3]!;
+      const d4 = domains[4 + perHost]!;
+      const lxc = domains.find((d) => d.driver === 'LXC' && d.host === hostNames[5])!;
       const items: ChangeItem[] = [
-        { id: 'c1', op: 'add', grant: { principal: 'unix-group:team1', privileges: ['vm.view', 'vm.power'], resource: '/QEMU', propagate: true, effect: 'allow' } },
-        { id: 'c2', op: 'add', grant: { principal: 'unix-group:team2', privileges: ['vm.console'], resource: '/QEMU', propagate: true, effect: 'allow' } },
-        { id: 'c3', op: 'add', grant: { principal: 'unix-user:user3', privileges: ['vm.view'], resource: '/QEMU/domain/dom3', propagate: false, effect: 'deny' } },
-        { id: 'c4', op: 'add', grant: { principal: 'unix-user:user4', privileges: ['vm.snapshot'], resource: '/QEMU/domain/dom4', propagate: false, effect: 'allow' } },
-        { id: 'c5', op: 'add', grant: { principal: 'unix-group:team3', privileges: ['network.use'], resource: '/QEMU/network/net5', propagate: false, effect: 'allow' } },
-        { id: 'c6', op: 'add', grant: { principal: 'unix-user:user6', privileges: ['vm.view', 'vm.console'], resource: '/LXC/domain/dom10', propagate: false, effect: 'allow' } },
+        { id: 'c1', op: 'add', grant: { principal: 'unix-group:team1', privileges: ['vm.view', 'vm.power'], resource: `${hostNames[1]!}:/QEMU`, propagate: true, effect: 'allow' } },
+        { id: 'c2', op: 'add', grant: { principal: 'unix-group:team2', privileges: ['vm.console'], resource: `${hostNames[2]!}:/QEMU`, propagate: true, effect: 'allow' } },
+        { id: 'c3', op: 'add', grant: { principal: 'unix-user:user3', privileges: ['vm.view'], resource: `${d3.host}:/${d3.driver}/domain/${d3.name}`, propagate: false, effect: 'deny' } },
+        { id: 'c4', op: 'add', grant: { principal: 'unix-user:user4', privileges: ['vm.snapshot'], resource: `${d4.host}:/${d4.driver}/domain/${d4.name}`, propagate: false, effect: 'allow' } },
+        { id: 'c5', op: 'add', grant: { principal: 'unix-group:team3', privileges: ['network.manage'], resource: `${hostNames[6]!}:/network/network/default`, propagate: false, effect: 'allow' } },
+        { id: 'c6', op: 'add', grant: { principal: 'unix-user:user6', privileges: ['vm.view', 'vm.console'], resource: `${lxc.host}:/LXC/domain/${lxc.name}`, propagate: false, effect: 'allow' } },
         ...some.slice(0, 2).map((g, i): ChangeItem => ({ id: `c${7 + i}`, op: 'remove', grant: spec(g) })),
         ...some.slice(2).map((g, i): ChangeItem => ({ id: `c${9 + i}`, op: 'replace', from: spec(g), to: { ...spec(g), privileges: ['vm.view', 'vm.snapshot'] } })),
       ];

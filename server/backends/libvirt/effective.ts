@@ -6,11 +6,15 @@
  * libvirt's polkit driver never allows interaction, so `auth_*` results deny.
  */
 import type { AccessModel, EffectiveQuery, EffectiveRow, Grant } from '../../domain/access/model.ts';
-import { API_PREFIX, objectTypeOf, type Implicit, type ObjectType } from './actions.ts';
-import { groupId, objectsOf, userId, type LibvirtObject } from './inventory.ts';
-import { knownActions, nativeOf, type LibvirtNative } from './native.ts';
-import { expiryMs, orderGrants, renderRulesFile } from './rules-file.ts';
-import { PolkitSandbox } from './sandbox.ts';
+import { AccessInputError } from '../../domain/access/model.ts';
+import { API_PREFIX, objectTypeOf, type Implicit } from './actions.ts';
+import { evaluateHosts, NotDeterministic, RuleSet, type FleetUser } from './fleet.ts';
+import { groupId, hostsOf, isFleet, objectsOf, userId } from './inventory.ts';
+import { foreignRulesOn, knownActions, nativeOf, type LibvirtNative } from './native.ts';
+import { mayKeepState } from './purity.ts';
+import { referenceEffective } from './reference.ts';
+import { expiryMs, grantsOnHost, orderGrants, renderRulesFile } from './rules-file.ts';
+import { es5SyntaxError, PolkitSandbox, polkitOrder } from './sandbox.ts';
 import { nativeScope } from './scope.ts';
 
 export interface EvaluationOptions {
@@ -19,13 +23,30 @@ export interface EvaluationOptions {
   timeoutMs?: number;
 }
 
+export interface DeciderOptions extends EvaluationOptions {
+  /** On a fleet inventory, the host whose rules decide (required there, refused on a single host). */
+  host?: string;
+}
+
 export interface Decision {
   result: Implicit;
   /** Grant id, rules file path, policy file path, or `uid 0`. */
   because: string;
 }
 
-/** Decides single questions against a model's rules; memoised by (groups, action, details) and by user when a rule reads it. */
+/** The model's grants in `host`'s Accord file (all of them on a single host). */
+function hostGrants(native: LibvirtNative, grants: readonly Grant[], host: string | undefined): readonly Grant[] {
+  if (isFleet(native.inventory) && host === undefined) throw new AccessInputError('this libvirt model is a fleet: name the host to decide on');
+  if (!isFleet(native.inventory) && host !== undefined) throw new AccessInputError(`this libvirt model has one host; no host ${host}`);
+  if (host !== undefined && !native.inventory.hosts?.some((h) => h.name === host)) throw new AccessInputError(`no host ${host} in the inventory`);
+  return host === undefined ? grants : grantsOnHost(grants, host);
+}
+
+/**
+ * Decides single questions against a model's rules (one host's, on a fleet) by running the whole chain
+ * of rules in the sandbox; memoised by (groups, action, details) and by user when a rule reads it. This
+ * is the reference the fleet evaluator (fleet.ts) is tested against.
+ */
 export class Decider {
   readonly #native: LibvirtNative;
   readonly #sandbox: PolkitSandbox;
@@ -34,21 +55,21 @@ export class Decider {
   readonly #nowMs: number;
   readonly #memo = new Map<string, { shared?: Decision; byUser: Map<string, Decision> }>();
 
-  constructor(model: AccessModel, options: EvaluationOptions = {}) {
+  constructor(model: AccessModel, options: DeciderOptions = {}) {
     this.#native = nativeOf(model);
     this.#nowMs = options.nowMs ?? Date.now();
     const known = knownActions(this.#native);
     this.#accordFile = this.#native.accordFile;
-    const accordText = renderRulesFile(model.grants, known);
-    this.#sandbox = new PolkitSandbox([...this.#native.foreignRules, { path: this.#accordFile, text: accordText }], {
+    const grants = hostGrants(this.#native, model.grants, options.host);
+    const accordText = renderRulesFile(grants, known);
+    this.#sandbox = new PolkitSandbox([...foreignRulesOn(this.#native, options.host), { path: this.#accordFile, text: accordText }], {
       nowMs: this.#nowMs, ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     });
-    this.#grants = orderGrants(model.grants).map((grant) => {
+    this.#grants = orderGrants(grants).map((grant) => {
       const s = nativeScope(grant, known);
       return { grant, actions: new Set(s.actions.map((a) => API_PREFIX + a)), match: s.match, expires: expiryMs(grant.expiresAt) };
     });
   }
-
   get warnings(): readonly string[] {
     return this.#sandbox.warnings;
   }
@@ -86,29 +107,99 @@ export class Decider {
   }
 }
 
-/** Rows for every allowed (user, object, native action); `query` narrows principals and resources. */
+/** Why the fleet evaluator cannot be exact for these files (one may keep state between questions), or undefined. */
+function statefulFile(files: readonly { path: string; text: string }[]): string | undefined {
+  for (const f of files) {
+    if (es5SyntaxError(f.text)) continue; // polkitd does not load it
+    const why = mayKeepState(f.text);
+    if (why) return `${f.path} may keep state between questions: ${why}`;
+  }
+  return undefined;
+}
+
+/**
+ * Rule sets (sandbox and learned decision trees) kept between calls, most recent last: a blast radius asks
+ * twice with the same foreign rules, and a review asks again and again. Bounded.
+ */
+const RULE_SETS = new Map<string, RuleSet>();
+const RULE_SETS_KEPT = 16;
+
+/** Forget the kept rule sets (benchmarks measure the cold cost with it). */
+export function clearRuleSetCache(): void {
+  RULE_SETS.clear();
+}
+
+function cachedRuleSet(signature: string, make: () => RuleSet): RuleSet {
+  let rs = RULE_SETS.get(signature);
+  if (rs) RULE_SETS.delete(signature);
+  else rs = make();
+  RULE_SETS.set(signature, rs);
+  while (RULE_SETS.size > RULE_SETS_KEPT) RULE_SETS.delete(RULE_SETS.keys().next().value!);
+  return rs;
+}
+
+/** What the last `computeEffective` did, for benchmarks and diagnostics. */
+export const lastEvaluation: { mode: 'fleet' | 'reference'; why?: string; ruleEvaluations: number; ruleSets: number } = { mode: 'fleet', ruleEvaluations: 0, ruleSets: 0 };
+
+/**
+ * Rows for every allowed (user, object, native action); `query` narrows principals and resources. Uses the
+ * fleet evaluator (fleet.ts); falls back to asking every question through the whole chain (reference.ts)
+ * when the rules may keep state, change built-ins, or turn out not to be functions of what they read.
+ */
 export function computeEffective(model: AccessModel, query: EffectiveQuery = {}, options: EvaluationOptions = {}): EffectiveRow[] {
   const native = nativeOf(model);
-  const decider = new Decider(model, options);
+  const nowMs = options.nowMs ?? Date.now();
+  const fixed = { ...options, nowMs };
+  const known = knownActions(native);
   const wanted = query.principals ? new Set(query.principals) : undefined;
-  const users = native.inventory.users.filter((u) =>
+  const users: FleetUser[] = native.inventory.users.filter((u) =>
     !wanted || wanted.has(userId(u.name)) || u.groups.some((g) => wanted.has(groupId(g))));
   const resources = query.resources ? new Set(query.resources) : undefined;
-  const byType = new Map<ObjectType, LibvirtObject[]>();
-  for (const o of objectsOf(native.inventory)) {
-    if (resources && !resources.has(o.resource)) continue;
-    byType.set(o.type, [...(byType.get(o.type) ?? []), o]);
-  }
-  const actions = knownActions(native);
-  const rows: EffectiveRow[] = [];
-  for (const user of users) {
-    for (const action of actions) {
-      const type = objectTypeOf(action);
-      for (const o of type ? byType.get(type) ?? [] : []) {
-        const d = decider.decide(user, API_PREFIX + action, o.details);
-        if (d.result === 'yes') rows.push({ principal: userId(user.name), resource: o.resource, privilege: action, because: [d.because] });
-      }
+  const accordPlaceholder = renderRulesFile([], known);
+  const sets = new Map<string, RuleSet>();
+  const objects = objectsOf(native.inventory);
+  const hosts = hostsOf(native.inventory).map((h) => {
+    const foreign = foreignRulesOn(native, h.name);
+    // What a rule set learns depends on its files, Accord's path and, for rules that can read the clock, the time.
+    const files = JSON.stringify(polkitOrder(foreign).map((f) => [f.path, f.text]));
+    const clock = foreign.some((f) => /\bDate\b/.test(f.text)) ? nowMs : 'no clock';
+    const signature = JSON.stringify([files, native.accordFile, clock, options.timeoutMs ?? null]);
+    let ruleSet = sets.get(signature);
+    if (!ruleSet) {
+      ruleSet = cachedRuleSet(signature, () => new RuleSet(foreign, native.accordFile, accordPlaceholder, nowMs, options.timeoutMs, statefulFile(foreign)));
+      sets.set(signature, ruleSet);
     }
+    let reference: Decider | undefined;
+    return {
+      chain: {
+        foreign, accordFile: native.accordFile, grants: hostGrants(native, model.grants, h.name),
+        objects: objects.filter((o) => o.host === h.name && (!resources || resources.has(o.resource))),
+      },
+      ruleSet,
+      reference: () => (reference ??= new Decider(model, { ...fixed, ...(h.name !== undefined ? { host: h.name } : {}) })),
+    };
+  });
+  const unsupported = [...sets.values()].map((s) => s.unsupported ?? s.broken).find((why) => why !== undefined);
+  if (unsupported) {
+    Object.assign(lastEvaluation, { mode: 'reference', why: unsupported, ruleEvaluations: 0, ruleSets: sets.size });
+    return referenceEffective(model, query, fixed);
   }
+  const rows: EffectiveRow[] = [];
+  const before = [...sets.values()].reduce((n, s) => n + s.evaluations, 0);
+  try {
+    const ids = new Map<FleetUser, string>();
+    evaluateHosts(hosts, users, known, objectTypeOf, native.actions, known, nowMs, (user, object, action, because) => {
+      let principal = ids.get(user);
+      if (principal === undefined) ids.set(user, (principal = userId(user.name)));
+      rows.push({ principal, resource: object.resource, privilege: action, because: [because] });
+    });
+  } catch (e) {
+    if (!(e instanceof NotDeterministic)) throw e;
+    Object.assign(lastEvaluation, { mode: 'reference', why: e.message, ruleEvaluations: 0, ruleSets: sets.size });
+    return referenceEffective(model, query, fixed);
+  }
+  const evaluations = [...sets.values()].reduce((n, s) => n + s.evaluations, 0) - before;
+  Object.assign(lastEvaluation, { mode: 'fleet', ruleEvaluations: evaluations, ruleSets: sets.size });
+  delete lastEvaluation.why;
   return rows;
 }

@@ -27,6 +27,16 @@ const InventoryObject = z.discriminatedUnion('type', [
 ]);
 export type InventoryObject = z.infer<typeof InventoryObject>;
 
+const hostName = z.string().min(1).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a host name: letters, digits, ".", "_", "-"');
+
+/** One libvirt host of a fleet: its connection drivers and objects (users are the fleet's). */
+export const InventoryHost = z.object({
+  name: hostName,
+  drivers: z.array(name).default([]),
+  objects: z.array(InventoryObject).default([]),
+});
+export type InventoryHost = z.infer<typeof InventoryHost>;
+
 export const Inventory = z.object({
   kind: z.literal('libvirt-inventory'),
   host: z.string().default('localhost'),
@@ -34,8 +44,31 @@ export const Inventory = z.object({
   groups: z.array(name).default([]),
   drivers: z.array(name).default([]),
   objects: z.array(InventoryObject).default([]),
+  /** A fleet: several hosts, each with its drivers and objects. Absent: one host (`host`, `drivers`, `objects`). */
+  hosts: z.array(InventoryHost).optional(),
+}).superRefine((inv, ctx) => {
+  if (!inv.hosts) return;
+  if (inv.drivers.length > 0 || inv.objects.length > 0) {
+    ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'with "hosts", give drivers and objects under each host, not at the top level' });
+  }
+  const seen = new Set<string>();
+  for (const [i, h] of inv.hosts.entries()) {
+    if (seen.has(h.name)) ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host ${h.name}` });
+    seen.add(h.name);
+  }
 });
 export type Inventory = z.infer<typeof Inventory>;
+
+/** Whether the inventory describes a fleet (resource ids then carry the host: `hv01:/QEMU/domain/web01`). */
+export const isFleet = (inv: Inventory): boolean => inv.hosts !== undefined;
+
+/** The hosts to evaluate: a fleet's, or the single host (name undefined) of an inventory without `hosts`. */
+export function hostsOf(inv: Inventory): { name: string | undefined; drivers: string[]; objects: InventoryObject[] }[] {
+  return inv.hosts ? inv.hosts.map((h) => ({ name: h.name, drivers: h.drivers, objects: h.objects })) : [{ name: undefined, drivers: inv.drivers, objects: inv.objects }];
+}
+
+/** `hv01:/QEMU` for a fleet host, `/QEMU` on a single host. */
+export const onHost = (host: string | undefined, local: string): string => (host === undefined ? local : `${host}:${local}`);
 
 export function parseInventory(text: string, file: string): Inventory {
   let raw: unknown;
@@ -57,6 +90,8 @@ export const groupId = (group: string): string => `unix-group:${group}`;
 
 /** One checkable libvirt object: its Accord resource and the polkit details libvirt sends for it. */
 export interface LibvirtObject {
+  /** The fleet host it lives on (absent on a single-host inventory). */
+  host?: string;
   type: ObjectType;
   resource: string;
   details: Record<string, string>;
@@ -92,24 +127,31 @@ function describe(o: InventoryObject): { id: string; parent: string; details: Re
   return { id: `/${d}/${o.type}/${label}`, parent: `/${d}`, details };
 }
 
-/** Every checkable object: one `connect` per driver, then the inventory's objects. */
+/** Every checkable object: per host, one `connect` per driver, then its objects. */
 export function objectsOf(inv: Inventory): LibvirtObject[] {
+  return hostsOf(inv).flatMap((h) => hostObjects(h.name, h.drivers, h.objects));
+}
+
+function hostObjects(host: string | undefined, drivers: string[], objects: InventoryObject[]): LibvirtObject[] {
   const pools = new Map<string, string | undefined>();
-  for (const o of inv.objects) if (o.type === 'storage-pool') pools.set(`${driverOf(o)}/${o.name}`, o.uuid);
-  const out: LibvirtObject[] = driversOf(inv).map((d) => ({ type: 'connect', resource: `/${d}`, details: { connect_driver: d } }));
-  for (const o of inv.objects) {
+  for (const o of objects) if (o.type === 'storage-pool') pools.set(`${driverOf(o)}/${o.name}`, o.uuid);
+  const out: LibvirtObject[] = driversIn(drivers, objects).map((d) => ({ type: 'connect', resource: onHost(host, `/${d}`), details: { connect_driver: d }, ...(host !== undefined ? { host } : {}) }));
+  for (const o of objects) {
     const { id, details } = describe(o);
     if (o.type === 'storage-vol') {
       const uuid = pools.get(`${driverOf(o)}/${o.pool}`);
       if (uuid !== undefined) details.pool_uuid = uuid;
     }
-    out.push({ type: o.type, resource: id, details });
+    out.push({ type: o.type, resource: onHost(host, id), details, ...(host !== undefined ? { host } : {}) });
   }
   return out;
 }
 
+const driversIn = (drivers: string[], objects: InventoryObject[]): string[] => [...new Set([...drivers, ...objects.map(driverOf)])];
+
+/** Connection drivers of a single-host inventory (of every host, for a fleet). */
 export function driversOf(inv: Inventory): string[] {
-  return [...new Set([...inv.drivers, ...inv.objects.map(driverOf)])];
+  return [...new Set(hostsOf(inv).flatMap((h) => driversIn(h.drivers, h.objects)))];
 }
 
 export function principalsOf(inv: Inventory): Principal[] {
@@ -121,11 +163,23 @@ export function principalsOf(inv: Inventory): Principal[] {
 }
 
 export function resourcesOf(inv: Inventory): Resource[] {
+  if (!inv.hosts) {
+    const out: Resource[] = [{ id: '/', kind: 'root', name: inv.host, parents: [] }];
+    for (const d of driversOf(inv)) out.push({ id: `/${d}`, kind: 'host', name: d, parents: ['/'] });
+    for (const o of inv.objects) {
+      const { id, parent } = describe(o);
+      out.push({ id, kind: KIND[o.type], name: o.type === 'secret' ? o.uuid : o.name, parents: [parent] });
+    }
+    return out;
+  }
   const out: Resource[] = [{ id: '/', kind: 'root', name: inv.host, parents: [] }];
-  for (const d of driversOf(inv)) out.push({ id: `/${d}`, kind: 'host', name: d, parents: ['/'] });
-  for (const o of inv.objects) {
-    const { id, parent } = describe(o);
-    out.push({ id, kind: KIND[o.type], name: o.type === 'secret' ? o.uuid : o.name, parents: [parent] });
+  for (const h of inv.hosts) {
+    out.push({ id: onHost(h.name, '/'), kind: 'host', name: h.name, parents: ['/'] });
+    for (const d of driversIn(h.drivers, h.objects)) out.push({ id: onHost(h.name, `/${d}`), kind: 'other', name: d, parents: [onHost(h.name, '/')] });
+    for (const o of h.objects) {
+      const { id, parent } = describe(o);
+      out.push({ id: onHost(h.name, id), kind: KIND[o.type], name: o.type === 'secret' ? o.uuid : o.name, parents: [onHost(h.name, parent)] });
+    }
   }
   return out;
 }

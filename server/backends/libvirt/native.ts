@@ -11,8 +11,13 @@ import { Inventory } from './inventory.ts';
 const Implicit = z.enum(IMPLICIT_VALUES);
 
 export const LibvirtNative = z.object({
-  /** Rules files Accord does not own, kept verbatim and evaluated as opaque rules. */
+  /** Rules files Accord does not own, kept verbatim and evaluated as opaque rules (on a fleet: on every host). */
   foreignRules: z.array(z.object({ path: z.string(), text: z.string() })),
+  /**
+   * A fleet host's own rules files (given as `hosts/NAME/etc/polkit-1/rules.d/…`), by host, with the path
+   * polkitd on that host sees; one with the same path as a shared file replaces it on that host.
+   */
+  hostRules: z.record(z.string(), z.array(z.object({ path: z.string(), text: z.string() }))).default({}),
   /** Path of Accord's rules file (its basename decides its place among the others). */
   accordFile: z.string(),
   /** Action id → implicit defaults, from the `.policy` files. */
@@ -33,3 +38,13 @@ export function nativeOf(model: AccessModel): LibvirtNative {
 export function knownActions(n: Pick<LibvirtNative, 'actions'>): string[] {
   return Object.keys(n.actions).filter((id) => id.startsWith('org.libvirt.api.')).map((id) => id.slice('org.libvirt.api.'.length)).sort();
 }
+
+/** The foreign rules files polkitd sees on `host` (undefined: the single host). */
+export function foreignRulesOn(n: Pick<LibvirtNative, 'foreignRules' | 'hostRules'>, host: string | undefined): { path: string; text: string }[] {
+  const own = host === undefined ? [] : n.hostRules[host] ?? [];
+  const mine = new Set(own.map((f) => f.path));
+  return [...n.foreignRules.filter((f) => !mine.has(f.path)), ...own];
+}
+
+/** Where a fleet host's file is given and rendered: `hosts/NAME` + the path on the host. */
+export const hostFilePath = (host: string, path: string): string => `hosts/${host}${path.startsWith('/') ? '' : '/'}${path}`;

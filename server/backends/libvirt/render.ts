@@ -4,7 +4,7 @@
  */
 import type { AccessModel, ChangeSet, Fidelity, GrantSpec, RenderedItem, RenderResult, Replacement } from '../../domain/access/model.ts';
 import { applyChange, validateChange } from './change.ts';
-import { knownActions, nativeOf } from './native.ts';
+import { foreignRulesOn, hostFilePath, knownActions, nativeOf } from './native.ts';
 import { PRIVILEGE_MAP } from './privileges.ts';
 import { renderRulesFile } from './rules-file.ts';
 import { polkitOrder } from './sandbox.ts';
@@ -51,18 +51,25 @@ export function renderLibvirt(model: AccessModel, change: ChangeSet): RenderResu
     const actions = nativeScope(spec, known).actions;
     items.push({ itemId: item.id, fidelity, note: [`actions: ${actions.join(', ') || 'none'}`, ...notes].join('; ') });
     if (spec.effect === 'allow') {
+      const host = nativeScope(spec, known).host;
       for (const g of after.grants) {
-        if (g.effect === 'deny' && g.principal === spec.principal && nativeScope(g, known).actions.some((a) => actions.includes(a))) {
+        const other = nativeScope(g, known);
+        const sameHost = host === undefined || other.host === undefined || other.host === host;
+        if (g.effect === 'deny' && g.principal === spec.principal && sameHost && other.actions.some((a) => actions.includes(a))) {
           replaces.push({ itemId: item.id, grantId: g.id, reason: 'deny entries come first in Accord\'s file: this deny shadows the overlapping actions' });
         }
       }
     }
   }
   const base = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
-  const order = polkitOrder([...native.foreignRules, { path: native.accordFile, text: '' }]).map((f) => base(f.path));
+  const fleet = native.inventory.hosts;
+  const first = fleet?.[0]?.name;
+  const order = polkitOrder([...foreignRulesOn(native, first), { path: native.accordFile, text: '' }]).map((f) => base(f.path));
   const at = order.indexOf(base(native.accordFile));
   const warnings = [
-    `write to ${native.accordFile}; polkitd reloads rules.d on change`,
+    fleet
+      ? `a fleet: write each host's file to ${native.accordFile} on that host (the text holds one file per host, each after a "${HOST_HEADER}NAME" line); polkitd reloads rules.d on change`
+      : `write to ${native.accordFile}; polkitd reloads rules.d on change`,
     'prerequisite: access_drivers = [ "polkit" ] in libvirtd.conf (or virtqemud.conf, virtnetworkd.conf, virtstoraged.conf... for modular daemons), then restart the daemon',
     `evaluation order: ${order.join(' → ')}; ${at > 0 ? `rules in ${order.slice(0, at).join(', ')} decide first` : 'Accord\'s file decides first'}`,
     'expiry is enforced natively: an expired entry stops matching (new Date() at check time); remove it with a later change',
@@ -70,5 +77,19 @@ export function renderLibvirt(model: AccessModel, change: ChangeSet): RenderResu
   for (const [file, drivers] of Object.entries(native.accessDrivers)) {
     if (!drivers.includes('polkit')) warnings.push(`${file}: access_drivers lacks "polkit": the rendered rules will not be enforced`);
   }
-  return { format: 'application/javascript', text: renderRulesFile(after.grants, known), items, replaces, warnings };
+  if (fleet) warnings.push(`evaluation order shown for ${first ?? 'no host'}; hosts with their own rules files may differ`);
+  const text = fleet
+    ? renderHostFiles(after).map((f) => `${HOST_HEADER}${f.host} ${f.path}\n${f.text}`).join('\n')
+    : renderRulesFile(after.grants, known);
+  return { format: 'application/javascript', text, items, replaces, warnings };
+}
+
+/** On a fleet, the line before each host's file in `render`'s text. */
+export const HOST_HEADER = '// accord:host ';
+
+/** A fleet's Accord files, one per host, as `import` takes them back (`hosts/NAME/etc/polkit-1/rules.d/…`). */
+export function renderHostFiles(model: AccessModel): { host: string; path: string; text: string }[] {
+  const native = nativeOf(model);
+  const known = knownActions(native);
+  return (native.inventory.hosts ?? []).map((h) => ({ host: h.name, path: hostFilePath(h.name, native.accordFile), text: renderRulesFile(model.grants, known, h.name) }));
 }

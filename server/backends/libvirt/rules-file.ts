@@ -8,7 +8,7 @@ import type { Grant } from '../../domain/access/model.ts';
 import { AccessInputError, COMMON_PRIVILEGES } from '../../domain/access/model.ts';
 import { API_PREFIX } from './actions.ts';
 import { groupId, userId } from './inventory.ts';
-import { nativeScope } from './scope.ts';
+import { nativeScope, resourceTarget } from './scope.ts';
 
 export const ACCORD_MARKER = '// accord:libvirt-rules v1';
 export const DEFAULT_ACCORD_FILE = '/etc/polkit-1/rules.d/50-accord.rules';
@@ -97,9 +97,20 @@ function toEntry(g: Grant, known: readonly string[]): Entry {
 /** JSON is ES5 except for U+2028/U+2029 inside strings. */
 const es5Json = (v: unknown): string => JSON.stringify(v).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 
-/** The full rules file text for these grants; `known` lists the native actions the policy declares. */
-export function renderRulesFile(grants: readonly Grant[], known: readonly string[]): string {
-  const entries = orderGrants(grants).map((g, i, all) => `    ${es5Json(toEntry(g, known))}${i < all.length - 1 ? ',' : ''}`);
+/** The grants a fleet host's Accord file carries: those on its resources and those on the fleet root `/`. */
+export function grantsOnHost<T extends Pick<Grant, 'resource'>>(grants: readonly T[], host: string): T[] {
+  return grants.filter((g) => {
+    const h = resourceTarget(g.resource).host;
+    return h === undefined || h === host;
+  });
+}
+
+/**
+ * The full rules file text for these grants; `known` lists the native actions the policy declares. On a
+ * fleet, give `host`: the file then carries only that host's grants (`grantsOnHost`).
+ */
+export function renderRulesFile(grants: readonly Grant[], known: readonly string[], host?: string): string {
+  const entries = orderGrants(host === undefined ? grants : grantsOnHost(grants, host)).map((g, i, all) => `    ${es5Json(toEntry(g, known))}${i < all.length - 1 ? ',' : ''}`);
   return [...HEAD, ...entries, ...TAIL].join('\n');
 }
 

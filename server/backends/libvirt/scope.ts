@@ -8,6 +8,8 @@ import { ALL_OBJECT_TYPES, CHILD_TYPES, objectTypeOf, type ObjectType } from './
 import { PRIVILEGE_MAP } from './privileges.ts';
 
 export interface NativeScope {
+  /** The fleet host whose Accord file carries the grant; absent: every host's (or the single host's). */
+  host?: string;
   /** Native action names (`domain.start`). */
   actions: string[];
   /** Details that must match exactly (`connect_driver`, `domain_name`...). */
@@ -19,8 +21,37 @@ const NAME_KEY: Partial<Record<ObjectType, string>> = {
   interface: 'interface_name', 'node-device': 'node_device_name', nwfilter: 'nwfilter_name', secret: 'secret_uuid',
 };
 
-/** Parse an Accord resource id: `/`, `/DRIVER`, `/DRIVER/TYPE/NAME`, `/DRIVER/storage-vol/POOL/VOL`. */
-export function resourceTarget(resource: string): { types: ObjectType[]; childTypes: ObjectType[]; match: Record<string, string> } {
+export interface ResourceTarget {
+  /** The fleet host the resource is on; absent for a single host's resources and a fleet's root `/`. */
+  host?: string;
+  types: ObjectType[];
+  childTypes: ObjectType[];
+  match: Record<string, string>;
+}
+
+/**
+ * Parse an Accord resource id: `/`, `/DRIVER`, `/DRIVER/TYPE/NAME`, `/DRIVER/storage-vol/POOL/VOL`; on a
+ * fleet the same after `HOST:` (`hv01:/`, `hv01:/QEMU/domain/web01`), and `/` for every host.
+ */
+export function resourceTarget(resource: string): ResourceTarget {
+  let hit = TARGETS.get(resource);
+  if (!hit) {
+    hit = parseTarget(resource);
+    if (TARGETS.size >= 100_000) TARGETS.clear();
+    TARGETS.set(resource, hit);
+  }
+  return { ...hit, match: { ...hit.match } };
+}
+
+/** Parsed resource ids (pure; a fleet evaluation asks for the same ids per host and per call). */
+const TARGETS = new Map<string, ResourceTarget>();
+
+function parseTarget(resource: string): ResourceTarget {
+  const at = /^([A-Za-z0-9][A-Za-z0-9._-]*):(\/.*)$/.exec(resource);
+  if (at) {
+    const local = resourceTarget(at[2]!);
+    return { host: at[1]!, types: local.types, childTypes: local.childTypes, match: local.match };
+  }
   const parts = resource.split('/').slice(1);
   if (resource === '/') return { types: ['connect'], childTypes: ALL_OBJECT_TYPES.filter((t) => t !== 'connect'), match: {} };
   const [driver, type, name, vol] = parts;
@@ -60,5 +91,5 @@ export function nativeScope(grant: GrantSpec, known: readonly string[]): NativeS
     const t = objectTypeOf(a);
     return t !== undefined && types.has(t) && known.includes(a);
   });
-  return { actions: actions.sort(), match: target.match };
+  return { ...(target.host !== undefined ? { host: target.host } : {}), actions: actions.sort(), match: target.match };
 }

@@ -1,6 +1,8 @@
 /**
- * The real oracle: polkitd 122 (duktape) decides a few hundred generated (user, action, object) cases
- * against the rules file Accord renders plus foreign rules; Accord's effective() must agree on each.
+ * The real oracle: polkitd 122 (duktape) decides generated (user, action, object) cases against the rules
+ * file Accord renders plus foreign rules (hand-written ones, and seeded generated ones that branch on
+ * domain_name, connect_driver, users, groups...); Accord's effective() (the fleet evaluator) and its
+ * per-question Decider must agree on each. One scenario is one host of a fleet (its own rules files).
  * Needs root and `.ci/setup-polkit.sh`; fails (does not skip) without them unless ACCORD_SKIP_POLKIT=1.
  */
 import { test } from 'node:test';
@@ -11,14 +13,20 @@ import type { ChangeSet, CommonPrivilege, Grant, GrantSpec, NativeFile } from '.
 import { createLibvirtBackend } from '../../../server/backends/libvirt/index.ts';
 import { Decider } from '../../../server/backends/libvirt/effective.ts';
 import { objectsOf, type Inventory } from '../../../server/backends/libvirt/inventory.ts';
-import { nativeOf, knownActions } from '../../../server/backends/libvirt/native.ts';
-import { orderGrants } from '../../../server/backends/libvirt/rules-file.ts';
+import { foreignRulesOn, nativeOf, knownActions } from '../../../server/backends/libvirt/native.ts';
+import { orderGrants, renderRulesFile } from '../../../server/backends/libvirt/rules-file.ts';
+import { lastEvaluation } from '../../../server/backends/libvirt/effective.ts';
+import type { AccessModel } from '../../../server/domain/access/model.ts';
+import { randomRulesFile, rngOf } from './generated-rules.ts';
 import { LIBVIRT_POLICY, oracleUnavailable, startOracle, type PkResult } from './polkit-harness.ts';
 import { mulberry32 as rng } from '../../helpers/rng.ts';
 
 const USERS = ['accord-alice', 'accord-bob', 'accord-carol', 'accord-dave'];
 const GROUPS = ['accord-ops', 'accord-dev'];
 const CASES = 400;
+/** Cases per generated scenario (two scenarios: one host, one host of a fleet). */
+const GENERATED_CASES = 500;
+const DOMAINS = ['web01', 'web02', 'webapp', 'db01', 'build', 'boom'];
 
 
 function inventory(): Inventory {
@@ -138,25 +146,37 @@ test('polkitd agrees with Accord\'s effective() on generated cases', { timeout: 
   const strip = ({ provenance: _p, ...g }: Grant): Omit<Grant, 'provenance'> => g;
   assert.deepEqual(reimported.grants.map(strip), orderGrants(model.grants).map(strip), 'the rendered file carries the grants back');
 
-  const allowed = new Set(libvirt.effective(reimported).map((row) => `${row.principal} ${row.resource} ${row.privilege}`));
-  const decider = new Decider(reimported);
-  const objects = objectsOf(inv);
-  const actions = knownActions(nativeOf(reimported));
-  const cases = Array.from({ length: CASES }, () => {
-    const user = inv.users[Math.floor(r() * inv.users.length)]!;
+  const tally = await agree(t, { ...FOREIGN, '50-accord.rules': rulesText }, reimported, inv.users, objectsOf(inv), r, CASES);
+  assert.ok(tally.yes > 20 && tally.no > 20 && tally.challenge > 0, `cases exercise every outcome: ${JSON.stringify(tally)}`);
+  assert.ok(reimported.warnings.some((w) => w.file?.endsWith('20-es2015.rules')), 'the ES2015 file is flagged');
+});
+
+type Tally = Record<PkResult, number>;
+
+/**
+ * Starts polkitd with `etcRules`, asks `count` random (user, object, action) cases and compares with the
+ * Decider and with effective() rows of `model` (for `host` on a fleet). Returns polkitd's tally.
+ */
+async function agree(t: { after(fn: () => Promise<void>): void; diagnostic(m: string): void }, etcRules: Record<string, string>, model: AccessModel,
+  users: Inventory['users'], objects: ReturnType<typeof objectsOf>, r: () => number, count: number, host?: string): Promise<Tally> {
+  const libvirt = createLibvirtBackend();
+  const allowed = new Set(libvirt.effective(model).map((row) => `${row.principal} ${row.resource} ${row.privilege}`));
+  assert.equal(lastEvaluation.mode, 'fleet', `effective() used the fleet evaluator (${lastEvaluation.why ?? ''})`);
+  const decider = new Decider(model, host !== undefined ? { host } : {});
+  const actions = knownActions(nativeOf(model));
+  const cases = Array.from({ length: count }, () => {
+    const user = users[Math.floor(r() * users.length)]!;
     const object = objects[Math.floor(r() * objects.length)]!;
     const candidates = actions.filter((a) => a.split('.')[0] === object.type);
     return { user, object, action: candidates[Math.floor(r() * candidates.length)]! };
   });
-
-  const oracle = await startOracle({ ...FOREIGN, '50-accord.rules': rulesText });
+  const oracle = await startOracle(etcRules);
   t.after(() => oracle.close());
-  const pids = new Map(inv.users.map((u) => [u.name, u.uid === 0 ? process.pid : oracle.processAs(u.name)]));
+  const pids = new Map(users.map((u) => [u.name, u.uid === 0 ? process.pid : oracle.processAs(u.name)]));
   await new Promise((res) => setTimeout(res, 300));
   const disagreements: string[] = [];
-  const tally = { yes: 0, no: 0, challenge: 0 };
-  await pool(cases, 8, async ({ user, action, object }) => {
-    const o = object;
+  const tally: Tally = { yes: 0, no: 0, challenge: 0 };
+  await pool(cases, 8, async ({ user, action, object: o }) => {
     const real: PkResult = await oracle.check(pids.get(user.name)!, `org.libvirt.api.${action}`, o.details);
     tally[real] += 1;
     const d = decider.decide(user, `org.libvirt.api.${action}`, o.details);
@@ -168,6 +188,83 @@ test('polkitd agrees with Accord\'s effective() on generated cases', { timeout: 
   });
   t.diagnostic(`${cases.length - disagreements.length}/${cases.length} cases agree (polkitd: ${JSON.stringify(tally)})`);
   assert.deepEqual(disagreements, []);
-  assert.ok(tally.yes > 20 && tally.no > 20 && tally.challenge > 0, `cases exercise every outcome: ${JSON.stringify(tally)}`);
-  assert.ok(reimported.warnings.some((w) => w.file?.endsWith('20-es2015.rules')), 'the ES2015 file is flagged');
+  return tally;
+}
+
+/** Seeded foreign rules files (by name) for the oracle's accounts, groups and domain names. */
+function generatedRules(seed: number, actions: readonly string[], names: readonly string[]): Record<string, string> {
+  const r = rngOf(rng(seed));
+  const v = {
+    users: USERS, groups: [...GROUPS, ...USERS], domainNames: DOMAINS, drivers: ['QEMU', 'LXC'],
+    actions: actions.filter((a) => /^(domain|connect|network|storage-pool|storage-vol)\./.test(a)),
+  };
+  return Object.fromEntries(names.map((name) => [name, randomRulesFile(r, v, name)]));
+}
+
+function generatedInventory(hosts?: string[]): Inventory {
+  const base = inventory();
+  const objects = (i: number): Inventory['objects'] => [
+    ...DOMAINS.map((n, k) => ({ type: 'domain' as const, driver: (k + i) % 4 === 3 ? 'LXC' : 'QEMU', name: n, uuid: `00000000-0000-4000-8000-0000000001${i}${k}` })),
+    { type: 'network', name: 'default' }, { type: 'network', name: 'isolated' },
+    { type: 'storage-pool', name: 'images', uuid: '00000000-0000-4000-8000-000000000011' },
+    { type: 'storage-vol', pool: 'images', name: 'web01.qcow2' },
+  ];
+  if (!hosts) return { ...base, objects: objects(0) };
+  return { ...base, drivers: [], objects: [], hosts: hosts.map((name, i) => ({ name, drivers: ['QEMU', 'LXC'], objects: objects(i) })) };
+}
+
+function generatedChange(r: () => number, model: AccessModel): ChangeSet {
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+  const principals = [...USERS.map((u) => `unix-user:${u}`), ...GROUPS.map((g) => `unix-group:${g}`)];
+  const resources = model.resources.map((x) => x.id);
+  const day = 86_400_000;
+  const specs: GrantSpec[] = Array.from({ length: 16 }, () => ({
+    principal: pick(principals), privileges: [...new Set([pick(PRIVS), pick(PRIVS)])], resource: pick(resources), propagate: r() < 0.5,
+    effect: r() < 0.3 ? 'deny' as const : 'allow' as const,
+    ...(r() < 0.2 ? { expiresAt: new Date(Date.now() + (r() < 0.5 ? -1 : 1) * (1 + r() * 9) * day).toISOString() } : {}),
+  }));
+  return { backend: 'libvirt', items: specs.map((grant, i) => ({ id: `gen-${i}`, op: 'add', grant })) };
+}
+
+test('polkitd agrees on generated rules reading domain_name, connect_driver, users and groups', { timeout: 120_000 }, async (t) => {
+  if (!oracleReady(t)) return;
+  const inv = generatedInventory();
+  const policy = { path: LIBVIRT_POLICY, text: readFileSync(LIBVIRT_POLICY, 'utf8') };
+  const libvirt = createLibvirtBackend();
+  const known = knownActions(nativeOf(libvirt.import([policy, { path: 'inventory.json', text: JSON.stringify(inv) }])));
+  const foreign = generatedRules(7_001, known, ['10-gen.rules', '40-gen.rules', '60-gen.rules', '70-gen.rules', '90-gen.rules']);
+  const files: NativeFile[] = [policy, { path: 'inventory.json', text: JSON.stringify(inv) }, ...Object.entries(foreign).map(([name, text]) => ({ path: `/etc/polkit-1/rules.d/${name}`, text }))];
+  const base = libvirt.import(files);
+  const r = rng(7_002);
+  const change = generatedChange(r, base);
+  libvirt.validateChange(base, change);
+  const model = libvirt.applyChange(base, change);
+  const tally = await agree(t, { ...foreign, '50-accord.rules': libvirt.render(base, change).text }, model, inv.users, objectsOf(inv), r, GENERATED_CASES);
+  assert.ok(tally.yes > 20 && tally.no > 20, `cases exercise yes and no: ${JSON.stringify(tally)}`);
+});
+
+test('polkitd on one host of a fleet (shared and own rules files) agrees with that host\'s rows', { timeout: 120_000 }, async (t) => {
+  if (!oracleReady(t)) return;
+  const inv = generatedInventory(['hv-a', 'hv-b']);
+  const policy = { path: LIBVIRT_POLICY, text: readFileSync(LIBVIRT_POLICY, 'utf8') };
+  const libvirt = createLibvirtBackend();
+  const known = knownActions(nativeOf(libvirt.import([policy, { path: 'inventory.json', text: JSON.stringify(inv) }])));
+  const shared = generatedRules(8_001, known, ['10-fleet.rules', '60-fleet.rules', '80-fleet.rules']);
+  const own = generatedRules(8_002, known, ['20-own.rules', '60-fleet.rules']); // 60-fleet.rules: hv-b's copy differs
+  const files: NativeFile[] = [
+    policy, { path: 'inventory.json', text: JSON.stringify(inv) },
+    ...Object.entries(shared).map(([name, text]) => ({ path: `/etc/polkit-1/rules.d/${name}`, text })),
+    ...Object.entries(own).map(([name, text]) => ({ path: `hosts/hv-b/etc/polkit-1/rules.d/${name}`, text })),
+  ];
+  const base = libvirt.import(files);
+  const r = rng(8_003);
+  const change = generatedChange(r, base);
+  libvirt.validateChange(base, change);
+  const model = libvirt.applyChange(base, change);
+  const native = nativeOf(model);
+  const onB: Record<string, string> = Object.fromEntries(foreignRulesOn(native, 'hv-b').map((f) => [f.path.slice(f.path.lastIndexOf('/') + 1), f.text]));
+  onB['50-accord.rules'] = renderRulesFile(model.grants, known, 'hv-b');
+  const objects = objectsOf(inv).filter((o) => o.host === 'hv-b');
+  const tally = await agree(t, onB, model, inv.users, objects, r, GENERATED_CASES, 'hv-b');
+  assert.ok(tally.yes > 20 && tally.no > 20, `cases exercise yes and no: ${JSON.stringify(tally)}`);
 });
