@@ -2,7 +2,6 @@
  * REST of the admin area (docs/api.md, "Admin"): accounts, tokens, inventories, policies, the audit log.
  * Answers are typed from the server's own declarations where they exist.
  */
-import type { ErrorBody } from '../../server/protocol/errors.ts';
 import type { UserListRecord } from '../../server/store/repositories/user-repository.ts';
 import type { InventoryImportResult, InventorySummary } from '../../server/commands/inventory.ts';
 import type { PolicyPreview } from '../../server/commands/policy-engine.ts';
@@ -11,7 +10,7 @@ import type { VerifyResult } from '../../server/audit/verify.ts';
 import type { TargetView } from '../../server/connectors/targets.ts';
 import type { DriftReport } from '../../server/connectors/drift.ts';
 import type { Webhook } from '../../server/notify/webhooks.ts';
-import { ApiError } from './api.ts';
+import { call } from './api.ts';
 import { newIdempotencyKey } from './idempotency.ts';
 
 export type { TargetView, DriftReport, Webhook };
@@ -29,25 +28,6 @@ export interface TokenView {
 export const ROLE_CHOICES = ['viewer', 'reviewer', 'approver', 'admin'] as const;
 export const TOKEN_SCOPES = ['read', 'vote', 'signoff', 'admin'] as const;
 export const BACKENDS = ['proxmox', 'vsphere', 'libvirt', 'xapi'] as const;
-
-async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-  const res = await fetch(`/api${path}`, {
-    method,
-    credentials: 'same-origin',
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (res.status === 204) return undefined as T;
-  const text = await res.text();
-  let json: (T & { error?: ErrorBody }) | null = null;
-  try {
-    json = text ? (JSON.parse(text) as T & { error?: ErrorBody }) : null;
-  } catch {
-    // Not JSON (a proxy's error page): the status says what happened.
-  }
-  if (!res.ok) throw new ApiError(json?.error ?? { code: 'internal', message: `the server answered ${res.status} ${res.statusText}`.trim() });
-  return json as T;
-}
 
 const enc = encodeURIComponent;
 

@@ -16,17 +16,28 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-  const res = await fetch(`/api${path}`, {
-    method,
-    credentials: 'same-origin',
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+/**
+ * One request to the API and its answer: the JSON body, nothing for 204, and for a refusal an ApiError with
+ * the server's words (or, when the answer is not JSON, e.g. a proxy's error page, what the status says).
+ * Every web client of the REST API goes through it.
+ */
+export async function request<T>(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<T> {
+  const res = await fetch(`/api${path}`, { method, credentials: 'same-origin', headers: init.headers ?? {}, body: init.body });
   if (res.status === 204) return undefined as T;
-  const json = (await res.json()) as T & { error?: ErrorBody };
-  if (!res.ok) throw new ApiError(json.error ?? { code: 'internal', message: res.statusText });
-  return json;
+  const text = await res.text();
+  let json: (T & { error?: ErrorBody }) | null = null;
+  try {
+    json = text ? (JSON.parse(text) as T & { error?: ErrorBody }) : null;
+  } catch {
+    // Not JSON (a proxy's error page): the status says what happened.
+  }
+  if (!res.ok) throw new ApiError(json?.error ?? { code: 'internal', message: `the server answered ${res.status} ${res.statusText}`.trim() });
+  return json as T;
+}
+
+/** `request` with a JSON body. */
+export function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  return request<T>(method, path, body === undefined ? { headers } : { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
 }
 
 export interface ListFilter {

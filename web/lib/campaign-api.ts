@@ -3,10 +3,9 @@
  * its YAML and starting it. Decisions and closing are live commands (web/state/campaign.svelte.ts); the
  * campaign itself is read from its live document.
  */
-import type { ErrorBody } from '../../server/protocol/errors.ts';
 import type { CampaignView } from '../../server/commands/campaign-service.ts';
 import type { CampaignItem } from '../../server/domain/campaign/snapshot.ts';
-import { ApiError } from './api.ts';
+import { request } from './api.ts';
 import { newIdempotencyKey } from './idempotency.ts';
 
 export type { CampaignView, CampaignItem };
@@ -22,18 +21,7 @@ export type CampaignItemView = CampaignItem & {
   decidedAt: string | null;
 };
 
-async function call<T>(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<T> {
-  const res = await fetch(`/api${path}`, { method, credentials: 'same-origin', headers: init.headers, body: init.body });
-  const text = await res.text();
-  let json: (T & { error?: ErrorBody }) | null = null;
-  try {
-    json = text ? (JSON.parse(text) as T & { error?: ErrorBody }) : null;
-  } catch {
-    // Not JSON (a proxy's error page): the status says what happened.
-  }
-  if (!res.ok) throw new ApiError(json?.error ?? { code: 'internal', message: `the server answered ${res.status} ${res.statusText}`.trim() });
-  return json as T;
-}
+const call = request;
 
 export const campaignApi = {
   /** Every campaign (any signed-in user reads them), or only the active ones with items waiting for my decision. */

@@ -1,24 +1,6 @@
-import { ApiError } from '../lib/api.ts';
-import type { ErrorBody } from '../../server/protocol/errors.ts';
+import { call } from '../lib/api.ts';
 import type { InboxItem } from '../lib/notification-words.ts';
 import type { AccordSocket } from '../lib/socket-provider.ts';
-
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`/api${path}`, {
-    method, credentials: 'same-origin',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: (T & { error?: ErrorBody }) | null = null;
-  try {
-    json = text ? (JSON.parse(text) as T & { error?: ErrorBody }) : null;
-  } catch {
-    // Not JSON (a proxy's error page): the status says what happened.
-  }
-  if (!res.ok) throw new ApiError(json?.error ?? { code: 'internal', message: `the server answered ${res.status} ${res.statusText}`.trim() });
-  return json as T;
-}
 
 /**
  * The signed-in person's notification centre (docs/notifications.md): the list and unread count from
