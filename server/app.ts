@@ -237,7 +237,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     directWrites,
     maxDocsPerSocket: 64,
     commitWindowMs: config.commitWindowMs,
-    ...(bus ? { cluster: bus } : {}),
+    ...(bus ? { cluster: bus, exclusive: (name: string, fn: () => Promise<void>) => leases.run(name, 30_000, fn) } : {}),
     compactAfterUpdates: config.compactAfterUpdates,
     compactDelayMs: config.compactDelayMs,
     unloadDelayMs: config.unloadDelayMs,

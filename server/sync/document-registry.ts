@@ -23,6 +23,11 @@ export interface RegistryOptions {
   gapFillMs?: number;
   /** With a cluster: how often open documents' heads are compared with the database (ms), a safety net for lost stream entries. */
   headPollMs?: number;
+  /**
+   * With a cluster: runs `fn` only where no other node runs the same `name` (a lease, server/store/leases.ts);
+   * resolves false when another node has it. Compaction takes one per document, so it runs once at a time.
+   */
+  exclusive?: (name: string, fn: () => Promise<void>) => Promise<boolean>;
   compactAfterUpdates: number;
   compactDelayMs: number;
   unloadDelayMs: number;
@@ -313,6 +318,14 @@ export class DocumentRegistry {
    * because applying a Yjs update twice changes nothing.
    */
   async #compact(doc: LiveDocument): Promise<void> {
+    const exclusive = this.#options.exclusive;
+    if (!exclusive) return this.#compactNow(doc);
+    // Another node compacting the same document now: leave it to that one (the log stays, nothing is lost).
+    const ran = await exclusive(`compact:${doc.id}`, () => this.#compactNow(doc));
+    if (!ran) this.#log.debug({ docId: doc.id }, 'another node is compacting the document');
+  }
+
+  async #compactNow(doc: LiveDocument): Promise<void> {
     await this.batcher.whenDurable();
     const uptoSeq = doc.lastSeq;
     const compacted = doc.logLength;
