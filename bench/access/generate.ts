@@ -433,15 +433,17 @@ ${libvirtForeignRule(r, groups, userNames, i)}
     notes: `${hostCount} hosts × ${perHost} domains (QEMU, LXC), 2 networks and 2 storage pools × 3 volumes per host, ${scale.users} users in ${scale.groups} groups, ${rulesFiles} foreign rules files (${rulesFiles - Math.floor((rulesFiles + 1) / 4)} shared, ${Math.floor((rulesFiles + 1) / 4)} a host's own), ${grants.length} Accord grants in ${hostCount} per-host files`,
     change(model) {
       const some = existing(model, (g) => g.effect === 'allow' && g.resource.includes('/domain/'), 4, 11);
-      const d3 = domains[3]!;
-      const d4 = domains[4 + perHost]!;
-      const lxc = domains.find((d) => d.driver === 'LXC' && d.host === hostNames[5])!;
+      // Small scales (the tests' generated inventories) have few hosts and domains: pick modulo their counts.
+      const host = (i: number) => hostNames[i % hostNames.length]!;
+      const d3 = domains[3 % domains.length]!;
+      const d4 = domains[(4 + perHost) % domains.length]!;
+      const lxc = domains.find((d) => d.driver === 'LXC' && d.host === host(5)) ?? domains.find((d) => d.driver === 'LXC') ?? domains[0]!;
       const items: ChangeItem[] = [
-        { id: 'c1', op: 'add', grant: { principal: 'unix-group:team1', privileges: ['vm.view', 'vm.power'], resource: `${hostNames[1]!}:/QEMU`, propagate: true, effect: 'allow' } },
-        { id: 'c2', op: 'add', grant: { principal: 'unix-group:team2', privileges: ['vm.console'], resource: `${hostNames[2]!}:/QEMU`, propagate: true, effect: 'allow' } },
+        { id: 'c1', op: 'add', grant: { principal: 'unix-group:team1', privileges: ['vm.view', 'vm.power'], resource: `${host(1)}:/QEMU`, propagate: true, effect: 'allow' } },
+        { id: 'c2', op: 'add', grant: { principal: 'unix-group:team2', privileges: ['vm.console'], resource: `${host(2)}:/QEMU`, propagate: true, effect: 'allow' } },
         { id: 'c3', op: 'add', grant: { principal: 'unix-user:user3', privileges: ['vm.view'], resource: `${d3.host}:/${d3.driver}/domain/${d3.name}`, propagate: false, effect: 'deny' } },
         { id: 'c4', op: 'add', grant: { principal: 'unix-user:user4', privileges: ['vm.snapshot'], resource: `${d4.host}:/${d4.driver}/domain/${d4.name}`, propagate: false, effect: 'allow' } },
-        { id: 'c5', op: 'add', grant: { principal: 'unix-group:team3', privileges: ['network.manage'], resource: `${hostNames[6]!}:/network/network/default`, propagate: false, effect: 'allow' } },
+        { id: 'c5', op: 'add', grant: { principal: 'unix-group:team3', privileges: ['network.manage'], resource: `${host(6)}:/network/network/default`, propagate: false, effect: 'allow' } },
         { id: 'c6', op: 'add', grant: { principal: 'unix-user:user6', privileges: ['vm.view', 'vm.console'], resource: `${lxc.host}:/LXC/domain/${lxc.name}`, propagate: false, effect: 'allow' } },
         ...some.slice(0, 2).map((g, i): ChangeItem => ({ id: `c${7 + i}`, op: 'remove', grant: spec(g) })),
         ...some.slice(2).map((g, i): ChangeItem => ({ id: `c${9 + i}`, op: 'replace', from: spec(g), to: { ...spec(g), privileges: ['vm.view', 'vm.snapshot'] } })),
