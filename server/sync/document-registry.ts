@@ -67,16 +67,14 @@ export class DocumentRegistry {
     const cluster = options.cluster;
     if (cluster) {
       cluster.onUpdate((u) => this.#onRemoteUpdate(u));
-      // Another node's client update before its commit: shown at once; its stream entry, after the
-      // commit, carries it again with its numbers (Yjs ignores what it holds).
+      // Another node's client update before its commit: relayed to this node's clients at once, NOT applied
+      // to this node's document. The document takes it from the stream entry after the commit; were it
+      // applied now and its node died before the commit, this node would hold an update no database has
+      // and, holding it, would never ask a client to send it again (updates acknowledged after it would
+      // stay invisible in the database).
       cluster.onEager((docId, update) => {
         const doc = this.#open.get(docId);
-        if (!doc) return;
-        try {
-          Y.applyUpdate(doc.doc, update, { source: 'remote' } satisfies Origin);
-        } catch (err) {
-          this.#log.warn({ err, docId }, 'an early update from another node could not be applied; its committed entry will follow');
-        }
+        if (doc) this.#hooks.onUpdate(doc, update, { source: 'remote' });
       });
       cluster.onPresence((docId, update) => {
         const doc = this.#open.get(docId);

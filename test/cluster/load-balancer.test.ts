@@ -95,7 +95,17 @@ function writer(lb: string, token: string, name: string) {
       socket.emit('doc:message', DOC, frameSync(SYNC_UPDATE, update), (r: Ack) => { if (r.ok) acked.push(key); });
     }
   })();
-  return { socket, acked, stop: async () => { stopped = true; await loop; } };
+  /**
+   * Converged: everything this client holds is durable on the node it is connected to now. An update the
+   * dead node took but never committed (never acknowledged) is held by the client and sent again at its
+   * resync; updates acknowledged after it depend on it to be visible (Yjs applies in causal order), so the
+   * check waits for that resync as a real provider does (SocketProvider.whenAcked).
+   */
+  const flush = async () => {
+    for (let i = 0; i < 200 && !joined; i++) await new Promise((r) => setTimeout(r, 25));
+    await new Promise<void>((resolve, reject) => socket.emit('doc:message', DOC, frameSync(SYNC_UPDATE, Y.encodeStateAsUpdate(doc)), (r: Ack) => (r.ok ? resolve() : reject(new Error(r.error.message)))));
+  };
+  return { socket, acked, stop: async () => { stopped = true; await loop; await flush(); } };
 }
 
 it('three nodes behind HAProxy: a node killed mid-stream loses no acknowledged update; its clients carry on through the others', async () => {
@@ -125,7 +135,7 @@ it('three nodes behind HAProxy: a node killed mid-stream loses no acknowledged u
   // The writers that were on node 1 reconnect through the load balancer and go on writing.
   await until(() => writers.every((w, i) => w.acked.length >= ackedAtKill[i]! + 20), 'every writer goes on after the kill', 20_000);
   await Promise.all(writers.map((w) => w.stop()));
-  await new Promise((r) => setTimeout(r, 300)); // the last acks' fan-out
+  await new Promise((r) => setTimeout(r, 300)); // the last updates' fan-out to the other nodes
 
   // A fresh client through the load balancer holds every acknowledged key.
   const reader = await openProvider(connect(lb, token), DOC);
