@@ -233,6 +233,11 @@ export class SyncTransport {
         }
         const origin: Origin = { source: 'client', socketId: socket.id, userId: session.principal.userId };
         Y.applyUpdate(doc.doc, parsed.update, origin);
+        // An update that depends on something this document does not hold yet (a client that saw it first:
+        // another node's update relayed before its commit, or one it kept across a failover) waits inside
+        // Yjs and raises no update event now; the transaction that later completes it is not the client's,
+        // so the update is stored here, as sent, before its ack.
+        if (doc.doc.store.pendingStructs !== null || doc.doc.store.pendingDs !== null) this.registry.batcher.enqueue(doc.id, parsed.update);
         // The ack waits for the update's commit and for what the guard records about it (a draft's writer).
         const durable = this.registry.batcher.whenDurable();
         return recorded ? Promise.all([durable, recorded]).then(() => undefined) : durable;

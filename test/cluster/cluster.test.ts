@@ -9,6 +9,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as Y from 'yjs';
+import { frameSync, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
 import { SERVER_KEY_FILE } from '../../server/audit/server-key.ts';
 import { TARGET_KEY_FILE } from '../../server/connectors/secrets.ts';
 import { apiAs, PROXMOX_CONTENT, importProxmox } from '../helpers/api.ts';
@@ -196,5 +197,31 @@ describe('several nodes', () => {
     // A client joining B afterwards gets everything that was acknowledged.
     const late = await openProvider(connect(b.url, ana), 'notes:restart');
     assert.equal(text(late), '>abc');
+  });
+
+  it('an update that depends on one its node does not hold yet is stored as sent, before its ack', async () => {
+    const { a, b, cutB } = await cluster();
+    const ana = await a.user('ana', 'reviewer');
+    const onA = await openProvider(connect(a.url, ana), 'notes:pending');
+    const onB = await openProvider(connect(b.url, ana), 'notes:pending');
+    cutB(); // B hears of A's commits only by reading the database now (every 2 s)
+    onA.doc.getText('body').insert(0, 'U');
+    await onA.whenAcked();
+    // A client of B that saw U elsewhere (another node's early relay, or kept across a failover) writes
+    // after it at once: B holds the update without U, Yjs keeps it pending, and no update event fires.
+    const seen = new Y.Doc();
+    Y.applyUpdate(seen, Y.encodeStateAsUpdate(onA.doc));
+    const before = Y.encodeStateVector(seen);
+    seen.getText('body').insert(1, 'V');
+    const v = Y.encodeStateAsUpdate(seen, before);
+    const raw = connect(b.url, ana);
+    await new Promise<void>((resolve, reject) => raw.emit('doc:join', 'notes:pending', (r: { ok: boolean }) => (r.ok ? resolve() : reject(new Error('join')))));
+    await new Promise<void>((resolve, reject) => raw.emit('doc:message', 'notes:pending', frameSync(SYNC_UPDATE, v), (r: { ok: boolean }) => (r.ok ? resolve() : reject(new Error('refused')))));
+    // Acknowledged, so in PostgreSQL: read it there, on its own.
+    const rows = await b.app.db.all<{ data: Uint8Array }>("SELECT data FROM document_updates WHERE doc_id = 'notes:pending' ORDER BY seq");
+    const stored = new Y.Doc();
+    Y.applyUpdate(stored, Y.mergeUpdates(rows.map((r) => r.data)));
+    assert.equal(stored.getText('body').toString(), 'UV', 'V is stored though B took U only later, in a transaction not the client\'s');
+    await until(() => onB.doc.getText('body').toString() === 'UV', 'and B\'s clients converge once B reads U from the database', 10_000);
   });
 });
