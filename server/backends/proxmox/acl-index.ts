@@ -14,7 +14,7 @@ import type { AccessModel, Principal } from '../../domain/access/model.ts';
 import { pveNative } from './native.ts';
 import { NO_ACCESS } from './privileges.ts';
 import { classifyUgid, isLevel, parentPath, pathLevels } from './paths.ts';
-import { poolIndex } from './resources.ts';
+import { poolIndexOf } from './resources.ts';
 import type { PoolIndex } from './resources.ts';
 
 /** Role name → ids of the grants that set it. */
@@ -61,7 +61,72 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
+/** What `modelIndex` builds from a model, kept per model object (with the parts it was built from). */
+interface BuiltIndex {
+  from: Pick<AccessModel, 'grants' | 'roles' | 'principals' | 'native'>;
+  index: Omit<ModelIndex, 'nowMs'>;
+  asOf: string | undefined;
+}
+
+const indexes = new WeakMap<AccessModel, BuiltIndex>();
+
+/**
+ * The index of a model. Models are treated as immutable (applyChange returns a new one), so the index is
+ * built once per model object (rebuilt if one of its grants, roles, principals or native is replaced);
+ * `nowMs` is not part of what is kept.
+ */
 export function modelIndex(model: AccessModel, nowMs?: number): ModelIndex {
+  const built = builtIndex(model);
+  return { ...built.index, nowMs: nowMs ?? (built.asOf ? Date.parse(built.asOf) : Date.now()) };
+}
+
+function builtIndex(model: AccessModel): BuiltIndex {
+  let built = indexes.get(model);
+  if (!built || built.from.grants !== model.grants || built.from.roles !== model.roles || built.from.principals !== model.principals || built.from.native !== model.native) {
+    const d = derivations.get(model);
+    built = d ? deriveIndex(model, d.before, d.touched) : buildIndex(model);
+    indexes.set(model, built);
+  }
+  return built;
+}
+
+/** Models made by applyChange, with the model they were changed from and the principals whose grants changed. */
+const derivations = new WeakMap<AccessModel, { before: AccessModel; touched: ReadonlySet<string> }>();
+
+/**
+ * Records that `after` differs from `before` only in its roles, in its resources and in the grants of
+ * `touched` (grant principals as the grants name them): its index, when asked for, is then `before`'s
+ * with those principals' entries re-read from `after.grants`, not a new walk over every grant.
+ */
+export function derivedModel(after: AccessModel, before: AccessModel, touched: ReadonlySet<string>): void {
+  derivations.set(after, { before, touched });
+}
+
+function deriveIndex(model: AccessModel, before: AccessModel, touched: ReadonlySet<string>): BuiltIndex {
+  if (model.principals !== before.principals || model.native !== before.native) return buildIndex(model);
+  const base = builtIndex(before).index;
+  const ownGrants = new Map(base.ownGrants);
+  const groupGrants = new Map(base.groupGrants);
+  for (const p of touched) {
+    ownGrants.delete(p);
+    groupGrants.delete(p);
+  }
+  const isGroup = new Map<string, boolean>();
+  for (const g of model.grants) {
+    if (!touched.has(g.principal)) continue;
+    let group = isGroup.get(g.principal);
+    if (group === undefined) isGroup.set(g.principal, (group = classifyUgid(g.principal)?.kind === 'group'));
+    push(group ? groupGrants : ownGrants, g.principal, { id: g.id, role: g.role ?? '', resource: g.resource, propagate: Boolean(g.propagate) });
+  }
+  const native = pveNative(model);
+  return {
+    from: { grants: model.grants, roles: model.roles, principals: model.principals, native: model.native },
+    index: { ownGrants, groupGrants, rolePrivs: new Map(model.roles.map((r) => [r.name, r.privileges])), principals: base.principals, pools: poolIndexOf(native.pools) },
+    asOf: native.asOf,
+  };
+}
+
+function buildIndex(model: AccessModel): BuiltIndex {
   const ownGrants = new Map<string, IndexedGrant[]>();
   const groupGrants = new Map<string, IndexedGrant[]>();
   const isGroup = new Map<string, boolean>();
@@ -73,12 +138,15 @@ export function modelIndex(model: AccessModel, nowMs?: number): ModelIndex {
   }
   const native = pveNative(model);
   return {
-    ownGrants,
-    groupGrants,
-    rolePrivs: new Map(model.roles.map((r) => [r.name, r.privileges])),
-    principals: new Map(model.principals.map((p) => [p.id, p])),
-    pools: poolIndex(native.pools),
-    nowMs: nowMs ?? (native.asOf ? Date.parse(native.asOf) : Date.now()),
+    from: { grants: model.grants, roles: model.roles, principals: model.principals, native: model.native },
+    index: {
+      ownGrants,
+      groupGrants,
+      rolePrivs: new Map(model.roles.map((r) => [r.name, r.privileges])),
+      principals: new Map(model.principals.map((p) => [p.id, p])),
+      pools: poolIndexOf(native.pools),
+    },
+    asOf: native.asOf,
   };
 }
 

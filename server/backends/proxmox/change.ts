@@ -11,7 +11,8 @@ import { aclNodePath, checkPath, classifyUgid, normalizePath } from './paths.ts'
 import type { UgidKind } from './paths.ts';
 import { BUILTIN_ROLES, NO_ACCESS, ROOT_USER } from './privileges.ts';
 import { PRIVILEGE_MAP, nativeFor, worstFidelity } from './privilege-map.ts';
-import { buildResources } from './resources.ts';
+import { resourcesAfter } from './resources.ts';
+import { derivedModel } from './acl-index.ts';
 
 /** A grant spec resolved to what Proxmox stores. `role` is undefined when nothing native can express it. */
 export interface ResolvedGrant {
@@ -123,24 +124,111 @@ export function validateChange(model: AccessModel, change: ChangeSet): void {
   }
 }
 
+/** Grant id → position, per grants array; null when an id is used twice. Models are immutable. */
+const positions = new WeakMap<readonly Grant[], Map<string, number> | null>();
+
+function positionsOf(grants: readonly Grant[]): Map<string, number> | null {
+  let m = positions.get(grants);
+  if (m === undefined) {
+    m = new Map();
+    for (let i = 0; i < grants.length; i++) m.set(grants[i]!.id, i);
+    if (m.size !== grants.length) m = null;
+    positions.set(grants, m);
+  }
+  return m;
+}
+
+/**
+ * The model's grants keyed by id, changed as a Map would be (`set` keeps an id's place, a new id or one
+ * deleted and set again goes to the end), without copying every grant into a Map first.
+ */
+export class GrantsById {
+  readonly #grants: readonly Grant[];
+  readonly #at: Map<string, number> | null;
+  readonly #all: Map<string, Grant> | undefined;
+  /** Ids whose grant changed: the grant now, or null once deleted. */
+  readonly #changed = new Map<string, Grant | null>();
+  /** Ids (re)inserted after the model's grants, in order. */
+  readonly #appended: string[] = [];
+
+  constructor(grants: readonly Grant[]) {
+    this.#grants = grants;
+    this.#at = positionsOf(grants);
+    // An id used twice: a Map of them all is the definition.
+    this.#all = this.#at ? undefined : new Map(grants.map((g) => [g.id, g]));
+  }
+
+  get(id: string): Grant | undefined {
+    if (this.#all) return this.#all.get(id);
+    const c = this.#changed.get(id);
+    if (c !== undefined) return c ?? undefined;
+    const i = this.#at!.get(id);
+    return i === undefined ? undefined : this.#grants[i];
+  }
+
+  delete(id: string): void {
+    if (this.#all) {
+      this.#all.delete(id);
+      return;
+    }
+    if (this.get(id) === undefined) return;
+    this.#changed.set(id, null);
+    const k = this.#appended.indexOf(id);
+    if (k >= 0) this.#appended.splice(k, 1);
+  }
+
+  set(id: string, g: Grant): void {
+    if (this.#all) {
+      this.#all.set(id, g);
+      return;
+    }
+    if (this.get(id) === undefined) this.#appended.push(id);
+    this.#changed.set(id, g);
+  }
+
+  values(): Grant[] {
+    if (this.#all) return [...this.#all.values()];
+    const again = new Set(this.#appended);
+    const out: Grant[] = [];
+    for (const g of this.#grants) {
+      const c = this.#changed.get(g.id);
+      if (c === undefined) out.push(g);
+      else if (c !== null && !again.has(g.id)) out.push(c);
+    }
+    for (const id of this.#appended) out.push(this.#changed.get(id)!);
+    return out;
+  }
+}
+
 /** The model after the change, with Proxmox's overwrite of (path, ugid, role). Pure: the input is not touched. */
 export function applyChange(model: AccessModel, change: ChangeSet): AccessModel {
   validateChange(model, change);
   const roles = [...model.roles];
-  const grants = new Map<string, Grant>(model.grants.map((g) => [g.id, g]));
+  const grants = new GrantsById(model.grants);
+  const created: Grant[] = [];
+  const touched = new Set<string>(); // principals whose grants change
   for (const item of change.items) {
     for (const { op, spec } of itemSpecs(item)) {
       const r = resolveGrant({ ...model, roles }, item.id, spec);
       if (r.role === undefined) continue; // unrepresentable: nothing native changes
       if (r.newRole && op === 'add') roles.push(r.newRole);
       const id = aclKey(r.path, r.principal, r.role);
+      const had = grants.get(id);
+      if (had) touched.add(had.principal);
       if (op === 'remove') { grants.delete(id); continue; }
-      grants.set(id, { id, principal: r.principal, role: r.role, resource: r.path, propagate: r.propagate, effect: r.role === NO_ACCESS ? 'deny' : 'allow', provenance: { apiId: `change:${item.id}` } });
+      const grant: Grant = { id, principal: r.principal, role: r.role, resource: r.path, propagate: r.propagate, effect: r.role === NO_ACCESS ? 'deny' : 'allow', provenance: { apiId: `change:${item.id}` } };
+      grants.set(id, grant);
+      created.push(grant);
+      touched.add(grant.principal);
     }
   }
-  const after = [...grants.values()];
-  const resources = buildResources(after, pveNative(model).pools, model.resources.map((r) => r.id));
-  return { ...model, roles, grants: after, resources };
+  const after = grants.values();
+  // buildResources(after, pools, the model's resource ids), from the model's resources and the grants the change adds.
+  const added = created.filter((g) => grants.get(g.id) === g);
+  const resources = resourcesAfter(model.resources, model.grants, after, added, pveNative(model).pools);
+  const out = { ...model, roles, grants: after, resources };
+  derivedModel(out, model, touched);
+  return out;
 }
 
 /** Named users and tokens, members of named groups, and the tokens of every such user. */

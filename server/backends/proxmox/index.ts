@@ -3,14 +3,15 @@
  * See docs/backends/proxmox.md for the rules and their sources.
  */
 import { AccessInputError } from '../../domain/access/model.ts';
-import type { AccessModel, EffectiveQuery, EffectiveRow } from '../../domain/access/model.ts';
+import type { AccessModel, EffectiveQuery } from '../../domain/access/model.ts';
+import { expandingEffective } from '../../domain/access/compact.ts';
 import type { CompactBackend, CompactTable } from '../../domain/access/compact.ts';
 import { affectedPrincipals, applyChange, validateChange } from './change.ts';
 import { parseUserCfg } from './parse.ts';
 import { normalizePath } from './paths.ts';
 import { PRIVILEGE_MAP, toCommon } from './privilege-map.ts';
 import { render } from './render.ts';
-import { compactTable, effectiveRows } from './resolve.ts';
+import { compactTable } from './resolve.ts';
 
 /** Accept `/vms/100/` or `vms/100` as `/vms/100`; anything else is a caller mistake worth naming. */
 function normalizeQuery(query: EffectiveQuery | undefined): EffectiveQuery {
@@ -23,6 +24,10 @@ function normalizeQuery(query: EffectiveQuery | undefined): EffectiveQuery {
   return { ...query, resources };
 }
 
+function effectiveCompact(model: AccessModel, query?: EffectiveQuery): CompactTable {
+  return compactTable(model, normalizeQuery(query));
+}
+
 export const backend: CompactBackend = {
   id: 'proxmox',
   displayName: 'Proxmox VE',
@@ -33,12 +38,9 @@ export const backend: CompactBackend = {
   validateChange,
   applyChange,
   render,
-  effective(model: AccessModel, query?: EffectiveQuery): EffectiveRow[] {
-    return effectiveRows(model, normalizeQuery(query));
-  },
-  effectiveCompact(model: AccessModel, query?: EffectiveQuery): CompactTable {
-    return compactTable(model, normalizeQuery(query));
-  },
+  // The rows are the compact table expanded (resolve.ts `effectiveRows`), registered as such for the blast radius.
+  effective: expandingEffective(effectiveCompact),
+  effectiveCompact,
   affectedPrincipals,
 };
 

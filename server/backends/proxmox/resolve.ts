@@ -20,6 +20,9 @@
  * down, painted over depth-first ranges of the path tree, and only the VMs and storages of pools where the
  * subject holds a role get the pool step. Privileges are computed once per distinct role set and interned
  * as the table's sets; the token intersection once per pair of sets. `effectiveRows` expands the table.
+ * Kept between calls (models are immutable): the model index per model object (acl-index.ts; the model
+ * applyChange returns derives its index from the one it was changed from) and the path table with its
+ * depth-first layout per pool index and paths asked about, which both sides of a blast radius share.
  * The pair-by-pair port this replaces is kept as the test reference (test/backends/proxmox/
  * reference-resolve.ts) and must agree with it row for row.
  */
@@ -134,8 +137,44 @@ interface Engine {
   root: Cells | undefined;
 }
 
-function engine(idx: ModelIndex, asked: Iterable<string>): Engine {
-  const paths = [...new Set(asked)].sort();
+/** The parts of an engine that depend only on the paths asked about and the pools: the path table and its tree. */
+type Layout = Pick<Engine, 'table' | 'paths' | 'position' | 'pre' | 'dfs' | 'end' | 'poolNodes' | 'poolMembers'>;
+
+/**
+ * The last layout per pool index. The two sides of a blast radius ask about the same paths with the same
+ * pools (applyChange keeps them), and so do repeated calls on one model: the 50,000-path table is built once.
+ * Its `scratch` is emptied after every walk; a call that throws drops the layout (`compactTable`).
+ */
+const layouts = new WeakMap<object, Layout>();
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Distinct and sorted (code units): `asked` itself when it already is (a blast radius asks that way). */
+function sortedPaths(asked: Iterable<string>): string[] {
+  if (Array.isArray(asked)) {
+    const xs = asked as readonly string[];
+    let sorted = true;
+    for (let i = 1; i < xs.length && sorted; i++) sorted = xs[i - 1]! < xs[i]!;
+    if (sorted) return xs.slice();
+  }
+  return [...new Set(asked)].sort();
+}
+
+function layoutOf(idx: ModelIndex, asked: Iterable<string>): Layout {
+  const paths = sortedPaths(asked);
+  const known = layouts.get(idx.pools);
+  if (known && sameStrings(known.paths, paths)) return known;
+  const layout = buildLayout(idx, paths);
+  layouts.set(idx.pools, layout);
+  return layout;
+}
+
+function buildLayout(idx: ModelIndex, paths: string[]): Layout {
   const table = pathTable(idx, paths);
   const n = table.paths.length;
   const position = new Int32Array(n).fill(-1);
@@ -183,12 +222,19 @@ function engine(idx: ModelIndex, asked: Iterable<string>): Engine {
       m.push(i);
     }
   }
+  return { table, paths, position, pre, dfs, end, poolNodes, poolMembers };
+}
+
+function engine(idx: ModelIndex, asked: Iterable<string>): Engine {
+  const layout = layoutOf(idx, asked);
+  const n = layout.table.paths.length;
+  const k = layout.paths.length;
   return {
-    idx, table, paths, position, pre, dfs, end, poolNodes, poolMembers,
+    idx, ...layout,
     sets: [EMPTY_SET], setKeys: new Map(), intersections: new Map(),
     generation: 0, mark: new Uint32Array(n), here: new Array(n), down: new Array(n), over: new Uint32Array(n), overSet: new Uint32Array(n),
-    setAt: new Uint32Array(paths.length), positions: new Uint32Array(paths.length), sorted: new Uint32Array(paths.length),
-    codes: new Uint32Array(paths.length), packer: new CellPacker(paths.length), cells: new Map(), root: undefined,
+    setAt: new Uint32Array(k), positions: new Uint32Array(k), sorted: new Uint32Array(k),
+    codes: new Uint32Array(k), packer: new CellPacker(k), cells: new Map(), root: undefined,
   };
 }
 
@@ -365,11 +411,16 @@ export function compactTable(model: AccessModel, query: EffectiveQuery = {}, now
   const e = engine(idx, query.resources ?? model.resources.map((r) => r.id));
   const principals: string[] = [];
   const cells: Cells[] = [];
-  for (const subject of [...new Set(subjects)].sort()) {
-    const c = cellsOf(e, subject);
-    if (!c || c.resources.length === 0) continue;
-    principals.push(subject);
-    cells.push(c);
+  try {
+    for (const subject of [...new Set(subjects)].sort()) {
+      const c = cellsOf(e, subject);
+      if (!c || c.resources.length === 0) continue;
+      principals.push(subject);
+      cells.push(c);
+    }
+  } catch (err) {
+    layouts.delete(idx.pools); // its path table's scratch may hold a half-done walk
+    throw err;
   }
   return { format: COMPACT_FORMAT, principals, cells, resources: e.paths, sets: e.sets };
 }

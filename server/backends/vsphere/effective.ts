@@ -16,7 +16,7 @@
  * in topological order, shared by every principal with the same relevant identities.
  */
 import type { AccessModel, EffectiveQuery, EffectiveRow } from '../../domain/access/model.ts';
-import { CellPacker, COMPACT_FORMAT, EMPTY_SET, expand } from '../../domain/access/compact.ts';
+import { CellPacker, COMPACT_FORMAT, EMPTY_SET, expandingEffective } from '../../domain/access/compact.ts';
 import type { Cells, CompactTable, PrivilegeSet } from '../../domain/access/compact.ts';
 import { indexModel, type ModelIndex } from './model-index.ts';
 
@@ -316,6 +316,5 @@ export function effectiveCompact(model: AccessModel, query: EffectiveQuery = {})
   return { format: COMPACT_FORMAT, principals: names, cells, resources: index.order, sets: table.sets };
 }
 
-export function effective(model: AccessModel, query: EffectiveQuery = {}): EffectiveRow[] {
-  return expand(effectiveCompact(model, query));
-}
+/** The rows: the compact table expanded, registered as such (the blast radius then asks for the compact form). */
+export const effective: (model: AccessModel, query?: EffectiveQuery) => EffectiveRow[] = expandingEffective(effectiveCompact);

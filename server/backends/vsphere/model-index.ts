@@ -3,7 +3,7 @@
  * principal and resource, native privileges per grant, and transitive group membership. Models are
  * treated as immutable (applyChange returns a new one), so the index is cached per model object.
  */
-import type { AccessModel, Grant, ImportWarning } from '../../domain/access/model.ts';
+import type { AccessModel, Grant, ImportWarning, Principal, Resource } from '../../domain/access/model.ts';
 import { ADMIN, NO_ACCESS, nativeRolePrivileges, systemRoleDefinitions } from './privileges.ts';
 
 export interface ModelIndex {
@@ -109,7 +109,13 @@ function compressed(lists: readonly number[][]): [Int32Array, Int32Array] {
   return [start, flat];
 }
 
-function build(model: AccessModel): ModelIndex {
+/** What the index takes from the resources alone; shared by the models that share one resources array (applyChange keeps it). */
+type Topology = Pick<ModelIndex, 'order' | 'indexOf' | 'parents' | 'children' | 'parentStart' | 'parentList' | 'childStart' | 'childList' | 'problems'>;
+const topologies = new WeakMap<readonly Resource[], Topology>();
+
+function topologyOf(model: AccessModel): Topology {
+  let t = topologies.get(model.resources);
+  if (t) return t;
   const problems: ImportWarning[] = [];
   const order = topologicalOrder(model, problems);
   const indexOf = new Map(order.map((id, i) => [id, i]));
@@ -126,6 +132,55 @@ function build(model: AccessModel): ModelIndex {
       }
     }
   }
+  const [parentStart, parentList] = compressed(parents);
+  const [childStart, childList] = compressed(children);
+  t = { order, indexOf, parents, children, parentStart, parentList, childStart, childList, problems };
+  topologies.set(model.resources, t);
+  return t;
+}
+
+/** Kinds and transitive membership of the model's principals; shared by the models that share one principals array. */
+interface Membership {
+  kinds: Map<string, 'user' | 'group' | 'token'>;
+  direct: Map<string, string[]>;
+  groupsOf: Map<string, Set<string>>;
+  membersOf: Map<string, Set<string>>;
+}
+const memberships = new WeakMap<readonly Principal[], Membership>();
+
+function membershipOf(principals: readonly Principal[]): Membership {
+  let m = memberships.get(principals);
+  if (m) return m;
+  const kinds = new Map<string, 'user' | 'group' | 'token'>();
+  const direct = new Map<string, string[]>();
+  for (const p of principals) {
+    kinds.set(p.id, p.kind);
+    if (p.memberOf) direct.set(p.id, p.memberOf);
+  }
+  const groupsOf = new Map<string, Set<string>>();
+  const membersOf = new Map<string, Set<string>>();
+  addMembership(kinds.keys(), direct, groupsOf, membersOf);
+  m = { kinds, direct, groupsOf, membersOf };
+  memberships.set(principals, m);
+  return m;
+}
+
+function addMembership(ids: Iterable<string>, direct: Map<string, string[]>, groupsOf: Map<string, Set<string>>, membersOf: Map<string, Set<string>>): void {
+  for (const id of ids) {
+    const groups = closure(direct, id);
+    groupsOf.set(id, groups);
+    for (const g of groups) membersOf.set(g, (membersOf.get(g) ?? new Set()).add(id));
+  }
+}
+
+/**
+ * The resource topology and the principals' membership are kept per resources and principals array
+ * (a change keeps both), so the index of the model after a change only walks its grants.
+ */
+function build(model: AccessModel): ModelIndex {
+  const topology = topologyOf(model);
+  const { indexOf } = topology;
+  const problems: ImportWarning[] = [...topology.problems];
   const roles = rolePrivileges(model);
   const grants = model.grants;
   const grantResource = new Int32Array(grants.length).fill(-1);
@@ -144,21 +199,16 @@ function build(model: AccessModel): ModelIndex {
     if (mine) mine.push(gi);
     else grantsByPrincipal.set(g.principal, [gi]);
   });
-  const kinds = new Map<string, 'user' | 'group' | 'token'>();
-  const direct = new Map<string, string[]>();
-  for (const p of model.principals) {
-    kinds.set(p.id, p.kind);
-    if (p.memberOf) direct.set(p.id, p.memberOf);
+  const m = membershipOf(model.principals);
+  let { kinds, groupsOf, membersOf } = m;
+  // Principals only grants name are users; their membership is computed as for the others.
+  const extra = [...grantsByPrincipal.keys()].filter((p) => !m.kinds.has(p));
+  if (extra.length > 0) {
+    kinds = new Map(kinds);
+    for (const p of extra) kinds.set(p, 'user');
+    groupsOf = new Map(groupsOf);
+    membersOf = new Map([...membersOf].map(([g, members]) => [g, new Set(members)]));
+    addMembership(extra, m.direct, groupsOf, membersOf);
   }
-  for (const g of grants) if (!kinds.has(g.principal)) kinds.set(g.principal, 'user');
-  const groupsOf = new Map<string, Set<string>>();
-  const membersOf = new Map<string, Set<string>>();
-  for (const id of kinds.keys()) {
-    const groups = closure(direct, id);
-    groupsOf.set(id, groups);
-    for (const g of groups) membersOf.set(g, (membersOf.get(g) ?? new Set()).add(id));
-  }
-  const [parentStart, parentList] = compressed(parents);
-  const [childStart, childList] = compressed(children);
-  return { order, indexOf, parents, children, parentStart, parentList, childStart, childList, grants, grantResource, grantPrivileges, grantsByPrincipal, kinds, groupsOf, membersOf, problems };
+  return { ...topology, grants, grantResource, grantPrivileges, grantsByPrincipal, kinds, groupsOf, membersOf, problems };
 }

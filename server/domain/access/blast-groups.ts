@@ -13,6 +13,11 @@
  * Exact: `expandBlastGroups(blastGroups(b, m, c))` deep-equals `blastRadius(b, m, c)` (duplicates and order
  * included), and `queryBlast` answers "does X gain Y on Z" from the groups alone.
  *
+ * For Proxmox and vSphere (rows that are a compact table expanded) the groups come from the two compact
+ * tables instead of rows (`groupCompact` over `diffCompact`): what a pair of privilege sets changes, and
+ * why, is worked out once per pair, and principals' changed cells are grouped as rank lists. The result
+ * equals the row path's (`blastGroupsByRows`, kept as the reference and for libvirt and XAPI).
+ *
  * Each group carries a one-line `why` built from the `because` provenance of both sides (which grant or
  * rule gives the privilege after, what the principal held there before, what was removed) and the rule
  * of the backend that decides (Proxmox: deepest path, NoAccess; vSphere: a permission on an entity
@@ -20,10 +25,12 @@
  */
 import type {
   AccessModel, Backend, BlastAnswer, BlastGroup, BlastGroups, BlastRadius, BlastRow, ChangeSet, CommonPrivilege, EffectiveRow, Grant,
-  StoredBlastRadius,
+  Principal, StoredBlastRadius,
 } from './model.ts';
 import { COMMON_PRIVILEGES, HIGH_RISK_PRIVILEGES } from './model.ts';
-import { blastRadiusOfSides, blastSides, hasNulInKeys } from './blast-radius.ts';
+import { blastRadiusOfSides, blastSides, diffCompact, evaluateSides, hasNulInKeys, hasNulInTables, rowsOfSides } from './blast-radius.ts';
+import type { BlastSides, CompactDiff, PrincipalChanges, SetChange } from './blast-radius.ts';
+import type { PrivilegeSet } from './compact.ts';
 
 export const BLAST_GROUPS_FORMAT = 'accord-blast-groups/1' as const;
 
@@ -158,6 +165,12 @@ function runsOfAny(rows: readonly EffectiveRow[], indexed: boolean): Runs {
   return runsOf(rows, indexed) ?? runsOf(regroup(rows), indexed)!;
 }
 
+/**
+ * Writes a group's why. `prepare`, when present, is told every grant id the whys will name before the
+ * first one is written (the explainer then looks up only those among 200,000 grants).
+ */
+export type Explain = ((w: WhyInput) => string) & { prepare?: (ids: ReadonlySet<string>) => void };
+
 /** What the explanation of a group is built from. */
 export interface WhyInput {
   direction: 'gained' | 'lost';
@@ -189,7 +202,7 @@ interface Acc {
  * (blastGroups falls back to the row form for them).
  */
 export function groupSides(
-  rowsBefore: readonly EffectiveRow[], rowsAfter: readonly EffectiveRow[], toCommon: (privilege: string) => readonly CommonPrivilege[], explain: (w: WhyInput) => string,
+  rowsBefore: readonly EffectiveRow[], rowsAfter: readonly EffectiveRow[], toCommon: (privilege: string) => readonly CommonPrivilege[], explain: Explain,
 ): BlastGroups {
   const before = runsOfAny(rowsBefore, true);
   const after = runsOfAny(rowsAfter, false);
@@ -302,10 +315,22 @@ function runEquals(sorted: readonly string[], rows: readonly EffectiveRow[], fro
   return j === sorted.length;
 }
 
-/** Merges pair-level groups across principals, interns resource lists, explains, orders. */
-function finish(accs: Acc[], causes: Causes, toCommon: (privilege: string) => readonly CommonPrivilege[], explain: (w: WhyInput) => string): BlastGroups {
+/** A group before it is explained and ordered: principals sharing one change on one resource list. */
+interface Merged {
+  direction: 'gained' | 'lost';
+  privileges: string[];
+  changed: number;
+  other: number;
+  keeps: boolean;
+  /** Sorted; equal lists are the same array. */
+  resources: string[];
+  principals: string[];
+}
+
+/** Merges pair-level groups across principals and interns resource lists, then `assemble`. */
+function finish(accs: Acc[], causes: Causes, toCommon: (privilege: string) => readonly CommonPrivilege[], explain: Explain): BlastGroups {
   const resourceKeys = new Map<string, string[]>();
-  const merged = new Map<string, { acc: Acc; resources: string[]; principals: string[] }>();
+  const merged = new Map<string, Merged>();
   for (const acc of accs) {
     const resources = acc.resources.sort(byCodeUnit);
     const resourceKey = resources.join('\u0000');
@@ -314,9 +339,13 @@ function finish(accs: Acc[], causes: Causes, toCommon: (privilege: string) => re
     const key = `${acc.direction}\u0000${acc.changed}\u0000${acc.other}\u0000${acc.keeps ? 1 : 0}\u0000${acc.privilegesKey}\u0000${resourceKey}`;
     const m = merged.get(key);
     if (m) m.principals.push(acc.principal);
-    else merged.set(key, { acc, resources: shared, principals: [acc.principal] });
+    else merged.set(key, { direction: acc.direction, privileges: acc.privileges, changed: acc.changed, other: acc.other, keeps: acc.keeps, resources: shared, principals: [acc.principal] });
   }
+  return assemble([...merged.values()], causes, toCommon, explain);
+}
 
+/** Explains and orders merged groups (the order does not depend on the order they come in). */
+function assemble(merged: readonly Merged[], causes: Causes, toCommon: (privilege: string) => readonly CommonPrivilege[], explain: Explain): BlastGroups {
   const info = new Map<string, { common: CommonPrivilege[]; highRisk: boolean }>();
   const infoOf = (p: string) => {
     let i = info.get(p);
@@ -326,9 +355,15 @@ function finish(accs: Acc[], causes: Causes, toCommon: (privilege: string) => re
     }
     return i;
   };
+  if (explain.prepare) {
+    const ids = new Set<string>();
+    for (const acc of merged) for (const id of [...causes.lists[acc.changed]!, ...causes.lists[acc.other]!]) ids.add(id);
+    explain.prepare(ids);
+  }
   const rows = { gained: 0, lost: 0 };
   const groups: (BlastGroup & { resourceList: string[]; order: string })[] = [];
-  for (const { acc, resources, principals } of merged.values()) {
+  for (const acc of merged) {
+    const { resources, principals } = acc;
     principals.sort(byCodeUnit);
     const common = new Set<CommonPrivilege>();
     let highRisk = false;
@@ -365,15 +400,164 @@ function finish(accs: Acc[], causes: Causes, toCommon: (privilege: string) => re
   return { format: BLAST_GROUPS_FORMAT, rows, privileges, resourceSets, groups: out };
 }
 
-/** The blast radius of a change, grouped and explained. `expandBlastGroups` of it equals `blastRadius`. */
-export function blastGroups(backend: Backend, before: AccessModel, change: ChangeSet): BlastGroups {
-  const sides = blastSides(backend, before, change);
-  if (!sides) return emptyBlastGroups();
+/** One way a principal's cell changes: what `Acc` is keyed by, without the principal. */
+interface Kind {
+  direction: 'gained' | 'lost';
+  privileges: string[];
+  changed: number;
+  other: number;
+  keeps: boolean;
+}
+
+/** Sorted rank lists interned by content: equal lists become the same array. */
+class RankLists {
+  readonly #byHash = new Map<number, Uint32Array[]>();
+
+  intern(ranks: Uint32Array): Uint32Array {
+    let h = ranks.length;
+    for (let i = 0; i < ranks.length; i++) h = Math.imul(h ^ ranks[i]!, 0x9e3779b1) >>> 0;
+    let bucket = this.#byHash.get(h);
+    if (!bucket) this.#byHash.set(h, (bucket = []));
+    for (const b of bucket) if (b === ranks || equalRanks(b, ranks)) return b;
+    bucket.push(ranks);
+    return ranks;
+  }
+}
+
+function equalRanks(a: Uint32Array, b: Uint32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Groups the difference of two compact tables (`diffCompact`) exactly as `groupSides` groups their rows:
+ * the `Kind` of each set pair is worked out once (privileges, the causes on both sides, whether the
+ * change only adds), each principal's changes are collected per kind as rank lists (once per shared
+ * `PrincipalChanges`), and principals with the same kind on the same ranks are merged. Resource ids are
+ * materialised once per distinct rank list.
+ */
+export function groupCompact(diff: CompactDiff, toCommon: (privilege: string) => readonly CommonPrivilege[], explain: Explain): BlastGroups {
+  const causes = new Causes();
+  const ids: number[] = [];
+  /** Union of the causes of `set`'s privileges, or of those `only` holds. */
+  const causesOf = (set: PrivilegeSet, only?: ReadonlySet<string>): number => {
+    ids.length = 0;
+    for (let i = 0; i < set.privileges.length; i++) {
+      if (only && !only.has(set.privileges[i]!)) continue;
+      const id = causes.of(set.because[i]!);
+      if (!ids.includes(id)) ids.push(id);
+    }
+    return causes.union(ids);
+  };
+  const allOf = new Map<PrivilegeSet, number>();
+  const all = (set: PrivilegeSet): number => {
+    let id = allOf.get(set);
+    if (id === undefined) allOf.set(set, (id = causesOf(set)));
+    return id;
+  };
+  const kinds = new Map<string, Kind>();
+  const kind = (direction: 'gained' | 'lost', privileges: readonly string[], changed: number, other: number, keeps: boolean): Kind => {
+    const key = `${direction}\u0000${changed}\u0000${other}\u0000${keeps ? 1 : 0}\u0000${JSON.stringify(privileges)}`;
+    let k = kinds.get(key);
+    if (!k) kinds.set(key, (k = { direction, privileges: [...privileges], changed, other, keeps }));
+    return k;
+  };
+  const kindsOfChange = new Map<SetChange, Kind[]>();
+  const kindsOf = (c: SetChange): Kind[] => {
+    let out = kindsOfChange.get(c);
+    if (!out) {
+      out = [];
+      const allBefore = all(c.before);
+      const allAfter = all(c.after);
+      if (c.gained.length > 0) out.push(kind('gained', c.gained, causesOf(c.after, new Set(c.gained)), allBefore, causes.subset(allBefore, allAfter)));
+      if (c.lost.length > 0) out.push(kind('lost', c.lost, causesOf(c.before, new Set(c.lost)), allAfter, false));
+      kindsOfChange.set(c, out);
+    }
+    return out;
+  };
+
+  // Per shared PrincipalChanges: kind → its ranks (sorted, interned).
+  const lists = new RankLists();
+  const perChanges = new Map<PrincipalChanges, Map<Kind, Uint32Array>>();
+  const byKind = (pc: PrincipalChanges): Map<Kind, Uint32Array> => {
+    let out = perChanges.get(pc);
+    if (out) return out;
+    const parts = new Map<Kind, Uint32Array[]>();
+    pc.changes.forEach((c, k) => {
+      for (const kd of kindsOf(c)) {
+        const list = parts.get(kd);
+        if (list) list.push(pc.ranks[k]!);
+        else parts.set(kd, [pc.ranks[k]!]);
+      }
+    });
+    out = new Map();
+    for (const [kd, ps] of parts) {
+      let ranks = ps[0]!;
+      if (ps.length > 1) {
+        ranks = new Uint32Array(ps.reduce((n, r) => n + r.length, 0));
+        let n = 0;
+        for (const r of ps) {
+          ranks.set(r, n);
+          n += r.length;
+        }
+        ranks.sort();
+      }
+      out.set(kd, lists.intern(ranks));
+    }
+    perChanges.set(pc, out);
+    return out;
+  };
+
+  const merged = new Map<Kind, Map<Uint32Array, string[]>>();
+  diff.principals.forEach((principal, k) => {
+    for (const [kd, ranks] of byKind(diff.changes[k]!)) {
+      let byRanks = merged.get(kd);
+      if (!byRanks) merged.set(kd, (byRanks = new Map()));
+      const principals = byRanks.get(ranks);
+      if (principals) principals.push(principal);
+      else byRanks.set(ranks, [principal]);
+    }
+  });
+  const resourceLists = new Map<Uint32Array, string[]>();
+  const out: Merged[] = [];
+  for (const [kd, byRanks] of merged) {
+    for (const [ranks, principals] of byRanks) {
+      let resources = resourceLists.get(ranks);
+      if (!resources) resourceLists.set(ranks, (resources = Array.from(ranks, (r) => diff.resources[r]!)));
+      out.push({ ...kd, resources, principals });
+    }
+  }
+  return assemble(out, causes, toCommon, explain);
+}
+
+/** The row path's grouping of evaluated row sides. */
+function groupRowSides(backend: Backend, before: AccessModel, change: ChangeSet, sides: BlastSides): BlastGroups {
   if (hasNulInKeys(sides.rowsBefore) || hasNulInKeys(sides.rowsAfter)) {
     // No backend names a principal or resource with NUL; if one did, the row form (which identifies rows by NUL-joined keys) decides.
     return groupBlastRows(blastRadiusOfSides(backend, sides), 'not explained: a principal or resource name holds a NUL character');
   }
   return groupSides(sides.rowsBefore, sides.rowsAfter, (p) => backend.toCommon(p), explainer(backend, before, sides.after, change));
+}
+
+/**
+ * The blast radius of a change, grouped and explained. `expandBlastGroups` of it equals `blastRadius`.
+ * Backends whose rows are their compact table expanded (Proxmox, vSphere) are grouped from the two
+ * compact tables (`diffCompact`, `groupCompact`), the others from rows (`groupSides`); the result is the same.
+ */
+export function blastGroups(backend: Backend, before: AccessModel, change: ChangeSet): BlastGroups {
+  const sides = evaluateSides(backend, before, change);
+  if (!sides) return emptyBlastGroups();
+  if ('rows' in sides) return groupRowSides(backend, before, change, sides.rows);
+  const { after, tableBefore, tableAfter } = sides.compact;
+  if (hasNulInTables(tableBefore, tableAfter)) return groupRowSides(backend, before, change, rowsOfSides(sides.compact));
+  return groupCompact(diffCompact(tableBefore, tableAfter), (p) => backend.toCommon(p), explainer(backend, before, after, change));
+}
+
+/** The row path for every backend (`effective()` rows on both sides, `groupSides`): the reference `blastGroups` must equal. */
+export function blastGroupsByRows(backend: Backend, before: AccessModel, change: ChangeSet): BlastGroups {
+  const sides = blastSides(backend, before, change);
+  return sides ? groupRowSides(backend, before, change, sides) : emptyBlastGroups();
 }
 
 /**
@@ -543,11 +727,91 @@ export function queryBlast(groups: BlastGroups, q: { principal: string; resource
 
 type Spec = { op: 'add' | 'remove'; itemId: string; principal: string; resource: string; role?: string };
 
+/** Grant id → position of its last grant, per grants array (models are immutable; 200,000 grants take a while to index). */
+const grantPositions = new WeakMap<readonly Grant[], Map<string, number>>();
+
+function positionsOf(grants: readonly Grant[]): Map<string, number> {
+  let m = grantPositions.get(grants);
+  if (!m) {
+    m = new Map();
+    for (let i = 0; i < grants.length; i++) m.set(grants[i]!.id, i);
+    grantPositions.set(grants, m);
+  }
+  return m;
+}
+
+interface GrantLookup {
+  get(id: string): Grant | undefined;
+  has(id: string): boolean;
+}
+
+/**
+ * Grants by id on both sides, as `new Map(grants.map((g) => [g.id, g]))` would give them (the last grant of
+ * an id wins). The before side's positions are kept per grants array; the after side is what it shares
+ * with the before side (one lookup per grant, no new map) plus the grants it does not share.
+ */
+function grantLookups(before: readonly Grant[], after: readonly Grant[]): { grantsBefore: GrantLookup; grantsAfter: GrantLookup } {
+  const positions = positionsOf(before);
+  const grantsBefore: GrantLookup = {
+    get: (id) => {
+      const i = positions.get(id);
+      return i === undefined ? undefined : before[i];
+    },
+    has: (id) => positions.has(id),
+  };
+  const shared = new Uint8Array(before.length); // before's last grant of an id is also after's
+  const own = new Map<string, Grant>(); // after's last grant of an id, when it is not before's
+  for (const g of after) {
+    const i = positions.get(g.id);
+    if (i !== undefined && before[i] === g) {
+      shared[i] = 1;
+      own.delete(g.id);
+    } else {
+      own.set(g.id, g);
+      if (i !== undefined) shared[i] = 0;
+    }
+  }
+  const grantsAfter: GrantLookup = {
+    get: (id) => {
+      const g = own.get(id);
+      if (g) return g;
+      const i = positions.get(id);
+      return i !== undefined && shared[i] ? before[i] : undefined;
+    },
+    has: (id) => grantsAfter.get(id) !== undefined,
+  };
+  return { grantsBefore, grantsAfter };
+}
+
+const principalMaps = new WeakMap<readonly Principal[], Map<string, Principal>>();
+
+function principalsById(principals: readonly Principal[]): Map<string, Principal> {
+  let m = principalMaps.get(principals);
+  if (!m) principalMaps.set(principals, (m = new Map(principals.map((p) => [p.id, p]))));
+  return m;
+}
+
 /** The explainer for one change: looks grants up in both models and names the change items behind them. */
-export function explainer(backend: Pick<Backend, 'id'>, before: AccessModel, after: AccessModel, change: ChangeSet): (w: WhyInput) => string {
-  const grantsBefore = new Map(before.grants.map((g) => [g.id, g]));
-  const grantsAfter = new Map(after.grants.map((g) => [g.id, g]));
-  const principals = new Map([...before.principals, ...after.principals].map((p) => [p.id, p]));
+export function explainer(backend: Pick<Backend, 'id'>, before: AccessModel, after: AccessModel, change: ChangeSet): Explain {
+  // Grants by id on both sides: only the ids `prepare` names when it was called, else all of them (on first use).
+  let full: { grantsBefore: GrantLookup; grantsAfter: GrantLookup } | undefined;
+  const all = () => (full ??= grantLookups(before.grants, after.grants));
+  let prepared: { ids: ReadonlySet<string>; before: Map<string, Grant>; after: Map<string, Grant> } | undefined;
+  const grantsBefore: GrantLookup = {
+    get: (id) => (prepared?.ids.has(id) ? prepared.before.get(id) : all().grantsBefore.get(id)),
+    has: (id) => (prepared?.ids.has(id) ? prepared.before.has(id) : all().grantsBefore.has(id)),
+  };
+  const grantsAfter: GrantLookup = {
+    get: (id) => (prepared?.ids.has(id) ? prepared.after.get(id) : all().grantsAfter.get(id)),
+    has: (id) => (prepared?.ids.has(id) ? prepared.after.has(id) : all().grantsAfter.has(id)),
+  };
+  /** The grants of `grants` with these ids, the last of an id winning (as a Map of all of them would hold). */
+  const pick = (grants: readonly Grant[], ids: ReadonlySet<string>): Map<string, Grant> => {
+    const m = new Map<string, Grant>();
+    for (const g of grants) if (ids.has(g.id)) m.set(g.id, g);
+    return m;
+  };
+  const principals = after.principals === before.principals ? principalsById(before.principals) : new Map([...before.principals, ...after.principals].map((p) => [p.id, p]));
   const specs: Spec[] = change.items.flatMap((i): Spec[] => {
     const s = (op: 'add' | 'remove', g: { principal: string; resource: string; role?: string }): Spec => ({ op, itemId: i.id, principal: g.principal, resource: g.resource, ...(g.role !== undefined ? { role: g.role } : {}) });
     return i.op === 'replace' ? [s('remove', i.from), s('add', i.to)] : [s(i.op, i.grant)];
@@ -629,7 +893,7 @@ export function explainer(backend: Pick<Backend, 'id'>, before: AccessModel, aft
   };
   const describeSpec = (s: Spec): string => `item ${s.itemId} (${s.op === 'add' ? 'adds' : 'removes'} ${s.principal}${s.role !== undefined ? ` ${s.role}` : ''} on ${s.resource})`;
 
-  return (w) => {
+  const explain: Explain = (w) => {
     const { changed, other } = w;
     if (changed.length === 0) return w.direction === 'gained' ? 'gained: no grant is named for it' : 'lost: no grant was named for it';
     if (w.direction === 'gained') {
@@ -650,4 +914,8 @@ export function explainer(backend: Pick<Backend, 'id'>, before: AccessModel, aft
     const why = !noAccess ? '' : backend.id === 'proxmox' ? ': NoAccess wins alone (Proxmox)' : backend.id === 'vsphere' ? ': NoAccess grants nothing and decides (vSphere)' : '';
     return `${list(changed)} no longer applies${by}${why}`;
   };
+  explain.prepare = (ids) => {
+    prepared = { ids, before: pick(before.grants, ids), after: pick(after.grants, ids) };
+  };
+  return explain;
 }

@@ -331,3 +331,28 @@ export function compactFromRows(rows: readonly EffectiveRow[]): CompactTable {
 export function effectiveCompactOf(backend: Backend, model: AccessModel, query?: EffectiveQuery): CompactTable {
   return isCompactBackend(backend) ? backend.effectiveCompact(model, query) : compactFromRows(backend.effective(model, query));
 }
+
+type EffectiveCompact = (model: AccessModel, query?: EffectiveQuery) => CompactTable;
+
+/** Row functions defined as the expansion of a compact one: `expandingEffective`'s results. */
+const expansions = new WeakMap<object, EffectiveCompact>();
+
+/**
+ * `effective` defined as `expand(effectiveCompact(model, query))`, registered as such: callers that can
+ * use the compact form (the blast radius) then ask `effectiveCompact` instead of building rows.
+ */
+export function expandingEffective(effectiveCompact: EffectiveCompact): (model: AccessModel, query?: EffectiveQuery) => EffectiveRow[] {
+  const effective = (model: AccessModel, query?: EffectiveQuery): EffectiveRow[] => expand(effectiveCompact(model, query));
+  expansions.set(effective, effectiveCompact);
+  return effective;
+}
+
+/**
+ * `backend.effectiveCompact` when `backend.effective` is exactly its expansion (`expandingEffective`), so
+ * the two cannot disagree; undefined otherwise, e.g. for a wrapper that replaces `effective` alone.
+ */
+export function compactEffectiveOf(backend: Backend): EffectiveCompact | undefined {
+  if (!isCompactBackend(backend)) return undefined;
+  const f = expansions.get(backend.effective);
+  return f !== undefined && f === backend.effectiveCompact ? f : undefined;
+}
