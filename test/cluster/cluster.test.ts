@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import * as Y from 'yjs';
 import { frameSync, SYNC_UPDATE } from '../../server/sync/yjs-messages.ts';
 import { SERVER_KEY_FILE } from '../../server/audit/server-key.ts';
-import { TARGET_KEY_FILE } from '../../server/connectors/secrets.ts';
 import { apiAs, PROXMOX_CONTENT, importProxmox } from '../helpers/api.ts';
 import { freshSchema, PG_URL } from '../helpers/databases.ts';
 import { connect, connected, openProvider, startTestServer, tempDir, until, type TestServer } from '../helpers/server.ts';
@@ -44,7 +43,6 @@ async function cluster(): Promise<{ a: TestServer; b: TestServer; cutB: () => vo
   const a = await startTestServer({ ...shared, redisUrl: `redis://${REDIS.host}:${REDIS.port}` });
   const dirB = tempDir();
   copyFileSync(join(a.dataDir, SERVER_KEY_FILE), join(dirB, SERVER_KEY_FILE));
-  try { copyFileSync(join(a.dataDir, TARGET_KEY_FILE), join(dirB, TARGET_KEY_FILE)); } catch { /* created on first use only */ }
   const b = await startTestServer({ ...shared, dataDir: dirB, redisUrl: `redis://127.0.0.1:${proxy.port}` });
   return { a, b, cutB: () => proxy.cut(), restoreB: () => proxy.restore() };
 }
