@@ -15,6 +15,9 @@ import { apiAs, PROXMOX_CONTENT, importProxmox } from '../helpers/api.ts';
 import { freshSchema, PG_URL } from '../helpers/databases.ts';
 import { connect, connected, openProvider, startTestServer, tempDir, until, type TestServer } from '../helpers/server.ts';
 import { tcpProxy } from '../helpers/tcp-proxy.ts';
+import type { Config } from '../../server/config.ts';
+import { REVIEW_ORIGIN, reviewTeam } from '../helpers/approve.ts';
+import { currentHash, submitDraft, voteOnCurrent } from '../helpers/api.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../helpers/server.ts';
 
@@ -33,13 +36,13 @@ async function privateRedis(port: number): Promise<ChildProcess> {
 const REDIS = { host: '127.0.0.1', port: 6379 };
 
 /** Two nodes of one cluster; node B reaches Redis through `proxy` so a test can cut it off. */
-async function cluster(): Promise<{ a: TestServer; b: TestServer; cutB: () => void; restoreB: () => void }> {
+async function cluster(extra: Partial<Config> = {}): Promise<{ a: TestServer; b: TestServer; cutB: () => void; restoreB: () => void }> {
   const schema = await freshSchema();
   const proxy = await tcpProxy(REDIS);
   after(() => proxy.close());
   const prefix = `accord-test-${randomBytes(6).toString('hex')}`;
   // Compaction after 3 updates: both nodes keep compacting documents they share (one at a time: a lease each).
-  const shared = { databaseUrl: PG_URL, databaseSchema: schema, redisPrefix: prefix, compactAfterUpdates: 3, compactDelayMs: 0 };
+  const shared = { databaseUrl: PG_URL, databaseSchema: schema, redisPrefix: prefix, compactAfterUpdates: 3, compactDelayMs: 0, ...extra };
   const a = await startTestServer({ ...shared, redisUrl: `redis://${REDIS.host}:${REDIS.port}` });
   const dirB = tempDir();
   copyFileSync(join(a.dataDir, SERVER_KEY_FILE), join(dirB, SERVER_KEY_FILE));
@@ -221,5 +224,41 @@ describe('several nodes', () => {
     Y.applyUpdate(stored, Y.mergeUpdates(rows.map((r) => r.data)));
     assert.equal(stored.getText('body').toString(), 'UV', 'V is stored though B took U only later, in a transaction not the client\'s');
     await until(() => onB.doc.getText('body').toString() === 'UV', 'and B\'s clients converge once B reads U from the database', 10_000);
+  });
+
+  it('a review across nodes: votes, annotations and the sign-off made on either node are live on the other; a retried command is applied once', async () => {
+    const { a, b } = await cluster({ publicUrl: REVIEW_ORIGIN });
+    const team = await reviewTeam(a);
+    const onB = (name: keyof typeof team.tokens) => apiAs(b.url, team.tokens[name]);
+    await importProxmox(a, team.tokens.root);
+    const created = await team.api.rita<{ change: { id: string } }>('POST', '/changes', PROXMOX_CONTENT);
+    const id = created.body.change.id;
+    assert.equal((await submitDraft(team.api.rita, id)).status, 201);
+
+    // Watching from node B: the facts, and the live review document.
+    const facts: string[] = [];
+    const vic = connect(b.url, team.tokens.vic);
+    for (const name of ['vote:recorded', 'annotation:created', 'signoff:recorded', 'status:changed'] as const) vic.on(name, () => facts.push(name));
+    const review = await openProvider(vic, `review:${id}`);
+    const status = () => review.doc.getMap('review').get('status');
+    assert.equal(status(), 'in_review');
+
+    // ana votes on B; a retry with the same idempotency key reaches A (the load balancer moved her): one vote.
+    const key = { 'idempotency-key': 'cross-node-vote-0001' };
+    assert.equal((await voteOnCurrent(onB('ana'), id, { choice: 'approve' }, key)).status, 201);
+    assert.equal((await voteOnCurrent(team.api.ana, id, { choice: 'approve' }, key)).status, 201);
+    // ben votes on A, and annotates on B.
+    assert.equal((await voteOnCurrent(team.api.ben, id, { choice: 'approve' })).status, 201);
+    assert.equal((await onB('ben')('POST', `/changes/${id}/annotations`, { anchor: { kind: 'item', itemId: 'i1' }, body: 'checked on node B' })).status, 201);
+    await until(() => status() === 'approved', 'node B\'s copy of the review document says approved (projected on whichever node ran the vote)');
+    const view = await team.view(id);
+    assert.equal(view.votes.filter((v: { voter: string }) => v.voter === 'ana').length, 1, 'the retried vote is one vote');
+
+    // paul asks for the challenge on A and answers it on B (the challenge lives in PostgreSQL).
+    const revisionHash = await currentHash(team.api.paul, id);
+    const options = (await team.api.paul<{ options: Parameters<typeof team.sign>[0] }>('POST', `/changes/${id}/signoffs/options`, { revisionHash })).body.options;
+    const signed = await onB('paul')('POST', `/changes/${id}/signoffs`, { response: team.sign(options), revisionHash });
+    assert.equal(signed.status, 201, JSON.stringify(signed.body));
+    await until(() => ['vote:recorded', 'annotation:created', 'signoff:recorded'].every((f) => facts.includes(f)), `node B's viewer heard every fact (${facts.join(', ')})`);
   });
 });
