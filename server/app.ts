@@ -216,7 +216,10 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   }
   const directWrites = installDirectWrites(io.engine);
   users.sessionIdleMs = config.sessionIdleMs;
-  gate = new SocketGate(io, users, log, { publicOrigin, maxSocketsPerUser: config.maxSocketsPerUser, revalidateMs: 15_000 });
+  gate = new SocketGate(io, users, log, {
+    publicOrigin, maxSocketsPerUser: config.maxSocketsPerUser, revalidateMs: 15_000,
+    ...(bus ? { cluster: { elsewhere: (userId: number) => bus.socketsElsewhere(userId), note: (userId: number, here: number) => bus.noteSockets(userId, here) } } : {}),
+  });
   // A credential revoked or a role changed on one node: every node checks its sockets at once.
   bus?.onControl((kind) => { if (kind === 'revalidate') void gate?.revalidate(); });
   const revalidateEverywhere = async (): Promise<void> => {

@@ -56,6 +56,8 @@ export class RedisClusterBus implements ClusterPort {
   readonly #eager: string;
   readonly #control: string;
   readonly #limits: string;
+  readonly #prefix: string;
+  #alive: NodeJS.Timeout | undefined;
   readonly #pub: Client;
   readonly #reader: Client;
   readonly #sub: Client;
@@ -75,6 +77,7 @@ export class RedisClusterBus implements ClusterPort {
     this.#eager = `${prefix}:eager`;
     this.#control = `${prefix}:control`;
     this.#limits = `${prefix}:limit:`;
+    this.#prefix = prefix;
     // Reconnect with a short capped back-off; commands issued while disconnected fail at once rather
     // than queue (a publish that fails is covered by the readers' gap detection and polling).
     const options = { url, disableOfflineQueue: true, socket: { reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000), connectTimeout: 2_000 } };
@@ -110,6 +113,12 @@ export class RedisClusterBus implements ClusterPort {
     // node-redis resubscribes after a reconnect by itself; the first subscription waits for a connection.
     void subscribe().catch((err: unknown) => this.#log.error({ err }, 'redis: subscribing failed'));
     this.#reading = this.#readLoop();
+    const beat = () => {
+      if (this.#pub.isReady) void this.#pub.set(`${this.#prefix}:node:${this.node}`, '1', { PX: 10_000 }).catch((err: unknown) => this.#log.warn({ err }, 'redis: renewing this node\'s liveness key failed'));
+    };
+    beat();
+    this.#alive = setInterval(beat, 3_000);
+    this.#alive.unref();
   }
 
   #down(): void {
@@ -212,6 +221,27 @@ export class RedisClusterBus implements ClusterPort {
     this.#pub.publish(channel, message).catch((err: unknown) => this.#log.warn({ err }, `redis: publishing ${what} failed`));
   }
 
+  /**
+   * Sockets per user across nodes (the per-user cap): each node keeps its own count in a hash field
+   * `<prefix>:sockets:<userId>` → node, and a liveness key `<prefix>:node:<node>` it renews every 3 s (10 s
+   * to live); counts of nodes whose liveness key lapsed (a node that died) are not counted.
+   */
+  noteSockets(userId: number, here: number): void {
+    if (!this.#pub.isReady) return;
+    const key = `${this.#prefix}:sockets:${userId}`;
+    const write = here > 0 ? this.#pub.multi().hSet(key, this.node, String(here)).expire(key, 86_400).exec() : this.#pub.hDel(key, this.node);
+    void write.catch((err: unknown) => this.#log.warn({ err }, 'redis: recording the socket count failed'));
+  }
+
+  async socketsElsewhere(userId: number): Promise<number> {
+    if (!this.#pub.isReady) throw new Error('redis is not connected');
+    const counts = await this.#pub.hGetAll(`${this.#prefix}:sockets:${userId}`);
+    const nodes = Object.keys(counts).filter((n) => n !== this.node);
+    if (nodes.length === 0) return 0;
+    const alive = await this.#pub.mGet(nodes.map((n) => `${this.#prefix}:node:${n}`));
+    return nodes.reduce((sum, n, i) => sum + (alive[i] ? Number(counts[n]) || 0 : 0), 0);
+  }
+
   /** A counter every node shares (rate limits): `<prefix>:limit:<key>`, expiring after `ttlMs`. */
   async incr(key: string, ttlMs: number): Promise<number> {
     if (!this.#pub.isReady) throw new Error('redis is not connected');
@@ -238,6 +268,7 @@ export class RedisClusterBus implements ClusterPort {
 
   async close(): Promise<void> {
     this.#stopped = true;
+    clearInterval(this.#alive);
     for (const c of [this.#reader, this.#sub, this.#pub]) {
       try {
         if (c.isOpen) c.destroy();

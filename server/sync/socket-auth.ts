@@ -10,6 +10,14 @@ export interface SocketAuthOptions {
   maxSocketsPerUser: number;
   /** How often live sockets are re-checked against their credential (revoked, expired, idle). */
   revalidateMs: number;
+  /**
+   * Several nodes: the user's sockets on the other nodes (server/sync/cluster-bus.ts), so the cap holds for
+   * the cluster; `note` tells the others this node's count. Absent: this node's sockets only.
+   */
+  cluster?: {
+    elsewhere(userId: number): Promise<number>;
+    note(userId: number, here: number): void;
+  };
 }
 
 /**
@@ -47,10 +55,22 @@ export class SocketGate {
         return next(new Error(err instanceof AppError ? err.code : 'internal'));
       }
       if (!principal) return next(new Error('unauthorized'));
-      if (this.#socketsOf(principal.userId).length >= options.maxSocketsPerUser) return next(new Error('too_many_connections'));
+      const here = this.#socketsOf(principal.userId).length;
+      // The other nodes' count is best effort: while it cannot be read, this node's own count decides.
+      const elsewhere = options.cluster ? await options.cluster.elsewhere(principal.userId).catch(() => 0) : 0;
+      if (here + elsewhere >= options.maxSocketsPerUser) return next(new Error('too_many_connections'));
       socket.data.principal = principal;
       next();
     });
+    if (options.cluster) {
+      const cluster = options.cluster;
+      const note = (userId: number) => cluster.note(userId, this.#socketsOf(userId).length);
+      io.on('connection', (socket) => {
+        const userId = socket.data.principal.userId;
+        note(userId);
+        socket.on('disconnect', () => note(userId));
+      });
+    }
     this.#timer = setInterval(() => void this.revalidate(), options.revalidateMs);
     this.#timer.unref();
   }

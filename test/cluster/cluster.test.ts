@@ -261,4 +261,21 @@ describe('several nodes', () => {
     assert.equal(signed.status, 201, JSON.stringify(signed.body));
     await until(() => ['vote:recorded', 'annotation:created', 'signoff:recorded'].every((f) => facts.includes(f)), `node B's viewer heard every fact (${facts.join(', ')})`);
   });
+
+  it('the per-user socket cap holds for the cluster, and a socket that leaves frees its place on every node', async () => {
+    const { a, b } = await cluster({ maxSocketsPerUser: 2 });
+    const token = await a.user('ana', 'reviewer');
+    const first = connect(a.url, token);
+    const second = connect(a.url, token);
+    await connected(first);
+    await connected(second);
+    await new Promise((r) => setTimeout(r, 200)); // node A's count reaches Redis
+    const third = connect(b.url, token);
+    third.io.reconnection(false);
+    await assert.rejects(connected(third), /too_many_connections/, 'two on node A: a third on node B is over the cap');
+    first.disconnect();
+    await new Promise((r) => setTimeout(r, 200));
+    const again = connect(b.url, token);
+    await connected(again);
+  });
 });
