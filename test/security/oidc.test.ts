@@ -69,36 +69,28 @@ describe('OIDC single sign-on against a real provider', () => {
     teardown.push(() => new Promise((r) => idp.close(r)));
 
     // Accord's OIDC routes on their own listener, sharing the test server's database: the session they
-    // open must work on the real server's REST API and Socket.io.
-    const web = express();
-    const accordHost = createServer(web);
-    host = `http://127.0.0.1:${await listen(accordHost)}`;
-    teardown.push(() => { accordHost.closeAllConnections(); return new Promise((r) => accordHost.close(r)); });
+    // open must work on the real server's REST API and Socket.io. A second listener is a second node: its
+    // own OIDC router (its own memory) on the same database, for a callback that reaches another node than
+    // the one the sign-in started on. Both name the first one's callback, as nodes behind one address do.
     const log = createLogger('silent');
-    web.use('/api/auth/oidc', oidcRouter({
-      users: server.app.users, db: server.app.db, log, sessionTtlMs: 60_000, audit: server.app.accord.audit,
-      config: parseOidcConfig({
-        issuer, clientId: 'accord', clientSecret: 'a-long-enough-client-secret-for-tests',
-        redirectUrl: `${host}/api/auth/oidc/callback`, scopes: 'openid profile groups', groupsClaim: 'groups',
-        defaultRole: 'viewer', roleMapping: { 'accord-approvers': 'approver' },
-      }),
-    }));
-    web.use(errorHandler(log));
-    // A second node: its own OIDC router (its own memory) on the same database, for a callback that
-    // reaches another node than the one the sign-in started on.
-    const web2 = express();
-    const accordHost2 = createServer(web2);
-    host2 = `http://127.0.0.1:${await listen(accordHost2)}`;
-    teardown.push(() => { accordHost2.closeAllConnections(); return new Promise((r) => accordHost2.close(r)); });
-    web2.use('/api/auth/oidc', oidcRouter({
-      users: server.app.users, db: server.app.db, log, sessionTtlMs: 60_000, audit: server.app.accord.audit,
-      config: parseOidcConfig({
-        issuer, clientId: 'accord', clientSecret: 'a-long-enough-client-secret-for-tests',
-        redirectUrl: `${host}/api/auth/oidc/callback`, scopes: 'openid profile groups', groupsClaim: 'groups',
-        defaultRole: 'viewer', roleMapping: { 'accord-approvers': 'approver' },
-      }),
-    }));
-    web2.use(errorHandler(log));
+    const node = async (redirectHost: () => string): Promise<string> => {
+      const web = express();
+      const accordHost = createServer(web);
+      const url = `http://127.0.0.1:${await listen(accordHost)}`;
+      teardown.push(() => { accordHost.closeAllConnections(); return new Promise((r) => accordHost.close(r)); });
+      web.use('/api/auth/oidc', oidcRouter({
+        users: server.app.users, db: server.app.db, log, sessionTtlMs: 60_000, audit: server.app.accord.audit,
+        config: parseOidcConfig({
+          issuer, clientId: 'accord', clientSecret: 'a-long-enough-client-secret-for-tests',
+          redirectUrl: `${redirectHost() || url}/api/auth/oidc/callback`, scopes: 'openid profile groups', groupsClaim: 'groups',
+          defaultRole: 'viewer', roleMapping: { 'accord-approvers': 'approver' },
+        }),
+      }));
+      web.use(errorHandler(log));
+      return url;
+    };
+    host = await node(() => '');
+    host2 = await node(() => host);
 
     const provider = new Provider(issuer, {
       clients: [{
